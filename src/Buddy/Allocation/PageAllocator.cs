@@ -1,0 +1,672 @@
+// PageAllocator: the façade over a machine's zones — resolves requests, walks the zonelist with
+// watermarks and lowmem reserve, checks every free, and keeps exact allocations' bookkeeping.
+//
+// Invariants (Validate):
+// - Every managed page is in exactly one free block or one allocated unit; reserved pages only in
+//   reserved units. _allocatedPages counts the pages of allocated units.
+// - Each exact allocation (_exact: start pfn → pages) is covered by allocated units that are
+//   exactly the binary decomposition of its page count, and no other allocation overlaps it.
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Text;
+using Buddy.Kernel;
+using Buddy.Pages;
+using Buddy.Zones;
+
+namespace Buddy.Allocation;
+
+/// <summary>A zoned buddy page allocator with the Linux kernel's DMA semantics.</summary>
+/// <remarks>
+/// <para>
+/// A request names an order or a size and, optionally, the highest zone it may use, an address
+/// limit, an alignment, a boundary and exactness. The allocator walks the zones from the highest
+/// allowed one down (the zonelist); a zone serves only while its free pages stay above its
+/// watermark plus the lowmem reserve that protects it from requests of higher zones — first
+/// against the low mark, then against min, as the kernel's fast and slow paths do. Within a zone
+/// the lowest free block of the smallest sufficient order is taken and split, so placement is
+/// deterministic and an address limit costs one check per order.
+/// </para>
+/// <para>
+/// Every operation is O(max order) bitmap-word operations. Thread safety: all public members may
+/// be called from any thread; one lock serialises them.
+/// </para>
+/// </remarks>
+public sealed class PageAllocator
+{
+    private static int s_nextId;
+
+    private readonly Lock _lock = new();
+    private readonly MachineLayout _layout;
+    private readonly int _id;
+    private readonly int _pageShift;
+    private readonly int _maxOrder;
+    private readonly Zone?[] _zoneByLayoutIndex;
+    private readonly Zone[] _zones; // populated zones, lowest first
+    private readonly PfnRanges _reserved;
+    private readonly ulong _firstPfn;
+    private readonly ulong _endPfn;
+    private readonly Dictionary<ulong, ulong> _exact = [];
+    private ulong _allocatedPages;
+
+    /// <summary>Creates an allocator over <paramref name="layout"/> with every unreserved page free.</summary>
+    /// <exception cref="ArgumentException">The layout is invalid; the message names the setting.</exception>
+    public PageAllocator(MachineLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        layout.Validate();
+        _layout = layout;
+        _id = Interlocked.Increment(ref s_nextId);
+        _pageShift = layout.PageShift;
+        _maxOrder = layout.MaxOrder;
+        _firstPfn = layout.BaseAddress >> _pageShift;
+        _endPfn = layout.EndAddress >> _pageShift;
+        _reserved = new PfnRanges(layout.Reserved.Select(r => (r.Start >> _pageShift, (r.End + layout.PageSize - 1) >> _pageShift)));
+
+        _zoneByLayoutIndex = new Zone?[layout.Zones.Count];
+        var zones = new List<Zone>();
+        ulong zoneStart = 0;
+        for (int i = 0; i < layout.Zones.Count; i++)
+        {
+            ZoneLimit limit = layout.Zones[i];
+            ulong limitPfn = limit.Limit == ulong.MaxValue ? ulong.MaxValue : limit.Limit >> _pageShift;
+            ulong start = Math.Max(zoneStart, _firstPfn);
+            ulong end = Math.Min(limitPfn, _endPfn);
+            if (end > start)
+            {
+                var zone = new Zone(limit.Kind, i, start, end, _maxOrder, _reserved);
+                _zoneByLayoutIndex[i] = zone;
+                zones.Add(zone);
+            }
+
+            zoneStart = limitPfn;
+        }
+
+        _zones = [.. zones];
+        SetWatermarks();
+    }
+
+    /// <summary>The layout this allocator manages.</summary>
+    public MachineLayout Layout => _layout;
+
+    /// <summary>The page size in bytes.</summary>
+    public ulong PageSize => _layout.PageSize;
+
+    /// <summary>The largest order.</summary>
+    public int MaxOrder => _maxOrder;
+
+    /// <summary>Pages present (managed and reserved).</summary>
+    public ulong TotalPages => _endPfn - _firstPfn;
+
+    /// <summary>Pages reserved at construction.</summary>
+    public ulong ReservedPages => _reserved.TotalPages;
+
+    /// <summary>Pages in free blocks.</summary>
+    public ulong FreePages
+    {
+        get
+        {
+            lock (_lock)
+            {
+                ulong free = 0;
+                foreach (Zone z in _zones)
+                {
+                    free += z.FreePages;
+                }
+
+                return free;
+            }
+        }
+    }
+
+    /// <summary>Pages handed out and not yet freed.</summary>
+    public ulong AllocatedPages
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _allocatedPages;
+            }
+        }
+    }
+
+    /// <summary>Bytes of allocator metadata (bitmaps and tables), excluding per-allocation bookkeeping of exact blocks.</summary>
+    public long MetadataBytes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                long bytes = 0;
+                foreach (Zone z in _zones)
+                {
+                    bytes += z.MetadataBytes;
+                }
+
+                return bytes;
+            }
+        }
+    }
+
+    /// <summary>Allocates a block or throws.</summary>
+    /// <exception cref="AllocationFailedException">The request cannot be served; the message says why.</exception>
+    /// <exception cref="ArgumentException">The request is invalid for this allocator (e.g. an order above <see cref="MaxOrder"/>).</exception>
+    public Block Allocate(Request request)
+    {
+        if (!TryAllocate(request, out Block block, out AllocationFailure? failure))
+        {
+            throw new AllocationFailedException(failure);
+        }
+
+        return block;
+    }
+
+    /// <summary>Tries to allocate a block; returns <see langword="false"/> when the request cannot be served now.</summary>
+    /// <exception cref="ArgumentException">The request is invalid for this allocator.</exception>
+    public bool TryAllocate(Request request, out Block block) => TryAllocateCore(request, out block, explain: false, out _);
+
+    /// <summary>Tries to allocate a block; on failure <paramref name="failure"/> says why.</summary>
+    /// <exception cref="ArgumentException">The request is invalid for this allocator.</exception>
+    public bool TryAllocate(Request request, out Block block, [NotNullWhen(false)] out AllocationFailure? failure) =>
+        TryAllocateCore(request, out block, explain: true, out failure);
+
+    /// <summary>Frees a block handed out by this allocator.</summary>
+    /// <exception cref="ArgumentException">The block is not a live allocation of this allocator; nothing changes.</exception>
+    public void Free(Block block)
+    {
+        if (block.IsEmpty)
+        {
+            throw new ArgumentException("The block is the default value, not an allocation.", nameof(block));
+        }
+
+        if (block.Owner != _id)
+        {
+            throw new ArgumentException($"The block {block} was allocated by another PageAllocator.", nameof(block));
+        }
+
+        lock (_lock)
+        {
+            FreeCore(block.Pfn, block.PageCount, nameof(block), byAddressOnly: false);
+        }
+    }
+
+    /// <summary>Frees the allocation that starts at <paramref name="address"/> (a power-of-two or exact block).</summary>
+    /// <exception cref="ArgumentException">No allocation starts there; nothing changes.</exception>
+    public void Free(ulong address)
+    {
+        lock (_lock)
+        {
+            FreeCore(CheckAddress(address), 0, nameof(address), byAddressOnly: true);
+        }
+    }
+
+    /// <summary>Frees the order-<paramref name="order"/> block at <paramref name="address"/> (the kernel's free_pages).</summary>
+    /// <exception cref="ArgumentException">No order-<paramref name="order"/> allocation starts there; nothing changes.</exception>
+    public void Free(ulong address, int order)
+    {
+        if ((uint)order > (uint)_maxOrder)
+        {
+            throw new ArgumentOutOfRangeException(nameof(order), order, $"order must be from 0 to {_maxOrder}.");
+        }
+
+        lock (_lock)
+        {
+            FreeCore(CheckAddress(address), 1UL << order, nameof(order), byAddressOnly: false);
+        }
+    }
+
+    /// <summary>Snapshots of every populated zone, lowest first.</summary>
+    public IReadOnlyList<ZoneStats> GetZoneStats()
+    {
+        lock (_lock)
+        {
+            var stats = new ZoneStats[_zones.Length];
+            for (int i = 0; i < _zones.Length; i++)
+            {
+                Zone z = _zones[i];
+                long[] nrFree = new long[_maxOrder + 1];
+                for (int order = 0; order <= _maxOrder; order++)
+                {
+                    nrFree[order] = z.NrFree(order);
+                }
+
+                stats[i] = new ZoneStats(z.Kind, z.StartPfn, z.EndPfn, z.PresentPages, z.ManagedPages, z.FreePages, nrFree, z.Watermarks, [.. z.LowmemReserve]);
+            }
+
+            return stats;
+        }
+    }
+
+    /// <summary>The allocator's free blocks as /proc/buddyinfo shows them (node 0).</summary>
+    public BuddyInfo BuddyInfo()
+    {
+        IReadOnlyList<ZoneStats> stats = GetZoneStats();
+        return new BuddyInfo([.. stats.Select(s => new BuddyInfoZone(0, s.Name, s.FreeBlocks))]);
+    }
+
+    /// <summary>Free blocks of every zone: (address, order), ascending by order then address.</summary>
+    public IReadOnlyList<(ulong Address, int Order)> GetFreeBlocks()
+    {
+        lock (_lock)
+        {
+            var list = new List<(ulong, int)>();
+            foreach (Zone z in _zones)
+            {
+                foreach ((ulong pfn, int order) in z.EnumerateFreeBlocks())
+                {
+                    list.Add((pfn << _pageShift, order));
+                }
+            }
+
+            return list;
+        }
+    }
+
+    /// <summary>Checks every invariant; throws <see cref="InvalidOperationException"/> naming the first broken one.</summary>
+    public void Validate()
+    {
+        lock (_lock)
+        {
+            ulong allocated = 0, reservedInUnits = 0, managed = 0;
+            var units = new HashSet<ulong>();
+            foreach (Zone z in _zones)
+            {
+                managed += z.ManagedPages;
+                string? problem = z.Validate(_reserved, (start, order) =>
+                {
+                    if (_reserved.Covers(start, start + (1UL << order)))
+                    {
+                        reservedInUnits += 1UL << order;
+                    }
+                    else
+                    {
+                        allocated += 1UL << order;
+                        units.Add(start);
+                    }
+                });
+                if (problem is not null)
+                {
+                    throw new InvalidOperationException("Invariant broken: " + problem);
+                }
+            }
+
+            if (allocated != _allocatedPages)
+            {
+                throw new InvalidOperationException(Invariant($"Invariant broken: {_allocatedPages} pages are counted as allocated but allocated units hold {allocated}."));
+            }
+
+            if (reservedInUnits != _reserved.TotalPages || managed + reservedInUnits != TotalPages)
+            {
+                throw new InvalidOperationException(Invariant($"Invariant broken: reserved units hold {reservedInUnits} pages, the layout reserves {_reserved.TotalPages}; managed {managed} of {TotalPages}."));
+            }
+
+            foreach ((ulong start, ulong pages) in _exact)
+            {
+                ulong pfn = start;
+                for (int order = PageMath.OrderForPages(pages); order >= 0; order--)
+                {
+                    if ((pages & (1UL << order)) == 0)
+                    {
+                        continue;
+                    }
+
+                    (ulong unitStart, int unitOrder, bool free) = ZoneOf(pfn)!.FindUnit(pfn);
+                    if (free || unitStart != pfn || unitOrder != order || !units.Contains(pfn))
+                    {
+                        throw new InvalidOperationException(Invariant($"Invariant broken: exact allocation at pfn 0x{start:x} ({pages} pages) is not made of allocated units (pfn 0x{pfn:x}, order {order})."));
+                    }
+
+                    pfn += 1UL << order;
+                }
+            }
+        }
+    }
+
+    private bool TryAllocateCore(Request request, out Block block, bool explain, out AllocationFailure? failure)
+    {
+        ulong pages = request.PagesAt(_pageShift);
+        int order = PageMath.OrderForPages(pages);
+        if (order > _maxOrder)
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), request,
+                Invariant($"The request needs an order-{order} block but this allocator's maximum order is {_maxOrder} ({Units.FormatSize((1UL << _maxOrder) << _pageShift)})."));
+        }
+
+        block = default;
+        failure = null;
+        bool exact = request.IsExact && pages != 1UL << order;
+
+        // Boundary: a naturally aligned block never crosses a power of two at least its size.
+        ulong blockBytes = (1UL << order) << _pageShift;
+        if (request.Boundary != 0 && blockBytes > request.Boundary)
+        {
+            failure = explain ? Unsatisfiable(request, Invariant($"an order-{order} block of {Units.FormatSize(blockBytes)} is larger than the boundary {Units.FormatSize(request.Boundary)}")) : null;
+            return false;
+        }
+
+        // Alignment above the block's own size: search from the alignment's order (see design.md).
+        int searchOrder = order;
+        if (request.Alignment > blockBytes)
+        {
+            int alignOrder = PageMath.Log2(request.Alignment) - _pageShift;
+            if (alignOrder > _maxOrder)
+            {
+                failure = explain ? Unsatisfiable(request, Invariant($"alignment {Units.FormatSize(request.Alignment)} is above the largest block, order {_maxOrder}")) : null;
+                return false;
+            }
+
+            searchOrder = alignOrder;
+        }
+
+        ulong limitPfn = request.MaxAddress is { } max
+            ? (max == ulong.MaxValue ? ulong.MaxValue : (max >> _pageShift) + (((max & (PageSize - 1)) == PageSize - 1) ? 1UL : 0UL))
+            : ulong.MaxValue;
+
+        lock (_lock)
+        {
+            int highest = HighestZoneIndex(request, order, limitPfn);
+            if (highest < 0)
+            {
+                failure = explain ? Unsatisfiable(request, "no zone the request may use has memory below its address limit") : null;
+                return false;
+            }
+
+            ulong pfn = ulong.MaxValue;
+            Zone? from = null;
+            if (!_layout.Watermarks.Enabled || request.Priority == AllocationPriority.NoWatermarks)
+            {
+                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, WatermarkKind.None, request.Priority);
+            }
+            else
+            {
+                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, WatermarkKind.Low, request.Priority);
+                if (from is null)
+                {
+                    (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, WatermarkKind.Min, request.Priority);
+                }
+            }
+
+            if (from is null)
+            {
+                failure = explain ? Explain(request, order, searchOrder, limitPfn, highest, pages) : null;
+                return false;
+            }
+
+            if (exact)
+            {
+                from.TrimTail(pfn, order, pages);
+                _exact.Add(pfn, pages);
+            }
+            else
+            {
+                pages = 1UL << order;
+            }
+
+            _allocatedPages += pages;
+            block = new Block(pfn, pages, _pageShift, _id);
+            return true;
+        }
+    }
+
+    private enum WatermarkKind
+    {
+        None,
+        Low,
+        Min,
+    }
+
+    private (ulong Pfn, Zone? Zone) TakeFromZonelist(int order, int searchOrder, ulong limitPfn, int highest, WatermarkKind mark, AllocationPriority priority)
+    {
+        for (int i = highest; i >= 0; i--)
+        {
+            Zone? zone = _zoneByLayoutIndex[i];
+            if (zone is null || zone.StartPfn + (1UL << order) > limitPfn)
+            {
+                continue;
+            }
+
+            if (mark != WatermarkKind.None && !WatermarkOk(zone, order, mark, highest, priority))
+            {
+                continue;
+            }
+
+            ulong pfn = zone.Take(order, searchOrder, limitPfn);
+            if (pfn != ulong.MaxValue)
+            {
+                return (pfn, zone);
+            }
+        }
+
+        return (ulong.MaxValue, null);
+    }
+
+    // __zone_watermark_ok without its per-order scan (Take does that): the zone's free pages, less
+    // the request's pages beyond the first, must stay above the mark plus the lowmem reserve against
+    // the request's highest zone. As in the kernel, only the slow path (min) lets high-priority
+    // requests into the reserve; the fast path (low) treats every request alike.
+    private static bool WatermarkOk(Zone zone, int order, WatermarkKind mark, int highest, AllocationPriority priority)
+    {
+        long free = (long)zone.FreePages - ((1L << order) - 1);
+        long min = (long)(mark == WatermarkKind.Low ? zone.Watermarks.Low : zone.Watermarks.Min);
+        if (mark == WatermarkKind.Min && priority >= AllocationPriority.High)
+        {
+            min -= min / 2;
+            if (priority == AllocationPriority.Atomic)
+            {
+                min -= min / 4;
+            }
+        }
+
+        return free > min + (long)zone.LowmemReserve[highest];
+    }
+
+    // The layout index of the highest zone the request may use: its named zone (or the top), lowered
+    // to the highest zone that has room for the block below the address limit; -1 when none.
+    private int HighestZoneIndex(Request request, int order, ulong limitPfn)
+    {
+        for (int i = _zoneByLayoutIndex.Length - 1; i >= 0; i--)
+        {
+            Zone? zone = _zoneByLayoutIndex[i];
+            if (request.Zone is { } kind && _layout.Zones[i].Kind > kind)
+            {
+                continue;
+            }
+
+            if (zone is not null && zone.StartPfn + (1UL << order) <= limitPfn)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private AllocationFailure Explain(Request request, int order, int searchOrder, ulong limitPfn, int highest, ulong pages)
+    {
+        bool anyBlock = false, blockBelowLimit = false;
+        ulong freeBelowLimit = 0;
+        var detail = new StringBuilder();
+        for (int i = highest; i >= 0; i--)
+        {
+            Zone? zone = _zoneByLayoutIndex[i];
+            if (zone is null || zone.StartPfn + (1UL << order) > limitPfn)
+            {
+                continue;
+            }
+
+            bool has = zone.HasFreeBlock(searchOrder);
+            anyBlock |= has;
+            freeBelowLimit += zone.FreePages;
+            if (detail.Length > 0)
+            {
+                detail.Append("; ");
+            }
+
+            detail.Append(CultureInfo.InvariantCulture, $"{zone.Name}: {zone.FreePages} free pages, largest free order {zone.LargestFreeOrder()}");
+            if (_layout.Watermarks.Enabled)
+            {
+                detail.Append(CultureInfo.InvariantCulture, $", min {zone.Watermarks.Min} + reserve {zone.LowmemReserve[highest]}");
+            }
+
+            // Would a block fit under the limit if the watermarks allowed it?
+            blockBelowLimit |= has && zone.FindFit(order, searchOrder, limitPfn).Pfn != ulong.MaxValue;
+        }
+
+        if (limitPfn != ulong.MaxValue)
+        {
+            detail.Append(CultureInfo.InvariantCulture, $"; limit 0x{limitPfn << _pageShift:x}");
+        }
+
+        FailureReason reason = blockBelowLimit ? FailureReason.Watermark
+            : anyBlock ? FailureReason.AddressLimit
+            : freeBelowLimit >= pages ? FailureReason.Fragmented
+            : FailureReason.OutOfMemory;
+        return new AllocationFailure(reason, request, Invariant($"needs order {searchOrder}; ") + detail);
+    }
+
+    private static AllocationFailure Unsatisfiable(Request request, string detail) => new(FailureReason.Unsatisfiable, request, detail);
+
+    private ulong CheckAddress(ulong address)
+    {
+        if ((address & (PageSize - 1)) != 0)
+        {
+            throw new ArgumentException(Invariant($"Address 0x{address:x} is not page aligned ({PageSize} bytes)."), nameof(address));
+        }
+
+        ulong pfn = address >> _pageShift;
+        if (pfn < _firstPfn || pfn >= _endPfn)
+        {
+            throw new ArgumentOutOfRangeException(nameof(address), Invariant($"Address 0x{address:x} is outside the managed memory [0x{_layout.BaseAddress:x}, 0x{_layout.EndAddress:x})."));
+        }
+
+        return pfn;
+    }
+
+    // Frees the allocation at pfn after checking that it is one. pages == 0 (by address only)
+    // takes whatever starts there; otherwise the allocation must have exactly that many pages.
+    private void FreeCore(ulong pfn, ulong pages, string paramName, bool byAddressOnly)
+    {
+        Zone? zone = pfn >= _firstPfn && pfn < _endPfn ? ZoneOf(pfn) : null;
+        if (zone is null)
+        {
+            throw new ArgumentException(Invariant($"Page 0x{pfn << _pageShift:x} is outside the managed memory."), paramName);
+        }
+
+        string at = Invariant($"0x{pfn << _pageShift:x}");
+        (ulong unitStart, int unitOrder, bool unitFree) = zone.FindUnit(pfn);
+        string unit = Invariant($"order-{unitOrder} block at 0x{unitStart << _pageShift:x}");
+        if (unitFree)
+        {
+            throw new ArgumentException($"Double free or never allocated: the page at {at} is free (it lies in the free {unit}).", paramName);
+        }
+
+        if (_reserved.Contains(pfn))
+        {
+            throw new ArgumentException($"The page at {at} is reserved; it was never allocated.", paramName);
+        }
+
+        if (_exact.Count > 0)
+        {
+            if (_exact.TryGetValue(pfn, out ulong exactPages))
+            {
+                if (!byAddressOnly && pages != exactPages)
+                {
+                    throw new ArgumentException(Invariant($"Wrong size: the allocation at {at} is an exact block of {exactPages} pages, not {pages}."), paramName);
+                }
+
+                FreeExact(zone, pfn, exactPages);
+                return;
+            }
+
+            for (int m = 1; m <= _maxOrder; m++)
+            {
+                ulong start = pfn & ~((1UL << m) - 1);
+                if (start != pfn && _exact.TryGetValue(start, out ulong runPages) && pfn < start + runPages)
+                {
+                    throw new ArgumentException(Invariant($"The address {at} is inside the exact allocation at 0x{start << _pageShift:x} ({runPages} pages); free it by its start."), paramName);
+                }
+            }
+        }
+
+        if (unitStart != pfn)
+        {
+            throw new ArgumentException($"The address {at} is inside the allocated {unit}; free that block by its start.", paramName);
+        }
+
+        if (!byAddressOnly && pages != 1UL << unitOrder)
+        {
+            string asked = PageMath.IsPowerOfTwo(pages) ? Invariant($"order {PageMath.Log2(pages)}") : Invariant($"{pages} pages");
+            throw new ArgumentException(Invariant($"Wrong order: the allocation at {at} is order {unitOrder}, not {asked}."), paramName);
+        }
+
+        zone.Release(pfn, unitOrder);
+        _allocatedPages -= 1UL << unitOrder;
+    }
+
+    private void FreeExact(Zone zone, ulong start, ulong pages)
+    {
+        _exact.Remove(start);
+        ulong pfn = start;
+        for (int order = PageMath.OrderForPages(pages); order >= 0; order--)
+        {
+            if ((pages & (1UL << order)) != 0)
+            {
+                Debug.Assert(zone.FindUnit(pfn) == (pfn, order, false));
+                zone.Release(pfn, order);
+                pfn += 1UL << order;
+            }
+        }
+
+        _allocatedPages -= pages;
+    }
+
+    private Zone? ZoneOf(ulong pfn)
+    {
+        foreach (Zone z in _zones)
+        {
+            if (pfn >= z.StartPfn && pfn < z.EndPfn)
+            {
+                return z;
+            }
+        }
+
+        return null;
+    }
+
+    private void SetWatermarks()
+    {
+        WatermarkSettings settings = _layout.Watermarks;
+        foreach (Zone z in _zones)
+        {
+            z.LowmemReserve = new ulong[_layout.Zones.Count];
+        }
+
+        if (!settings.Enabled)
+        {
+            return;
+        }
+
+        var input = new WatermarkZone[_layout.Zones.Count];
+        var ratios = new ulong[_layout.Zones.Count];
+        for (int i = 0; i < input.Length; i++)
+        {
+            ZoneKind kind = _layout.Zones[i].Kind;
+            input[i] = new WatermarkZone(kind.KernelName(), _zoneByLayoutIndex[i]?.ManagedPages ?? 0);
+            ratios[i] = settings.LowmemReserveRatio[(int)kind];
+        }
+
+        ulong minFree = settings.MinFreeKbytes ?? KernelWatermarks.DefaultMinFreeKbytes(input, PageSize);
+        IReadOnlyList<ZoneWatermarks> marks = KernelWatermarks.Compute(input, PageSize, minFree, settings.ScaleFactor, ratios);
+        for (int i = 0; i < input.Length; i++)
+        {
+            if (_zoneByLayoutIndex[i] is { } zone)
+            {
+                zone.Watermarks = marks[i].Marks;
+                zone.LowmemReserve = [.. marks[i].Protection];
+            }
+        }
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,143 @@
+// MachineLayout: what memory an allocator manages — page size, address range, zones, reserved
+// ranges, the largest order and the watermark settings. Immutable; validated once.
+using System.Globalization;
+using Buddy.Zones;
+
+namespace Buddy.Pages;
+
+/// <summary>The memory an allocator manages: its pages, zones by address limit and reserved ranges.</summary>
+/// <remarks>
+/// Addresses are absolute: a block's address is divisible by its size, whatever
+/// <see cref="BaseAddress"/> is. Zones cut the range at their limits (any page-aligned address);
+/// a zone the range does not reach is empty. Reserved ranges are never handed out.
+/// Build one with <see cref="X86"/> or <see cref="Flat"/> and adjust it with <c>with</c> or
+/// <see cref="Reserve"/>; <see cref="Allocation.PageAllocator"/> validates it.
+/// </remarks>
+public sealed record MachineLayout
+{
+    /// <summary>The kernel's MAX_PAGE_ORDER on x86-64: blocks of up to 2^10 pages (4 MiB at 4 KiB pages).</summary>
+    public const int DefaultMaxOrder = 10;
+
+    /// <summary>The page size in bytes: a power of two from 512.</summary>
+    public ulong PageSize { get; init; } = 4 * Units.KiB;
+
+    /// <summary>The first managed address (page aligned).</summary>
+    public ulong BaseAddress { get; init; }
+
+    /// <summary>The number of bytes managed (a multiple of the page size; need not be a power of two).</summary>
+    public ulong Size { get; init; }
+
+    /// <summary>The largest block order.</summary>
+    public int MaxOrder { get; init; } = DefaultMaxOrder;
+
+    /// <summary>Zone limits: each zone holds the addresses below its limit and at or above the previous zone's.</summary>
+    public IReadOnlyList<ZoneLimit> Zones { get; init; } = X86Zones;
+
+    /// <summary>Ranges that are never handed out (holes, firmware, a kernel image).</summary>
+    public IReadOnlyList<AddressRange> Reserved { get; init; } = [];
+
+    /// <summary>Watermarks and lowmem reserve; <see cref="WatermarkSettings.None"/> turns them off.</summary>
+    public WatermarkSettings Watermarks { get; init; } = WatermarkSettings.Kernel;
+
+    /// <summary>x86-64's zones: DMA below 16 MiB, DMA32 below 4 GiB, Normal above.</summary>
+    public static IReadOnlyList<ZoneLimit> X86Zones { get; } =
+    [
+        new(ZoneKind.Dma, 16 * Units.MiB),
+        new(ZoneKind.Dma32, 4 * Units.GiB),
+        new(ZoneKind.Normal, ulong.MaxValue),
+    ];
+
+    /// <summary>The address one past the last managed byte.</summary>
+    public ulong EndAddress => BaseAddress + Size;
+
+    /// <summary>log2 of <see cref="PageSize"/>.</summary>
+    public int PageShift => PageMath.Log2(PageSize);
+
+    /// <summary>A PC with <paramref name="memory"/> bytes from address 0, x86-64 zones and kernel watermarks.</summary>
+    public static MachineLayout X86(ulong memory) => new() { Size = memory };
+
+    /// <summary>One Normal zone over <c>[baseAddress, baseAddress + size)</c> without watermarks: device memory, a heap, a file.</summary>
+    public static MachineLayout Flat(ulong size, ulong baseAddress = 0) => new()
+    {
+        Size = size,
+        BaseAddress = baseAddress,
+        Zones = [new(ZoneKind.Normal, ulong.MaxValue)],
+        Watermarks = WatermarkSettings.None,
+    };
+
+    /// <summary>A copy with <c>[start, end)</c> reserved as well.</summary>
+    public MachineLayout Reserve(ulong start, ulong end) => this with { Reserved = [.. Reserved, new AddressRange(start, end)] };
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is wrong.</summary>
+    public void Validate()
+    {
+        if (PageSize < 512 || !PageMath.IsPowerOfTwo(PageSize))
+        {
+            throw new ArgumentException(Invariant($"PageSize must be a power of two of at least 512 bytes, not {PageSize}."), nameof(PageSize));
+        }
+
+        if (MaxOrder is < 0 or > PageMath.MaxSupportedOrder)
+        {
+            throw new ArgumentException(Invariant($"MaxOrder must be from 0 to {PageMath.MaxSupportedOrder}, not {MaxOrder}."), nameof(MaxOrder));
+        }
+
+        if (Size == 0 || Size % PageSize != 0)
+        {
+            throw new ArgumentException(Invariant($"Size must be a positive multiple of the page size ({PageSize} bytes), not {Size}."), nameof(Size));
+        }
+
+        if (BaseAddress % PageSize != 0)
+        {
+            throw new ArgumentException(Invariant($"BaseAddress 0x{BaseAddress:x} is not page aligned ({PageSize} bytes)."), nameof(BaseAddress));
+        }
+
+        if (EndAddress < BaseAddress || (EndAddress >> PageShift) > (1UL << 58))
+        {
+            throw new ArgumentException(Invariant($"BaseAddress + Size (0x{BaseAddress:x} + 0x{Size:x}) is beyond the addressable range."), nameof(Size));
+        }
+
+        if (Zones.Count == 0)
+        {
+            throw new ArgumentException("At least one zone is needed; the last one's limit must reach the end of memory.", nameof(Zones));
+        }
+
+        for (int i = 0; i < Zones.Count; i++)
+        {
+            ZoneLimit z = Zones[i];
+            if (z.Limit != ulong.MaxValue && z.Limit % PageSize != 0)
+            {
+                throw new ArgumentException(Invariant($"Zone {z.Kind.KernelName()}'s limit 0x{z.Limit:x} is not page aligned."), nameof(Zones));
+            }
+
+            if (i > 0 && (Zones[i - 1].Kind >= z.Kind || Zones[i - 1].Limit >= z.Limit))
+            {
+                throw new ArgumentException(Invariant($"Zones must be listed lowest first with rising limits: {Zones[i - 1].Kind.KernelName()} (0x{Zones[i - 1].Limit:x}) comes before {z.Kind.KernelName()} (0x{z.Limit:x})."), nameof(Zones));
+            }
+        }
+
+        if (Zones[^1].Limit < EndAddress)
+        {
+            throw new ArgumentException(Invariant($"The last zone ({Zones[^1].Kind.KernelName()}) ends at 0x{Zones[^1].Limit:x}, before the end of memory 0x{EndAddress:x}."), nameof(Zones));
+        }
+
+        foreach (AddressRange r in Reserved)
+        {
+            if (r.End <= r.Start || r.Start < BaseAddress || r.End > EndAddress)
+            {
+                throw new ArgumentException(Invariant($"Reserved range {r} is empty or outside memory [0x{BaseAddress:x}, 0x{EndAddress:x})."), nameof(Reserved));
+            }
+        }
+
+        if (Watermarks.Enabled && Watermarks.LowmemReserveRatio.Count <= (int)Zones[^1].Kind)
+        {
+            throw new ArgumentException(Invariant($"LowmemReserveRatio has {Watermarks.LowmemReserveRatio.Count} entries but zone {Zones[^1].Kind.KernelName()} needs entry {(int)Zones[^1].Kind}."), nameof(Watermarks));
+        }
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>A zone and the address its memory stays below.</summary>
+/// <param name="Kind">Which zone.</param>
+/// <param name="Limit">The first address not in the zone (<see cref="ulong.MaxValue"/> for "no limit").</param>
+public readonly record struct ZoneLimit(ZoneKind Kind, ulong Limit);

@@ -1,0 +1,409 @@
+// Zone: one address range's buddy system — take a block (search, split), give one back (merge),
+// find which unit a page belongs to, and check every invariant.
+//
+// Invariants (Validate):
+// - Every page of [StartPfn, EndPfn) is in exactly one unit: a free block, an allocated block or a
+//   reserved block; units are the leaves of the split tree rooted at the zone's max-order blocks.
+// - Free blocks are naturally aligned and lie wholly inside the zone; no free block's buddy is a
+//   free block of the same order while their parent lies inside the zone (they would have merged).
+// - FreePages equals the sum over orders of NrFree(order) << order.
+using System.Diagnostics;
+using System.Globalization;
+using Buddy.FreeAreas;
+using Buddy.Pages;
+
+namespace Buddy.Zones;
+
+/// <summary>The buddy system of one zone: free areas, split state, watermarks and lowmem reserve.</summary>
+/// <remarks>
+/// Placement is deterministic: a request takes the lowest-addressed free block of the smallest
+/// order that satisfies it, so an address limit is checked once per order, never by scanning.
+/// Not thread-safe: <see cref="Allocation.PageAllocator"/> holds its lock around every call.
+/// </remarks>
+internal sealed class Zone
+{
+    private readonly FreeArea _area;
+    private readonly int _maxOrder;
+
+    /// <summary>Creates a zone over <c>[startPfn, endPfn)</c> with every page outside <paramref name="reserved"/> free.</summary>
+    public Zone(ZoneKind kind, int index, ulong startPfn, ulong endPfn, int maxOrder, PfnRanges reserved)
+    {
+        Debug.Assert(endPfn > startPfn);
+        Kind = kind;
+        Index = index;
+        StartPfn = startPfn;
+        EndPfn = endPfn;
+        _maxOrder = maxOrder;
+        _area = new FreeArea(startPfn, endPfn, maxOrder);
+        PresentPages = endPfn - startPfn;
+        ManagedPages = PresentPages - reserved.PagesIn(startPfn, endPfn);
+        for (ulong root = startPfn >> maxOrder; root <= (endPfn - 1) >> maxOrder; root++)
+        {
+            Populate(root << maxOrder, maxOrder, reserved);
+        }
+
+        Debug.Assert(FreePages == ManagedPages);
+    }
+
+    /// <summary>Which zone this is.</summary>
+    public ZoneKind Kind { get; }
+
+    /// <summary>The kernel's name: DMA, DMA32 or Normal.</summary>
+    public string Name => Kind.KernelName();
+
+    /// <summary>The zone's position in its allocator's zone array (lowest first).</summary>
+    public int Index { get; }
+
+    /// <summary>The first page frame of the zone.</summary>
+    public ulong StartPfn { get; }
+
+    /// <summary>One past the last page frame of the zone.</summary>
+    public ulong EndPfn { get; }
+
+    /// <summary>Pages spanned and present (this model has no holes inside the managed range).</summary>
+    public ulong PresentPages { get; }
+
+    /// <summary>Pages the buddy system manages: present minus reserved.</summary>
+    public ulong ManagedPages { get; }
+
+    /// <summary>Pages in free blocks.</summary>
+    public ulong FreePages { get; private set; }
+
+    /// <summary>The zone's watermarks (all zero when watermarks are off).</summary>
+    public Watermarks Watermarks { get; set; }
+
+    /// <summary>lowmem_reserve[i]: pages kept back from requests whose highest zone has index i.</summary>
+    public ulong[] LowmemReserve { get; set; } = [];
+
+    /// <summary>The number of free blocks of <paramref name="order"/>.</summary>
+    public long NrFree(int order) => _area.NrFree(order);
+
+    /// <summary>Bytes of metadata.</summary>
+    public long MetadataBytes => _area.MetadataBytes;
+
+    /// <summary>The largest order with a free block, or -1.</summary>
+    public int LargestFreeOrder()
+    {
+        for (int order = _maxOrder; order >= 0; order--)
+        {
+            if (_area.NrFree(order) > 0)
+            {
+                return order;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Whether a free block of at least <paramref name="order"/> exists.</summary>
+    public bool HasFreeBlock(int order) => LargestFreeOrder() >= order;
+
+    /// <summary>
+    /// Finds the lowest free block of the smallest order from <paramref name="searchOrder"/> up whose
+    /// first 2^<paramref name="order"/> pages end at or below <paramref name="limitPfn"/>; returns its
+    /// pfn and order, or (<see cref="ulong.MaxValue"/>, -1) when none fits. Changes nothing.
+    /// </summary>
+    /// <remarks>O(max order × bitmap levels): one find-first per order.</remarks>
+    public (ulong Pfn, int Order) FindFit(int order, int searchOrder, ulong limitPfn)
+    {
+        Debug.Assert(searchOrder >= order && searchOrder <= _maxOrder);
+        for (int current = searchOrder; current <= _maxOrder; current++)
+        {
+            ulong pfn = _area.LowestFree(current);
+
+            // When the lowest block of this order is above the limit every one is; a larger order
+            // may still have a block lower down.
+            if (pfn != ulong.MaxValue && pfn + (1UL << order) <= limitPfn)
+            {
+                return (pfn, current);
+            }
+        }
+
+        return (ulong.MaxValue, -1);
+    }
+
+    /// <summary>
+    /// Takes the block <see cref="FindFit"/> finds, splits it down to <paramref name="order"/> and
+    /// returns its pfn; <see cref="ulong.MaxValue"/> when none fits.
+    /// </summary>
+    public ulong Take(int order, int searchOrder, ulong limitPfn)
+    {
+        (ulong pfn, int current) = FindFit(order, searchOrder, limitPfn);
+        if (pfn == ulong.MaxValue)
+        {
+            return pfn;
+        }
+
+        _area.RemoveFree(current, pfn);
+        Expand(pfn, order, current);
+        FreePages -= 1UL << order;
+        return pfn;
+    }
+
+    /// <summary>Gives an allocated unit back and merges it with its buddies as far as they are free.</summary>
+    public void Release(ulong pfn, int order)
+    {
+        Debug.Assert(pfn >= StartPfn && pfn + (1UL << order) <= EndPfn);
+        FreePages += 1UL << order;
+        while (order < _maxOrder)
+        {
+            ulong buddy = PageMath.BuddyOf(pfn, order);
+            if (buddy < StartPfn || buddy + (1UL << order) > EndPfn || !_area.IsFree(order, buddy))
+            {
+                break;
+            }
+
+            _area.RemoveFree(order, buddy);
+            pfn &= ~(1UL << order);
+            order++;
+            Debug.Assert(_area.IsSplit(order, pfn), "merging halves of a block that was not split");
+            _area.ClearSplit(order, pfn);
+        }
+
+        _area.AddFree(order, pfn);
+    }
+
+    /// <summary>
+    /// Turns the allocated order-<paramref name="order"/> unit at <paramref name="pfn"/> into allocated
+    /// units covering its first <paramref name="keepPages"/> pages and frees the rest (alloc_pages_exact).
+    /// </summary>
+    public void TrimTail(ulong pfn, int order, ulong keepPages)
+    {
+        Debug.Assert(keepPages > 0 && keepPages <= 1UL << order);
+        ulong start = pfn;
+        while (keepPages < 1UL << order)
+        {
+            // The unit [start, start + 2^order) keeps its first keepPages pages: split it.
+            _area.MarkSplit(order, start);
+            order--;
+            ulong half = 1UL << order;
+            if (keepPages >= half)
+            {
+                // The left half stays allocated whole; continue in the right half.
+                start += half;
+                keepPages -= half;
+                if (keepPages == 0)
+                {
+                    _area.AddFree(order, start);
+                    FreePages += half;
+                    return;
+                }
+            }
+            else
+            {
+                // The right half is free (its buddy stays allocated, so it cannot merge).
+                _area.AddFree(order, start + half);
+                FreePages += half;
+            }
+        }
+    }
+
+    /// <summary>Finds the unit that holds <paramref name="pfn"/>: its start, order and whether it is free.</summary>
+    /// <remarks>Walks the split tree down from the max-order block: O(max order).</remarks>
+    public (ulong Start, int Order, bool Free) FindUnit(ulong pfn)
+    {
+        Debug.Assert(pfn >= StartPfn && pfn < EndPfn);
+        for (int order = _maxOrder; ; order--)
+        {
+            ulong start = pfn & ~((1UL << order) - 1);
+            if (start >= StartPfn && start + (1UL << order) <= EndPfn)
+            {
+                if (_area.IsFree(order, start))
+                {
+                    return (start, order, true);
+                }
+
+                if (order == 0 || !_area.IsSplit(order, start))
+                {
+                    return (start, order, false);
+                }
+            }
+
+            // A block that crosses the zone's edge is always split.
+            Debug.Assert(order > 0);
+        }
+    }
+
+    /// <summary>Free blocks of every order, ascending by pfn within each order.</summary>
+    public IEnumerable<(ulong Pfn, int Order)> EnumerateFreeBlocks()
+    {
+        for (int order = 0; order <= _maxOrder; order++)
+        {
+            foreach (ulong pfn in _area.EnumerateFree(order))
+            {
+                yield return (pfn, order);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks every invariant of the zone; <paramref name="reserved"/> tells reserved pages, and
+    /// <paramref name="onUnit"/> sees each non-free unit (start, order) so the caller can account for it.
+    /// </summary>
+    public string? Validate(PfnRanges reserved, Action<ulong, int> onUnit)
+    {
+        string? problem = _area.ValidateBitmaps();
+        if (problem is not null)
+        {
+            return $"zone {Name}: {problem}";
+        }
+
+        ulong free = 0;
+        ulong visited = 0;
+        for (ulong root = StartPfn >> _maxOrder; root <= (EndPfn - 1) >> _maxOrder; root++)
+        {
+            problem = ValidateNode(root << _maxOrder, _maxOrder, reserved, onUnit, ref free, ref visited);
+            if (problem is not null)
+            {
+                return $"zone {Name}: {problem}";
+            }
+        }
+
+        // Every set bit must have been reached from a root: count them against what the walk saw.
+        long freeBits = 0, splitBits = 0;
+        for (int order = 0; order <= _maxOrder; order++)
+        {
+            freeBits += _area.NrFree(order);
+            splitBits += order > 0 ? _area.EnumerateSplit(order).LongCount() : 0;
+        }
+
+        if (visited != (ulong)(freeBits + splitBits))
+        {
+            return $"zone {Name}: {freeBits + splitBits} free or split bits are set but {visited} are reachable from the roots";
+        }
+
+        ulong counted = 0;
+        for (int order = 0; order <= _maxOrder; order++)
+        {
+            counted += (ulong)_area.NrFree(order) << order;
+        }
+
+        if (free != FreePages || counted != FreePages)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"zone {Name}: FreePages is {FreePages} but the free blocks hold {free} pages (counts say {counted})");
+        }
+
+        return null;
+    }
+
+    private string? ValidateNode(ulong start, int order, PfnRanges reserved, Action<ulong, int> onUnit, ref ulong free, ref ulong visited)
+    {
+        ulong end = start + (1UL << order);
+        if (end <= StartPfn || start >= EndPfn)
+        {
+            return null; // wholly outside the zone
+        }
+
+        bool inside = start >= StartPfn && end <= EndPfn;
+        bool isFree = inside && _area.IsFree(order, start);
+        bool isSplit = inside && order > 0 && _area.IsSplit(order, start);
+        string where = string.Create(CultureInfo.InvariantCulture, $"order-{order} block at pfn 0x{start:x}");
+        if (!inside)
+        {
+            // Crosses the zone edge: must be divided; its halves are examined on their own.
+            return order == 0 ? $"{where} crosses the zone edge" : ValidateHalves(start, order, reserved, onUnit, ref free, ref visited);
+        }
+
+        if (isFree && isSplit)
+        {
+            return $"{where} is both free and split";
+        }
+
+        if (isFree)
+        {
+            visited++;
+            free += 1UL << order;
+            if (reserved.Intersects(start, end))
+            {
+                return $"{where} is free but holds reserved pages";
+            }
+
+            return FindBitBelow(start, order);
+        }
+
+        if (isSplit)
+        {
+            visited++;
+            ulong half = 1UL << (order - 1);
+            if (_area.IsFree(order - 1, start) && _area.IsFree(order - 1, start + half))
+            {
+                return $"{where} has two free halves that were not merged";
+            }
+
+            return ValidateHalves(start, order, reserved, onUnit, ref free, ref visited);
+        }
+
+        // A unit: reserved whole, or allocated with no reserved page in it.
+        if (reserved.Intersects(start, end) && !reserved.Covers(start, end))
+        {
+            return $"{where} mixes reserved and unreserved pages";
+        }
+
+        onUnit(start, order);
+        return FindBitBelow(start, order);
+    }
+
+    private string? ValidateHalves(ulong start, int order, PfnRanges reserved, Action<ulong, int> onUnit, ref ulong free, ref ulong visited)
+    {
+        ulong half = 1UL << (order - 1);
+        return ValidateNode(start, order - 1, reserved, onUnit, ref free, ref visited)
+            ?? ValidateNode(start + half, order - 1, reserved, onUnit, ref free, ref visited);
+    }
+
+    // Within a unit no descendant may carry a bit; probing the first descendant at each order is
+    // enough here because the global bit count in Validate catches any stray bit elsewhere.
+    private string? FindBitBelow(ulong start, int order)
+    {
+        for (int o = order - 1; o >= 0; o--)
+        {
+            if (_area.IsFree(o, start) || (o > 0 && _area.IsSplit(o, start)))
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"order-{o} block at pfn 0x{start:x} has a bit set inside a larger unit");
+            }
+        }
+
+        return null;
+    }
+
+    // Splits the order-`from` block at pfn down to `order`, freeing the upper half at each level
+    // (the kernel's expand()). The lower half continues down; the last one is the allocation.
+    private void Expand(ulong pfn, int order, int from)
+    {
+        for (int current = from; current > order; current--)
+        {
+            _area.MarkSplit(current, pfn);
+            _area.AddFree(current - 1, pfn + (1UL << (current - 1)));
+        }
+    }
+
+    private void Populate(ulong start, int order, PfnRanges reserved)
+    {
+        ulong end = start + (1UL << order);
+        if (end <= StartPfn || start >= EndPfn)
+        {
+            return;
+        }
+
+        bool inside = start >= StartPfn && end <= EndPfn;
+        if (inside && !reserved.Intersects(start, end))
+        {
+            _area.AddFree(order, start);
+            FreePages += 1UL << order;
+            return;
+        }
+
+        if (inside && reserved.Covers(start, end))
+        {
+            return; // a reserved unit
+        }
+
+        Debug.Assert(order > 0);
+        if (inside)
+        {
+            _area.MarkSplit(order, start);
+        }
+
+        Populate(start, order - 1, reserved);
+        Populate(start + (1UL << (order - 1)), order - 1, reserved);
+    }
+}

@@ -1,0 +1,27 @@
+// ZoneStats: a snapshot of one zone for reports and tests.
+namespace Buddy.Zones;
+
+/// <summary>A snapshot of one zone's state.</summary>
+/// <param name="Kind">Which zone.</param>
+/// <param name="StartPfn">The zone's first page frame.</param>
+/// <param name="EndPfn">One past its last page frame.</param>
+/// <param name="PresentPages">Pages present in the zone's span.</param>
+/// <param name="ManagedPages">Pages managed by the buddy allocator (present minus reserved).</param>
+/// <param name="FreePages">Pages in free blocks.</param>
+/// <param name="FreeBlocks">Free blocks per order (the kernel's nr_free), index = order.</param>
+/// <param name="Watermarks">The zone's watermarks.</param>
+/// <param name="Protection">lowmem_reserve per zone index of the layout.</param>
+public sealed record ZoneStats(
+    ZoneKind Kind,
+    ulong StartPfn,
+    ulong EndPfn,
+    ulong PresentPages,
+    ulong ManagedPages,
+    ulong FreePages,
+    IReadOnlyList<long> FreeBlocks,
+    Watermarks Watermarks,
+    IReadOnlyList<ulong> Protection)
+{
+    /// <summary>The kernel's name of the zone.</summary>
+    public string Name => Kind.KernelName();
+}
