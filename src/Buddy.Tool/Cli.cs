@@ -19,6 +19,7 @@ internal static class Cli
             DemoCommand.Create(stdout),
             FragCommand.Create(stdout),
             ZonesCommand.Create(stdout),
+            MetadataCommand.Create(stdout),
         };
 
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
