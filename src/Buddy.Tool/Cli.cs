@@ -1,6 +1,7 @@
 // Cli: builds the `buddy` command tree and runs it against given writers, so tests can drive it.
 // Errors a user can act on (bad file, bad option) print "buddy: <message>" and exit 2.
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Buddy.Tool.Commands;
 
 namespace Buddy.Tool;
@@ -23,9 +24,22 @@ internal static class Cli
         };
 
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            // One line per mistake, in the same form as every other input error.
+            foreach (ParseError error in parsed.Errors)
+            {
+                stderr.WriteLine($"buddy: {error.Message}");
+            }
+
+            stderr.WriteLine("Run 'buddy --help' or 'buddy <command> --help' for usage.");
+            return UsageError;
+        }
+
         try
         {
-            return root.Parse(args).Invoke(config);
+            return parsed.Invoke(config);
         }
         catch (UserInputException e)
         {

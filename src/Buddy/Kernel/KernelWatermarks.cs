@@ -39,7 +39,7 @@ public static class KernelWatermarks
     {
         ArgumentNullException.ThrowIfNull(zones);
         ulong lowmemPages = LowmemPages(zones);
-        ulong lowmemKbytes = lowmemPages * (pageSize / 1024);
+        ulong lowmemKbytes = lowmemPages * pageSize / 1024;
         ulong value = IntSqrt(lowmemKbytes * 16);
         return Math.Clamp(value, 128UL, 262_144UL);
     }
