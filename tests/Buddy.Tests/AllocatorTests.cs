@@ -504,4 +504,22 @@ public class AllocatorTests
         Assert.Equal(0UL, pages.AllocatedPages);
         Assert.Equal(pages.TotalPages, pages.FreePages);
     }
+
+    [Fact]
+    public void FreeRange_frees_exactly_the_pages_it_names_and_the_rest_stays_allocated()
+    {
+        var pages = new PageAllocator(MachineLayout.Flat(16 * MiB));
+        Block b = pages.Allocate(Request.ForOrder(4)); // 16 pages
+        pages.FreeRange(b.Address + (5 * 4 * KiB), 3); // pages 5..7
+        Assert.Equal(13UL, pages.AllocatedPages);
+        pages.Validate();
+        Assert.Throws<ArgumentException>(() => pages.FreeRange(b.Address + (6 * 4 * KiB), 1)); // already free
+        Assert.Equal(13UL, pages.AllocatedPages);
+        pages.Free(b.Address + (4 * 4 * KiB)); // page 4 is now a block of its own
+        pages.FreeRange(b.Address, 4);
+        pages.FreeRange(b.Address + (8 * 4 * KiB), 8);
+        Assert.Equal(0UL, pages.AllocatedPages);
+        Assert.Equal(pages.TotalPages, pages.FreePages);
+        pages.Validate();
+    }
 }

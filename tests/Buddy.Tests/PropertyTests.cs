@@ -13,7 +13,8 @@ public class PropertyTests
 {
     private const ulong Page = 4096;
 
-    // One step: Kind 0..5 allocates, 6..8 frees (by handle, address, address+order), 9 tries a double free.
+    // One step: Kind 0..5 allocates, 6..8 frees (by handle, address, address+order), 9 tries a double
+    // free, 10..11 frees part of an allocation (FreeRange), leaving the rest allocated as loose pages.
     private sealed record Op(int Kind, int Order, int Zone, int Limit, int Align, int Boundary, int ExactPages, int Pick);
 
     private sealed record Config(int Pages, int DmaLimit, int Dma32Limit, int ReservedStart, int ReservedLength, int MaxOrder, bool Watermarks);
@@ -29,7 +30,7 @@ public class PropertyTests
         select new Config(pages, dma, dma + dma32, rs, rl, maxOrder, wm);
 
     private static readonly Gen<Op> s_op =
-        from kind in Gen.Int[0, 9]
+        from kind in Gen.Int[0, 11]
         from order in Gen.Int[0, 9]
         from zone in Gen.Int[0, 3]
         from limit in Gen.Int[0, 4000]
@@ -72,6 +73,7 @@ public class PropertyTests
         }
 
         var live = new List<(int Id, Block Block)>();
+        var loose = new List<(ulong Start, ulong Pages)>(); // what partial frees left allocated
         var freed = new List<Block>();
         int nextId = 1;
         foreach (Op op in ops)
@@ -109,6 +111,39 @@ public class PropertyTests
 
                 live.RemoveAt(i);
                 freed.Add(b);
+            }
+            else if (op.Kind >= 10 && live.Count + loose.Count > 0)
+            {
+                // Free a sub-range of an allocation or of what a partial free left.
+                int i = op.Pick % (live.Count + loose.Count);
+                (ulong start, ulong count) = i < live.Count ? (live[i].Block.Pfn, live[i].Block.PageCount) : loose[i - live.Count];
+                if (i < live.Count)
+                {
+                    live.RemoveAt(i);
+                }
+                else
+                {
+                    loose.RemoveAt(i - live.Count);
+                }
+
+                ulong offset = (ulong)op.ExactPages % count;
+                ulong length = 1 + ((ulong)op.Limit % (count - offset));
+                pages.FreeRange((start + offset) * Page, length);
+                for (ulong p = start + offset; p < start + offset + length; p++)
+                {
+                    Assert.True(owner[p] > 0);
+                    owner[p] = 0;
+                }
+
+                if (offset > 0)
+                {
+                    loose.Add((start, offset));
+                }
+
+                if (offset + length < count)
+                {
+                    loose.Add((start + offset + length, count - offset - length));
+                }
             }
             else if (op.Kind == 9 && freed.Count > 0)
             {

@@ -216,6 +216,72 @@ public sealed class PageAllocator
         }
     }
 
+    /// <summary>
+    /// Frees exactly the <paramref name="pageCount"/> pages from <paramref name="address"/>, which may
+    /// cover parts of allocations (the kernel's split_page, then freeing page by page): allocated
+    /// blocks that the range cuts are split, and the pages outside the range stay allocated as
+    /// blocks of their own. An exact allocation the range touches becomes plain blocks likewise.
+    /// </summary>
+    /// <exception cref="ArgumentException">A page in the range is free, reserved or outside memory; nothing changes.</exception>
+    public void FreeRange(ulong address, ulong pageCount)
+    {
+        if (pageCount == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(pageCount), pageCount, "pageCount must be at least one.");
+        }
+
+        lock (_lock)
+        {
+            ulong start = CheckAddress(address);
+            ulong end = start + pageCount;
+            if (end > _endPfn || end < start)
+            {
+                throw new ArgumentOutOfRangeException(nameof(pageCount), Invariant($"{pageCount} pages from 0x{address:x} run past the end of memory 0x{_layout.EndAddress:x}."));
+            }
+
+            // Check everything first: every page must be in an allocated unit.
+            for (ulong p = start; p < end;)
+            {
+                Zone zone = ZoneOf(p)!;
+                (ulong unitStart, int unitOrder, bool free) = zone.FindUnit(p);
+                if (free || _reserved.Contains(unitStart))
+                {
+                    throw new ArgumentException(Invariant($"The page at 0x{p << _pageShift:x} is {(free ? "free" : "reserved")}; only allocated pages can be freed."), nameof(address));
+                }
+
+                p = unitStart + (1UL << unitOrder);
+            }
+
+            if (_exact.Count > 0)
+            {
+                foreach ((ulong runStart, ulong runPages) in _exact.ToList())
+                {
+                    if (runStart < end && runStart + runPages > start)
+                    {
+                        _exact.Remove(runStart); // its pieces stay allocated as plain blocks
+                    }
+                }
+            }
+
+            for (ulong p = start; p < end;)
+            {
+                Zone zone = ZoneOf(p)!;
+                (ulong unitStart, int unitOrder, _) = zone.FindUnit(p);
+                ulong unitEnd = unitStart + (1UL << unitOrder);
+                if (unitStart >= start && unitEnd <= end)
+                {
+                    zone.Release(unitStart, unitOrder);
+                    _allocatedPages -= 1UL << unitOrder;
+                    p = unitEnd;
+                }
+                else
+                {
+                    zone.SplitAllocated(unitStart, unitOrder); // the range cuts it: look again at the halves
+                }
+            }
+        }
+    }
+
     /// <summary>Snapshots of every populated zone, lowest first.</summary>
     public IReadOnlyList<ZoneStats> GetZoneStats()
     {

@@ -198,6 +198,13 @@ internal sealed class Zone
         }
     }
 
+    /// <summary>Divides the allocated order-<paramref name="order"/> unit at <paramref name="start"/> into two allocated halves.</summary>
+    public void SplitAllocated(ulong start, int order)
+    {
+        Debug.Assert(order > 0 && FindUnit(start) == (start, order, false));
+        _area.MarkSplit(order, start);
+    }
+
     /// <summary>Finds the unit that holds <paramref name="pfn"/>: its start, order and whether it is free.</summary>
     /// <remarks>Walks the split tree down from the max-order block: O(max order).</remarks>
     public (ulong Start, int Order, bool Free) FindUnit(ulong pfn)

@@ -1,0 +1,376 @@
+// FtraceReader: streams kmem:mm_page_alloc and mm_page_free events out of ftrace text, as
+// /sys/kernel/tracing/trace or trace_pipe print it (Linux 6.18 include/trace/events/kmem.h):
+//
+//   <task>-<pid> [<cpu>] <flags> <timestamp>: mm_page_alloc: page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s
+//   <task>-<pid> [<cpu>] <flags> <timestamp>: mm_page_free: page=%p pfn=0x%lx order=%d
+//
+// Task names may hold spaces, dashes and digits, so a line is anchored at its timestamp (the first
+// "<digits>[.<digits>]: " token after a "[<cpu>]" field), not at its first columns. Lines are
+// parsed as bytes from a reused buffer: no string per line, memory flat however long the trace.
+using System.Text;
+using Buddy.Allocation;
+using Buddy.Mobility;
+using Buddy.Zones;
+
+namespace Buddy.Tracing;
+
+/// <summary>Options for <see cref="FtraceReader"/>.</summary>
+public sealed record FtraceOptions
+{
+    /// <summary>Count malformed lines and go on, instead of stopping at the first with an error.</summary>
+    public bool SkipBadLines { get; init; }
+}
+
+/// <summary>Reads page allocation and free events from ftrace text, plain or gzip, one at a time.</summary>
+/// <remarks>
+/// Other events (mm_page_free_batched, mm_page_alloc_zone_locked, mm_page_pcpu_drain,
+/// mm_page_alloc_extfrag, anything else) are counted in <see cref="Stats"/> and skipped; they
+/// repeat or annotate the two that drive a replay. Allocations that returned no page are counted.
+/// pfn may be hex (kernels from 5.14) or decimal (older). Not thread-safe.
+/// </remarks>
+public sealed class FtraceReader : IDisposable
+{
+    private const int MaxLine = 1 << 20;
+    private readonly Stream _input;
+    private readonly string _source;
+    private readonly FtraceOptions _options;
+    private byte[] _buffer = new byte[1 << 20];
+    private int _start, _end;
+    private bool _eof;
+    private long _line;
+
+    /// <summary>Reads from <paramref name="stream"/> (plain or gzip); <paramref name="source"/> names it in errors.</summary>
+    public FtraceReader(Stream stream, string source, FtraceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(source);
+        _source = source;
+        _options = options ?? new FtraceOptions();
+        _input = TraceInput.Open(stream, source);
+    }
+
+    /// <summary>What has been read so far.</summary>
+    public TraceStats Stats { get; } = new();
+
+    /// <summary>Opens a trace file.</summary>
+    /// <exception cref="IOException">The file cannot be opened.</exception>
+    public static FtraceReader Open(string path, FtraceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        return new FtraceReader(file, path, options);
+    }
+
+    /// <summary>Reads the next allocation or free; false at the end of the trace.</summary>
+    /// <exception cref="TraceFormatException">A malformed line (unless skipped) or a truncated or corrupt gzip stream.</exception>
+    public bool TryRead(out PageEvent pageEvent)
+    {
+        while (TryReadLine(out ReadOnlySpan<byte> line))
+        {
+            _line++;
+            Stats.Lines++;
+            try
+            {
+                if (TryParse(line, out pageEvent))
+                {
+                    return true;
+                }
+            }
+            catch (TraceFormatException e) when (_options.SkipBadLines && e.Line > 0)
+            {
+                Stats.BadLines++;
+                Stats.FirstBadLine ??= e.Message;
+            }
+        }
+
+        pageEvent = default;
+        return false;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _input.Dispose();
+
+    private bool TryParse(ReadOnlySpan<byte> line, out PageEvent pageEvent)
+    {
+        pageEvent = default;
+        ReadOnlySpan<byte> trimmed = line.TrimStart((byte)' ').TrimEnd("\r\n\t "u8);
+        if (trimmed.IsEmpty)
+        {
+            return false;
+        }
+
+        if (trimmed[0] == (byte)'#')
+        {
+            Stats.HeaderLines++;
+            return false;
+        }
+
+        int body = FindEventStart(line);
+        if (body < 0)
+        {
+            throw Bad(null, "not an ftrace event line: expected '<task>-<pid> [<cpu>] <flags> <timestamp>: <event>: <fields>'", line);
+        }
+
+        ReadOnlySpan<byte> rest = line[body..];
+        int colon = rest.IndexOf((byte)':');
+        if (colon <= 0 || rest[..colon].IndexOf((byte)' ') >= 0)
+        {
+            throw Bad("event", "expected '<event>: <fields>' after the timestamp", line);
+        }
+
+        ReadOnlySpan<byte> name = rest[..colon];
+        ReadOnlySpan<byte> fields = rest[(colon + 1)..];
+        Stats.Events++;
+        if (name.SequenceEqual("mm_page_alloc"u8))
+        {
+            return ParseAlloc(fields, line, out pageEvent);
+        }
+
+        if (name.SequenceEqual("mm_page_free"u8))
+        {
+            ulong pfn = ParsePfn(Field(fields, "pfn"u8, "pfn", line), line);
+            int order = ParseOrder(Field(fields, "order"u8, "order", line), line);
+            Stats.Frees++;
+            pageEvent = new PageEvent(PageEventKind.Free, pfn, order, MigrateType.Unmovable, ZoneKind.Normal, AllocationPriority.Normal, _line);
+            return true;
+        }
+
+        Stats.CountSkipped(Encoding.ASCII.GetString(name));
+        return false;
+    }
+
+    private bool ParseAlloc(ReadOnlySpan<byte> fields, ReadOnlySpan<byte> line, out PageEvent pageEvent)
+    {
+        pageEvent = default;
+        ReadOnlySpan<byte> page = Field(fields, "page"u8, "page", line);
+        ReadOnlySpan<byte> pfnText = Field(fields, "pfn"u8, "pfn", line);
+        int order = ParseOrder(Field(fields, "order"u8, "order", line), line);
+        ReadOnlySpan<byte> mt = Field(fields, "migratetype"u8, "migratetype", line);
+        ReadOnlySpan<byte> gfp = Field(fields, "gfp_flags"u8, "gfp_flags", line);
+        if (!TryParseDecimal(mt, out ulong migrate) || migrate > (ulong)MigrateType.Isolate)
+        {
+            throw Bad("migratetype", $"expected a migrate type 0..5, found '{Encoding.ASCII.GetString(mt)}'", line);
+        }
+
+        // A failed allocation prints a NULL page (all zeros, or "(null)"/"(nil)" on older kernels).
+        if (page.IndexOfAnyExcept((byte)'0') < 0 || page.SequenceEqual("(null)"u8) || page.SequenceEqual("(nil)"u8))
+        {
+            Stats.FailedAllocs++;
+            return false;
+        }
+
+        ulong pfn = ParsePfn(pfnText, line);
+        Stats.Allocs++;
+        pageEvent = new PageEvent(PageEventKind.Alloc, pfn, order, (MigrateType)migrate, GfpFlags.Zone(gfp), GfpFlags.Priority(gfp), _line);
+        return true;
+    }
+
+    // The index just after "<timestamp>: ", where the event name starts; -1 when there is none.
+    private static int FindEventStart(ReadOnlySpan<byte> line)
+    {
+        int cpu = FindCpuField(line);
+        if (cpu < 0)
+        {
+            return -1;
+        }
+
+        for (int i = cpu; i + 1 < line.Length; i++)
+        {
+            if (line[i] != (byte)':' || line[i + 1] != (byte)' ')
+            {
+                continue;
+            }
+
+            int tokenStart = line[..i].LastIndexOf((byte)' ') + 1;
+            if (IsTimestamp(line[tokenStart..i]))
+            {
+                return i + 2;
+            }
+        }
+
+        return -1;
+    }
+
+    // The index after the first "[<digits>]" field, or -1.
+    private static int FindCpuField(ReadOnlySpan<byte> line)
+    {
+        for (int i = 0; i < line.Length; i++)
+        {
+            if (line[i] != (byte)'[')
+            {
+                continue;
+            }
+
+            int j = i + 1;
+            while (j < line.Length && char.IsAsciiDigit((char)line[j]))
+            {
+                j++;
+            }
+
+            if (j > i + 1 && j < line.Length && line[j] == (byte)']')
+            {
+                return j + 1;
+            }
+        }
+
+        return -1;
+    }
+
+    private static bool IsTimestamp(ReadOnlySpan<byte> token)
+    {
+        int dot = token.IndexOf((byte)'.');
+        ReadOnlySpan<byte> whole = dot < 0 ? token : token[..dot];
+        ReadOnlySpan<byte> frac = dot < 0 ? [] : token[(dot + 1)..];
+        return !whole.IsEmpty && whole.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0
+            && (dot < 0 || (!frac.IsEmpty && frac.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0));
+    }
+
+    private ReadOnlySpan<byte> Field(ReadOnlySpan<byte> fields, ReadOnlySpan<byte> key, string name, ReadOnlySpan<byte> line)
+    {
+        foreach (Range r in fields.Split((byte)' '))
+        {
+            ReadOnlySpan<byte> token = fields[r];
+            if (token.Length > key.Length && token[key.Length] == (byte)'=' && token.StartsWith(key))
+            {
+                return token[(key.Length + 1)..];
+            }
+        }
+
+        throw Bad(name, $"missing; expected '{name}=<value>'", line);
+    }
+
+    private ulong ParsePfn(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line)
+    {
+        bool hex = text.Length > 2 && text[0] == (byte)'0' && (text[1] | 0x20) == (byte)'x';
+        bool ok = hex ? TryParseHex(text[2..], out ulong pfn) : TryParseDecimal(text, out pfn);
+        if (!ok)
+        {
+            throw Bad("pfn", $"expected pfn=0x<hex> or pfn=<decimal>, found '{Encoding.ASCII.GetString(text)}'", line);
+        }
+
+        return pfn;
+    }
+
+    private int ParseOrder(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line)
+    {
+        if (!TryParseDecimal(text, out ulong order) || order > 63)
+        {
+            throw Bad("order", $"expected an order 0..63, found '{Encoding.ASCII.GetString(text)}'", line);
+        }
+
+        return (int)order;
+    }
+
+    private static bool TryParseDecimal(ReadOnlySpan<byte> text, out ulong value)
+    {
+        value = 0;
+        if (text.IsEmpty || text.Length > 19)
+        {
+            return false;
+        }
+
+        foreach (byte b in text)
+        {
+            uint d = (uint)(b - '0');
+            if (d > 9)
+            {
+                return false;
+            }
+
+            value = (value * 10) + d;
+        }
+
+        return true;
+    }
+
+    private static bool TryParseHex(ReadOnlySpan<byte> text, out ulong value)
+    {
+        value = 0;
+        if (text.IsEmpty || text.Length > 16)
+        {
+            return false;
+        }
+
+        foreach (byte b in text)
+        {
+            int d = b switch
+            {
+                >= (byte)'0' and <= (byte)'9' => b - '0',
+                >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
+                >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
+                _ => -1,
+            };
+            if (d < 0)
+            {
+                return false;
+            }
+
+            value = (value << 4) | (uint)d;
+        }
+
+        return true;
+    }
+
+    private TraceFormatException Bad(string? field, string message, ReadOnlySpan<byte> line)
+    {
+        string shown = Encoding.ASCII.GetString(line.Length > 160 ? line[..160] : line).Trim();
+        return new TraceFormatException(_source, _line, field, $"{message} (line: '{shown}')");
+    }
+
+    private bool TryReadLine(out ReadOnlySpan<byte> line)
+    {
+        while (true)
+        {
+            int nl = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
+            if (nl >= 0)
+            {
+                line = _buffer.AsSpan(_start, nl);
+                _start += nl + 1;
+                return true;
+            }
+
+            if (_eof)
+            {
+                if (_start < _end)
+                {
+                    line = _buffer.AsSpan(_start, _end - _start); // a last line without '\n'
+                    _start = _end;
+                    return true;
+                }
+
+                line = default;
+                return false;
+            }
+
+            Fill();
+        }
+    }
+
+    private void Fill()
+    {
+        if (_start > 0)
+        {
+            _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
+            _end -= _start;
+            _start = 0;
+        }
+
+        if (_end == _buffer.Length)
+        {
+            if (_buffer.Length >= MaxLine * 4)
+            {
+                throw new TraceFormatException(_source, _line + 1, null, $"a line is longer than {MaxLine * 4:N0} bytes; this is not ftrace text");
+            }
+
+            Array.Resize(ref _buffer, _buffer.Length * 2);
+        }
+
+        int n = _input.Read(_buffer, _end, _buffer.Length - _end);
+        if (n == 0)
+        {
+            _eof = true;
+        }
+
+        _end += n;
+    }
+}

@@ -1,0 +1,100 @@
+// GfpFlags: what the gfp_flags text of a trace line says about zone and priority.
+// Names as include/trace/events/mmflags.h prints them (Linux 6.18); leftover bits print as hex.
+using Buddy.Allocation;
+using Buddy.Zones;
+
+namespace Buddy.Tracing;
+
+/// <summary>Maps a tracepoint's gfp_flags text to the highest zone and the watermark priority.</summary>
+public static class GfpFlags
+{
+    private const ulong GfpDmaBit = 0x01, GfpDma32Bit = 0x04, GfpHighBit = 0x20;
+
+    /// <summary>
+    /// The highest zone: GFP_DMA or __GFP_DMA → DMA, GFP_DMA32 or __GFP_DMA32 → DMA32, otherwise
+    /// Normal (this model has no ZONE_MOVABLE or ZONE_HIGHMEM); unnamed bits in hex count too.
+    /// </summary>
+    public static ZoneKind Zone(ReadOnlySpan<byte> flags)
+    {
+        ZoneKind zone = ZoneKind.Normal;
+        foreach (Range r in flags.Split((byte)'|'))
+        {
+            ReadOnlySpan<byte> token = flags[r];
+            if (token.SequenceEqual("GFP_DMA"u8) || token.SequenceEqual("__GFP_DMA"u8))
+            {
+                return ZoneKind.Dma;
+            }
+
+            if (token.SequenceEqual("GFP_DMA32"u8) || token.SequenceEqual("__GFP_DMA32"u8))
+            {
+                zone = ZoneKind.Dma32;
+            }
+            else if (TryHex(token, out ulong bits))
+            {
+                if ((bits & GfpDmaBit) != 0)
+                {
+                    return ZoneKind.Dma;
+                }
+
+                if ((bits & GfpDma32Bit) != 0)
+                {
+                    zone = ZoneKind.Dma32;
+                }
+            }
+        }
+
+        return zone;
+    }
+
+    /// <summary>
+    /// The watermark priority: GFP_ATOMIC (__GFP_HIGH without direct reclaim) → Atomic,
+    /// __GFP_HIGH otherwise → High, else Normal.
+    /// </summary>
+    public static AllocationPriority Priority(ReadOnlySpan<byte> flags)
+    {
+        AllocationPriority priority = AllocationPriority.Normal;
+        foreach (Range r in flags.Split((byte)'|'))
+        {
+            ReadOnlySpan<byte> token = flags[r];
+            if (token.SequenceEqual("GFP_ATOMIC"u8))
+            {
+                return AllocationPriority.Atomic;
+            }
+
+            if (token.SequenceEqual("__GFP_HIGH"u8) || (TryHex(token, out ulong bits) && (bits & GfpHighBit) != 0))
+            {
+                priority = AllocationPriority.High;
+            }
+        }
+
+        return priority;
+    }
+
+    private static bool TryHex(ReadOnlySpan<byte> token, out ulong value)
+    {
+        value = 0;
+        if (token.Length < 3 || token[0] != (byte)'0' || (token[1] | 0x20) != (byte)'x')
+        {
+            return false;
+        }
+
+        foreach (byte b in token[2..])
+        {
+            int digit = b switch
+            {
+                >= (byte)'0' and <= (byte)'9' => b - '0',
+                >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
+                >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
+                _ => -1,
+            };
+            if (digit < 0 || value >> 60 != 0)
+            {
+                return false;
+            }
+
+            value = (value << 4) | (uint)digit;
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,45 @@
+// TraceStats: what a reader has seen so far — lines, events by kind, and what it skipped.
+namespace Buddy.Tracing;
+
+/// <summary>Counts kept while reading a trace.</summary>
+/// <remarks>Not thread-safe; owned by one <see cref="FtraceReader"/>.</remarks>
+public sealed class TraceStats
+{
+    private readonly Dictionary<string, long> _otherEvents = new(StringComparer.Ordinal);
+
+    /// <summary>Lines read, headers and blank lines included.</summary>
+    public long Lines { get; internal set; }
+
+    /// <summary>Header lines (starting with '#').</summary>
+    public long HeaderLines { get; internal set; }
+
+    /// <summary>Trace events read (every event line, whatever its name).</summary>
+    public long Events { get; internal set; }
+
+    /// <summary>mm_page_alloc events that returned a page.</summary>
+    public long Allocs { get; internal set; }
+
+    /// <summary>mm_page_free events.</summary>
+    public long Frees { get; internal set; }
+
+    /// <summary>mm_page_alloc events that returned no page (counted, not replayed).</summary>
+    public long FailedAllocs { get; internal set; }
+
+    /// <summary>Events of other names (mm_page_free_batched, mm_page_pcpu_drain, ...), counted and skipped.</summary>
+    public long SkippedEvents { get; internal set; }
+
+    /// <summary>Malformed lines skipped because the reader was told to skip them.</summary>
+    public long BadLines { get; internal set; }
+
+    /// <summary>The first malformed line's error, when bad lines were skipped.</summary>
+    public string? FirstBadLine { get; internal set; }
+
+    /// <summary>Skipped events by name.</summary>
+    public IReadOnlyDictionary<string, long> SkippedByName => _otherEvents;
+
+    internal void CountSkipped(string name)
+    {
+        SkippedEvents++;
+        _otherEvents[name] = _otherEvents.TryGetValue(name, out long n) ? n + 1 : 1;
+    }
+}
