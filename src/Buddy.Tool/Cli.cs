@@ -21,6 +21,8 @@ internal static class Cli
             FragCommand.Create(stdout),
             ZonesCommand.Create(stdout),
             MetadataCommand.Create(stdout),
+            ReplayCommand.Create(stdout),
+            ScenarioCommand.Create(stdout),
         };
 
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };

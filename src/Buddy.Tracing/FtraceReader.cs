@@ -105,6 +105,17 @@ public sealed class FtraceReader : IDisposable
             return false;
         }
 
+        // trace_pipe reports a full ring buffer as "CPU:<n> [LOST <m> EVENTS]".
+        if (trimmed.StartsWith("CPU:"u8) && trimmed.EndsWith(" EVENTS]"u8))
+        {
+            int lost = trimmed.IndexOf("[LOST "u8);
+            if (lost > 0 && TryParseDecimal(trimmed[(lost + 6)..^8], out ulong count))
+            {
+                Stats.LostEvents += (long)count;
+                return false;
+            }
+        }
+
         int body = FindEventStart(line);
         if (body < 0)
         {

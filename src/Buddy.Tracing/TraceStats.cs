@@ -28,6 +28,9 @@ public sealed class TraceStats
     /// <summary>Events of other names (mm_page_free_batched, mm_page_pcpu_drain, ...), counted and skipped.</summary>
     public long SkippedEvents { get; internal set; }
 
+    /// <summary>Events the kernel dropped because its ring buffer was full ("CPU:n [LOST m EVENTS]" lines).</summary>
+    public long LostEvents { get; internal set; }
+
     /// <summary>Malformed lines skipped because the reader was told to skip them.</summary>
     public long BadLines { get; internal set; }
 

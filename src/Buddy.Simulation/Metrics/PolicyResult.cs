@@ -1,0 +1,66 @@
+// PolicyResult: every number a run reports for one policy (the table and the JSON show the same).
+namespace Buddy.Simulation.Metrics;
+
+/// <summary>What one policy did in a replay or scenario.</summary>
+public sealed record PolicyResult
+{
+    /// <summary>The policy's name.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Allocation requests made.</summary>
+    public required long Requests { get; init; }
+
+    /// <summary>Requests that failed.</summary>
+    public required long AllocFailures { get; init; }
+
+    /// <summary>Failures per order (index = order).</summary>
+    public required IReadOnlyList<long> FailuresByOrder { get; init; }
+
+    /// <summary>Failures per requested zone (DMA, DMA32, Normal).</summary>
+    public required IReadOnlyDictionary<string, long> FailuresByZone { get; init; }
+
+    /// <summary>Failures per reason (OutOfMemory, Fragmented, AddressLimit, Watermark, Unsatisfiable).</summary>
+    public required IReadOnlyDictionary<string, long> FailuresByReason { get; init; }
+
+    /// <summary>The most pages in use at once.</summary>
+    public required ulong PeakPagesInUse { get; init; }
+
+    /// <summary>Pages in use averaged over every event or step.</summary>
+    public required double MeanPagesInUse { get; init; }
+
+    /// <summary>Internal fragmentation: wasted / allocated, time-averaged (see <see cref="InternalFragmentationDenominator"/>).</summary>
+    public required double InternalFragmentation { get; init; }
+
+    /// <summary>What the internal fragmentation divides by, in words.</summary>
+    public required string InternalFragmentationDenominator { get; init; }
+
+    /// <summary>The order the indices are taken at.</summary>
+    public required int IndexOrder { get; init; }
+
+    /// <summary>The unusable free space index at <see cref="IndexOrder"/>, averaged over the samples.</summary>
+    public required double MeanUnusableIndex { get; init; }
+
+    /// <summary>The unusable free space index at <see cref="IndexOrder"/> at the end.</summary>
+    public required double FinalUnusableIndex { get; init; }
+
+    /// <summary>The fragmentation index at <see cref="IndexOrder"/> at the end (-1: a block of that order is free).</summary>
+    public required double FinalFragmentationIndex { get; init; }
+
+    /// <summary>Pages kept for DMA alone (a boot-time pool).</summary>
+    public required ulong PagesSetAsideForDma { get; init; }
+
+    /// <summary>The most pages a DMA retry loop held at once.</summary>
+    public required ulong PeakPagesHeldByRetries { get; init; }
+
+    /// <summary>Blocks that retry loops allocated and gave back.</summary>
+    public required long RetryAllocations { get; init; }
+
+    /// <summary>Events (or steps) per second of time spent inside this policy.</summary>
+    public required double EventsPerSecond { get; init; }
+
+    /// <summary>The policy's /proc/buddyinfo at the end.</summary>
+    public required string BuddyInfo { get; init; }
+
+    /// <summary>The time series, sampled every N events or steps.</summary>
+    public required IReadOnlyList<Sample> Samples { get; init; }
+}

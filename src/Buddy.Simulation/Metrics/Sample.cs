@@ -1,0 +1,11 @@
+// Sample: one point of a policy's time series.
+namespace Buddy.Simulation.Metrics;
+
+/// <summary>A policy's state after <paramref name="Step"/> events or steps.</summary>
+/// <param name="Step">Events (replay) or steps (scenario) so far.</param>
+/// <param name="FreePages">Free pages over all the policy's allocators.</param>
+/// <param name="PagesInUse">Pages allocated.</param>
+/// <param name="UnusableIndex">The kernel's unusable free space index at the chosen order, 0..1.</param>
+/// <param name="FragmentationIndex">The kernel's fragmentation index at the chosen order (-1: a block is free).</param>
+/// <param name="Failures">Allocation failures so far.</param>
+public sealed record Sample(long Step, ulong FreePages, ulong PagesInUse, double UnusableIndex, double FragmentationIndex, long Failures);

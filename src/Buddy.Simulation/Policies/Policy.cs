@@ -1,0 +1,109 @@
+// Policy: one historical or current answer to "where does this block come from", composed from
+// the core PageAllocator (never a second allocator implementation).
+using Buddy.Allocation;
+using Buddy.Kernel;
+using Buddy.Pages;
+
+namespace Buddy.Simulation.Policies;
+
+/// <summary>An allocation policy over one machine: serves requests with one or more <see cref="PageAllocator"/>s.</summary>
+/// <remarks>Not thread-safe: a simulation drives a policy from one thread.</remarks>
+public abstract class Policy
+{
+    /// <summary>Creates the policy.</summary>
+    protected Policy(string name, MachineLayout machine)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        Name = name;
+        Machine = machine;
+    }
+
+    /// <summary>The policy's name on the command line (linux-1.2, reserved-pool, linux-1.3.4, zoned).</summary>
+    public string Name { get; }
+
+    /// <summary>The machine the policy manages.</summary>
+    public MachineLayout Machine { get; }
+
+    /// <summary>The allocators the policy composes, general first.</summary>
+    public abstract IReadOnlyList<PageAllocator> Allocators { get; }
+
+    /// <summary>Pages the policy keeps for DMA alone (a boot-time pool); 0 for the others.</summary>
+    public virtual ulong PagesSetAsideForDma => 0;
+
+    /// <summary>The most pages a retry loop held at once while hunting for a low block.</summary>
+    public ulong PeakPagesHeldByRetries { get; protected set; }
+
+    /// <summary>Blocks allocated and given back by retry loops, in all.</summary>
+    public long RetryAllocations { get; protected set; }
+
+    /// <summary>Pages handed out and not yet freed, over all allocators.</summary>
+    public ulong PagesInUse
+    {
+        get
+        {
+            ulong used = 0;
+            foreach (PageAllocator a in Allocators)
+            {
+                used += a.AllocatedPages;
+            }
+
+            return used;
+        }
+    }
+
+    /// <summary>Free pages a general request could use.</summary>
+    public ulong FreePages => Allocators[0].FreePages;
+
+    /// <summary>Tries to serve <paramref name="request"/>.</summary>
+    public abstract bool TryAllocate(in PolicyRequest request, out PolicyBlock block, out FailureReason reason);
+
+    /// <summary>Frees a block this policy handed out.</summary>
+    public void Free(in PolicyBlock block) => Allocators[block.Pool].Free(block.Block);
+
+    /// <summary>Frees <paramref name="pages"/> pages of a block from <paramref name="offsetPages"/> on; the rest stays allocated.</summary>
+    public void FreePart(in PolicyBlock block, ulong offsetPages, ulong pages)
+    {
+        PageAllocator allocator = Allocators[block.Pool];
+        allocator.FreeRange(block.Block.Address + (offsetPages * allocator.PageSize), pages);
+    }
+
+    /// <summary>Every allocator's buddyinfo lines, pools named by their role.</summary>
+    public BuddyInfo BuddyInfo()
+    {
+        var zones = new List<BuddyInfoZone>();
+        for (int i = 0; i < Allocators.Count; i++)
+        {
+            foreach (BuddyInfoZone z in Allocators[i].BuddyInfo().Zones)
+            {
+                zones.Add(i == 0 ? z : z with { Zone = PoolName(i) });
+            }
+        }
+
+        return new BuddyInfo(zones);
+    }
+
+    /// <summary>The name shown for allocator <paramref name="index"/> (1 and up) in buddyinfo.</summary>
+    protected virtual string PoolName(int index) => $"pool{index}";
+
+    /// <summary>The request as the core allocator takes it, without zone or limit.</summary>
+    protected static Request BaseRequest(in PolicyRequest r)
+    {
+        Request request = Request.ForOrder(r.Order).WithPriority(r.Priority);
+        return r.Boundary != 0 ? request.NotCrossing(r.Boundary) : request;
+    }
+
+    /// <summary>The highest address a request of <paramref name="r"/>'s zone may touch in a one-pool policy.</summary>
+    protected static ulong? LimitOf(in PolicyRequest r) => r.Zone switch
+    {
+        Zones.ZoneKind.Dma => (16 * Units.MiB) - 1,
+        Zones.ZoneKind.Dma32 => (4 * Units.GiB) - 1,
+        _ => null,
+    };
+
+    /// <summary>The machine as one free pool: no zones, no watermarks (Linux before 2.4).</summary>
+    protected static MachineLayout OnePool(MachineLayout machine) => machine with
+    {
+        Zones = [new(Zones.ZoneKind.Normal, ulong.MaxValue)],
+        Watermarks = Zones.WatermarkSettings.None,
+    };
+}

@@ -1,0 +1,29 @@
+// ReplayOptions: how to replay a trace.
+using Buddy.Simulation.Policies;
+
+namespace Buddy.Simulation.Replay;
+
+/// <summary>Settings of a trace replay.</summary>
+public sealed record ReplayOptions
+{
+    /// <summary>Memory of the simulated machine; null: the smallest that covers the trace's pfns.</summary>
+    public ulong? Memory { get; init; }
+
+    /// <summary>The page size (the trace's pfns count pages of this size).</summary>
+    public ulong PageSize { get; init; } = 4 * Units.KiB;
+
+    /// <summary>The policies to run, by name; empty: all.</summary>
+    public IReadOnlyList<string> Policies { get; init; } = [];
+
+    /// <summary>Take a time-series sample every this many events.</summary>
+    public int SampleEvery { get; init; } = 4096;
+
+    /// <summary>The order at which fragmentation indices are taken (the kernel's huge page order, 9, by default).</summary>
+    public int IndexOrder { get; init; } = 9;
+
+    /// <summary>The reserved-pool policy's DMA pool size.</summary>
+    public ulong DmaPoolSize { get; init; } = ReservedPoolPolicy.DefaultPoolSize;
+
+    /// <summary>Count malformed lines and go on.</summary>
+    public bool SkipBadLines { get; init; }
+}

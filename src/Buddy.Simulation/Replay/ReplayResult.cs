@@ -1,0 +1,60 @@
+// ReplayResult: what a trace replay reports — the trace's own counts and each policy's result.
+using Buddy.Simulation.Metrics;
+
+namespace Buddy.Simulation.Replay;
+
+/// <summary>Counts of what the trace held and how the replay treated it.</summary>
+public sealed record TraceCounts
+{
+    /// <summary>Lines read.</summary>
+    public required long Lines { get; init; }
+
+    /// <summary>Trace events read (every event line).</summary>
+    public required long Events { get; init; }
+
+    /// <summary>Allocations that returned a page (replayed).</summary>
+    public required long Allocs { get; init; }
+
+    /// <summary>Frees (replayed).</summary>
+    public required long Frees { get; init; }
+
+    /// <summary>Allocations that returned no page (counted, not replayed).</summary>
+    public required long FailedAllocs { get; init; }
+
+    /// <summary>Frees of pages the trace never allocated (allocated before the capture), skipped.</summary>
+    public required long UnmatchedFrees { get; init; }
+
+    /// <summary>Frees that released only part of a live block, or a block of another order.</summary>
+    public required long PartialFrees { get; init; }
+
+    /// <summary>Allocations of pages the trace still held (their free was not traced); the old pages were released first.</summary>
+    public required long StaleAllocs { get; init; }
+
+    /// <summary>Other events, counted and skipped.</summary>
+    public required long Skipped { get; init; }
+
+    /// <summary>Malformed lines skipped (with --skip-bad-lines).</summary>
+    public required long BadLines { get; init; }
+}
+
+/// <summary>The result of replaying one trace through several policies.</summary>
+public sealed record ReplayResult
+{
+    /// <summary>The trace's name.</summary>
+    public required string Source { get; init; }
+
+    /// <summary>The simulated machine's memory in bytes.</summary>
+    public required ulong MemoryBytes { get; init; }
+
+    /// <summary>The page size in bytes.</summary>
+    public required ulong PageSize { get; init; }
+
+    /// <summary>The trace's counts.</summary>
+    public required TraceCounts Trace { get; init; }
+
+    /// <summary>Each policy's result, in the order given.</summary>
+    public required IReadOnlyList<PolicyResult> Policies { get; init; }
+
+    /// <summary>Wall-clock seconds for the whole replay, decoding included.</summary>
+    public required double Seconds { get; init; }
+}

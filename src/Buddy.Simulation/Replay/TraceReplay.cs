@@ -1,0 +1,303 @@
+// TraceReplay: drives policies with a trace's allocations and frees. One pass, streaming: each
+// event is decoded once and handed to every policy in turn. A trace allocation is remembered by
+// its pfn range, so the trace's free of any of those pages releases the matching pages of the
+// policy's own block, wherever the policy placed it.
+//
+// Invariants:
+// - _owner[p] is the live entry holding trace page p, or 0; an entry's Remaining counts its pages
+//   whose _owner still points at it.
+// - For every live entry and policy, the policy's block is either absent (the policy failed that
+//   allocation) or holds exactly the entry's live pages at the same offsets.
+using System.Diagnostics;
+using Buddy.Allocation;
+using Buddy.Pages;
+using Buddy.Simulation.Metrics;
+using Buddy.Simulation.Policies;
+using Buddy.Tracing;
+
+namespace Buddy.Simulation.Replay;
+
+/// <summary>Replays a Linux page-allocation trace through several policies at once.</summary>
+/// <remarks>Not thread-safe; one replay per instance.</remarks>
+public sealed class TraceReplay
+{
+    /// <summary>The largest pfn a trace may name (2^30 pages: 4 TiB at 4 KiB pages; the replay keeps 4 bytes per page up to the highest pfn).</summary>
+    public const ulong MaxPfn = 1UL << 30;
+
+    private readonly Policy[] _policies;
+    private readonly PolicyMetrics[] _metrics;
+    private readonly int _sampleEvery;
+    private int[] _owner = new int[1 << 16];
+    private Entry[] _entries = new Entry[1024];
+    private readonly PolicyBlock[][] _blocks;
+    private readonly Stack<int> _freeIds = new();
+    private int _nextId = 1;
+    private long _steps;
+    private long _unmatchedFrees, _partialFrees, _staleAllocs;
+
+    private struct Entry
+    {
+        public ulong Pfn;
+        public int Order;
+        public ulong Remaining;
+    }
+
+    /// <summary>Creates a replay that drives <paramref name="policies"/>.</summary>
+    public TraceReplay(IReadOnlyList<Policy> policies, int indexOrder = 9, int sampleEvery = 4096)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        if (policies.Count == 0)
+        {
+            throw new ArgumentException("At least one policy is needed.", nameof(policies));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(sampleEvery, 1);
+        _policies = [.. policies];
+        _metrics = [.. policies.Select(p => new PolicyMetrics(p, indexOrder))];
+        _blocks = [.. policies.Select(_ => new PolicyBlock[1024])];
+        _sampleEvery = sampleEvery;
+    }
+
+    /// <summary>
+    /// Replays a trace file: reads it once to size the machine when <see cref="ReplayOptions.Memory"/>
+    /// is not given, then replays it through the policies the options name.
+    /// </summary>
+    /// <exception cref="TraceFormatException">The trace is malformed or truncated.</exception>
+    /// <exception cref="ArgumentException">An option is invalid (unknown policy, memory too small for a pool).</exception>
+    public static ReplayResult Run(string path, ReplayOptions options, Action<long, long>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(options);
+        var start = Stopwatch.GetTimestamp();
+        var readerOptions = new FtraceOptions { SkipBadLines = options.SkipBadLines };
+        ulong memory = options.Memory ?? MemoryToCover(path, options.PageSize, readerOptions);
+        var machine = Machines.X86(memory, options.PageSize);
+        IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
+        var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize)).ToList();
+        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        using var reader = new FtraceReader(file, path, readerOptions);
+        IReadOnlyList<PolicyResult> results = replay.Drive(reader, progress is null ? null : events => progress(file.Position, file.Length));
+        return new ReplayResult
+        {
+            Source = path,
+            MemoryBytes = machine.Size,
+            PageSize = machine.PageSize,
+            Trace = replay.Counts(reader.Stats),
+            Policies = results,
+            Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds,
+        };
+    }
+
+    /// <summary>The memory that covers every pfn a trace names, in bytes.</summary>
+    public static ulong MemoryToCover(string path, ulong pageSize, FtraceOptions? options = null)
+    {
+        using FtraceReader reader = FtraceReader.Open(path, options);
+        ulong end = 1;
+        while (reader.TryRead(out PageEvent e))
+        {
+            end = Math.Max(end, e.Pfn + (1UL << e.Order));
+        }
+
+        return end * pageSize;
+    }
+
+    /// <summary>Drives every policy with every event of <paramref name="reader"/>; returns each policy's result.</summary>
+    /// <exception cref="TraceFormatException">The trace is malformed, or names a pfn beyond <see cref="MaxPfn"/>.</exception>
+    public IReadOnlyList<PolicyResult> Drive(FtraceReader reader, Action<long>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        while (reader.TryRead(out PageEvent e))
+        {
+            if (e.Pfn + (1UL << e.Order) > MaxPfn)
+            {
+                throw new TraceFormatException("trace", e.Line, "pfn", $"pfn 0x{e.Pfn:x} (order {e.Order}) is beyond the largest machine a replay models ({MaxPfn} pages)");
+            }
+
+            if (e.Kind == PageEventKind.Alloc)
+            {
+                Allocate(e);
+            }
+            else
+            {
+                FreeTracePages(e.Pfn, 1UL << e.Order, stale: false);
+            }
+
+            _steps++;
+            foreach (PolicyMetrics m in _metrics)
+            {
+                m.Step();
+                if (_steps % _sampleEvery == 0)
+                {
+                    m.Sample(_steps);
+                }
+            }
+
+            if (progress is not null && (_steps & 0xFFFF) == 0)
+            {
+                progress(_steps);
+            }
+        }
+
+        foreach (PolicyMetrics m in _metrics)
+        {
+            m.Sample(_steps);
+        }
+
+        return [.. _metrics.Select(m => m.ToResult("allocated pages (trace requests are whole blocks, so none is wasted inside them)"))];
+    }
+
+    /// <summary>The trace counts after <see cref="Drive"/>.</summary>
+    public TraceCounts Counts(TraceStats stats)
+    {
+        ArgumentNullException.ThrowIfNull(stats);
+        return new TraceCounts
+        {
+            Lines = stats.Lines,
+            Events = stats.Events,
+            Allocs = stats.Allocs,
+            Frees = stats.Frees,
+            FailedAllocs = stats.FailedAllocs,
+            UnmatchedFrees = _unmatchedFrees,
+            PartialFrees = _partialFrees,
+            StaleAllocs = _staleAllocs,
+            Skipped = stats.SkippedEvents,
+            BadLines = stats.BadLines,
+        };
+    }
+
+    private void Allocate(in PageEvent e)
+    {
+        ulong pages = 1UL << e.Order;
+        EnsureOwner(e.Pfn + pages);
+        if (FreeTracePages(e.Pfn, pages, stale: true))
+        {
+            _staleAllocs++;
+        }
+
+        int id = NewEntry(e.Pfn, e.Order);
+        _owner.AsSpan((int)e.Pfn, (int)pages).Fill(id);
+        var request = new PolicyRequest(e.Order, e.Zone, e.MigrateType, e.Priority);
+        for (int i = 0; i < _policies.Length; i++)
+        {
+            PolicyMetrics m = _metrics[i];
+            long t = PolicyMetrics.StartTimer();
+            bool ok = _policies[i].TryAllocate(request, out PolicyBlock block, out FailureReason reason);
+            m.StopTimer(t);
+            m.Request(request, ok, reason);
+            _blocks[i][id] = ok ? block : default;
+        }
+    }
+
+    // Releases the live trace pages in [start, start + count) in every policy. Returns whether any
+    // page was live. For a trace free, pages no allocation holds are counted as unmatched.
+    private bool FreeTracePages(ulong start, ulong count, bool stale)
+    {
+        ulong end = start + count;
+        bool any = false, unmatched = false, partial = false;
+        for (ulong p = start; p < end;)
+        {
+            int id = p < (ulong)_owner.Length ? _owner[p] : 0;
+            if (id == 0)
+            {
+                unmatched = true;
+                p++;
+                continue;
+            }
+
+            ref Entry entry = ref _entries[id];
+            ulong entryEnd = entry.Pfn + (1UL << entry.Order);
+            ulong q = p;
+            while (q < end && q < entryEnd && _owner[q] == id)
+            {
+                q++;
+            }
+
+            ulong length = q - p;
+            bool whole = p == entry.Pfn && length == 1UL << entry.Order;
+            partial |= !whole;
+            for (int i = 0; i < _policies.Length; i++)
+            {
+                ref PolicyBlock block = ref _blocks[i][id];
+                if (block.Block.IsEmpty)
+                {
+                    continue;
+                }
+
+                PolicyMetrics m = _metrics[i];
+                long t = PolicyMetrics.StartTimer();
+                if (whole)
+                {
+                    _policies[i].Free(block);
+                }
+                else
+                {
+                    _policies[i].FreePart(block, p - entry.Pfn, length);
+                }
+
+                m.StopTimer(t);
+            }
+
+            _owner.AsSpan((int)p, (int)length).Clear();
+            entry.Remaining -= length;
+            if (entry.Remaining == 0)
+            {
+                ReleaseEntry(id);
+            }
+
+            any = true;
+            p = q;
+        }
+
+        if (!stale)
+        {
+            _unmatchedFrees += unmatched ? 1 : 0;
+            _partialFrees += partial && any ? 1 : 0;
+        }
+
+        return any;
+    }
+
+    private int NewEntry(ulong pfn, int order)
+    {
+        int id = _freeIds.Count > 0 ? _freeIds.Pop() : _nextId++;
+        if (id >= _entries.Length)
+        {
+            Array.Resize(ref _entries, _entries.Length * 2);
+            for (int i = 0; i < _blocks.Length; i++)
+            {
+                Array.Resize(ref _blocks[i], _entries.Length);
+            }
+        }
+
+        _entries[id] = new Entry { Pfn = pfn, Order = order, Remaining = 1UL << order };
+        return id;
+    }
+
+    private void ReleaseEntry(int id)
+    {
+        for (int i = 0; i < _blocks.Length; i++)
+        {
+            _blocks[i][id] = default;
+        }
+
+        _freeIds.Push(id);
+    }
+
+    private void EnsureOwner(ulong endPfn)
+    {
+        if (endPfn <= (ulong)_owner.Length)
+        {
+            return;
+        }
+
+        ulong size = (ulong)_owner.Length;
+        while (size < endPfn)
+        {
+            size *= 2;
+        }
+
+        Debug.Assert(size <= MaxPfn);
+        Array.Resize(ref _owner, (int)Math.Min(size, (ulong)Array.MaxLength));
+    }
+}

@@ -1,0 +1,76 @@
+// Output: how the tool writes — Spectre.Console tables on the given writer (plain text when it is
+// not a terminal), progress only on an interactive terminal, and camelCase JSON files.
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Spectre.Console;
+
+namespace Buddy.Tool;
+
+/// <summary>Console and file output shared by the commands.</summary>
+internal static class Output
+{
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DictionaryKeyPolicy = null,
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>Whether <paramref name="stdout"/> is this process's console and a person is watching it.</summary>
+    public static bool IsInteractive(TextWriter stdout) => ReferenceEquals(stdout, System.Console.Out) && !System.Console.IsOutputRedirected;
+
+    /// <summary>A Spectre console over <paramref name="stdout"/>; no colors or control codes unless interactive.</summary>
+    public static IAnsiConsole Console(TextWriter stdout)
+    {
+        bool interactive = IsInteractive(stdout);
+        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stdout),
+            Ansi = interactive ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = interactive ? InteractionSupport.Detect : InteractionSupport.No,
+        });
+        if (!interactive)
+        {
+            console.Profile.Width = 200; // a file or a pipe: do not wrap tables at 80 columns
+        }
+
+        return console;
+    }
+
+    /// <summary>A byte count for people: "483.1 MiB", "64 KiB".</summary>
+    public static string Human(ulong bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
+        double value = bytes;
+        int unit = 0;
+        while (value >= 1024 && unit < units.Length - 1)
+        {
+            value /= 1024;
+            unit++;
+        }
+
+        return value == Math.Floor(value)
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{value:0} {units[unit]}")
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{value:0.0} {units[unit]}");
+    }
+
+    /// <summary>Writes <paramref name="value"/> as indented camelCase JSON to <paramref name="path"/>.</summary>
+    public static void WriteJson<T>(string path, T value)
+    {
+        try
+        {
+            File.WriteAllText(path, JsonSerializer.Serialize(value, s_json) + "\n");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserInputException($"cannot write '{path}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>Parses a size option, or fails naming the option.</summary>
+    public static ulong ParseSize(string text, string option) =>
+        Units.TryParseSize(text, out ulong bytes, out string? error) ? bytes : throw new UserInputException($"{option}: {error}");
+}
