@@ -23,6 +23,7 @@ internal static class Cli
             MetadataCommand.Create(stdout),
             ReplayCommand.Create(stdout),
             ScenarioCommand.Create(stdout),
+            CaptureCommand.Create(stdout),
         };
 
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };

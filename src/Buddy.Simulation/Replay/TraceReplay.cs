@@ -215,7 +215,7 @@ public sealed class TraceReplay
 
             ulong length = q - p;
             bool whole = p == entry.Pfn && length == 1UL << entry.Order;
-            partial |= !whole;
+            partial |= !whole || start != entry.Pfn || count != 1UL << entry.Order; // part of a block, or another order
             for (int i = 0; i < _policies.Length; i++)
             {
                 ref PolicyBlock block = ref _blocks[i][id];

@@ -1,0 +1,221 @@
+// `buddy capture --out FILE [--seconds N | -- COMMAND...]`: records kmem:mm_page_alloc and
+// mm_page_free through tracefs (mounting it if needed), streaming trace_pipe to a file (gzip when
+// the name ends in .gz), and restores the tracepoints as they were.
+using System.CommandLine;
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Text;
+using Buddy.Tracing;
+
+namespace Buddy.Tool.Commands;
+
+/// <summary>Captures a live page-allocation trace.</summary>
+internal static class CaptureCommand
+{
+    private const string DefaultTracefs = "/sys/kernel/tracing";
+    private const string EndMarker = "buddy-capture-end";
+    private static readonly string[] s_events = ["kmem/mm_page_alloc", "kmem/mm_page_free"];
+
+    public static Command Create(TextWriter stdout)
+    {
+        var output = new Option<string>("--out") { Description = "The file to write (gzip when it ends in .gz).", Required = true };
+        var seconds = new Option<int?>("--seconds") { Description = "Capture for this many seconds (1..3600)." };
+        var tracefs = new Option<string>("--tracefs") { Description = "Where tracefs is mounted.", DefaultValueFactory = _ => DefaultTracefs };
+        var command = new Argument<string[]>("COMMAND") { Description = "A command to run and trace until it exits (after --).", Arity = ArgumentArity.ZeroOrMore };
+        var capture = new Command("capture", "Record a live page-allocation trace through tracefs (needs root).")
+        {
+            output, seconds, tracefs, command,
+        };
+        capture.SetAction(parse =>
+        {
+            string[] cmd = parse.GetValue(command) ?? [];
+            int? secs = parse.GetValue(seconds);
+            if ((secs is null) == (cmd.Length == 0))
+            {
+                throw new UserInputException("give either --seconds N or a command after --, e.g. buddy capture --out t.gz -- make -j2");
+            }
+
+            if (secs is < 1 or > 3600)
+            {
+                throw new UserInputException($"--seconds {secs}: expected 1..3600.");
+            }
+
+            Run(parse.GetValue(tracefs)!, parse.GetValue(output)!, secs, cmd, stdout);
+            return 0;
+        });
+        return capture;
+    }
+
+    private static void Run(string tracefs, string outPath, int? seconds, string[] command, TextWriter stdout)
+    {
+        EnsureTracefs(tracefs);
+        string[] enableFiles = [.. s_events.Select(e => Path.Combine(tracefs, "events", e, "enable"))];
+        string[] previous = [.. enableFiles.Select(f => File.ReadAllText(f).Trim())];
+        string tracingOn = Path.Combine(tracefs, "tracing_on");
+        string previousOn = File.Exists(tracingOn) ? File.ReadAllText(tracingOn).Trim() : "1";
+        Stream file;
+        try
+        {
+            file = File.Create(outPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserInputException($"cannot write '{outPath}': {e.Message}", e);
+        }
+
+        using Stream sink = outPath.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionLevel.Optimal) : file;
+        long lines = 0;
+        var reader = new Thread(() => lines = Pump(Path.Combine(tracefs, "trace_pipe"), sink)) { IsBackground = true, Name = "trace_pipe" };
+        int exitCode = 0;
+        try
+        {
+            File.WriteAllText(Path.Combine(tracefs, "trace"), ""); // clear the ring buffer
+            foreach (string f in enableFiles)
+            {
+                File.WriteAllText(f, "1");
+            }
+
+            File.WriteAllText(tracingOn, "1");
+            reader.Start();
+            if (seconds is { } s)
+            {
+                Thread.Sleep(TimeSpan.FromSeconds(s));
+            }
+            else
+            {
+                exitCode = RunCommand(command);
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < enableFiles.Length; i++)
+            {
+                File.WriteAllText(enableFiles[i], previous[i]);
+            }
+
+            File.WriteAllText(Path.Combine(tracefs, "trace_marker"), EndMarker + "\n");
+            if (reader.IsAlive && !reader.Join(TimeSpan.FromSeconds(10)))
+            {
+                Console.Error.WriteLine("buddy: trace_pipe did not deliver the end marker within 10 s; the capture may miss its last events.");
+            }
+
+            File.WriteAllText(tracingOn, previousOn);
+        }
+
+        sink.Flush();
+        sink.Dispose();
+        Summarize(outPath, lines, exitCode, command, stdout);
+    }
+
+    // Copies trace_pipe to the sink until the end marker arrives; returns the lines written.
+    private static long Pump(string pipe, Stream sink)
+    {
+        long count = 0;
+        using var input = new StreamReader(new FileStream(pipe, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None), Encoding.ASCII);
+        while (input.ReadLine() is { } line)
+        {
+            if (line.Contains(EndMarker, StringComparison.Ordinal))
+            {
+                break;
+            }
+
+            if (line.Contains("tracing_mark_write", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            byte[] bytes = Encoding.ASCII.GetBytes(line + "\n");
+            sink.Write(bytes);
+            count++;
+        }
+
+        return count;
+    }
+
+    private static int RunCommand(string[] command)
+    {
+        var start = new ProcessStartInfo(command[0]) { UseShellExecute = false };
+        foreach (string arg in command.Skip(1))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        try
+        {
+            using Process process = Process.Start(start)!;
+            process.WaitForExit();
+            return process.ExitCode;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new UserInputException($"cannot run '{command[0]}': {e.Message}", e);
+        }
+    }
+
+    private static void EnsureTracefs(string tracefs)
+    {
+        string probe = Path.Combine(tracefs, "events", "kmem", "mm_page_alloc", "enable");
+        if (File.Exists(probe))
+        {
+            if (!Environment.IsPrivilegedProcess)
+            {
+                throw new UserInputException($"capture needs root to enable tracepoints in {tracefs}; run it with sudo.");
+            }
+
+            return;
+        }
+
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new UserInputException("capture needs Linux tracefs (kmem tracepoints); this is not Linux.");
+        }
+
+        if (!Environment.IsPrivilegedProcess)
+        {
+            throw new UserInputException($"tracefs is not available at {tracefs} and mounting it needs root; run with sudo, or mount it: mount -t tracefs nodev {tracefs}");
+        }
+
+        if (tracefs == DefaultTracefs && Directory.Exists(tracefs))
+        {
+            var mount = new ProcessStartInfo("mount", ["-t", "tracefs", "nodev", tracefs]) { RedirectStandardError = true, UseShellExecute = false };
+            try
+            {
+                using Process p = Process.Start(mount)!;
+                string error = p.StandardError.ReadToEnd();
+                p.WaitForExit();
+                if (p.ExitCode == 0 && File.Exists(probe))
+                {
+                    return;
+                }
+
+                throw new UserInputException($"tracefs could not be mounted at {tracefs}: {error.Trim()}");
+            }
+            catch (System.ComponentModel.Win32Exception e)
+            {
+                throw new UserInputException($"tracefs is not mounted at {tracefs} and 'mount' could not run: {e.Message}", e);
+            }
+        }
+
+        throw new UserInputException($"tracefs is not available at {tracefs}: {probe} does not exist (a kernel with CONFIG_FTRACE and the kmem tracepoints is needed).");
+    }
+
+    private static void Summarize(string path, long lines, int exitCode, string[] command, TextWriter stdout)
+    {
+        using FtraceReader reader = FtraceReader.Open(path, new FtraceOptions { SkipBadLines = true });
+        while (reader.TryRead(out _))
+        {
+        }
+
+        TraceStats s = reader.Stats;
+        stdout.WriteLine($"Captured {lines:N0} lines to {path}: {s.Allocs:N0} allocations, {s.Frees:N0} frees, {s.FailedAllocs:N0} failed allocations{(s.LostEvents > 0 ? $", {s.LostEvents:N0} events LOST (ring buffer full)" : ", no lost events")}.");
+        if (s.BadLines > 0)
+        {
+            stdout.WriteLine($"{s.BadLines:N0} lines were not page events; the first: {s.FirstBadLine}");
+        }
+
+        if (command.Length > 0 && exitCode != 0)
+        {
+            stdout.WriteLine($"The command '{string.Join(' ', command)}' exited with code {exitCode}.");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+using System.Text.Json;
+using Buddy.Tool;
+
+namespace Buddy.Tests;
+
+public sealed class SimulationCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("buddy-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        int code = Cli.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public void Replay_without_a_trace_replays_the_bundled_one_and_writes_camelCase_json()
+    {
+        string json = Path.Combine(_dir, "r.json");
+        (int code, string stdout, string stderr) = Run("replay", "--memory", "2GiB", "--json", json);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("212,325 allocations", stdout, StringComparison.Ordinal);
+        foreach (string policy in new[] { "linux-1.2", "reserved-pool", "linux-1.3.4", "zoned" })
+        {
+            Assert.Contains(policy, stdout, StringComparison.Ordinal);
+        }
+
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        JsonElement trace = doc.RootElement.GetProperty("trace");
+        Assert.Equal(364_164, trace.GetProperty("lines").GetInt64());
+        Assert.Equal(212_325, trace.GetProperty("allocs").GetInt64());
+        Assert.Equal(151_839, trace.GetProperty("frees").GetInt64());
+        foreach (string name in new[] { "events", "failedAllocs", "unmatchedFrees", "skipped", "partialFrees" })
+        {
+            Assert.True(trace.TryGetProperty(name, out _), $"trace.{name} missing");
+        }
+
+        JsonElement policies = doc.RootElement.GetProperty("policies");
+        Assert.Equal(4, policies.GetArrayLength());
+        foreach (JsonElement p in policies.EnumerateArray())
+        {
+            foreach (string name in new[] { "name", "allocFailures", "peakPagesInUse", "eventsPerSecond", "buddyInfo", "failuresByOrder", "failuresByZone", "meanPagesInUse", "internalFragmentation", "finalUnusableIndex", "samples" })
+            {
+                Assert.True(p.TryGetProperty(name, out _), $"policies[].{name} missing");
+            }
+
+            Assert.StartsWith("Node 0, zone", p.GetProperty("buddyInfo").GetString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Replay_errors_name_the_file_line_and_field()
+    {
+        string bad = Path.Combine(_dir, "bad.trace");
+        File.WriteAllText(bad, "  a-1 [000] ..... 1.0: mm_page_alloc: page=00000000aaaaaaaa pfn=0x10 order=0 migratetype=1 gfp_flags=GFP_KERNEL\n  a-1 [000] ..... 2.0: mm_page_free: page=00000000aaaaaaaa pfn=0xZZ order=0\n");
+        (int code, _, string stderr) = Run("replay", bad, "--memory", "64MiB");
+        Assert.Equal(2, code);
+        Assert.Contains($"{bad}:2:", stderr, StringComparison.Ordinal);
+        Assert.Contains("pfn", stderr, StringComparison.Ordinal);
+
+        (code, string stdout, stderr) = Run("replay", bad, "--memory", "64MiB", "--skip-bad-lines");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("1 bad lines skipped", stdout, StringComparison.Ordinal);
+
+        Assert.Equal(2, Run("replay", Path.Combine(_dir, "missing.trace")).Code);
+        Assert.Equal(2, Run("replay", "--policy", "slab").Code);
+        Assert.Equal(2, Run("replay", "--memory", "lots").Code);
+    }
+
+    [Fact]
+    public void Scenario_isa_dma_1995_prints_each_policy_and_knuth_prints_its_fragmentation()
+    {
+        string json = Path.Combine(_dir, "isa.json");
+        (int code, string stdout, string stderr) = Run("scenario", "isa-dma-1995", "--seed", "3", "--rounds", "5", "--json", json);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("64/128 KiB channel buffers", stdout, StringComparison.Ordinal);
+        using (JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json)))
+        {
+            Assert.Equal(4, doc.RootElement.GetProperty("policies").GetArrayLength());
+            Assert.Equal(3, doc.RootElement.GetProperty("seed").GetInt32());
+        }
+
+        (code, stdout, stderr) = Run("scenario", "knuth", "--ticks", "20000");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("internal fragmentation", stdout, StringComparison.Ordinal);
+
+        Assert.Equal(2, Run("scenario", "knuth", "--policy", "zoned").Code);
+        Assert.Equal(2, Run("scenario", "tetris").Code);
+        Assert.Equal(2, Run("scenario", "knuth", "--sizes", "S9").Code);
+    }
+
+    [Fact]
+    public void Capture_without_tracefs_says_what_is_missing()
+    {
+        (int code, _, string stderr) = Run("capture", "--out", Path.Combine(_dir, "t.trace"), "--seconds", "1", "--tracefs", Path.Combine(_dir, "no-tracefs"));
+        Assert.Equal(2, code);
+        Assert.Contains("tracefs", stderr, StringComparison.Ordinal);
+        Assert.Contains("events/kmem/mm_page_alloc/enable", stderr, StringComparison.Ordinal);
+        Assert.Equal(2, Run("capture", "--out", Path.Combine(_dir, "t.trace")).Code); // neither --seconds nor a command
+    }
+
+    [Fact]
+    public void Capture_records_a_live_trace_that_replays()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && Environment.IsPrivilegedProcess && (File.Exists("/sys/kernel/tracing/events/kmem/mm_page_alloc/enable") || Directory.Exists("/sys/kernel/tracing")),
+            "needs root and tracefs (a Linux machine where the test runs as root)");
+        string file = Path.Combine(_dir, "live.trace.gz");
+        (int code, string stdout, string stderr) = Run("capture", "--out", file, "--", "sh", "-c", "head -c 8000000 /dev/urandom > /dev/null; ls -R /usr/lib > /dev/null");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("allocations", stdout, StringComparison.Ordinal);
+        using (var reader = Tracing.FtraceReader.Open(file))
+        {
+            while (reader.TryRead(out _))
+            {
+            }
+
+            Assert.True(reader.Stats.Allocs > 0, "the capture holds no allocation");
+        }
+
+        (code, stdout, stderr) = Run("replay", file, "--policy", "zoned");
+        Assert.True(code == 0, stderr);
+    }
+}
