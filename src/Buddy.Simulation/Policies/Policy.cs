@@ -41,10 +41,11 @@ public abstract class Policy
     {
         get
         {
+            IReadOnlyList<PageAllocator> allocators = Allocators;
             ulong used = 0;
-            foreach (PageAllocator a in Allocators)
+            for (int i = 0; i < allocators.Count; i++)
             {
-                used += a.AllocatedPages;
+                used += allocators[i].AllocatedPages;
             }
 
             return used;
