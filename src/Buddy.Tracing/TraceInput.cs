@@ -24,23 +24,13 @@ internal static class TraceInput
     }
 
     /// <summary>A read-only stream that can peek at its first bytes and remembers the last 8 bytes read.</summary>
-    private sealed class TailStream(Stream inner) : Stream
+    private sealed class TailStream(Stream inner) : ReadOnlyStream
     {
         private readonly byte[] _tail = new byte[8];
         private byte[] _prefix = [];
         private int _prefixPos;
 
         public long BytesRead { get; private set; }
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         /// <summary>The last up-to-8 bytes read, oldest first.</summary>
         public ReadOnlySpan<byte> Tail => _tail.AsSpan(0, (int)Math.Min(8, BytesRead));
@@ -63,8 +53,6 @@ internal static class TraceInput
             return n;
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer)
         {
             int n;
@@ -82,16 +70,6 @@ internal static class TraceInput
             Remember(buffer[..n]);
             return n;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
@@ -121,23 +99,11 @@ internal static class TraceInput
     }
 
     /// <summary>A gzip decoder that, at the end, checks the trailer's size field against what it decoded.</summary>
-    private sealed class CheckedGzipStream(TailStream compressed, string source) : Stream
+    private sealed class CheckedGzipStream(TailStream compressed, string source) : ReadOnlyStream
     {
         private readonly GZipStream _gzip = new(compressed, CompressionMode.Decompress);
         private long _decoded;
         private bool _checked;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -160,16 +126,6 @@ internal static class TraceInput
 
             return n;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
@@ -197,5 +153,33 @@ internal static class TraceInput
                     $"the gzip stream is truncated: it ends after {compressed.BytesRead:N0} compressed bytes and {_decoded:N0} decoded bytes without a matching trailer");
             }
         }
+    }
+
+    /// <summary>The plumbing of a forward-only, read-only stream; subclasses supply Read(Span).</summary>
+    private abstract class ReadOnlyStream : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public abstract override int Read(Span<byte> buffer);
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

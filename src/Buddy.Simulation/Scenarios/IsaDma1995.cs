@@ -92,6 +92,15 @@ public static class IsaDma1995
         int channelAsked = 0, channelOk = 0, floppy32 = 0, floppy16 = 0, floppyNone = 0;
         long step = 0;
 
+        bool Ask(in PolicyRequest request, out PolicyBlock block)
+        {
+            long t = PolicyMetrics.StartTimer();
+            bool ok = policy.TryAllocate(request, out block, out FailureReason why);
+            metrics.StopTimer(t);
+            metrics.Request(request, ok, why);
+            return ok;
+        }
+
         void Churn(int steps)
         {
             for (int i = 0; i < steps; i++)
@@ -100,13 +109,8 @@ public static class IsaDma1995
                 if (grow || live.Count == 0)
                 {
                     double u = rng.NextDouble();
-                    var request = new PolicyRequest(u < 0.75 ? 0 : u < 0.9 ? 1 : 2);
                     general++;
-                    long t = PolicyMetrics.StartTimer();
-                    bool ok = policy.TryAllocate(request, out PolicyBlock b, out FailureReason why);
-                    metrics.StopTimer(t);
-                    metrics.Request(request, ok, why);
-                    if (ok)
+                    if (Ask(new PolicyRequest(u < 0.75 ? 0 : u < 0.9 ? 1 : 2), out PolicyBlock b))
                     {
                         live.Add(b);
                     }
@@ -134,12 +138,8 @@ public static class IsaDma1995
         bool Dma(ulong bytes, ulong boundary, List<PolicyBlock> held)
         {
             int order = Pages.PageMath.OrderForPages((bytes + page - 1) / page);
-            var request = new PolicyRequest(order, ZoneKind.Dma, Boundary: boundary);
             dmaRequests++;
-            long t = PolicyMetrics.StartTimer();
-            bool ok = policy.TryAllocate(request, out PolicyBlock b, out FailureReason why);
-            metrics.StopTimer(t);
-            metrics.Request(request, ok, why);
+            bool ok = Ask(new PolicyRequest(order, ZoneKind.Dma, Boundary: boundary), out PolicyBlock b);
             if (ok)
             {
                 dmaOk++;
