@@ -93,7 +93,8 @@ public sealed class FtraceReader : IDisposable
     private bool TryParse(ReadOnlySpan<byte> line, out PageEvent pageEvent)
     {
         pageEvent = default;
-        ReadOnlySpan<byte> trimmed = line.TrimStart((byte)' ').TrimEnd("\r\n\t "u8);
+        line = line.TrimEnd("\r\n\t "u8); // CRLF files: the last field must not keep its '\r'
+        ReadOnlySpan<byte> trimmed = line.TrimStart((byte)' ');
         if (trimmed.IsEmpty)
         {
             return false;
@@ -146,7 +147,7 @@ public sealed class FtraceReader : IDisposable
             return true;
         }
 
-        Stats.CountSkipped(Encoding.ASCII.GetString(name));
+        Stats.CountSkipped(name);
         return false;
     }
 

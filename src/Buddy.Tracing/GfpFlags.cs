@@ -47,28 +47,42 @@ public static class GfpFlags
     }
 
     /// <summary>
-    /// The watermark priority: GFP_ATOMIC (__GFP_HIGH without direct reclaim) → Atomic,
-    /// __GFP_HIGH otherwise → High, else Normal.
+    /// The watermark priority, as gfp_to_alloc_flags derives it: __GFP_HIGH (named, in GFP_ATOMIC,
+    /// or as bit 0x20) gives ALLOC_MIN_RESERVE (High); without direct reclaim and without
+    /// __GFP_NOMEMALLOC it is also ALLOC_NON_BLOCK (Atomic). Everything else is Normal.
     /// </summary>
     public static AllocationPriority Priority(ReadOnlySpan<byte> flags)
     {
-        AllocationPriority priority = AllocationPriority.Normal;
+        bool high = false, directReclaim = false, noMemalloc = false;
         foreach (Range r in flags.Split((byte)'|'))
         {
             ReadOnlySpan<byte> token = flags[r];
-            if (token.SequenceEqual("GFP_ATOMIC"u8))
+            if (token.SequenceEqual("GFP_ATOMIC"u8) || token.SequenceEqual("__GFP_HIGH"u8) || (TryHex(token, out ulong bits) && (bits & GfpHighBit) != 0))
             {
-                return AllocationPriority.Atomic;
+                high = true;
             }
-
-            if (token.SequenceEqual("__GFP_HIGH"u8) || (TryHex(token, out ulong bits) && (bits & GfpHighBit) != 0))
+            else if (token.SequenceEqual("__GFP_NOMEMALLOC"u8))
             {
-                priority = AllocationPriority.High;
+                noMemalloc = true;
+            }
+            else if (IsDirectReclaim(token))
+            {
+                directReclaim = true;
             }
         }
 
-        return priority;
+        return !high ? AllocationPriority.Normal
+            : directReclaim || noMemalloc ? AllocationPriority.High
+            : AllocationPriority.Atomic;
     }
+
+    // Names whose mask includes __GFP_DIRECT_RECLAIM (include/linux/gfp_types.h, Linux 6.18).
+    private static bool IsDirectReclaim(ReadOnlySpan<byte> token) =>
+        token.SequenceEqual("__GFP_DIRECT_RECLAIM"u8) || token.SequenceEqual("__GFP_RECLAIM"u8) ||
+        token.SequenceEqual("GFP_KERNEL"u8) || token.SequenceEqual("GFP_KERNEL_ACCOUNT"u8) ||
+        token.SequenceEqual("GFP_NOFS"u8) || token.SequenceEqual("GFP_NOIO"u8) ||
+        token.SequenceEqual("GFP_USER"u8) || token.SequenceEqual("GFP_HIGHUSER"u8) ||
+        token.SequenceEqual("GFP_HIGHUSER_MOVABLE"u8) || token.SequenceEqual("GFP_TRANSHUGE"u8);
 
     private static bool TryHex(ReadOnlySpan<byte> token, out ulong value)
     {

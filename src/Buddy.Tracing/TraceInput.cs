@@ -150,7 +150,8 @@ internal static class TraceInput
             if (tail.Length < 8 || BinaryPrimitives.ReadUInt32LittleEndian(tail[4..]) != (uint)_decoded)
             {
                 throw new TraceFormatException(source, 0, null,
-                    $"the gzip stream is truncated: it ends after {compressed.BytesRead:N0} compressed bytes and {_decoded:N0} decoded bytes without a matching trailer");
+                    $"the gzip stream is truncated: it ends after {compressed.BytesRead:N0} compressed bytes and {_decoded:N0} decoded bytes without a matching trailer "
+                    + "(a file of several gzip members, as `gzip -c >> file` makes, is not supported either: recompress it with `zcat FILE | gzip > NEW.gz`)");
             }
         }
     }

@@ -5,7 +5,7 @@ namespace Buddy.Tracing;
 /// <remarks>Not thread-safe; owned by one <see cref="FtraceReader"/>.</remarks>
 public sealed class TraceStats
 {
-    private readonly Dictionary<string, long> _otherEvents = new(StringComparer.Ordinal);
+    private readonly List<(byte[] Name, long Count)> _otherEvents = []; // few distinct names: a list beats hashing
 
     /// <summary>Lines read, headers and blank lines included.</summary>
     public long Lines { get; internal set; }
@@ -38,11 +38,21 @@ public sealed class TraceStats
     public string? FirstBadLine { get; internal set; }
 
     /// <summary>Skipped events by name.</summary>
-    public IReadOnlyDictionary<string, long> SkippedByName => _otherEvents;
+    public IReadOnlyDictionary<string, long> SkippedByName =>
+        _otherEvents.ToDictionary(e => System.Text.Encoding.ASCII.GetString(e.Name), e => e.Count, StringComparer.Ordinal);
 
-    internal void CountSkipped(string name)
+    internal void CountSkipped(ReadOnlySpan<byte> name)
     {
         SkippedEvents++;
-        _otherEvents[name] = _otherEvents.TryGetValue(name, out long n) ? n + 1 : 1;
+        for (int i = 0; i < _otherEvents.Count; i++)
+        {
+            if (name.SequenceEqual(_otherEvents[i].Name))
+            {
+                _otherEvents[i] = (_otherEvents[i].Name, _otherEvents[i].Count + 1);
+                return;
+            }
+        }
+
+        _otherEvents.Add((name.ToArray(), 1));
     }
 }

@@ -11,6 +11,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
 using Buddy.Kernel;
+using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
 
@@ -32,7 +33,7 @@ namespace Buddy.Allocation;
 /// be called from any thread; one lock serialises them.
 /// </para>
 /// </remarks>
-public sealed class PageAllocator
+public sealed partial class PageAllocator
 {
     private static int s_nextId;
 
@@ -47,6 +48,8 @@ public sealed class PageAllocator
     private readonly ulong _firstPfn;
     private readonly ulong _endPfn;
     private readonly Dictionary<ulong, ulong> _exact = [];
+    private readonly Dictionary<ulong, MovableBlock> _movable = [];
+    private readonly HashSet<ulong> _ranges = []; // starts of contiguous ranges (also in _exact)
     private ulong _allocatedPages;
 
     /// <summary>Creates an allocator over <paramref name="layout"/> with every unreserved page free.</summary>
@@ -74,7 +77,10 @@ public sealed class PageAllocator
             ulong end = Math.Min(limitPfn, _endPfn);
             if (end > start)
             {
-                var zone = new Zone(limit.Kind, i, start, end, _maxOrder, _reserved);
+                var zone = new Zone(limit.Kind, i, start, end, _maxOrder, _reserved, layout.Mobility.GroupByMobility ? layout.Mobility.PageblockOrder : -1)
+                {
+                    IsMovableUnit = _movable.ContainsKey,
+                };
                 _zoneByLayoutIndex[i] = zone;
                 zones.Add(zone);
             }
@@ -164,12 +170,12 @@ public sealed class PageAllocator
 
     /// <summary>Tries to allocate a block; returns <see langword="false"/> when the request cannot be served now.</summary>
     /// <exception cref="ArgumentException">The request is invalid for this allocator.</exception>
-    public bool TryAllocate(Request request, out Block block) => TryAllocateCore(request, out block, explain: false, out _);
+    public bool TryAllocate(Request request, out Block block) => TryAllocateCore(request, out block, explain: false, out _, null, out _);
 
     /// <summary>Tries to allocate a block; on failure <paramref name="failure"/> says why.</summary>
     /// <exception cref="ArgumentException">The request is invalid for this allocator.</exception>
     public bool TryAllocate(Request request, out Block block, [NotNullWhen(false)] out AllocationFailure? failure) =>
-        TryAllocateCore(request, out block, explain: true, out failure);
+        TryAllocateCore(request, out block, explain: true, out failure, null, out _);
 
     /// <summary>Frees a block handed out by this allocator.</summary>
     /// <exception cref="ArgumentException">The block is not a live allocation of this allocator; nothing changes.</exception>
@@ -259,6 +265,7 @@ public sealed class PageAllocator
                     if (runStart < end && runStart + runPages > start)
                     {
                         _exact.Remove(runStart); // its pieces stay allocated as plain blocks
+                        _ranges.Remove(runStart);
                     }
                 }
             }
@@ -268,6 +275,11 @@ public sealed class PageAllocator
                 Zone zone = ZoneOf(p)!;
                 (ulong unitStart, int unitOrder, _) = zone.FindUnit(p);
                 ulong unitEnd = unitStart + (1UL << unitOrder);
+                if (_movable.Remove(unitStart, out MovableBlock? handle))
+                {
+                    handle.MarkFreed(); // cut or freed: what is left stays allocated and no longer moves
+                }
+
                 if (unitStart >= start && unitEnd <= end)
                 {
                     zone.Release(unitStart, unitOrder);
@@ -369,28 +381,35 @@ public sealed class PageAllocator
 
             foreach ((ulong start, ulong pages) in _exact)
             {
-                ulong pfn = start;
-                for (int order = PageMath.OrderForPages(pages); order >= 0; order--)
+                foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
                 {
-                    if ((pages & (1UL << order)) == 0)
-                    {
-                        continue;
-                    }
-
                     (ulong unitStart, int unitOrder, bool free) = ZoneOf(pfn)!.FindUnit(pfn);
                     if (free || unitStart != pfn || unitOrder != order || !units.Contains(pfn))
                     {
                         throw new InvalidOperationException(Invariant($"Invariant broken: exact allocation at pfn 0x{start:x} ({pages} pages) is not made of allocated units (pfn 0x{pfn:x}, order {order})."));
                     }
+                }
+            }
 
-                    pfn += 1UL << order;
+            foreach ((ulong start, MovableBlock handle) in _movable)
+            {
+                Block b = handle.Current;
+                if (b.Pfn != start || !units.Contains(start) || ZoneOf(start)!.FindUnit(start) != (start, b.Order, false))
+                {
+                    throw new InvalidOperationException(Invariant($"Invariant broken: movable block {b} is registered at pfn 0x{start:x} but is not an allocated unit there."));
                 }
             }
         }
     }
 
-    private bool TryAllocateCore(Request request, out Block block, bool explain, out AllocationFailure? failure)
+    private bool TryAllocateCore(Request request, out Block block, bool explain, out AllocationFailure? failure, MigrateCallback? onMigrate, out MovableBlock? handle)
     {
+        handle = null;
+        if (request.IsExact && request.Mobility == MigrateType.Movable)
+        {
+            throw new ArgumentException("A movable request cannot be exact: a movable block moves whole.", nameof(request));
+        }
+
         ulong pages = request.PagesAt(_pageShift);
         int order = PageMath.OrderForPages(pages);
         if (order > _maxOrder)
@@ -440,17 +459,21 @@ public sealed class PageAllocator
 
             ulong pfn = ulong.MaxValue;
             Zone? from = null;
-            if (!_layout.Watermarks.Enabled || request.Priority == AllocationPriority.NoWatermarks)
+            MigrateType type = request.Mobility;
+            WatermarkKind last = !_layout.Watermarks.Enabled || request.Priority == AllocationPriority.NoWatermarks ? WatermarkKind.None : WatermarkKind.Min;
+            if (last != WatermarkKind.None)
             {
-                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, WatermarkKind.None, request.Priority);
+                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, WatermarkKind.Low, request.Priority, type);
             }
-            else
+
+            if (from is null)
             {
-                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, WatermarkKind.Low, request.Priority);
-                if (from is null)
-                {
-                    (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, WatermarkKind.Min, request.Priority);
-                }
+                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
+            }
+
+            if (from is null && order > 0 && _layout.Mobility.Compaction && DirectCompact(order, searchOrder, limitPfn, highest))
+            {
+                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
             }
 
             if (from is null)
@@ -471,6 +494,12 @@ public sealed class PageAllocator
 
             _allocatedPages += pages;
             block = new Block(pfn, pages, _pageShift, _id);
+            if (type == MigrateType.Movable)
+            {
+                handle = new MovableBlock(this, block, onMigrate);
+                _movable.Add(pfn, handle);
+            }
+
             return true;
         }
     }
@@ -482,7 +511,7 @@ public sealed class PageAllocator
         Min,
     }
 
-    private (ulong Pfn, Zone? Zone) TakeFromZonelist(int order, int searchOrder, ulong limitPfn, int highest, WatermarkKind mark, AllocationPriority priority)
+    private (ulong Pfn, Zone? Zone) TakeFromZonelist(int order, int searchOrder, ulong limitPfn, int highest, WatermarkKind mark, AllocationPriority priority, MigrateType type)
     {
         for (int i = highest; i >= 0; i--)
         {
@@ -497,7 +526,7 @@ public sealed class PageAllocator
                 continue;
             }
 
-            ulong pfn = zone.Take(order, searchOrder, limitPfn);
+            ulong pfn = zone.Take(order, searchOrder, limitPfn, type);
             if (pfn != ulong.MaxValue)
             {
                 return (pfn, zone);
@@ -576,7 +605,7 @@ public sealed class PageAllocator
             }
 
             // Would a block fit under the limit if the watermarks allowed it?
-            blockBelowLimit |= has && zone.FindFit(order, searchOrder, limitPfn).Pfn != ulong.MaxValue;
+            blockBelowLimit |= has && zone.AnyFit(order, searchOrder, limitPfn);
         }
 
         if (limitPfn != ulong.MaxValue)
@@ -653,6 +682,14 @@ public sealed class PageAllocator
                     throw new ArgumentException(Invariant($"The address {at} is inside the exact allocation at 0x{start << _pageShift:x} ({runPages} pages); free it by its start."), paramName);
                 }
             }
+
+            foreach (ulong start in _ranges)
+            {
+                if (start < pfn && pfn < start + _exact[start])
+                {
+                    throw new ArgumentException(Invariant($"The address {at} is inside the contiguous range at 0x{start << _pageShift:x} ({_exact[start]} pages); free it by its start."), paramName);
+                }
+            }
         }
 
         if (unitStart != pfn)
@@ -666,6 +703,11 @@ public sealed class PageAllocator
             throw new ArgumentException(Invariant($"Wrong order: the allocation at {at} is order {unitOrder}, not {asked}."), paramName);
         }
 
+        if (_movable.Remove(pfn, out MovableBlock? handle))
+        {
+            handle.MarkFreed();
+        }
+
         zone.Release(pfn, unitOrder);
         _allocatedPages -= 1UL << unitOrder;
     }
@@ -673,15 +715,11 @@ public sealed class PageAllocator
     private void FreeExact(Zone zone, ulong start, ulong pages)
     {
         _exact.Remove(start);
-        ulong pfn = start;
-        for (int order = PageMath.OrderForPages(pages); order >= 0; order--)
+        _ranges.Remove(start);
+        foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
         {
-            if ((pages & (1UL << order)) != 0)
-            {
-                Debug.Assert(zone.FindUnit(pfn) == (pfn, order, false));
-                zone.Release(pfn, order);
-                pfn += 1UL << order;
-            }
+            Debug.Assert(zone.FindUnit(pfn) == (pfn, order, false));
+            zone.Release(pfn, order);
         }
 
         _allocatedPages -= pages;

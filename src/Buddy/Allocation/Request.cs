@@ -3,6 +3,7 @@
 // mistakes relative to an allocator (order above its maximum) throw when it is used.
 using System.Globalization;
 using System.Text;
+using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
 
@@ -26,6 +27,7 @@ public readonly struct Request : IEquatable<Request>
     private readonly sbyte _zone;       // ZoneKind + 1; 0 = no zone named
     private readonly bool _hasLimit;
     private readonly AllocationPriority _priority;
+    private readonly MigrateType _mobility;
 
     private Request(ulong amount, byte flags)
     {
@@ -33,8 +35,9 @@ public readonly struct Request : IEquatable<Request>
         _flags = flags;
     }
 
-    private Request(in Request r, ulong? maxAddress = null, ulong? alignment = null, ulong? boundary = null, byte? flags = null, sbyte? zone = null, AllocationPriority? priority = null)
+    private Request(in Request r, ulong? maxAddress = null, ulong? alignment = null, ulong? boundary = null, byte? flags = null, sbyte? zone = null, AllocationPriority? priority = null, MigrateType? mobility = null)
     {
+        _mobility = mobility ?? r._mobility;
         _amount = r._amount;
         _hasLimit = r._hasLimit || maxAddress.HasValue;
         _maxAddress = maxAddress ?? r._maxAddress;
@@ -144,6 +147,21 @@ public readonly struct Request : IEquatable<Request>
         return new Request(this, priority: priority);
     }
 
+    /// <summary>How the block's pages can move: unmovable (the default), movable or reclaimable.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Another migrate type: only those three are requested.</exception>
+    public Request WithMobility(MigrateType mobility)
+    {
+        if (mobility is not (MigrateType.Unmovable or MigrateType.Movable or MigrateType.Reclaimable))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mobility), mobility, "a request is Unmovable, Movable or Reclaimable.");
+        }
+
+        return new Request(this, mobility: mobility);
+    }
+
+    /// <summary>The request's mobility.</summary>
+    public MigrateType Mobility => _mobility;
+
     /// <summary>The order asked for, or -1 when the request is by size (resolved against the page size).</summary>
     public int Order => (_flags & (IsBytesFlag | IsPagesFlag)) == 0 ? (int)_amount : -1;
 
@@ -180,7 +198,7 @@ public readonly struct Request : IEquatable<Request>
     public bool Equals(Request other) =>
         _amount == other._amount && _maxAddress == other._maxAddress && _alignment == other._alignment &&
         _boundary == other._boundary && _flags == other._flags && _zone == other._zone &&
-        _hasLimit == other._hasLimit && _priority == other._priority;
+        _hasLimit == other._hasLimit && _priority == other._priority && _mobility == other._mobility;
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is Request r && Equals(r);
@@ -234,6 +252,11 @@ public readonly struct Request : IEquatable<Request>
         if (_boundary != 0)
         {
             sb.Append(", not crossing ").Append(Units.FormatSize(_boundary));
+        }
+
+        if (_mobility != MigrateType.Unmovable)
+        {
+            sb.Append(", ").Append(_mobility);
         }
 
         if (_priority != AllocationPriority.Normal)

@@ -1,56 +1,94 @@
-// FreeArea: a zone's free blocks per order, and which blocks are split.
+// FreeArea: a zone's free blocks per order and migrate type, which blocks are split, and the
+// migrate type of every pageblock.
 //
 // Invariants (checked by Zone.Validate):
-// - Bit i of Free(order) is set iff the order-sized block at pfn (i + base(order)) << order is a
-//   free block in its own right (not part of a larger free block).
-// - Bit i of Split(order) is set iff that block is divided into two halves that are managed
-//   separately. A block that is neither free nor split is a unit: allocated, reserved or outside.
-// - NrFree(order) equals the number of set bits of Free(order).
+// - A free block is recorded in exactly one bitmap: Free(order, type) where type is the migrate
+//   type of the pageblock holding its first page (the kernel's "free pages sit on the list of
+//   their pageblock's type", Linux 6.18). A free block larger than a pageblock covers pageblocks
+//   of one type only.
+// - Bit i of Split(order) is set iff that block is divided into two halves managed separately.
+//   A block that is neither free nor split is a unit: allocated, reserved or outside the zone.
+// - Without grouping by mobility there is one type (0) and no pageblock map.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace Buddy.FreeAreas;
 
-/// <summary>The per-order free and split bitmaps of one zone (the kernel's <c>free_area[]</c>).</summary>
+/// <summary>The per-order, per-type free bitmaps, the split bitmaps and the pageblock types of one zone.</summary>
 /// <remarks>
-/// Indices are relative to the zone's first block at each order, so a zone that does not start at
-/// a multiple of 2^order still indexes from 0. Not thread-safe: the owning zone serialises access.
+/// Indices are relative to the zone's first block at each order. Not thread-safe: the owning zone
+/// serialises access.
 /// </remarks>
 internal sealed class FreeArea
 {
-    private readonly FreeBitmap[] _free;
-    private readonly FreeBitmap?[] _split; // _split[0] is null: a page cannot be split
+    private readonly FreeBitmap[] _free;    // [order * _types + type]
+    private readonly FreeBitmap?[] _split;  // _split[0] is null: a page cannot be split
     private readonly ulong[] _base;
+    private readonly int _types;
+    private readonly byte[] _pageblockType; // empty without grouping
+    private readonly ulong _pageblockBase;
 
-    /// <summary>Creates empty bitmaps for pfns <c>[startPfn, endPfn)</c> and orders 0..<paramref name="maxOrder"/>.</summary>
-    public FreeArea(ulong startPfn, ulong endPfn, int maxOrder)
+    /// <summary>Creates empty bitmaps for pfns <c>[startPfn, endPfn)</c>, orders 0..<paramref name="maxOrder"/>.</summary>
+    /// <param name="startPfn">The zone's first page frame.</param>
+    /// <param name="endPfn">One past its last.</param>
+    /// <param name="maxOrder">The largest order.</param>
+    /// <param name="types">Migrate types kept apart (1 without grouping by mobility, 3 with).</param>
+    /// <param name="pageblockOrder">log2 of the pageblock size (used when <paramref name="types"/> &gt; 1).</param>
+    /// <param name="initialType">The type every pageblock starts with (the kernel boots them all movable).</param>
+    public FreeArea(ulong startPfn, ulong endPfn, int maxOrder, int types = 1, int pageblockOrder = 0, int initialType = 0)
     {
-        Debug.Assert(endPfn > startPfn);
-        _free = new FreeBitmap[maxOrder + 1];
+        Debug.Assert(endPfn > startPfn && types >= 1);
+        _types = types;
+        _free = new FreeBitmap[(maxOrder + 1) * types];
         _split = new FreeBitmap?[maxOrder + 1];
         _base = new ulong[maxOrder + 1];
         for (int order = 0; order <= maxOrder; order++)
         {
             ulong first = startPfn >> order;
-            ulong last = (endPfn - 1) >> order;
+            long length = (long)(((endPfn - 1) >> order) - first + 1);
             _base[order] = first;
-            _free[order] = new FreeBitmap((long)(last - first + 1));
+            for (int t = 0; t < types; t++)
+            {
+                _free[(order * types) + t] = new FreeBitmap(length);
+            }
+
             if (order > 0)
             {
-                _split[order] = new FreeBitmap((long)(last - first + 1));
+                _split[order] = new FreeBitmap(length);
             }
+        }
+
+        PageblockOrder = pageblockOrder;
+        if (types > 1)
+        {
+            _pageblockBase = startPfn >> pageblockOrder;
+            _pageblockType = new byte[((endPfn - 1) >> pageblockOrder) - _pageblockBase + 1];
+            _pageblockType.AsSpan().Fill((byte)initialType);
+        }
+        else
+        {
+            _pageblockType = [];
         }
     }
 
-    /// <summary>The number of free blocks of <paramref name="order"/> (the kernel's <c>nr_free</c>).</summary>
-    public long NrFree(int order) => _free[order].Count;
+    /// <summary>The number of migrate types kept apart.</summary>
+    public int Types => _types;
 
-    /// <summary>Bytes of metadata held by all bitmaps.</summary>
+    /// <summary>log2 of the pageblock size.</summary>
+    public int PageblockOrder { get; }
+
+    /// <summary>The number of pageblocks (0 without grouping).</summary>
+    public int Pageblocks => _pageblockType.Length;
+
+    /// <summary>The first pfn of pageblock index 0.</summary>
+    public ulong FirstPageblockPfn => _pageblockBase << PageblockOrder;
+
+    /// <summary>Bytes of metadata held by all bitmaps and the pageblock map.</summary>
     public long MetadataBytes
     {
         get
         {
-            long bytes = _base.Length * sizeof(ulong);
+            long bytes = (_base.Length * sizeof(ulong)) + _pageblockType.Length;
             foreach (FreeBitmap b in _free)
             {
                 bytes += b.MetadataBytes;
@@ -65,27 +103,69 @@ internal sealed class FreeArea
         }
     }
 
+    /// <summary>Free blocks of <paramref name="order"/>, all types.</summary>
+    public long NrFree(int order)
+    {
+        long n = 0;
+        for (int t = 0; t < _types; t++)
+        {
+            n += _free[(order * _types) + t].Count;
+        }
+
+        return n;
+    }
+
+    /// <summary>Free blocks of <paramref name="order"/> on <paramref name="type"/>'s list.</summary>
+    public long NrFree(int order, int type) => _free[(order * _types) + type].Count;
+
+    /// <summary>The migrate type of the pageblock holding <paramref name="pfn"/> (0 without grouping).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int TypeOf(ulong pfn) => _types == 1 ? 0 : _pageblockType[(pfn >> PageblockOrder) - _pageblockBase];
+
+    /// <summary>Sets the migrate type of the pageblock holding <paramref name="pfn"/>; its free blocks must be moved by the caller.</summary>
+    public void SetPageblockType(ulong pfn, int type)
+    {
+        Debug.Assert(_types > 1);
+        _pageblockType[(pfn >> PageblockOrder) - _pageblockBase] = (byte)type;
+    }
+
+    /// <summary>The type of pageblock <paramref name="index"/>.</summary>
+    public int PageblockTypeAt(int index) => _pageblockType[index];
+
     /// <summary>Whether the order-<paramref name="order"/> block at <paramref name="pfn"/> is free in its own right.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool IsFree(int order, ulong pfn) => _free[order].Test(Index(order, pfn));
+    public bool IsFree(int order, ulong pfn) => _free[(order * _types) + TypeOf(pfn)].Test(Index(order, pfn));
 
-    /// <summary>Records a free block.</summary>
-    public void AddFree(int order, ulong pfn) => _free[order].Set(Index(order, pfn));
+    /// <summary>Records a free block on its pageblock's list.</summary>
+    public void AddFree(int order, ulong pfn) => _free[(order * _types) + TypeOf(pfn)].Set(Index(order, pfn));
 
-    /// <summary>Removes a free block.</summary>
-    public void RemoveFree(int order, ulong pfn) => _free[order].Clear(Index(order, pfn));
+    /// <summary>Removes a free block from its pageblock's list.</summary>
+    public void RemoveFree(int order, ulong pfn) => _free[(order * _types) + TypeOf(pfn)].Clear(Index(order, pfn));
 
-    /// <summary>The pfn of the lowest free block of <paramref name="order"/>, or <see cref="ulong.MaxValue"/>.</summary>
-    public ulong LowestFree(int order)
+    /// <summary>The pfn of the lowest free block of <paramref name="order"/> on <paramref name="type"/>'s list, or <see cref="ulong.MaxValue"/>.</summary>
+    public ulong LowestFree(int order, int type)
     {
-        long i = _free[order].FindFirst();
+        long i = _free[(order * _types) + type].FindFirst();
         return i < 0 ? ulong.MaxValue : ((ulong)i + _base[order]) << order;
     }
 
-    /// <summary>The pfn of the highest free block of <paramref name="order"/>, or <see cref="ulong.MaxValue"/>.</summary>
-    public ulong HighestFree(int order)
+    /// <summary>The pfn of the highest free block of <paramref name="order"/> on <paramref name="type"/>'s list, or <see cref="ulong.MaxValue"/>.</summary>
+    public ulong HighestFree(int order, int type)
     {
-        long i = _free[order].FindLast();
+        long i = _free[(order * _types) + type].FindLast();
+        return i < 0 ? ulong.MaxValue : ((ulong)i + _base[order]) << order;
+    }
+
+    /// <summary>The pfn of the highest free block of <paramref name="order"/> and <paramref name="type"/> that starts below <paramref name="pfnLimit"/>, or <see cref="ulong.MaxValue"/>.</summary>
+    public ulong HighestFreeBelow(int order, int type, ulong pfnLimit)
+    {
+        if (pfnLimit <= _base[order] << order)
+        {
+            return ulong.MaxValue;
+        }
+
+        ulong limitIndex = ((pfnLimit - 1) >> order) - _base[order] + 1;
+        long i = _free[(order * _types) + type].FindLastBefore((long)Math.Min(limitIndex, (ulong)long.MaxValue));
         return i < 0 ? ulong.MaxValue : ((ulong)i + _base[order]) << order;
     }
 
@@ -99,35 +179,37 @@ internal sealed class FreeArea
     /// <summary>Marks a split block whole again (its halves merged).</summary>
     public void ClearSplit(int order, ulong pfn) => _split[order]!.Clear(Index(order, pfn));
 
-    /// <summary>The pfns of all free blocks of <paramref name="order"/>, ascending.</summary>
-    public IEnumerable<ulong> EnumerateFree(int order)
+    /// <summary>The pfns of all free blocks of <paramref name="order"/> and <paramref name="type"/>, ascending.</summary>
+    public IEnumerable<ulong> EnumerateFree(int order, int type)
     {
         ulong b = _base[order];
-        foreach (long i in _free[order].EnumerateSet())
+        foreach (long i in _free[(order * _types) + type].EnumerateSet())
         {
             yield return ((ulong)i + b) << order;
         }
     }
 
-    /// <summary>The pfns of all split blocks of <paramref name="order"/>, ascending.</summary>
-    public IEnumerable<ulong> EnumerateSplit(int order)
-    {
-        ulong b = _base[order];
-        foreach (long i in _split[order]!.EnumerateSet())
-        {
-            yield return ((ulong)i + b) << order;
-        }
-    }
+    /// <summary>The number of split blocks of <paramref name="order"/>.</summary>
+    public long SplitCount(int order) => order == 0 ? 0 : _split[order]!.Count;
 
     /// <summary>Checks every bitmap's own invariants; returns the first problem or null.</summary>
     public string? ValidateBitmaps()
     {
-        for (int order = 0; order < _free.Length; order++)
+        for (int order = 0; order < _base.Length; order++)
         {
-            string? problem = _free[order].Validate() ?? _split[order]?.Validate();
-            if (problem is not null)
+            for (int t = 0; t < _types; t++)
             {
-                return $"order {order}: {problem}";
+                string? problem = _free[(order * _types) + t].Validate();
+                if (problem is not null)
+                {
+                    return $"order {order} type {t}: {problem}";
+                }
+            }
+
+            string? split = _split[order]?.Validate();
+            if (split is not null)
+            {
+                return $"order {order} split: {split}";
             }
         }
 

@@ -184,6 +184,60 @@ internal sealed class FreeBitmap
         return (w << 6) + 63 - BitOperations.LeadingZeroCount(leaf);
     }
 
+    /// <summary>The highest set index below <paramref name="end"/>, or -1.</summary>
+    public long FindLastBefore(long end)
+    {
+        if (end <= 0)
+        {
+            return -1;
+        }
+
+        if (end >= Length)
+        {
+            return FindLast();
+        }
+
+        long i = end - 1;
+        long w = i >> 6;
+        ulong[]? chunk = _chunks[w >> 6];
+        ulong leaf = chunk is null ? 0 : chunk[w & (ChunkWords - 1)] & (ulong.MaxValue >> (63 - (int)(i & 63)));
+        if (leaf != 0)
+        {
+            return (w << 6) + 63 - BitOperations.LeadingZeroCount(leaf);
+        }
+
+        // Climb the summaries for the highest non-empty entry before w, then descend to its leaf.
+        long idx = w;
+        int level = 0;
+        while (true)
+        {
+            if (level >= _summary.Length)
+            {
+                return -1;
+            }
+
+            ulong s = _summary[level][idx >> 6] & ((1UL << (int)(idx & 63)) - 1);
+            if (s != 0)
+            {
+                idx = ((idx >> 6) << 6) + 63 - BitOperations.LeadingZeroCount(s);
+                break;
+            }
+
+            idx >>= 6;
+            level++;
+        }
+
+        while (level > 0)
+        {
+            level--;
+            idx = (idx << 6) + 63 - BitOperations.LeadingZeroCount(_summary[level][idx]);
+        }
+
+        ulong word = _chunks[idx >> 6]![idx & (ChunkWords - 1)];
+        Debug.Assert(word != 0);
+        return (idx << 6) + 63 - BitOperations.LeadingZeroCount(word);
+    }
+
     /// <summary>Enumerates the set indices in ascending order (for validation and reports).</summary>
     public IEnumerable<long> EnumerateSet()
     {

@@ -1,6 +1,7 @@
 // MachineLayout: what memory an allocator manages — page size, address range, zones, reserved
 // ranges, the largest order and the watermark settings. Immutable; validated once.
 using System.Globalization;
+using Buddy.Mobility;
 using Buddy.Zones;
 
 namespace Buddy.Pages;
@@ -35,6 +36,9 @@ public sealed record MachineLayout
 
     /// <summary>Ranges that are never handed out (holes, firmware, a kernel image).</summary>
     public IReadOnlyList<AddressRange> Reserved { get; init; } = [];
+
+    /// <summary>Grouping by mobility and compaction; <see cref="MobilitySettings.None"/> (the default) is the plain buddy allocator.</summary>
+    public MobilitySettings Mobility { get; init; } = MobilitySettings.None;
 
     /// <summary>Watermarks and lowmem reserve; <see cref="WatermarkSettings.None"/> turns them off.</summary>
     public WatermarkSettings Watermarks { get; init; } = WatermarkSettings.Kernel;
@@ -126,6 +130,21 @@ public sealed record MachineLayout
             {
                 throw new ArgumentException(Invariant($"Reserved range {r} is empty or outside memory [0x{BaseAddress:x}, 0x{EndAddress:x})."), nameof(Reserved));
             }
+        }
+
+        if (Mobility.GroupByMobility && (Mobility.PageblockOrder < 1 || Mobility.PageblockOrder > MaxOrder))
+        {
+            throw new ArgumentException(Invariant($"Mobility.PageblockOrder must be from 1 to MaxOrder ({MaxOrder}), not {Mobility.PageblockOrder}."), nameof(Mobility));
+        }
+
+        if (Mobility.Compaction && !Mobility.GroupByMobility)
+        {
+            throw new ArgumentException("Mobility.Compaction needs Mobility.GroupByMobility: compaction moves movable pages, which only grouping tells apart.", nameof(Mobility));
+        }
+
+        if (Mobility.ExtfragThreshold is < 0 or > 1000)
+        {
+            throw new ArgumentException(Invariant($"Mobility.ExtfragThreshold must be from 0 to 1000, not {Mobility.ExtfragThreshold}."), nameof(Mobility));
         }
 
         if (Watermarks.Enabled && Watermarks.LowmemReserveRatio.Count <= (int)Zones[^1].Kind)

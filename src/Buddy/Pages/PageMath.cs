@@ -34,4 +34,19 @@ public static class PageMath
         Debug.Assert(IsPowerOfTwo(powerOfTwo));
         return BitOperations.TrailingZeroCount(powerOfTwo);
     }
+
+    /// <summary>
+    /// The maximal naturally aligned blocks that tile <c>[start, start + pages)</c>, lowest first, none
+    /// above <paramref name="maxOrder"/> (for an exact allocation: its binary decomposition).
+    /// </summary>
+    public static IEnumerable<(ulong Pfn, int Order)> AlignedPieces(ulong start, ulong pages, int maxOrder)
+    {
+        ulong end = start + pages;
+        for (ulong p = start; p < end;)
+        {
+            int order = Math.Min(maxOrder, Math.Min(p == 0 ? 63 : BitOperations.TrailingZeroCount(p), 63 - BitOperations.LeadingZeroCount(end - p)));
+            yield return (p, order);
+            p += 1UL << order;
+        }
+    }
 }

@@ -10,6 +10,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Buddy.FreeAreas;
+using Buddy.Mobility;
 using Buddy.Pages;
 
 namespace Buddy.Zones;
@@ -26,7 +27,14 @@ internal sealed class Zone
     private readonly int _maxOrder;
 
     /// <summary>Creates a zone over <c>[startPfn, endPfn)</c> with every page outside <paramref name="reserved"/> free.</summary>
-    public Zone(ZoneKind kind, int index, ulong startPfn, ulong endPfn, int maxOrder, PfnRanges reserved)
+    /// <param name="kind">Which zone.</param>
+    /// <param name="index">Its index in the layout.</param>
+    /// <param name="startPfn">The first page frame.</param>
+    /// <param name="endPfn">One past the last.</param>
+    /// <param name="maxOrder">The largest order.</param>
+    /// <param name="reserved">Pages never handed out.</param>
+    /// <param name="pageblockOrder">log2 of the pageblock size when grouping by mobility; -1 without grouping.</param>
+    public Zone(ZoneKind kind, int index, ulong startPfn, ulong endPfn, int maxOrder, PfnRanges reserved, int pageblockOrder = -1)
     {
         Debug.Assert(endPfn > startPfn);
         Kind = kind;
@@ -34,7 +42,9 @@ internal sealed class Zone
         StartPfn = startPfn;
         EndPfn = endPfn;
         _maxOrder = maxOrder;
-        _area = new FreeArea(startPfn, endPfn, maxOrder);
+        _area = pageblockOrder < 0
+            ? new FreeArea(startPfn, endPfn, maxOrder)
+            : new FreeArea(startPfn, endPfn, maxOrder, MobilityRules.Types, pageblockOrder, (int)MigrateType.Movable);
         PresentPages = endPfn - startPfn;
         ManagedPages = PresentPages - reserved.PagesIn(startPfn, endPfn);
         for (ulong root = startPfn >> maxOrder; root <= (endPfn - 1) >> maxOrder; root++)
@@ -78,6 +88,18 @@ internal sealed class Zone
     /// <summary>The number of free blocks of <paramref name="order"/>.</summary>
     public long NrFree(int order) => _area.NrFree(order);
 
+    /// <summary>The free area (for the mobility code: pageblock types, per-type lists).</summary>
+    public FreeArea Area => _area;
+
+    /// <summary>Tells whether the allocated unit starting at a pfn holds movable pages (set by the allocator).</summary>
+    public Func<ulong, bool>? IsMovableUnit { get; set; }
+
+    /// <summary>Whether pageblocks are grouped by mobility.</summary>
+    public bool Grouped => _area.Types > 1;
+
+    /// <summary>The largest order.</summary>
+    public int MaxOrder => _maxOrder;
+
     /// <summary>Bytes of metadata.</summary>
     public long MetadataBytes => _area.MetadataBytes;
 
@@ -99,17 +121,18 @@ internal sealed class Zone
     public bool HasFreeBlock(int order) => LargestFreeOrder() >= order;
 
     /// <summary>
-    /// Finds the lowest free block of the smallest order from <paramref name="searchOrder"/> up whose
-    /// first 2^<paramref name="order"/> pages end at or below <paramref name="limitPfn"/>; returns its
-    /// pfn and order, or (<see cref="ulong.MaxValue"/>, -1) when none fits. Changes nothing.
+    /// Finds the lowest free block on <paramref name="type"/>'s lists of the smallest order from
+    /// <paramref name="searchOrder"/> up whose first 2^<paramref name="order"/> pages end at or below
+    /// <paramref name="limitPfn"/>; returns its pfn and order, or (<see cref="ulong.MaxValue"/>, -1).
+    /// Changes nothing.
     /// </summary>
     /// <remarks>O(max order × bitmap levels): one find-first per order.</remarks>
-    public (ulong Pfn, int Order) FindFit(int order, int searchOrder, ulong limitPfn)
+    public (ulong Pfn, int Order) FindFit(int order, int searchOrder, ulong limitPfn, int type = 0)
     {
         Debug.Assert(searchOrder >= order && searchOrder <= _maxOrder);
         for (int current = searchOrder; current <= _maxOrder; current++)
         {
-            ulong pfn = _area.LowestFree(current);
+            ulong pfn = _area.LowestFree(current, type);
 
             // When the lowest block of this order is above the limit every one is; a larger order
             // may still have a block lower down.
@@ -122,13 +145,34 @@ internal sealed class Zone
         return (ulong.MaxValue, -1);
     }
 
-    /// <summary>
-    /// Takes the block <see cref="FindFit"/> finds, splits it down to <paramref name="order"/> and
-    /// returns its pfn; <see cref="ulong.MaxValue"/> when none fits.
-    /// </summary>
-    public ulong Take(int order, int searchOrder, ulong limitPfn)
+    /// <summary>Whether any free block (any type) could serve an order-<paramref name="order"/> request under the limit.</summary>
+    public bool AnyFit(int order, int searchOrder, ulong limitPfn)
     {
-        (ulong pfn, int current) = FindFit(order, searchOrder, limitPfn);
+        for (int t = 0; t < _area.Types; t++)
+        {
+            if (FindFit(order, searchOrder, limitPfn, t).Pfn != ulong.MaxValue)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Takes a block for an order-<paramref name="order"/> request of <paramref name="type"/>: from its
+    /// own type's lists first, then — when grouping by mobility — by the kernel's fallback rules
+    /// (<see cref="MobilityRules"/>); splits it down and returns its pfn, or <see cref="ulong.MaxValue"/>.
+    /// </summary>
+    public ulong Take(int order, int searchOrder, ulong limitPfn, MigrateType type = MigrateType.Unmovable)
+    {
+        int t = Grouped ? (int)type : 0;
+        (ulong pfn, int current) = FindFit(order, searchOrder, limitPfn, t);
+        if (pfn == ulong.MaxValue && Grouped)
+        {
+            (pfn, current) = MobilityRules.Fallback(this, order, searchOrder, limitPfn, type);
+        }
+
         if (pfn == ulong.MaxValue)
         {
             return pfn;
@@ -138,6 +182,34 @@ internal sealed class Zone
         Expand(pfn, order, current);
         FreePages -= 1UL << order;
         return pfn;
+    }
+
+    /// <summary>
+    /// Takes the specific order-<paramref name="order"/> block at <paramref name="pfn"/>, which must lie
+    /// inside a free block, splitting that block around it (the other pieces stay free).
+    /// </summary>
+    public void TakeSpecific(ulong pfn, int order)
+    {
+        (ulong start, int current, bool free) = FindUnit(pfn);
+        Debug.Assert(free && current >= order && (pfn & ((1UL << order) - 1)) == 0);
+        _area.RemoveFree(current, start);
+        while (current > order)
+        {
+            _area.MarkSplit(current, start);
+            current--;
+            ulong half = 1UL << current;
+            if (pfn < start + half)
+            {
+                _area.AddFree(current, start + half);
+            }
+            else
+            {
+                _area.AddFree(current, start);
+                start += half;
+            }
+        }
+
+        FreePages -= 1UL << order;
     }
 
     /// <summary>Gives an allocated unit back and merges it with its buddies as far as they are free.</summary>
@@ -154,6 +226,13 @@ internal sealed class Zone
             }
 
             _area.RemoveFree(order, buddy);
+            if (Grouped && order >= _area.PageblockOrder && _area.TypeOf(buddy) != _area.TypeOf(pfn))
+            {
+                // Match the buddy's pageblocks to the freed block's type, so that one free block
+                // never spans pageblocks of different types (__free_one_page, Linux 6.18).
+                SetPageblockTypes(buddy, order, _area.TypeOf(pfn));
+            }
+
             pfn &= ~(1UL << order);
             order++;
             Debug.Assert(_area.IsSplit(order, pfn), "merging halves of a block that was not split");
@@ -231,15 +310,57 @@ internal sealed class Zone
         }
     }
 
-    /// <summary>Free blocks of every order, ascending by pfn within each order.</summary>
+    /// <summary>Free blocks of every order and type, by order, then type, then pfn.</summary>
     public IEnumerable<(ulong Pfn, int Order)> EnumerateFreeBlocks()
     {
         for (int order = 0; order <= _maxOrder; order++)
         {
-            foreach (ulong pfn in _area.EnumerateFree(order))
+            for (int t = 0; t < _area.Types; t++)
             {
-                yield return (pfn, order);
+                foreach (ulong pfn in _area.EnumerateFree(order, t))
+                {
+                    yield return (pfn, order);
+                }
             }
+        }
+    }
+
+    /// <summary>Sets the type of every pageblock of the block at <paramref name="pfn"/> (which must not be on a free list).</summary>
+    public void SetPageblockTypes(ulong pfn, int order, int type)
+    {
+        ulong step = 1UL << _area.PageblockOrder;
+        ulong end = pfn + (1UL << Math.Max(order, _area.PageblockOrder));
+        for (ulong p = pfn & ~(step - 1); p < end; p += step)
+        {
+            if (p >= StartPfn && p < EndPfn)
+            {
+                _area.SetPageblockType(p, type);
+            }
+        }
+    }
+
+    /// <summary>Moves every free block inside the pageblock at <paramref name="pageblockPfn"/> to <paramref name="type"/>'s lists.</summary>
+    public void MovePageblock(ulong pageblockPfn, int type)
+    {
+        ulong size = 1UL << _area.PageblockOrder;
+        ulong start = Math.Max(pageblockPfn, StartPfn), end = Math.Min(pageblockPfn + size, EndPfn);
+        var free = new List<(ulong, int)>();
+        for (ulong p = start; p < end;)
+        {
+            (ulong unit, int order, bool isFree) = FindUnit(p);
+            if (isFree)
+            {
+                free.Add((unit, order));
+                _area.RemoveFree(order, unit);
+            }
+
+            p = unit + (1UL << order);
+        }
+
+        _area.SetPageblockType(pageblockPfn, type);
+        foreach ((ulong unit, int order) in free)
+        {
+            _area.AddFree(order, unit);
         }
     }
 
@@ -271,7 +392,7 @@ internal sealed class Zone
         for (int order = 0; order <= _maxOrder; order++)
         {
             freeBits += _area.NrFree(order);
-            splitBits += order > 0 ? _area.EnumerateSplit(order).LongCount() : 0;
+            splitBits += _area.SplitCount(order);
         }
 
         if (visited != (ulong)(freeBits + splitBits))
@@ -320,6 +441,17 @@ internal sealed class Zone
         {
             visited++;
             free += 1UL << order;
+            if (Grouped && order > _area.PageblockOrder)
+            {
+                for (ulong p = start; p < end; p += 1UL << _area.PageblockOrder)
+                {
+                    if (_area.TypeOf(p) != _area.TypeOf(start))
+                    {
+                        return $"{where} is free but spans pageblocks of different types";
+                    }
+                }
+            }
+
             if (reserved.Intersects(start, end))
             {
                 return $"{where} is free but holds reserved pages";

@@ -1,0 +1,172 @@
+// PageAllocator (contiguous ranges): like the kernel's alloc_contig_range / CMA — find the lowest
+// aligned range whose pages are all free or movable, move the movable blocks out of it, and hand
+// the whole range out. A range with an unmovable, reserved or pinned page is never a candidate.
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using Buddy.Mobility;
+using Buddy.Pages;
+using Buddy.Zones;
+
+namespace Buddy.Allocation;
+
+public sealed partial class PageAllocator
+{
+    /// <summary>Allocates <paramref name="pages"/> contiguous pages, migrating movable blocks out of the way.</summary>
+    /// <exception cref="AllocationFailedException">No range can be made free.</exception>
+    /// <exception cref="ArgumentException">Zero pages, or an alignment that is not a power of two.</exception>
+    public Block AllocateContiguous(ulong pages, ulong alignment = 0, ulong maxAddress = ulong.MaxValue)
+    {
+        if (!TryAllocateContiguous(pages, alignment, maxAddress, out Block block, out AllocationFailure? failure))
+        {
+            throw new AllocationFailedException(failure);
+        }
+
+        return block;
+    }
+
+    /// <summary>Tries to allocate <paramref name="pages"/> contiguous pages aligned to <paramref name="alignment"/> bytes, wholly at or below <paramref name="maxAddress"/>.</summary>
+    /// <exception cref="ArgumentException">Zero pages, or an alignment that is not a power of two.</exception>
+    /// <exception cref="Exception">A migrate callback threw; that block stays where it was, blocks moved before it stay moved.</exception>
+    public bool TryAllocateContiguous(ulong pages, ulong alignment, ulong maxAddress, out Block block, [NotNullWhen(false)] out AllocationFailure? failure)
+    {
+        if (pages == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(pages), pages, "pages must be at least one.");
+        }
+
+        if (alignment != 0 && !PageMath.IsPowerOfTwo(alignment))
+        {
+            throw new ArgumentException($"alignment must be a power of two, not {alignment}.", nameof(alignment));
+        }
+
+        Request described = Request.ForPages(pages).Below(maxAddress);
+        described = alignment != 0 ? described.AlignedTo(alignment) : described;
+        block = default;
+        ulong align = Math.Max(1, alignment >> _pageShift);
+        ulong limitPfn = maxAddress == ulong.MaxValue ? ulong.MaxValue : (maxAddress + 1) >> _pageShift;
+        lock (_lock)
+        {
+            if (!_zones.Any(z => z.ManagedPages >= pages))
+            {
+                failure = Unsatisfiable(described, string.Create(CultureInfo.InvariantCulture, $"{pages} pages are more than any zone manages"));
+                return false;
+            }
+
+            foreach (Zone zone in _zones)
+            {
+                ulong start = FindCandidate(zone, pages, align, limitPfn);
+                if (start == ulong.MaxValue)
+                {
+                    continue;
+                }
+
+                if (!Evacuate(zone, start, start + pages))
+                {
+                    failure = new AllocationFailure(FailureReason.OutOfMemory, described, "no free room outside the range for its movable blocks");
+                    return false;
+                }
+
+                foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
+                {
+                    zone.TakeSpecific(pfn, order);
+                }
+
+                if (PageMath.AlignedPieces(start, pages, _maxOrder).Skip(1).Any())
+                {
+                    _exact.Add(start, pages);
+                    _ranges.Add(start);
+                }
+
+                _allocatedPages += pages;
+                block = new Block(start, pages, _pageShift, _id);
+                failure = null;
+                return true;
+            }
+
+            failure = new AllocationFailure(FailureReason.Fragmented, described, "every candidate range holds an unmovable, pinned or reserved page");
+            return false;
+        }
+    }
+
+    // The lowest aligned start of a range in `zone` below the limit whose pages are all free or in
+    // movable blocks that can move; ulong.MaxValue when there is none. One pass over the units.
+    private ulong FindCandidate(Zone zone, ulong pages, ulong align, ulong limitPfn)
+    {
+        ulong end = Math.Min(zone.EndPfn, limitPfn);
+        ulong start = AlignUp(zone.StartPfn, align);
+        while (start + pages <= end && start >= zone.StartPfn)
+        {
+            ulong p = start;
+            bool clean = true;
+            while (p < start + pages)
+            {
+                (ulong unit, int order, bool free) = zone.FindUnit(p);
+                ulong unitEnd = unit + (1UL << order);
+                if (!free && !(_movable.TryGetValue(unit, out MovableBlock? handle) && handle.CanMigrate))
+                {
+                    start = AlignUp(unitEnd, align);
+                    clean = false;
+                    break;
+                }
+
+                p = unitEnd;
+            }
+
+            if (clean)
+            {
+                return start;
+            }
+        }
+
+        return ulong.MaxValue;
+    }
+
+    // Moves every movable block in [start, end) to free room outside it; false when there is no room.
+    private bool Evacuate(Zone zone, ulong start, ulong end)
+    {
+        ulong movable = 0, freeInside = 0;
+        var blocks = new List<MovableBlock>();
+        for (ulong p = start; p < end;)
+        {
+            (ulong unit, int order, bool free) = zone.FindUnit(p);
+            ulong size = 1UL << order;
+            if (free)
+            {
+                freeInside += Math.Min(unit + size, end) - Math.Max(unit, start);
+            }
+            else
+            {
+                blocks.Add(_movable[unit]);
+                movable += size;
+            }
+
+            p = unit + size;
+        }
+
+        if (zone.FreePages - freeInside < movable)
+        {
+            return false;
+        }
+
+        foreach (MovableBlock handle in blocks)
+        {
+            int order = handle.Current.Order;
+            ulong target = FindTarget(zone, order, end, ulong.MaxValue);
+            if (target == ulong.MaxValue)
+            {
+                target = FindTarget(zone, order, 0, start);
+            }
+
+            if (target == ulong.MaxValue)
+            {
+                return false;
+            }
+
+            MoveUnit(zone, handle, target);
+        }
+
+        return true;
+    }
+
+    private static ulong AlignUp(ulong value, ulong align) => (value + align - 1) / align * align;
+}

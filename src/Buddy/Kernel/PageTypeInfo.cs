@@ -1,0 +1,71 @@
+// PageTypeInfo: /proc/pagetypeinfo exactly as Linux 6.18 mm/vmstat.c prints it (pagetypeinfo_show,
+// pagetypeinfo_showfree, pagetypeinfo_showblockcount) for a kernel without CMA: the types are
+// Unmovable, Movable, Reclaimable, HighAtomic and Isolate.
+using System.Globalization;
+using System.Text;
+
+namespace Buddy.Kernel;
+
+/// <summary>One zone's lines of /proc/pagetypeinfo.</summary>
+/// <param name="Node">The NUMA node.</param>
+/// <param name="Zone">The zone's name.</param>
+/// <param name="FreeBlocks">Free blocks per migrate type (index = kernel value) and order.</param>
+/// <param name="Pageblocks">Pageblocks per migrate type.</param>
+public sealed record PageTypeInfoZone(int Node, string Zone, IReadOnlyList<IReadOnlyList<long>> FreeBlocks, IReadOnlyList<long> Pageblocks);
+
+/// <summary>Formats /proc/pagetypeinfo.</summary>
+public static class PageTypeInfo
+{
+    /// <summary>The migrate type names the kernel prints (no CMA).</summary>
+    public static IReadOnlyList<string> TypeNames { get; } = ["Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate"];
+
+    /// <summary>The kernel's text for these zones, with pageblocks of 2^<paramref name="pageblockOrder"/> pages and <paramref name="orders"/> orders.</summary>
+    public static string Format(IReadOnlyList<PageTypeInfoZone> zones, int pageblockOrder, int orders)
+    {
+        ArgumentNullException.ThrowIfNull(zones);
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"Page block order: {pageblockOrder}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Pages per block:  {1UL << pageblockOrder}\n\n");
+        sb.Append("Free pages count per migrate type at order".PadRight(43)).Append(' ');
+        for (int order = 0; order < orders; order++)
+        {
+            sb.Append(CFormat.Int(order, 6)).Append(' ');
+        }
+
+        sb.Append('\n');
+        foreach (PageTypeInfoZone z in zones)
+        {
+            for (int type = 0; type < TypeNames.Count; type++)
+            {
+                sb.Append("Node ").Append(CFormat.Int(z.Node, 4)).Append(", zone ").Append(CFormat.Str(z.Zone, 8)).Append(", type ").Append(CFormat.Str(TypeNames[type], 12)).Append(' ');
+                for (int order = 0; order < orders; order++)
+                {
+                    long count = type < z.FreeBlocks.Count ? z.FreeBlocks[type][order] : 0;
+                    sb.Append(count >= 100_000 ? ">" + CFormat.Int(100_000, 6) : CFormat.Int(count, 6)).Append(' ');
+                }
+
+                sb.Append('\n');
+            }
+        }
+
+        sb.Append('\n').Append("Number of blocks type ".PadRight(23));
+        foreach (string name in TypeNames)
+        {
+            sb.Append(CFormat.Str(name, 12)).Append(' ');
+        }
+
+        sb.Append('\n');
+        foreach (PageTypeInfoZone z in zones)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"Node {z.Node}, zone {CFormat.Str(z.Zone, 8)} ");
+            for (int type = 0; type < TypeNames.Count; type++)
+            {
+                sb.Append(CFormat.Int(type < z.Pageblocks.Count ? z.Pageblocks[type] : 0, 12)).Append(' ');
+            }
+
+            sb.Append('\n');
+        }
+
+        return sb.ToString();
+    }
+}

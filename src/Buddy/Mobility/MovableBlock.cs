@@ -1,0 +1,116 @@
+// MovableBlock: the handle of a movable allocation, whose frames the allocator may change.
+using Buddy.Allocation;
+using Buddy.Pages;
+
+namespace Buddy.Mobility;
+
+/// <summary>Called under the allocator's lock when a movable block moves: copy the contents from <paramref name="from"/> to <paramref name="to"/>.</summary>
+/// <param name="block">The handle (its <see cref="MovableBlock.Block"/> still says <paramref name="from"/>).</param>
+/// <param name="from">Where the block is.</param>
+/// <param name="to">Where it goes; already allocated.</param>
+/// <remarks>If the callback throws, the block stays where it was, the target is given back, and the exception reaches the caller that caused the move.</remarks>
+public delegate void MigrateCallback(MovableBlock block, Block from, Block to);
+
+/// <summary>A movable allocation: the allocator may migrate it (compaction, contiguous ranges) unless it is pinned.</summary>
+/// <remarks>
+/// Thread-safe: every member takes the owning allocator's lock. A block allocated as movable
+/// through <see cref="PageAllocator.TryAllocate(Request, out Block)"/> has a handle without a
+/// callback: it groups with movable pages but never moves, since nobody would follow it.
+/// </remarks>
+public sealed class MovableBlock
+{
+    private readonly PageAllocator _owner;
+    private Block _block;
+    private int _pins;
+    private bool _freed;
+
+    internal MovableBlock(PageAllocator owner, Block block, MigrateCallback? onMigrate)
+    {
+        _owner = owner;
+        _block = block;
+        OnMigrate = onMigrate;
+    }
+
+    /// <summary>Where the block is now.</summary>
+    public Block Block
+    {
+        get
+        {
+            lock (_owner.SyncRoot)
+            {
+                return _block;
+            }
+        }
+    }
+
+    /// <summary>Whether the block is pinned (never moved while pinned).</summary>
+    public bool IsPinned
+    {
+        get
+        {
+            lock (_owner.SyncRoot)
+            {
+                return _pins > 0;
+            }
+        }
+    }
+
+    /// <summary>Whether the block was freed (or cut by a partial free, after which it no longer moves).</summary>
+    public bool IsFreed
+    {
+        get
+        {
+            lock (_owner.SyncRoot)
+            {
+                return _freed;
+            }
+        }
+    }
+
+    /// <summary>How many times the block has moved.</summary>
+    public int Moves { get; private set; }
+
+    internal MigrateCallback? OnMigrate { get; }
+
+    /// <summary>Whether the compactor may move it now (call under the owner's lock).</summary>
+    internal bool CanMigrate => !_freed && _pins == 0 && OnMigrate is not null;
+
+    internal Block Current => _block;
+
+    /// <summary>Pins the block where it is until a matching <see cref="Unpin"/>.</summary>
+    /// <exception cref="ObjectDisposedException">The block was freed.</exception>
+    public void Pin()
+    {
+        lock (_owner.SyncRoot)
+        {
+            ObjectDisposedException.ThrowIf(_freed, this);
+            _pins++;
+        }
+    }
+
+    /// <summary>Undoes one <see cref="Pin"/>.</summary>
+    /// <exception cref="InvalidOperationException">The block is not pinned.</exception>
+    public void Unpin()
+    {
+        lock (_owner.SyncRoot)
+        {
+            if (_pins == 0)
+            {
+                throw new InvalidOperationException($"The movable block {_block} is not pinned.");
+            }
+
+            _pins--;
+        }
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"movable {_block}{(_pins > 0 ? " (pinned)" : "")}{(_freed ? " (freed)" : "")}";
+
+    internal void MovedTo(Block to)
+    {
+        _block = to;
+        Moves++;
+    }
+
+    internal void MarkFreed() => _freed = true;
+}
