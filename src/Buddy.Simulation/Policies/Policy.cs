@@ -2,6 +2,7 @@
 // the core PageAllocator (never a second allocator implementation).
 using Buddy.Allocation;
 using Buddy.Kernel;
+using Buddy.Mobility;
 using Buddy.Pages;
 
 namespace Buddy.Simulation.Policies;
@@ -59,13 +60,23 @@ public abstract class Policy
     public abstract bool TryAllocate(in PolicyRequest request, out PolicyBlock block, out FailureReason reason);
 
     /// <summary>Frees a block this policy handed out.</summary>
-    public void Free(in PolicyBlock block) => Allocators[block.Pool].Free(block.Block);
+    public void Free(in PolicyBlock block)
+    {
+        if (block.Handle is { IsFreed: false } handle)
+        {
+            Allocators[block.Pool].Free(handle);
+        }
+        else
+        {
+            Allocators[block.Pool].Free(block.Current);
+        }
+    }
 
-    /// <summary>Frees <paramref name="pages"/> pages of a block from <paramref name="offsetPages"/> on; the rest stays allocated.</summary>
+    /// <summary>Frees <paramref name="pages"/> pages of a block from <paramref name="offsetPages"/> on; the rest stays allocated (and stops moving).</summary>
     public void FreePart(in PolicyBlock block, ulong offsetPages, ulong pages)
     {
         PageAllocator allocator = Allocators[block.Pool];
-        allocator.FreeRange(block.Block.Address + (offsetPages * allocator.PageSize), pages);
+        allocator.FreeRange(block.Current.Address + (offsetPages * allocator.PageSize), pages);
     }
 
     /// <summary>Every allocator's buddyinfo lines, pools named by their role.</summary>
@@ -89,7 +100,7 @@ public abstract class Policy
     /// <summary>The request as the core allocator takes it, without zone or limit.</summary>
     protected static Request BaseRequest(in PolicyRequest r)
     {
-        Request request = Request.ForOrder(r.Order).WithPriority(r.Priority);
+        Request request = Request.ForOrder(r.Order).WithPriority(r.Priority).WithMobility(r.MigrateType is MigrateType.Movable or MigrateType.Reclaimable ? r.MigrateType : MigrateType.Unmovable);
         return r.Boundary != 0 ? request.NotCrossing(r.Boundary) : request;
     }
 

@@ -7,7 +7,7 @@ namespace Buddy.Simulation.Policies;
 public static class PolicyCatalog
 {
     /// <summary>The policy names, in historical order.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["linux-1.2", "reserved-pool", "linux-1.3.4", "zoned"];
+    public static IReadOnlyList<string> Names { get; } = ["linux-1.2", "reserved-pool", "linux-1.3.4", "zoned", "zoned+mobility", "zoned+mobility+compaction"];
 
     /// <summary>Creates the policy <paramref name="name"/> over <paramref name="machine"/>.</summary>
     /// <exception cref="ArgumentException">The name is unknown; the message lists the known ones.</exception>
@@ -17,6 +17,8 @@ public static class PolicyCatalog
         "reserved-pool" => new ReservedPoolPolicy(machine, dmaPoolSize),
         "linux-1.3.4" => new Linux134Policy(machine),
         "zoned" => new ZonedPolicy(machine),
+        "zoned+mobility" => new ZonedPolicy(machine, Mobility.MobilitySettings.Grouping),
+        "zoned+mobility+compaction" => new ZonedPolicy(machine, Mobility.MobilitySettings.GroupingAndCompaction),
         _ => throw new ArgumentException($"Unknown policy '{name}'; expected one of: {string.Join(", ", Names)}.", nameof(name)),
     };
 }

@@ -1,28 +1,50 @@
-// ZonedPolicy: today's allocator — zones, zonelist fallback, watermarks and the lowmem reserve.
+// ZonedPolicy: today's allocator — zones, zonelist fallback, watermarks and the lowmem reserve;
+// optionally grouping by mobility, and direct compaction that migrates movable blocks.
 using Buddy.Allocation;
+using Buddy.Mobility;
 using Buddy.Pages;
 
 namespace Buddy.Simulation.Policies;
 
 /// <summary>The core allocator as the machine describes it: a request names its highest zone and the zonelist does the rest.</summary>
+/// <remarks>
+/// With grouping by mobility, movable requests get handles whose frames the allocator may move
+/// (simulated memory has nothing to copy, so the migrate callback does nothing).
+/// </remarks>
 public sealed class ZonedPolicy : Policy
 {
+    private static readonly MigrateCallback s_nothingToCopy = static (_, _, _) => { };
     private readonly PageAllocator[] _allocators;
+    private readonly bool _movableHandles;
 
-    /// <summary>Creates the policy over <paramref name="machine"/> (its zones and watermarks as given).</summary>
-    public ZonedPolicy(MachineLayout machine)
-        : base("zoned", machine)
+    /// <summary>Creates the policy over <paramref name="machine"/> with <paramref name="mobility"/> (none: the plain "zoned" policy).</summary>
+    public ZonedPolicy(MachineLayout machine, MobilitySettings? mobility = null)
+        : base(NameOf(mobility ?? MobilitySettings.None), machine with { Mobility = mobility ?? MobilitySettings.None })
     {
-        _allocators = [new PageAllocator(machine)];
+        _allocators = [new PageAllocator(Machine)];
+        _movableHandles = Machine.Mobility.GroupByMobility;
     }
 
     /// <inheritdoc/>
     public override IReadOnlyList<PageAllocator> Allocators => _allocators;
 
+    /// <summary>The policy name for these mobility settings.</summary>
+    public static string NameOf(MobilitySettings mobility) =>
+        !mobility.GroupByMobility ? "zoned" : mobility.Compaction ? "zoned+mobility+compaction" : "zoned+mobility";
+
     /// <inheritdoc/>
     public override bool TryAllocate(in PolicyRequest request, out PolicyBlock block, out FailureReason reason)
     {
-        bool ok = _allocators[0].TryAllocate(BaseRequest(request).InZone(request.Zone), out Block b, out AllocationFailure? failure);
+        Request r = BaseRequest(request).InZone(request.Zone);
+        if (_movableHandles && request.MigrateType == MigrateType.Movable)
+        {
+            bool moved = _allocators[0].TryAllocateMovable(r, s_nothingToCopy, out MovableBlock? handle, out AllocationFailure? why);
+            block = moved ? new PolicyBlock(handle!.Block, 0, handle) : default;
+            reason = moved ? default : why!.Reason;
+            return moved;
+        }
+
+        bool ok = _allocators[0].TryAllocate(r, out Block b, out AllocationFailure? failure);
         block = new PolicyBlock(b, 0);
         reason = ok ? default : failure!.Reason;
         return ok;

@@ -1,8 +1,9 @@
 // PageAllocator (compaction): a migration scanner walks up from the zone's start and moves every
-// movable, unpinned block it meets to the highest free place above it (the free scanner), until a
-// free block of the wanted order appears or the two meet (Linux 6.18 mm/compaction.c, greedy and
-// synchronous). The scanners remember where they stopped, as the kernel's cached pfns do, and
-// start over once they have met.
+// movable, unpinned block it meets to the highest free place above it (the free scanner's side),
+// until a free block of the wanted order appears or no free place is left above the migration
+// scanner — the scanners have met (Linux 6.18 mm/compaction.c, greedy and synchronous). The
+// migration scanner remembers where it stopped, as the kernel's cached pfn does, and starts over
+// once the scanners have met.
 using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Zones;
@@ -11,7 +12,7 @@ namespace Buddy.Allocation;
 
 public sealed partial class PageAllocator
 {
-    private readonly Dictionary<Zone, (ulong Migrate, ulong Free)> _scanners = [];
+    private readonly Dictionary<Zone, ulong> _scanners = [];
     private long _compactions, _compactionSuccesses;
     private ulong _compactionPagesMoved, _compactionPagesScanned;
 
@@ -58,7 +59,11 @@ public sealed partial class PageAllocator
                 continue;
             }
 
-            if (CompactZone(zone, searchOrder).Outcome == CompactionOutcome.Success)
+            // First with the kernel's block suitability (targets in movable pageblocks only), then
+            // at MIN_COMPACT_PRIORITY, which ignores it (compact_zone_order's ignore_block_suitable):
+            // free pages in any pageblock may then take movable blocks.
+            if (CompactZone(zone, searchOrder).Outcome == CompactionOutcome.Success
+                || CompactZone(zone, searchOrder, ignoreBlockSuitable: true).Outcome == CompactionOutcome.Success)
             {
                 return true;
             }
@@ -100,14 +105,14 @@ public sealed partial class PageAllocator
     }
 
     // One run over `zone`; order -1 compacts until the scanners meet.
-    private CompactionResult CompactZone(Zone zone, int order)
+    private CompactionResult CompactZone(Zone zone, int order, bool ignoreBlockSuitable = false)
     {
         _compactions++;
-        (ulong migrate, ulong freeTop) = _scanners.TryGetValue(zone, out var cached) ? cached : (zone.StartPfn, zone.EndPfn);
+        ulong migrate = _scanners.TryGetValue(zone, out ulong cached) ? cached : zone.StartPfn;
         ulong scanned = 0, moved = 0;
         long blocks = 0;
         CompactionOutcome outcome = CompactionOutcome.ScannersMet;
-        while (migrate < freeTop)
+        while (migrate < zone.EndPfn)
         {
             if (order >= 0 && zone.AnyFit(order, order, ulong.MaxValue))
             {
@@ -115,32 +120,68 @@ public sealed partial class PageAllocator
                 break;
             }
 
-            (ulong unit, int unitOrder, bool free) = zone.FindUnit(migrate);
-            ulong next = unit + (1UL << unitOrder);
-            scanned += next - migrate;
-            if (!free && _movable.TryGetValue(unit, out MovableBlock? handle) && handle.CanMigrate)
+            // Direct compaction works a 2^order region at a time and skips a region that holds
+            // anything it cannot move — an unmovable or pinned block, or one as large as the
+            // order — since that region can never become free (the kernel's skip_on_failure).
+            // A full compaction (order -1) moves every movable block it meets.
+            ulong regionEnd = order > 0 ? Math.Min((migrate | ((1UL << order) - 1)) + 1, zone.EndPfn) : migrate + 1;
+            if (FindTarget(zone, 0, regionEnd, ulong.MaxValue, ignoreBlockSuitable, probe: true) == ulong.MaxValue)
             {
-                ulong target = FindTarget(zone, unitOrder, next, freeTop);
-                if (target == ulong.MaxValue)
-                {
-                    break; // no free room above: the scanners have met
-                }
-
-                try
-                {
-                    MoveUnit(zone, handle, target);
-                }
-                finally
-                {
-                    _scanners[zone] = (unit, target);
-                }
-
-                moved += 1UL << unitOrder;
-                blocks++;
-                freeTop = target;
+                break; // no free page above: the scanners have met
             }
 
-            migrate = next;
+            ulong scanEnd = migrate;
+            var movable = new List<MovableBlock>();
+            bool clean = true;
+            while (scanEnd < regionEnd)
+            {
+                (ulong unit, int unitOrder, bool free) = zone.FindUnit(scanEnd);
+                ulong next = unit + (1UL << unitOrder);
+                if (!free)
+                {
+                    if ((order < 0 || unitOrder < order) && _movable.TryGetValue(unit, out MovableBlock? handle) && handle.CanMigrate)
+                    {
+                        movable.Add(handle);
+                    }
+                    else if (order > 0)
+                    {
+                        clean = false;
+                        regionEnd = Math.Max(regionEnd, next);
+                        scanEnd = next;
+                        break;
+                    }
+                }
+
+                scanEnd = next;
+            }
+
+            scanned += scanEnd - migrate;
+            if (clean)
+            {
+                foreach (MovableBlock handle in movable)
+                {
+                    Pages.Block current = handle.Current;
+                    ulong target = FindTarget(zone, current.Order, Math.Max(scanEnd, regionEnd), ulong.MaxValue, ignoreBlockSuitable);
+                    if (target == ulong.MaxValue)
+                    {
+                        continue; // no room above for this one; smaller ones may still fit
+                    }
+
+                    try
+                    {
+                        MoveUnit(zone, handle, target);
+                    }
+                    finally
+                    {
+                        _scanners[zone] = migrate;
+                    }
+
+                    moved += current.PageCount;
+                    blocks++;
+                }
+            }
+
+            migrate = Math.Max(scanEnd, regionEnd);
         }
 
         if (outcome == CompactionOutcome.ScannersMet && order >= 0 && zone.AnyFit(order, order, ulong.MaxValue))
@@ -150,7 +191,7 @@ public sealed partial class PageAllocator
 
         if (outcome == CompactionOutcome.Success)
         {
-            _scanners[zone] = (migrate, freeTop);
+            _scanners[zone] = migrate;
             _compactionSuccesses++;
         }
         else

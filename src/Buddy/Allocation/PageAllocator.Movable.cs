@@ -141,8 +141,10 @@ public sealed partial class PageAllocator
 
     // The pfn of an order-sized target for a migration: the highest order-aligned block that lies
     // inside a free block, at or above `above` and wholly below `below`, in a movable pageblock (or
-    // in a whole free pageblock, which becomes movable first). ulong.MaxValue when there is none.
-    private ulong FindTarget(Zone zone, int order, ulong above, ulong below)
+    // in a whole free pageblock, which becomes movable first, unless this is only a probe; with
+    // `anyPageblock`, in any pageblock, as compaction at its highest priority allows).
+    // ulong.MaxValue when there is none.
+    private ulong FindTarget(Zone zone, int order, ulong above, ulong below, bool anyPageblock = false, bool probe = false)
     {
         ulong best = ulong.MaxValue, size = 1UL << order;
         int bestOrder = -1, bestType = 0;
@@ -151,7 +153,7 @@ public sealed partial class PageAllocator
         {
             for (int type = 0; type < types; type++)
             {
-                if (types > 1 && type != (int)MigrateType.Movable && current < zone.Area.PageblockOrder)
+                if (!anyPageblock && types > 1 && type != (int)MigrateType.Movable && current < zone.Area.PageblockOrder)
                 {
                     continue;
                 }
@@ -178,7 +180,7 @@ public sealed partial class PageAllocator
             }
         }
 
-        if (best != ulong.MaxValue && types > 1 && bestType != (int)MigrateType.Movable)
+        if (!probe && best != ulong.MaxValue && types > 1 && bestType != (int)MigrateType.Movable && bestOrder >= zone.Area.PageblockOrder)
         {
             // A whole free pageblock of another type becomes movable before it takes movable pages.
             ulong block = best & ~((1UL << bestOrder) - 1);

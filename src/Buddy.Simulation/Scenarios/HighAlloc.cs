@@ -1,0 +1,152 @@
+// HighAlloc: in the spirit of the kernel's stress-highalloc test. A 1 GiB machine is loaded by a
+// seeded stream of steps — allocate while pages in use are below the target (97% for the first
+// 500,000 steps, so every pageblock gets used, then 80%), otherwise free a random live
+// allocation; allocations are unmovable (5%), reclaimable (2%) or movable (93%), of order 0, 1, 2
+// or 3 (85/8/4/3%). Then, from that loaded state, order-9 blocks are requested until one fails:
+// under load, and at rest (after every movable allocation was freed, as when processes exit).
+using Buddy.Allocation;
+using Buddy.Mobility;
+using Buddy.Pages;
+using Buddy.Simulation.Policies;
+
+namespace Buddy.Simulation.Scenarios;
+
+/// <summary>Settings of the highalloc scenario.</summary>
+public sealed record HighAllocOptions
+{
+    /// <summary>The seed.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>The policies; empty: zoned, zoned+mobility and zoned+mobility+compaction.</summary>
+    public IReadOnlyList<string> Policies { get; init; } = [];
+
+    /// <summary>Steps of load.</summary>
+    public int Steps { get; init; } = 2_000_000;
+
+    /// <summary>Steps at the high target before it drops.</summary>
+    public int FillSteps { get; init; } = 500_000;
+
+    /// <summary>The machine's memory.</summary>
+    public ulong Memory { get; init; } = 1 * Units.GiB;
+
+    /// <summary>The order the measurements ask for.</summary>
+    public int Order { get; init; } = 9;
+}
+
+/// <summary>One measurement: blocks obtained against what free memory could hold.</summary>
+/// <param name="Blocks">Blocks of the order obtained before the first failure.</param>
+/// <param name="Possible">floor(free pages when the measurement started / 2^order).</param>
+/// <param name="PagesMovedByCompaction">Pages compaction migrated during the measurement.</param>
+public sealed record HighAllocMeasurement(long Blocks, long Possible, ulong PagesMovedByCompaction)
+{
+    /// <summary>Blocks / Possible.</summary>
+    public double Share => Possible == 0 ? 0 : (double)Blocks / Possible;
+
+    /// <summary>Pages compaction moved per block obtained.</summary>
+    public double MovedPerBlock => Blocks == 0 ? 0 : (double)PagesMovedByCompaction / Blocks;
+}
+
+/// <summary>What one policy achieved.</summary>
+/// <param name="Name">The policy.</param>
+/// <param name="UnderLoad">Order-9 blocks requested in the loaded state.</param>
+/// <param name="AtRest">Order-9 blocks requested after the movable allocations were freed.</param>
+/// <param name="LoadFailures">Allocations that failed during the load.</param>
+/// <param name="PageTypeInfo">/proc/pagetypeinfo at the end of the load.</param>
+public sealed record HighAllocPolicyResult(string Name, HighAllocMeasurement UnderLoad, HighAllocMeasurement AtRest, long LoadFailures, string PageTypeInfo);
+
+/// <summary>Runs the highalloc scenario.</summary>
+public static class HighAlloc
+{
+    /// <summary>The policies the scenario compares by default.</summary>
+    public static IReadOnlyList<string> DefaultPolicies { get; } = ["zoned", "zoned+mobility", "zoned+mobility+compaction"];
+
+    /// <summary>Runs every policy (each measurement from its own identical loaded state).</summary>
+    public static IReadOnlyList<HighAllocPolicyResult> Run(HighAllocOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : DefaultPolicies;
+        var results = new List<HighAllocPolicyResult>();
+        foreach (string name in names)
+        {
+            (Policy underLoad, long failures, List<PolicyBlock> _) = Load(name, options);
+            HighAllocMeasurement load = Measure(underLoad, options.Order);
+            string pagetypeinfo = underLoad.Allocators[0].PageTypeInfo();
+            (Policy rest, _, List<PolicyBlock> live) = Load(name, options);
+            foreach (PolicyBlock b in live)
+            {
+                rest.Free(b); // the processes exit: every movable allocation goes
+            }
+
+            HighAllocMeasurement atRest = Measure(rest, options.Order);
+            results.Add(new HighAllocPolicyResult(name, load, atRest, failures, pagetypeinfo));
+        }
+
+        return results;
+    }
+
+    private static (Policy Policy, long Failures, List<PolicyBlock> Live) Load(string name, HighAllocOptions options)
+    {
+        MachineLayout machine = Machines.X86(options.Memory);
+        Policy policy = PolicyCatalog.Create(name, machine);
+        var rng = new Random(options.Seed);
+        var live = new List<PolicyBlock>();
+        var movable = new List<bool>();
+        ulong total = machine.Size / machine.PageSize;
+        long failures = 0;
+        for (int step = 0; step < options.Steps; step++)
+        {
+            double targetShare = step < options.FillSteps ? 0.97 : 0.80;
+            if (policy.PagesInUse < (ulong)(total * targetShare))
+            {
+                double u = rng.NextDouble();
+                MigrateType type = u < 0.05 ? MigrateType.Unmovable : u < 0.07 ? MigrateType.Reclaimable : MigrateType.Movable;
+                double v = rng.NextDouble();
+                int order = v < 0.85 ? 0 : v < 0.93 ? 1 : v < 0.97 ? 2 : 3;
+                if (policy.TryAllocate(new PolicyRequest(order, MigrateType: type), out PolicyBlock block, out _))
+                {
+                    live.Add(block);
+                    movable.Add(type == MigrateType.Movable);
+                }
+                else
+                {
+                    failures++;
+                }
+            }
+            else if (live.Count > 0)
+            {
+                int k = rng.Next(live.Count);
+                policy.Free(live[k]);
+                live[k] = live[^1];
+                live.RemoveAt(live.Count - 1);
+                movable[k] = movable[^1];
+                movable.RemoveAt(movable.Count - 1);
+            }
+        }
+
+        // Keep only the movable ones for "at rest": the caller frees what it is given.
+        var movableLive = new List<PolicyBlock>();
+        for (int i = 0; i < live.Count; i++)
+        {
+            if (movable[i])
+            {
+                movableLive.Add(live[i]);
+            }
+        }
+
+        return (policy, failures, movableLive);
+    }
+
+    private static HighAllocMeasurement Measure(Policy policy, int order)
+    {
+        PageAllocator pages = policy.Allocators[0];
+        long possible = (long)(pages.FreePages >> order);
+        ulong movedBefore = pages.CompactionStats.PagesMoved;
+        long blocks = 0;
+        while (policy.TryAllocate(new PolicyRequest(order, MigrateType: MigrateType.Movable), out _, out _))
+        {
+            blocks++;
+        }
+
+        return new HighAllocMeasurement(blocks, possible, pages.CompactionStats.PagesMoved - movedBefore);
+    }
+}
