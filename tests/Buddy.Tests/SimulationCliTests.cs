@@ -24,7 +24,7 @@ public sealed class SimulationCliTests : IDisposable
         (int code, string stdout, string stderr) = Run("replay", "--memory", "2GiB", "--json", json);
         Assert.True(code == 0, stderr);
         Assert.Contains("212,325 allocations", stdout, StringComparison.Ordinal);
-        foreach (string policy in new[] { "linux-1.2", "reserved-pool", "linux-1.3.4", "zoned" })
+        foreach (string policy in new[] { "linux-1.2", "reserved-pool", "linux-1.3.4", "zoned", "zoned+mobility", "zoned+mobility+compaction" })
         {
             Assert.Contains(policy, stdout, StringComparison.Ordinal);
         }
@@ -40,7 +40,7 @@ public sealed class SimulationCliTests : IDisposable
         }
 
         JsonElement policies = doc.RootElement.GetProperty("policies");
-        Assert.Equal(4, policies.GetArrayLength());
+        Assert.Equal(6, policies.GetArrayLength());
         foreach (JsonElement p in policies.EnumerateArray())
         {
             foreach (string name in new[] { "name", "allocFailures", "peakPagesInUse", "eventsPerSecond", "buddyInfo", "failuresByOrder", "failuresByZone", "meanPagesInUse", "internalFragmentation", "finalUnusableIndex", "samples" })
@@ -80,7 +80,7 @@ public sealed class SimulationCliTests : IDisposable
         Assert.Contains("64/128 KiB channel buffers", stdout, StringComparison.Ordinal);
         using (JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json)))
         {
-            Assert.Equal(4, doc.RootElement.GetProperty("policies").GetArrayLength());
+            Assert.Equal(6, doc.RootElement.GetProperty("policies").GetArrayLength());
             Assert.Equal(3, doc.RootElement.GetProperty("seed").GetInt32());
         }
 

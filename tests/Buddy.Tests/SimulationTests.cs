@@ -98,7 +98,7 @@ public class PolicyTests
     [Fact]
     public void Policy_catalog_names_every_policy_and_refuses_unknown_ones()
     {
-        Assert.Equal(["linux-1.2", "reserved-pool", "linux-1.3.4", "zoned"], PolicyCatalog.Names);
+        Assert.Equal(["linux-1.2", "reserved-pool", "linux-1.3.4", "zoned", "zoned+mobility", "zoned+mobility+compaction"], PolicyCatalog.Names);
         foreach (string name in PolicyCatalog.Names)
         {
             Assert.Equal(name, PolicyCatalog.Create(name, s_pc).Name);
@@ -256,7 +256,7 @@ public class ReplayTests
         Assert.Equal(0L, result.Trace.FailedAllocs);
         Assert.True(result.Trace.UnmatchedFrees > 0, "the trace frees pages allocated before the capture");
         Assert.True(result.Trace.PartialFrees > 0, "the trace has partial frees");
-        Assert.Equal(4, result.Policies.Count);
+        Assert.Equal(6, result.Policies.Count);
 
         // An independent model of the trace: the set of live pages after every event.
         var live = new HashSet<ulong>();

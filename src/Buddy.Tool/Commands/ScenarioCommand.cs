@@ -9,7 +9,7 @@ namespace Buddy.Tool.Commands;
 /// <summary>Runs a named scenario and prints each policy's outcome.</summary>
 internal static class ScenarioCommand
 {
-    private static readonly string[] s_names = ["isa-dma-1995", "knuth"];
+    private static readonly string[] s_names = ["isa-dma-1995", "knuth", "highalloc"];
 
     public static Command Create(TextWriter stdout)
     {
@@ -24,16 +24,35 @@ internal static class ScenarioCommand
         sizes.AcceptOnlyFromAmong("S1", "S2", "S3");
         var lifetime = new Option<int>("--lifetime") { Description = "knuth: lifetimes are uniform on 1..N ticks (10, 100 or 1000).", DefaultValueFactory = _ => 100 };
         var ticks = new Option<int>("--ticks") { Description = "knuth: ticks measured.", DefaultValueFactory = _ => 200_000 };
-        var command = new Command("scenario", "Run a seeded scenario: the 1995 ISA DMA story, or Knuth's buddy-system simulation.")
+        var steps = new Option<int>("--steps") { Description = "highalloc: steps of load (the first quarter at 97% of memory, then 80%).", DefaultValueFactory = _ => 2_000_000 };
+        var command = new Command("scenario", "Run a seeded scenario: the 1995 ISA DMA story, Knuth's buddy-system simulation, or highalloc (large blocks under load and at rest).")
         {
-            name, seed, policies, json, pool, rounds, sizes, lifetime, ticks,
+            name, seed, policies, json, pool, rounds, sizes, lifetime, ticks, steps,
         };
         command.SetAction(parse =>
         {
             IAnsiConsole console = Output.Console(stdout);
             string scenario = parse.GetValue(name)!;
             object result;
-            if (scenario == "knuth")
+            if (scenario == "highalloc")
+            {
+                int count = parse.GetValue(steps);
+                if (count < 4)
+                {
+                    throw new UserInputException("--steps must be at least 4.");
+                }
+
+                IReadOnlyList<HighAllocPolicyResult> high = HighAlloc.Run(new HighAllocOptions
+                {
+                    Seed = parse.GetValue(seed),
+                    Policies = ReplayCommand.CheckPolicies(parse.GetValue(policies)),
+                    Steps = count,
+                    FillSteps = count / 4,
+                });
+                PrintHighAlloc(console, high, parse.GetValue(seed), count);
+                result = new { scenario, seed = parse.GetValue(seed), policies = high };
+            }
+            else if (scenario == "knuth")
             {
                 if (parse.GetValue(policies) is { Length: > 0 })
                 {
@@ -117,6 +136,27 @@ internal static class ScenarioCommand
         Row("retry allocations", r => N(r.RetryAllocations));
         Row("peak in use", r => Output.Human(r.Metrics.PeakPagesInUse * 4096));
         Row("failures by reason", r => string.Join(" ", r.Metrics.FailuresByReason.Where(x => x.Value > 0).Select(x => $"{x.Key}:{x.Value}")) is { Length: > 0 } s ? s : "-");
+        console.Write(table);
+    }
+
+    private static void PrintHighAlloc(IAnsiConsole console, IReadOnlyList<HighAllocPolicyResult> results, int seed, int steps)
+    {
+        console.WriteLine($"highalloc, seed {seed}: a 1 GiB machine (4 KiB pages, pageblocks of 512), {steps:N0} steps of load: allocate while use is below");
+        console.WriteLine("97% (first quarter) or 80%, else free a random allocation; 5% unmovable, 2% reclaimable, 93% movable; orders 0-3.");
+        console.WriteLine("Then order-9 blocks until one fails: under load, and at rest (every movable allocation freed first).");
+        console.WriteLine("Share = blocks obtained / floor(free pages / 512) at the start of the measurement.");
+        console.WriteLine();
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("policy", "under load", "at rest", "pages moved per block (load)", "load failures");
+        foreach (HighAllocPolicyResult r in results)
+        {
+            table.AddRow(
+                Markup.Escape(r.Name),
+                string.Create(CultureInfo.InvariantCulture, $"{r.UnderLoad.Blocks} / {r.UnderLoad.Possible} = {r.UnderLoad.Share:P1}"),
+                string.Create(CultureInfo.InvariantCulture, $"{r.AtRest.Blocks} / {r.AtRest.Possible} = {r.AtRest.Share:P1}"),
+                r.UnderLoad.MovedPerBlock.ToString("F0", CultureInfo.InvariantCulture),
+                r.LoadFailures.ToString(CultureInfo.InvariantCulture));
+        }
+
         console.Write(table);
     }
 
