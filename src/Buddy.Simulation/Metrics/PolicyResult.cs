@@ -55,6 +55,9 @@ public sealed record PolicyResult
     /// <summary>Blocks that retry loops allocated and gave back.</summary>
     public required long RetryAllocations { get; init; }
 
+    /// <summary>Pages compaction migrated (policies with compaction).</summary>
+    public required ulong CompactionPagesMoved { get; init; }
+
     /// <summary>Events (or steps) per second of time spent inside this policy.</summary>
     public required double EventsPerSecond { get; init; }
 

@@ -152,6 +152,7 @@ internal static class ReplayCommand
         Row("fragmentation index at end", p => p.FinalFragmentationIndex.ToString("F3", CultureInfo.InvariantCulture));
         Row("set aside for DMA", p => N(p.PagesSetAsideForDma) + " pages");
         Row("peak held by retry loops", p => N(p.PeakPagesHeldByRetries) + " pages");
+        Row("pages moved by compaction", p => N(p.CompactionPagesMoved));
         Row("events per second", p => N(p.EventsPerSecond));
         console.Write(table);
         console.WriteLine($"Internal fragmentation is wasted / {(policies.Count > 0 ? policies[0].InternalFragmentationDenominator : "allocated")}. Indices are the kernel's (mm/vmstat.c) over all of a policy's free memory.");
