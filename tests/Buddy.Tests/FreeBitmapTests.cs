@@ -31,6 +31,19 @@ public class FreeBitmapTests
                 Assert.Equal(model.Count == 0 ? -1 : model.Min, bitmap.FindFirst());
                 Assert.Equal(model.Count == 0 ? -1 : model.Max, bitmap.FindLast());
                 Assert.Equal(model.Count, bitmap.Count);
+                long probe = (index * 7919L) % (length + 1);
+                long expected = -1;
+                foreach (long x in model)
+                {
+                    if (x >= probe)
+                    {
+                        break;
+                    }
+
+                    expected = x;
+                }
+
+                Assert.Equal(expected, bitmap.FindLastBefore(probe));
                 Assert.True(bitmap.Test(index) == model.Contains(index));
             }
 
