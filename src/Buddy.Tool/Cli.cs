@@ -24,6 +24,7 @@ internal static class Cli
             ReplayCommand.Create(stdout),
             ScenarioCommand.Create(stdout),
             CaptureCommand.Create(stdout),
+            BenchCommand.Create(stdout),
         };
 
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };

@@ -52,6 +52,12 @@ public sealed partial class PageAllocator
                 return false;
             }
 
+            if (!_zones.Any(z => AlignUp(z.StartPfn, align) + pages <= Math.Min(z.EndPfn, limitPfn)))
+            {
+                failure = Unsatisfiable(described, "no zone has an aligned range of that length below the address limit, even empty");
+                return false;
+            }
+
             foreach (Zone zone in _zones)
             {
                 ulong start = FindCandidate(zone, pages, align, limitPfn);
@@ -121,51 +127,74 @@ public sealed partial class PageAllocator
         return ulong.MaxValue;
     }
 
-    // Moves every movable block in [start, end) to free room outside it; false when there is no room.
+    // Moves every movable block in [start, end) to free room outside it. All targets are taken
+    // before anything moves, so a range without room fails with nothing changed. Targets come
+    // from movable pageblocks first, then from any pageblock (as the kernel's migration targets
+    // come from the ordinary allocator).
     private bool Evacuate(Zone zone, ulong start, ulong end)
     {
-        ulong movable = 0, freeInside = 0;
         var blocks = new List<MovableBlock>();
         for (ulong p = start; p < end;)
         {
             (ulong unit, int order, bool free) = zone.FindUnit(p);
-            ulong size = 1UL << order;
-            if (free)
-            {
-                freeInside += Math.Min(unit + size, end) - Math.Max(unit, start);
-            }
-            else
+            if (!free)
             {
                 blocks.Add(_movable[unit]);
-                movable += size;
             }
 
-            p = unit + size;
+            p = unit + (1UL << order);
         }
 
-        if (zone.FreePages - freeInside < movable)
-        {
-            return false;
-        }
-
+        // Largest first, so that small blocks do not break up the room large ones need.
+        blocks.Sort((a, b) => b.Current.Order.CompareTo(a.Current.Order));
+        var targets = new List<ulong>(blocks.Count);
         foreach (MovableBlock handle in blocks)
         {
             int order = handle.Current.Order;
-            ulong target = FindTarget(zone, order, end, ulong.MaxValue);
+            ulong target = FindTargetOutside(zone, order, start, end, anyPageblock: false);
             if (target == ulong.MaxValue)
             {
-                target = FindTarget(zone, order, 0, start);
+                target = FindTargetOutside(zone, order, start, end, anyPageblock: true);
             }
 
             if (target == ulong.MaxValue)
             {
+                for (int i = 0; i < targets.Count; i++)
+                {
+                    zone.Release(targets[i], blocks[i].Current.Order);
+                }
+
                 return false;
             }
 
-            MoveUnit(zone, handle, target);
+            zone.TakeSpecific(target, order);
+            targets.Add(target);
+        }
+
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            try
+            {
+                MoveUnit(zone, blocks[i], targets[i], targetTaken: true);
+            }
+            catch
+            {
+                for (int j = i + 1; j < blocks.Count; j++)
+                {
+                    zone.Release(targets[j], blocks[j].Current.Order);
+                }
+
+                throw;
+            }
         }
 
         return true;
+    }
+
+    private ulong FindTargetOutside(Zone zone, int order, ulong start, ulong end, bool anyPageblock)
+    {
+        ulong target = FindTarget(zone, order, end, ulong.MaxValue, anyPageblock);
+        return target != ulong.MaxValue ? target : FindTarget(zone, order, 0, start, anyPageblock);
     }
 
     private static ulong AlignUp(ulong value, ulong align) => (value + align - 1) / align * align;

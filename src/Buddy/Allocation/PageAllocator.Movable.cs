@@ -115,13 +115,18 @@ public sealed partial class PageAllocator
         }
     }
 
-    // Moves `handle` to the order-sized block at `target` (inside a free block). Called under the
-    // lock. If the callback throws, the target is given back and the block stays.
-    private void MoveUnit(Zone zone, MovableBlock handle, ulong target)
+    // Moves `handle` to the order-sized block at `target` (inside a free block, or already taken
+    // when `targetTaken`). Called under the lock. If the callback throws, the target is given back
+    // and the block stays.
+    private void MoveUnit(Zone zone, MovableBlock handle, ulong target, bool targetTaken = false)
     {
         Block from = handle.Current;
         int order = from.Order;
-        zone.TakeSpecific(target, order);
+        if (!targetTaken)
+        {
+            zone.TakeSpecific(target, order);
+        }
+
         var to = new Block(target, from.PageCount, _pageShift, _id);
         try
         {

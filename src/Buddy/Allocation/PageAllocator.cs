@@ -648,9 +648,17 @@ public sealed partial class PageAllocator
             throw new ArgumentException(Invariant($"Page 0x{pfn << _pageShift:x} is outside the managed memory."), paramName);
         }
 
-        string at = Invariant($"0x{pfn << _pageShift:x}");
         (ulong unitStart, int unitOrder, bool unitFree) = zone.FindUnit(pfn);
-        string unit = Invariant($"order-{unitOrder} block at 0x{unitStart << _pageShift:x}");
+
+        // Messages are built only when a check fails: the common path formats nothing.
+        string at = "";
+        string unit = "";
+        if (unitFree || _reserved.Contains(pfn) || _exact.Count > 0 || unitStart != pfn || (!byAddressOnly && pages != 1UL << unitOrder))
+        {
+            at = Invariant($"0x{pfn << _pageShift:x}");
+            unit = Invariant($"order-{unitOrder} block at 0x{unitStart << _pageShift:x}");
+        }
+
         if (unitFree)
         {
             throw new ArgumentException($"Double free or never allocated: the page at {at} is free (it lies in the free {unit}).", paramName);

@@ -1,0 +1,164 @@
+// Workloads: the benchmark workloads of the performance issue, written once and run by both
+// `buddy bench` and BenchmarkDotNet, against Buddy and the baselines.
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Buddy.Allocation;
+using Buddy.Pages;
+
+namespace Buddy.Simulation.Baselines;
+
+/// <summary>The benchmark workloads: order-0 pairs and the random mixed workload, per allocator.</summary>
+public static class Workloads
+{
+    /// <summary>The xorshift64 seed the mixed workload starts from.</summary>
+    public const ulong Seed = 88172645463325252;
+
+    /// <summary>The mixed workload's slots.</summary>
+    public const int Slots = 65_536;
+
+    /// <summary>The largest order the mixed workload asks for.</summary>
+    public const int MaxMixedOrder = 6;
+
+    private static readonly Request[] s_orders = [.. Enumerable.Range(0, MaxMixedOrder + 1).Select(Request.ForOrder)];
+
+    /// <summary>One xorshift64 step (Marsaglia's 13, 7, 17).</summary>
+    public static ulong Next(ref ulong x)
+    {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return x;
+    }
+
+    /// <summary>The order for a random value: its trailing zeros, capped at 6.</summary>
+    public static int OrderOf(ulong random) => Math.Min(BitOperations.TrailingZeroCount(random), MaxMixedOrder);
+
+    /// <summary><paramref name="count"/> order-0 allocate+free pairs through Buddy.</summary>
+    public static void Order0Pairs(PageAllocator pages, int count)
+    {
+        ArgumentNullException.ThrowIfNull(pages);
+        Request request = Request.ForOrder(0);
+        for (int i = 0; i < count; i++)
+        {
+            pages.Free(pages.Allocate(request));
+        }
+    }
+
+    /// <summary><paramref name="count"/> constrained allocate+free pairs through Buddy.</summary>
+    public static void Pairs(PageAllocator pages, Request request, int count)
+    {
+        ArgumentNullException.ThrowIfNull(pages);
+        for (int i = 0; i < count; i++)
+        {
+            pages.Free(pages.Allocate(request));
+        }
+    }
+
+    /// <summary><paramref name="count"/> 4 KiB rent+return pairs through ArrayPool&lt;byte&gt;.Shared.</summary>
+    public static void ArrayPoolPairs(int count)
+    {
+        ArrayPool<byte> pool = ArrayPool<byte>.Shared;
+        for (int i = 0; i < count; i++)
+        {
+            pool.Return(pool.Rent(4096));
+        }
+    }
+
+    /// <summary><paramref name="count"/> NativeMemory.AlignedAlloc(4096, 4096) + AlignedFree pairs.</summary>
+    public static unsafe void NativeAlignedPairs(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            NativeMemory.AlignedFree(NativeMemory.AlignedAlloc(4096, 4096));
+        }
+    }
+
+    /// <summary><paramref name="count"/> order-0 pairs through the reference buddy.</summary>
+    public static void ReferencePairs(ReferenceBuddy buddy, int count)
+    {
+        ArgumentNullException.ThrowIfNull(buddy);
+        for (int i = 0; i < count; i++)
+        {
+            buddy.Free(buddy.Allocate(0), 0);
+        }
+    }
+
+    /// <summary>The mixed workload through Buddy: <paramref name="steps"/> steps over <paramref name="slots"/> (empty blocks = free slots).</summary>
+    public static void Mixed(PageAllocator pages, Block[] slots, ref ulong x, int steps)
+    {
+        ArgumentNullException.ThrowIfNull(pages);
+        ArgumentNullException.ThrowIfNull(slots);
+        for (int i = 0; i < steps; i++)
+        {
+            ref Block slot = ref slots[(int)(Next(ref x) & (Slots - 1))];
+            if (!slot.IsEmpty)
+            {
+                pages.Free(slot);
+                slot = default;
+            }
+            else
+            {
+                pages.TryAllocate(s_orders[OrderOf(Next(ref x))], out slot);
+            }
+        }
+    }
+
+    /// <summary>The mixed workload through the reference buddy (slots hold page + 1, 0 for empty; orders beside).</summary>
+    public static void Mixed(ReferenceBuddy buddy, int[] slots, byte[] orders, ref ulong x, int steps)
+    {
+        ArgumentNullException.ThrowIfNull(buddy);
+        ArgumentNullException.ThrowIfNull(slots);
+        ArgumentNullException.ThrowIfNull(orders);
+        for (int i = 0; i < steps; i++)
+        {
+            int s = (int)(Next(ref x) & (Slots - 1));
+            if (slots[s] != 0)
+            {
+                buddy.Free(slots[s] - 1, orders[s]);
+                slots[s] = 0;
+            }
+            else
+            {
+                int order = OrderOf(Next(ref x));
+                int page = buddy.Allocate(order);
+                slots[s] = page + 1;
+                orders[s] = (byte)order;
+            }
+        }
+    }
+
+    /// <summary>The mixed workload through NativeMemory.AlignedAlloc with natural alignment (4 KiB × 2^order).</summary>
+    public static unsafe void MixedNative(nint[] slots, ref ulong x, int steps)
+    {
+        ArgumentNullException.ThrowIfNull(slots);
+        for (int i = 0; i < steps; i++)
+        {
+            ref nint slot = ref slots[(int)(Next(ref x) & (Slots - 1))];
+            if (slot != 0)
+            {
+                NativeMemory.AlignedFree((void*)slot);
+                slot = 0;
+            }
+            else
+            {
+                nuint size = (nuint)4096 << OrderOf(Next(ref x));
+                slot = (nint)NativeMemory.AlignedAlloc(size, size);
+            }
+        }
+    }
+
+    /// <summary>Frees whatever the native mixed workload left.</summary>
+    public static unsafe void FreeNative(nint[] slots)
+    {
+        ArgumentNullException.ThrowIfNull(slots);
+        for (int i = 0; i < slots.Length; i++)
+        {
+            if (slots[i] != 0)
+            {
+                NativeMemory.AlignedFree((void*)slots[i]);
+                slots[i] = 0;
+            }
+        }
+    }
+}
