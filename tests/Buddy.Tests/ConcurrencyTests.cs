@@ -34,13 +34,15 @@ public class ConcurrencyTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Threads_with_random_constraints_leave_every_page_accounted_for_twenty_runs_in_a_row(bool mobility)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void Threads_with_random_constraints_leave_every_page_accounted_for_twenty_runs_in_a_row(bool mobility, bool caches)
     {
         for (int run = 0; run < 20; run++)
         {
-            var layout = MachineLayout.X86(64 * MiB) with { Mobility = mobility ? MobilitySettings.GroupingAndCompaction with { PageblockOrder = 5 } : MobilitySettings.None, MaxOrder = 6 };
+            var layout = MachineLayout.X86(64 * MiB) with { Mobility = mobility ? MobilitySettings.GroupingAndCompaction with { PageblockOrder = 5 } : MobilitySettings.None, MaxOrder = 6, PerCpuCaches = caches };
             var pages = new PageAllocator(layout);
             var held = new List<Block>[3];
             var threads = new Thread[3];
@@ -81,6 +83,7 @@ public class ConcurrencyTests
             }
 
             Assert.Equal(all.Aggregate(0UL, (s, b) => s + b.PageCount), pages.AllocatedPages);
+            Assert.Equal(0UL, pages.CachedPages); // Validate drained the caches
             Assert.Equal(pages.TotalPages - pages.ReservedPages - pages.AllocatedPages, pages.FreePages);
             foreach (Block b in all)
             {
@@ -89,6 +92,7 @@ public class ConcurrencyTests
 
             pages.Validate();
             Assert.Equal(0UL, pages.AllocatedPages);
+            Assert.Equal(pages.TotalPages - pages.ReservedPages, pages.FreePages);
         }
     }
 }

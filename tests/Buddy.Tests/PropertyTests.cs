@@ -17,7 +17,7 @@ public class PropertyTests
     // free, 10..11 frees part of an allocation (FreeRange), leaving the rest allocated as loose pages.
     private sealed record Op(int Kind, int Order, int Zone, int Limit, int Align, int Boundary, int ExactPages, int Pick);
 
-    private sealed record Config(int Pages, int DmaLimit, int Dma32Limit, int ReservedStart, int ReservedLength, int MaxOrder, bool Watermarks);
+    private sealed record Config(int Pages, int DmaLimit, int Dma32Limit, int ReservedStart, int ReservedLength, int MaxOrder, bool Watermarks, bool Caches = false);
 
     private static readonly Gen<Config> s_config =
         from pages in Gen.Int[64, 3000]
@@ -27,7 +27,8 @@ public class PropertyTests
         from rl in Gen.Int[0, 200]
         from maxOrder in Gen.Int[0, 8]
         from wm in Gen.Bool
-        select new Config(pages, dma, dma + dma32, rs, rl, maxOrder, wm);
+        from caches in Gen.Bool
+        select new Config(pages, dma, dma + dma32, rs, rl, maxOrder, wm, caches);
 
     private static readonly Gen<Op> s_op =
         from kind in Gen.Int[0, 11]
@@ -52,6 +53,7 @@ public class PropertyTests
             MaxOrder = c.MaxOrder,
             Zones = [new(ZoneKind.Dma, (ulong)c.DmaLimit * Page), new(ZoneKind.Dma32, (ulong)c.Dma32Limit * Page), new(ZoneKind.Normal, ulong.MaxValue)],
             Watermarks = c.Watermarks ? new WatermarkSettings { MinFreeKbytes = 64 } : WatermarkSettings.None,
+            PerCpuCaches = c.Caches,
         };
         int rs = Math.Min(c.ReservedStart, c.Pages - 1);
         int re = Math.Min(rs + c.ReservedLength, c.Pages);
@@ -160,7 +162,7 @@ public class PropertyTests
             pages.Validate();
             ulong allocated = (ulong)owner.Count(o => o > 0);
             Assert.Equal(allocated, pages.AllocatedPages);
-            Assert.Equal((ulong)owner.Count(o => o == 0), pages.FreePages);
+            Assert.Equal((ulong)owner.Count(o => o == 0), pages.FreePages + pages.CachedPages); // cached pages are free to the model
         }
     }
 

@@ -52,9 +52,11 @@ internal static class BenchCommand
         }
 
         progress("order-0 pairs ...");
-        var flat = new PageAllocator(MachineLayout.Flat(1 * Units.GiB));
+        var flat = new PageAllocator(MachineLayout.Flat(1 * Units.GiB) with { PerCpuCaches = true });
+        var uncached = new PageAllocator(MachineLayout.Flat(1 * Units.GiB));
         var reference = new ReferenceBuddy(262_144, 10);
         Add("order-0 pair", "Buddy", pairs, () => Workloads.Order0Pairs(flat, pairs));
+        Add("order-0 pair", "Buddy without per-CPU caches", pairs, () => Workloads.Order0Pairs(uncached, pairs));
         Add("order-0 pair", "ArrayPool<byte>.Shared (4 KiB)", pairs, () => Workloads.ArrayPoolPairs(pairs));
         Add("order-0 pair", "NativeMemory.AlignedAlloc(4096, 4096)", pairs, () => Workloads.NativeAlignedPairs(pairs));
         Add("order-0 pair", "reference buddy", pairs, () => Workloads.ReferencePairs(reference, pairs));
@@ -62,7 +64,7 @@ internal static class BenchCommand
         progress("random mixed workload ...");
         var slots = new Block[Workloads.Slots];
         ulong x = Workloads.Seed;
-        var mixed = new PageAllocator(MachineLayout.Flat(1 * Units.GiB));
+        var mixed = new PageAllocator(MachineLayout.Flat(1 * Units.GiB) with { PerCpuCaches = true });
         Workloads.Mixed(mixed, slots, ref x, Workloads.Slots * 4); // reach the steady state
         Add("random mixed step", "Buddy", steps, () => Workloads.Mixed(mixed, slots, ref x, steps));
         var refSlots = new int[Workloads.Slots];
@@ -78,7 +80,7 @@ internal static class BenchCommand
         Workloads.FreeNative(native);
 
         progress("DMA-limited pairs with memory above 16 MiB full ...");
-        var pc = new PageAllocator(MachineLayout.X86(1 * Units.GiB) with { Watermarks = WatermarkSettings.None });
+        var pc = new PageAllocator(MachineLayout.X86(1 * Units.GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = true });
         while (pc.TryAllocate(Request.ForOrder(0).InZone(ZoneKind.Dma32), out Block b) && b.Address >= 16 * Units.MiB)
         {
         }
@@ -87,7 +89,7 @@ internal static class BenchCommand
         Add("DMA-limited pair (above 16 MiB full)", "Buddy, unconstrained pair", pairs, () => Workloads.Order0Pairs(flat, pairs));
 
         progress("two threads ...");
-        var shared = new PageAllocator(MachineLayout.Flat(1 * Units.GiB));
+        var shared = new PageAllocator(MachineLayout.Flat(1 * Units.GiB) with { PerCpuCaches = true });
         Add("order-0 pair, 1 thread (ns per pair)", "Buddy", pairs, () => Workloads.Order0Pairs(shared, pairs));
         Add("order-0 pair, 2 threads (ns per pair, aggregate)", "Buddy", pairs * 2, () =>
         {

@@ -43,6 +43,7 @@ public sealed partial class PageAllocator
             Zone z = _zones.FirstOrDefault(x => x.Kind == zone)
                 ?? throw new ArgumentException($"This machine has no {zone.KernelName()} zone with memory.", nameof(zone));
             _scanners.Remove(z);
+            DrainCachesLocked();
             return CompactZone(z, order: -1);
         }
     }
@@ -51,6 +52,7 @@ public sealed partial class PageAllocator
     // block of the order is free; true when one appeared.
     private bool DirectCompact(int order, int searchOrder, ulong limitPfn, int highest)
     {
+        DrainCachesLocked();
         for (int i = highest; i >= 0; i--)
         {
             Zone? zone = _zoneByLayoutIndex[i];

@@ -46,6 +46,7 @@ public sealed partial class PageAllocator
         ulong limitPfn = maxAddress == ulong.MaxValue ? ulong.MaxValue : (maxAddress + 1) >> _pageShift;
         lock (_lock)
         {
+            DrainCachesLocked(); // cached blocks would block a range (alloc_contig_range drains pcp too)
             if (!_zones.Any(z => z.ManagedPages >= pages))
             {
                 failure = Unsatisfiable(described, string.Create(CultureInfo.InvariantCulture, $"{pages} pages are more than any zone manages"));
@@ -84,6 +85,7 @@ public sealed partial class PageAllocator
                 }
 
                 _allocatedPages += pages;
+                SetHead(start);
                 block = new Block(start, pages, _pageShift, _id);
                 failure = null;
                 return true;

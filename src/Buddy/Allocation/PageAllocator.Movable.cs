@@ -127,7 +127,7 @@ public sealed partial class PageAllocator
             zone.TakeSpecific(target, order);
         }
 
-        var to = new Block(target, from.PageCount, _pageShift, _id);
+        var to = new Block(target, from.PageCount, _pageShift, _id, MigrateType.Movable, tracked: true);
         try
         {
             handle.OnMigrate!(handle, from, to);
@@ -140,6 +140,8 @@ public sealed partial class PageAllocator
 
         _movable.Remove(from.Pfn);
         _movable.Add(target, handle);
+        TryClearHead(from.Pfn);
+        SetHead(target);
         handle.MovedTo(to);
         ZoneOf(from.Pfn)!.Release(from.Pfn, order);
     }

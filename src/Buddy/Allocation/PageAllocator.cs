@@ -89,6 +89,8 @@ public sealed partial class PageAllocator
         }
 
         _zones = [.. zones];
+        _heads = new ulong[((_endPfn - _firstPfn) + 63) / 64];
+        _caches = CreateCaches(layout, out _cacheMask);
         SetWatermarks();
     }
 
@@ -132,7 +134,13 @@ public sealed partial class PageAllocator
         {
             lock (_lock)
             {
-                return _allocatedPages;
+                long cached = 0;
+                foreach (Caches.PerCpuCache c in _caches ?? [])
+                {
+                    cached += Volatile.Read(ref c.AllocatedDelta);
+                }
+
+                return (ulong)((long)_allocatedPages + cached);
             }
         }
     }
@@ -191,6 +199,11 @@ public sealed partial class PageAllocator
             throw new ArgumentException($"The block {block} was allocated by another PageAllocator.", nameof(block));
         }
 
+        if (TryFreeCached(block))
+        {
+            return;
+        }
+
         lock (_lock)
         {
             FreeCore(block.Pfn, block.PageCount, nameof(block), byAddressOnly: false);
@@ -238,6 +251,7 @@ public sealed partial class PageAllocator
 
         lock (_lock)
         {
+            DrainCachesLocked(); // cached blocks are free to the caller: the checks below must see them so
             ulong start = CheckAddress(address);
             ulong end = start + pageCount;
             if (end > _endPfn || end < start)
@@ -266,6 +280,10 @@ public sealed partial class PageAllocator
                     {
                         _exact.Remove(runStart); // its pieces stay allocated as plain blocks
                         _ranges.Remove(runStart);
+                        foreach ((ulong piece, _) in PageMath.AlignedPieces(runStart, runPages, _maxOrder))
+                        {
+                            SetHead(piece);
+                        }
                     }
                 }
             }
@@ -282,6 +300,7 @@ public sealed partial class PageAllocator
 
                 if (unitStart >= start && unitEnd <= end)
                 {
+                    TryClearHead(unitStart);
                     zone.Release(unitStart, unitOrder);
                     _allocatedPages -= 1UL << unitOrder;
                     p = unitEnd;
@@ -289,6 +308,7 @@ public sealed partial class PageAllocator
                 else
                 {
                     zone.SplitAllocated(unitStart, unitOrder); // the range cuts it: look again at the halves
+                    SetHead(unitStart + (1UL << (unitOrder - 1)));
                 }
             }
         }
@@ -344,7 +364,24 @@ public sealed partial class PageAllocator
     /// <summary>Checks every invariant; throws <see cref="InvalidOperationException"/> naming the first broken one.</summary>
     public void Validate()
     {
-        lock (_lock)
+        // Cached blocks are checked as free ones: drain every cache first (waiting out slots in use).
+        while (true)
+        {
+            lock (_lock)
+            {
+                if (DrainCachesLocked())
+                {
+                    ValidateLocked();
+                    return;
+                }
+            }
+
+            Thread.Yield();
+        }
+    }
+
+    private void ValidateLocked()
+    {
         {
             ulong allocated = 0, reservedInUnits = 0, managed = 0;
             var units = new HashSet<ulong>();
@@ -389,6 +426,40 @@ public sealed partial class PageAllocator
                         throw new InvalidOperationException(Invariant($"Invariant broken: exact allocation at pfn 0x{start:x} ({pages} pages) is not made of allocated units (pfn 0x{pfn:x}, order {order})."));
                     }
                 }
+            }
+
+            // Head bits: exactly the starts of live allocations (plain units that are no exact run's piece, and runs).
+            var pieces = new HashSet<ulong>();
+            foreach ((ulong start, ulong pages) in _exact)
+            {
+                foreach ((ulong pfn, _) in PageMath.AlignedPieces(start, pages, _maxOrder))
+                {
+                    pieces.Add(pfn);
+                }
+            }
+
+            ulong heads = 0;
+            foreach (ulong word in _heads)
+            {
+                heads += (ulong)System.Numerics.BitOperations.PopCount(word);
+            }
+
+            ulong expected = (ulong)_exact.Count;
+            foreach (ulong unit in units)
+            {
+                bool head = IsHead(unit);
+                bool shouldBe = !pieces.Contains(unit) || _exact.ContainsKey(unit);
+                if (head != shouldBe)
+                {
+                    throw new InvalidOperationException(Invariant($"Invariant broken: the allocation head bit of pfn 0x{unit:x} is {(head ? "set" : "clear")} but should be {(shouldBe ? "set" : "clear")}."));
+                }
+
+                expected += pieces.Contains(unit) ? 0UL : 1UL;
+            }
+
+            if (heads != expected)
+            {
+                throw new InvalidOperationException(Invariant($"Invariant broken: {heads} allocation head bits are set but {expected} allocations are live."));
             }
 
             foreach ((ulong start, MovableBlock handle) in _movable)
@@ -448,6 +519,11 @@ public sealed partial class PageAllocator
             ? (max == ulong.MaxValue ? ulong.MaxValue : (max >> _pageShift) + (((max & (PageSize - 1)) == PageSize - 1) ? 1UL : 0UL))
             : ulong.MaxValue;
 
+        if (onMigrate is null && Cacheable(request, pages, order) && TryAllocateCached(request.Mobility, order, out block))
+        {
+            return true;
+        }
+
         lock (_lock)
         {
             int highest = HighestZoneIndex(request, order, limitPfn);
@@ -468,6 +544,12 @@ public sealed partial class PageAllocator
 
             if (from is null)
             {
+                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
+            }
+
+            if (from is null && _caches is not null && CachedPages > 0)
+            {
+                DrainCachesLocked(); // cached pages must not make a request fail
                 (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
             }
 
@@ -493,8 +575,13 @@ public sealed partial class PageAllocator
             }
 
             _allocatedPages += pages;
-            block = new Block(pfn, pages, _pageShift, _id);
-            if (type == MigrateType.Movable)
+            SetHead(pfn);
+
+            // Movable blocks are tracked where it matters: for grouping (claims count them) and for
+            // migration (a handle with a callback).
+            bool tracked = type == MigrateType.Movable && (_layout.Mobility.GroupByMobility || onMigrate is not null);
+            block = new Block(pfn, pages, _pageShift, _id, type, tracked);
+            if (tracked)
             {
                 handle = new MovableBlock(this, block, onMigrate);
                 _movable.Add(pfn, handle);
@@ -653,7 +740,7 @@ public sealed partial class PageAllocator
         // Messages are built only when a check fails: the common path formats nothing.
         string at = "";
         string unit = "";
-        if (unitFree || _reserved.Contains(pfn) || _exact.Count > 0 || unitStart != pfn || (!byAddressOnly && pages != 1UL << unitOrder))
+        if (unitFree || _reserved.Contains(pfn) || _exact.Count > 0 || unitStart != pfn || (!byAddressOnly && pages != 1UL << unitOrder) || !IsHead(pfn))
         {
             at = Invariant($"0x{pfn << _pageShift:x}");
             unit = Invariant($"order-{unitOrder} block at 0x{unitStart << _pageShift:x}");
@@ -705,6 +792,11 @@ public sealed partial class PageAllocator
             throw new ArgumentException($"The address {at} is inside the allocated {unit}; free that block by its start.", paramName);
         }
 
+        if (!IsHead(pfn))
+        {
+            throw new ArgumentException(Invariant($"Double free or never allocated: no allocation starts at 0x{pfn << _pageShift:x} (its pages sit in a per-CPU cache)."), paramName);
+        }
+
         if (!byAddressOnly && pages != 1UL << unitOrder)
         {
             string asked = PageMath.IsPowerOfTwo(pages) ? Invariant($"order {PageMath.Log2(pages)}") : Invariant($"{pages} pages");
@@ -716,6 +808,7 @@ public sealed partial class PageAllocator
             handle.MarkFreed();
         }
 
+        TryClearHead(pfn);
         zone.Release(pfn, unitOrder);
         _allocatedPages -= 1UL << unitOrder;
     }
@@ -724,6 +817,7 @@ public sealed partial class PageAllocator
     {
         _exact.Remove(start);
         _ranges.Remove(start);
+        TryClearHead(start);
         foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
         {
             Debug.Assert(zone.FindUnit(pfn) == (pfn, order, false));

@@ -1,6 +1,7 @@
 // Block: the handle of one allocation. A value: copying it does not copy ownership.
 using System.Diagnostics;
 using System.Globalization;
+using Buddy.Mobility;
 
 namespace Buddy.Pages;
 
@@ -19,14 +20,18 @@ public readonly struct Block : IEquatable<Block>
     private readonly ulong _pages;
     private readonly int _owner;
     private readonly byte _pageShift;
+    private readonly byte _mobility;
 
-    internal Block(ulong pfn, ulong pages, int pageShift, int owner)
+    private const byte TrackedFlag = 0x80;
+
+    internal Block(ulong pfn, ulong pages, int pageShift, int owner, MigrateType mobility = MigrateType.Unmovable, bool tracked = false)
     {
         Debug.Assert(pages > 0);
         _pfn = pfn;
         _pages = pages;
         _pageShift = (byte)pageShift;
         _owner = owner;
+        _mobility = (byte)((byte)mobility | (tracked ? TrackedFlag : 0));
     }
 
     /// <summary>The first page frame number.</summary>
@@ -54,6 +59,12 @@ public readonly struct Block : IEquatable<Block>
     public bool IsEmpty => _pages == 0;
 
     internal int Owner => _owner;
+
+    /// <summary>The mobility the block was allocated with.</summary>
+    public MigrateType Mobility => (MigrateType)(_mobility & ~TrackedFlag);
+
+    /// <summary>Whether the allocator tracks the block as movable (it must be freed through the slow path).</summary>
+    internal bool IsTracked => (_mobility & TrackedFlag) != 0;
 
     /// <inheritdoc/>
     public bool Equals(Block other) => _pfn == other._pfn && _pages == other._pages && _owner == other._owner;

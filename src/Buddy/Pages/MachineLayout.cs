@@ -40,6 +40,14 @@ public sealed record MachineLayout
     /// <summary>Grouping by mobility and compaction; <see cref="MobilitySettings.None"/> (the default) is the plain buddy allocator.</summary>
     public MobilitySettings Mobility { get; init; } = MobilitySettings.None;
 
+    /// <summary>
+    /// Keep small free blocks (orders 0..3) in per-CPU caches, refilled and drained in batches, so
+    /// that unconstrained requests take no allocator lock (the kernel's pcp lists). Off by default:
+    /// cached pages count as neither free nor allocated, which experiments on exact buddy states do
+    /// not want.
+    /// </summary>
+    public bool PerCpuCaches { get; init; }
+
     /// <summary>Watermarks and lowmem reserve; <see cref="WatermarkSettings.None"/> turns them off.</summary>
     public WatermarkSettings Watermarks { get; init; } = WatermarkSettings.Kernel;
 
