@@ -1,49 +1,95 @@
-// PageAllocatorBenchmarks: the core's hot paths against .NET's own ways to get memory, in one run.
-using System.Buffers;
-using System.Runtime.InteropServices;
+// PageAllocatorBenchmarks: the performance issue's workloads under BenchmarkDotNet — order-0
+// pairs, the random mixed workload, DMA-limited pairs with memory above 16 MiB full, two threads
+// — against ArrayPool, NativeMemory.AlignedAlloc and the reference buddy, in one run.
 using BenchmarkDotNet.Attributes;
 using Buddy.Allocation;
 using Buddy.Pages;
+using Buddy.Simulation.Baselines;
 using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Benchmarks;
 
-/// <summary>Order-0 pairs, a DMA-limited pair with memory above the limit full, and the baselines.</summary>
+/// <summary>Operations per invocation are <see cref="Ops"/>; BenchmarkDotNet reports time per invocation.</summary>
 [MemoryDiagnoser]
 public class PageAllocatorBenchmarks
 {
-    private PageAllocator _flat = null!;
-    private PageAllocator _full = null!;
+    /// <summary>Pairs or steps per benchmark invocation.</summary>
+    public const int Ops = 100_000;
 
-    /// <summary>Builds a 1 GiB flat allocator and a 1 GiB PC whose memory above 16 MiB is full.</summary>
+    private PageAllocator _cached = null!;
+    private PageAllocator _uncached = null!;
+    private PageAllocator _full = null!;
+    private ReferenceBuddy _reference = null!;
+    private Block[] _slots = null!;
+    private ulong _x;
+    private PageAllocator _mixed = null!;
+    private nint[] _native = null!;
+    private ulong _y;
+
+    /// <summary>Builds the allocators; fills the mixed workloads to their steady state.</summary>
     [GlobalSetup]
     public void Setup()
     {
-        _flat = new PageAllocator(MachineLayout.Flat(1 * GiB));
-        _full = new PageAllocator(MachineLayout.X86(1 * GiB) with { Watermarks = WatermarkSettings.None });
+        _cached = new PageAllocator(MachineLayout.Flat(1 * GiB) with { PerCpuCaches = true });
+        _uncached = new PageAllocator(MachineLayout.Flat(1 * GiB));
+        _full = new PageAllocator(MachineLayout.X86(1 * GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = true });
         while (_full.TryAllocate(Request.ForOrder(0).InZone(ZoneKind.Dma32), out Block b) && b.Address >= 16 * MiB)
         {
         }
+
+        _reference = new ReferenceBuddy(262_144, 10);
+        _mixed = new PageAllocator(MachineLayout.Flat(1 * GiB) with { PerCpuCaches = true });
+        _slots = new Block[Workloads.Slots];
+        _x = Workloads.Seed;
+        Workloads.Mixed(_mixed, _slots, ref _x, Workloads.Slots * 4);
+        _native = new nint[Workloads.Slots];
+        _y = Workloads.Seed;
+        Workloads.MixedNative(_native, ref _y, Workloads.Slots * 4);
     }
 
-    /// <summary>Allocate and free one 4 KiB page.</summary>
-    [Benchmark(Baseline = true)]
-    public void Order0Pair() => _flat.Free(_flat.Allocate(Request.ForOrder(0)));
+    /// <summary>Frees what the native mixed workload holds.</summary>
+    [GlobalCleanup]
+    public void Cleanup() => Workloads.FreeNative(_native);
 
-    /// <summary>Allocate and free a 64 KiB ISA DMA buffer while memory above 16 MiB is full.</summary>
-    [Benchmark]
-    public void DmaLimitedPair() => _full.Free(_full.Allocate(Request.ForBytes(64 * KiB).InZone(ZoneKind.Dma).NotCrossing(64 * KiB)));
+    /// <summary>Order-0 allocate+free pairs through Buddy with per-CPU caches.</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Ops)]
+    public void Order0Pair() => Workloads.Order0Pairs(_cached, Ops);
 
-    /// <summary>Allocate and free an unconstrained 64 KiB block on the same machine.</summary>
-    [Benchmark]
-    public void UnconstrainedOrder4Pair() => _flat.Free(_flat.Allocate(Request.ForOrder(4)));
+    /// <summary>The same without per-CPU caches (every pair splits and merges a max-order block).</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void Order0PairUncached() => Workloads.Order0Pairs(_uncached, Ops);
 
-    /// <summary>Rent and return a 4 KiB array from ArrayPool.Shared (no alignment, no limit).</summary>
-    [Benchmark]
-    public void ArrayPoolPair() => ArrayPool<byte>.Shared.Return(ArrayPool<byte>.Shared.Rent(4096));
+    /// <summary>ArrayPool&lt;byte&gt;.Shared 4 KiB rent+return.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void ArrayPoolPair() => Workloads.ArrayPoolPairs(Ops);
 
-    /// <summary>NativeMemory.AlignedAlloc(4096, 4096) and AlignedFree.</summary>
-    [Benchmark]
-    public unsafe void NativeAlignedPair() => NativeMemory.AlignedFree(NativeMemory.AlignedAlloc(4096, 4096));
+    /// <summary>NativeMemory.AlignedAlloc(4096, 4096) + AlignedFree.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void NativeAlignedPair() => Workloads.NativeAlignedPairs(Ops);
+
+    /// <summary>The reference buddy's order-0 pair.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void ReferencePair() => Workloads.ReferencePairs(_reference, Ops);
+
+    /// <summary>The random mixed workload through Buddy.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void MixedStep() => Workloads.Mixed(_mixed, _slots, ref _x, Ops);
+
+    /// <summary>The random mixed workload through NativeMemory.AlignedAlloc with natural alignment.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void MixedStepNative() => Workloads.MixedNative(_native, ref _y, Ops);
+
+    /// <summary>A 24-bit-mask order-0 pair while memory above 16 MiB is full.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void DmaLimitedPair() => Workloads.Pairs(_full, Request.ForOrder(0).WithDmaMask(24), Ops);
+
+    /// <summary>Order-0 pairs on two threads at once (time per pair of the aggregate).</summary>
+    [Benchmark(OperationsPerInvoke = Ops * 2)]
+    public void Order0PairTwoThreads()
+    {
+        var threads = new[] { new Thread(() => Workloads.Order0Pairs(_cached, Ops)), new Thread(() => Workloads.Order0Pairs(_cached, Ops)) };
+        Array.ForEach(threads, t => t.Start());
+        Array.ForEach(threads, t => t.Join());
+    }
 }

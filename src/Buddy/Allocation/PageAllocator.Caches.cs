@@ -17,7 +17,7 @@ namespace Buddy.Allocation;
 
 public sealed partial class PageAllocator
 {
-    private readonly ulong[] _heads;
+    private readonly AllocationHeads _heads;
     private readonly PerCpuCache[]? _caches;
     private readonly int _cacheMask;
 
@@ -29,7 +29,7 @@ public sealed partial class PageAllocator
             long total = 0;
             foreach (PerCpuCache c in _caches ?? [])
             {
-                total += Volatile.Read(ref c.CachedPages);
+                total += Volatile.Read(ref c.Hot.CachedPages);
             }
 
             return (ulong)total;
@@ -91,14 +91,14 @@ public sealed partial class PageAllocator
         try
         {
             int list = cache.List(order, CacheType(mobility));
-            if (cache.Counts[list] == 0 && !Refill(cache, list, order, mobility))
+            if (cache.Hot.Counts[list] == 0 && !Refill(cache, list, order, mobility))
             {
                 return false;
             }
 
-            ulong pfn = cache.Stacks[list][--cache.Counts[list]];
-            cache.CachedPages -= 1L << order;
-            cache.AllocatedDelta += 1L << order;
+            ulong pfn = cache.Stacks[list][PerCpuCache.Pad + --cache.Hot.Counts[list]];
+            cache.Hot.CachedPages -= 1L << order;
+            cache.Hot.AllocatedDelta += 1L << order;
             SetHead(pfn);
             block = new Block(pfn, 1UL << order, _pageShift, _id, mobility);
             return true;
@@ -133,10 +133,10 @@ public sealed partial class PageAllocator
             }
 
             int list = cache.List(order, CacheType(block.Mobility));
-            cache.Stacks[list][cache.Counts[list]++] = block.Pfn;
-            cache.CachedPages += 1L << order;
-            cache.AllocatedDelta -= 1L << order;
-            if (cache.Counts[list] > PerCpuCache.High(order))
+            cache.Stacks[list][PerCpuCache.Pad + cache.Hot.Counts[list]++] = block.Pfn;
+            cache.Hot.CachedPages += 1L << order;
+            cache.Hot.AllocatedDelta -= 1L << order;
+            if (cache.Hot.Counts[list] > PerCpuCache.High(order))
             {
                 lock (_lock)
                 {
@@ -174,11 +174,11 @@ public sealed partial class PageAllocator
                     break;
                 }
 
-                cache.Stacks[list][cache.Counts[list]++] = pfn;
-                cache.CachedPages += 1L << order;
+                cache.Stacks[list][PerCpuCache.Pad + cache.Hot.Counts[list]++] = pfn;
+                cache.Hot.CachedPages += 1L << order;
             }
 
-            return cache.Counts[list] > 0;
+            return cache.Hot.Counts[list] > 0;
         }
     }
 
@@ -186,15 +186,16 @@ public sealed partial class PageAllocator
     private void Spill(PerCpuCache cache, int list, int order, int count)
     {
         ulong[] stack = cache.Stacks[list];
-        count = Math.Min(count, cache.Counts[list]);
+        count = Math.Min(count, cache.Hot.Counts[list]);
         for (int i = 0; i < count; i++)
         {
-            ZoneOf(stack[i])!.Release(stack[i], order);
+            ulong pfn = stack[PerCpuCache.Pad + i];
+            ZoneOf(pfn)!.Release(pfn, order);
         }
 
-        Array.Copy(stack, count, stack, 0, cache.Counts[list] - count);
-        cache.Counts[list] -= count;
-        cache.CachedPages -= (long)count << order;
+        Array.Copy(stack, PerCpuCache.Pad + count, stack, PerCpuCache.Pad, cache.Hot.Counts[list] - count);
+        cache.Hot.Counts[list] -= count;
+        cache.Hot.CachedPages -= (long)count << order;
     }
 
     // Empties every cache slot that is not in use; true when all were emptied. Lock held.
@@ -209,37 +210,24 @@ public sealed partial class PageAllocator
                 continue;
             }
 
-            for (int list = 0; list < cache.Counts.Length; list++)
+            for (int list = 0; list < cache.Lists; list++)
             {
-                int order = list / (cache.Counts.Length / (PerCpuCache.MaxOrder + 1));
-                Spill(cache, list, order, cache.Counts[list]);
+                int order = list / (cache.Lists / (PerCpuCache.MaxOrder + 1));
+                Spill(cache, list, order, cache.Hot.Counts[list]);
             }
 
-            _allocatedPages = (ulong)((long)_allocatedPages + cache.AllocatedDelta);
-            cache.AllocatedDelta = 0;
+            _allocatedPages = (ulong)((long)_allocatedPages + cache.Hot.AllocatedDelta);
+            cache.Hot.AllocatedDelta = 0;
             cache.Exit();
         }
 
         return all;
     }
 
-    private void SetHead(ulong pfn)
-    {
-        ulong i = pfn - _firstPfn;
-        Interlocked.Or(ref _heads[i >> 6], 1UL << (int)i);
-    }
+    private void SetHead(ulong pfn) => _heads.Set(pfn - _firstPfn);
 
     // Clears the head bit; false when it was not set (nothing changes then).
-    private bool TryClearHead(ulong pfn)
-    {
-        ulong i = pfn - _firstPfn;
-        ulong bit = 1UL << (int)i;
-        return (Interlocked.And(ref _heads[i >> 6], ~bit) & bit) != 0;
-    }
+    private bool TryClearHead(ulong pfn) => _heads.TryClear(pfn - _firstPfn);
 
-    private bool IsHead(ulong pfn)
-    {
-        ulong i = pfn - _firstPfn;
-        return (Volatile.Read(ref _heads[i >> 6]) & (1UL << (int)i)) != 0;
-    }
+    private bool IsHead(ulong pfn) => _heads.IsSet(pfn - _firstPfn);
 }

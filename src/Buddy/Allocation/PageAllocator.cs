@@ -89,7 +89,7 @@ public sealed partial class PageAllocator
         }
 
         _zones = [.. zones];
-        _heads = new ulong[((_endPfn - _firstPfn) + 63) / 64];
+        _heads = new AllocationHeads(_endPfn - _firstPfn);
         _caches = CreateCaches(layout, out _cacheMask);
         SetWatermarks();
     }
@@ -137,7 +137,7 @@ public sealed partial class PageAllocator
                 long cached = 0;
                 foreach (Caches.PerCpuCache c in _caches ?? [])
                 {
-                    cached += Volatile.Read(ref c.AllocatedDelta);
+                    cached += Volatile.Read(ref c.Hot.AllocatedDelta);
                 }
 
                 return (ulong)((long)_allocatedPages + cached);
@@ -145,14 +145,19 @@ public sealed partial class PageAllocator
         }
     }
 
-    /// <summary>Bytes of allocator metadata (bitmaps and tables), excluding per-allocation bookkeeping of exact blocks.</summary>
+    /// <summary>Bytes of allocator metadata (free, split and allocation-head bitmaps, pageblock types, per-CPU stacks), excluding per-allocation bookkeeping of exact and movable blocks.</summary>
     public long MetadataBytes
     {
         get
         {
             lock (_lock)
             {
-                long bytes = 0;
+                long bytes = _heads.MetadataBytes;
+                foreach (Caches.PerCpuCache c in _caches ?? [])
+                {
+                    bytes += c.Stacks.Sum(stack => (long)stack.Length * sizeof(ulong));
+                }
+
                 foreach (Zone z in _zones)
                 {
                     bytes += z.MetadataBytes;
@@ -438,11 +443,7 @@ public sealed partial class PageAllocator
                 }
             }
 
-            ulong heads = 0;
-            foreach (ulong word in _heads)
-            {
-                heads += (ulong)System.Numerics.BitOperations.PopCount(word);
-            }
+            ulong heads = _heads.Count();
 
             ulong expected = (ulong)_exact.Count;
             foreach (ulong unit in units)
