@@ -124,4 +124,21 @@ public sealed class SimulationCliTests : IDisposable
         (code, stdout, stderr) = Run("replay", file, "--policy", "zoned");
         Assert.True(code == 0, stderr);
     }
+
+    [Fact]
+    public void Bench_prints_every_workload_side_by_side_and_writes_json()
+    {
+        string json = Path.Combine(_dir, "bench.json");
+        (int code, string stdout, string stderr) = Run("bench", "--quick", "--json", json);
+        Assert.True(code == 0, stderr);
+        foreach (string who in new[] { "ArrayPool", "NativeMemory.AlignedAlloc", "reference buddy", "without per-CPU caches" })
+        {
+            Assert.Contains(who, stdout, StringComparison.Ordinal);
+        }
+
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        var rows = doc.RootElement.EnumerateArray().ToList();
+        Assert.Contains(rows, r => r.GetProperty("workload").GetString() == "random mixed step" && r.GetProperty("implementation").GetString() == "Buddy");
+        Assert.All(rows, r => Assert.True(r.GetProperty("nsPerOp").GetDouble() > 0));
+    }
 }
