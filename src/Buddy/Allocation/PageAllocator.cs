@@ -387,89 +387,87 @@ public sealed partial class PageAllocator
 
     private void ValidateLocked()
     {
+        ulong allocated = 0, reservedInUnits = 0, managed = 0;
+        var units = new HashSet<ulong>();
+        foreach (Zone z in _zones)
         {
-            ulong allocated = 0, reservedInUnits = 0, managed = 0;
-            var units = new HashSet<ulong>();
-            foreach (Zone z in _zones)
+            managed += z.ManagedPages;
+            string? problem = z.Validate(_reserved, (start, order) =>
             {
-                managed += z.ManagedPages;
-                string? problem = z.Validate(_reserved, (start, order) =>
+                if (_reserved.Covers(start, start + (1UL << order)))
                 {
-                    if (_reserved.Covers(start, start + (1UL << order)))
-                    {
-                        reservedInUnits += 1UL << order;
-                    }
-                    else
-                    {
-                        allocated += 1UL << order;
-                        units.Add(start);
-                    }
-                });
-                if (problem is not null)
+                    reservedInUnits += 1UL << order;
+                }
+                else
                 {
-                    throw new InvalidOperationException("Invariant broken: " + problem);
+                    allocated += 1UL << order;
+                    units.Add(start);
+                }
+            });
+            if (problem is not null)
+            {
+                throw new InvalidOperationException("Invariant broken: " + problem);
+            }
+        }
+
+        if (allocated != _allocatedPages)
+        {
+            throw new InvalidOperationException(Invariant($"Invariant broken: {_allocatedPages} pages are counted as allocated but allocated units hold {allocated}."));
+        }
+
+        if (reservedInUnits != _reserved.TotalPages || managed + reservedInUnits != TotalPages)
+        {
+            throw new InvalidOperationException(Invariant($"Invariant broken: reserved units hold {reservedInUnits} pages, the layout reserves {_reserved.TotalPages}; managed {managed} of {TotalPages}."));
+        }
+
+        foreach ((ulong start, ulong pages) in _exact)
+        {
+            foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
+            {
+                (ulong unitStart, int unitOrder, bool free) = ZoneOf(pfn)!.FindUnit(pfn);
+                if (free || unitStart != pfn || unitOrder != order || !units.Contains(pfn))
+                {
+                    throw new InvalidOperationException(Invariant($"Invariant broken: exact allocation at pfn 0x{start:x} ({pages} pages) is not made of allocated units (pfn 0x{pfn:x}, order {order})."));
                 }
             }
+        }
 
-            if (allocated != _allocatedPages)
+        // Head bits: exactly the starts of live allocations (plain units that are no exact run's piece, and runs).
+        var pieces = new HashSet<ulong>();
+        foreach ((ulong start, ulong pages) in _exact)
+        {
+            foreach ((ulong pfn, _) in PageMath.AlignedPieces(start, pages, _maxOrder))
             {
-                throw new InvalidOperationException(Invariant($"Invariant broken: {_allocatedPages} pages are counted as allocated but allocated units hold {allocated}."));
+                pieces.Add(pfn);
+            }
+        }
+
+        ulong heads = _heads.Count();
+
+        ulong expected = (ulong)_exact.Count;
+        foreach (ulong unit in units)
+        {
+            bool head = IsHead(unit);
+            bool shouldBe = !pieces.Contains(unit) || _exact.ContainsKey(unit);
+            if (head != shouldBe)
+            {
+                throw new InvalidOperationException(Invariant($"Invariant broken: the allocation head bit of pfn 0x{unit:x} is {(head ? "set" : "clear")} but should be {(shouldBe ? "set" : "clear")}."));
             }
 
-            if (reservedInUnits != _reserved.TotalPages || managed + reservedInUnits != TotalPages)
+            expected += pieces.Contains(unit) ? 0UL : 1UL;
+        }
+
+        if (heads != expected)
+        {
+            throw new InvalidOperationException(Invariant($"Invariant broken: {heads} allocation head bits are set but {expected} allocations are live."));
+        }
+
+        foreach ((ulong start, MovableBlock handle) in _movable)
+        {
+            Block b = handle.Current;
+            if (b.Pfn != start || !units.Contains(start) || ZoneOf(start)!.FindUnit(start) != (start, b.Order, false))
             {
-                throw new InvalidOperationException(Invariant($"Invariant broken: reserved units hold {reservedInUnits} pages, the layout reserves {_reserved.TotalPages}; managed {managed} of {TotalPages}."));
-            }
-
-            foreach ((ulong start, ulong pages) in _exact)
-            {
-                foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
-                {
-                    (ulong unitStart, int unitOrder, bool free) = ZoneOf(pfn)!.FindUnit(pfn);
-                    if (free || unitStart != pfn || unitOrder != order || !units.Contains(pfn))
-                    {
-                        throw new InvalidOperationException(Invariant($"Invariant broken: exact allocation at pfn 0x{start:x} ({pages} pages) is not made of allocated units (pfn 0x{pfn:x}, order {order})."));
-                    }
-                }
-            }
-
-            // Head bits: exactly the starts of live allocations (plain units that are no exact run's piece, and runs).
-            var pieces = new HashSet<ulong>();
-            foreach ((ulong start, ulong pages) in _exact)
-            {
-                foreach ((ulong pfn, _) in PageMath.AlignedPieces(start, pages, _maxOrder))
-                {
-                    pieces.Add(pfn);
-                }
-            }
-
-            ulong heads = _heads.Count();
-
-            ulong expected = (ulong)_exact.Count;
-            foreach (ulong unit in units)
-            {
-                bool head = IsHead(unit);
-                bool shouldBe = !pieces.Contains(unit) || _exact.ContainsKey(unit);
-                if (head != shouldBe)
-                {
-                    throw new InvalidOperationException(Invariant($"Invariant broken: the allocation head bit of pfn 0x{unit:x} is {(head ? "set" : "clear")} but should be {(shouldBe ? "set" : "clear")}."));
-                }
-
-                expected += pieces.Contains(unit) ? 0UL : 1UL;
-            }
-
-            if (heads != expected)
-            {
-                throw new InvalidOperationException(Invariant($"Invariant broken: {heads} allocation head bits are set but {expected} allocations are live."));
-            }
-
-            foreach ((ulong start, MovableBlock handle) in _movable)
-            {
-                Block b = handle.Current;
-                if (b.Pfn != start || !units.Contains(start) || ZoneOf(start)!.FindUnit(start) != (start, b.Order, false))
-                {
-                    throw new InvalidOperationException(Invariant($"Invariant broken: movable block {b} is registered at pfn 0x{start:x} but is not an allocated unit there."));
-                }
+                throw new InvalidOperationException(Invariant($"Invariant broken: movable block {b} is registered at pfn 0x{start:x} but is not an allocated unit there."));
             }
         }
     }
