@@ -1,0 +1,78 @@
+using Buddy.Allocation;
+using Buddy.Pages;
+using static Buddy.Units;
+
+namespace Buddy.Tests;
+
+/// <summary>Per-CPU caches: cached pages are neither free nor allocated, frees stay checked, and nothing is stranded.</summary>
+public class PerCpuCacheTests
+{
+    private static PageAllocator Cached(ulong size = 16 * MiB) => new(MachineLayout.Flat(size) with { PerCpuCaches = true });
+
+    [Fact]
+    public void A_pair_leaves_its_batch_in_the_cache_which_buddyinfo_does_not_count_and_a_drain_returns()
+    {
+        PageAllocator pages = Cached();
+        string idle = pages.BuddyInfo().ToString();
+        Block b = pages.Allocate(Request.ForOrder(0));
+        Assert.Equal(1UL, pages.AllocatedPages);
+        pages.Free(b);
+        Assert.Equal(0UL, pages.AllocatedPages);
+        Assert.True(pages.CachedPages > 0, "the refill batch stays cached");
+        Assert.Equal(pages.TotalPages - pages.CachedPages, pages.FreePages);
+        Assert.NotEqual(idle, pages.BuddyInfo().ToString());
+
+        pages.DrainCaches();
+        Assert.Equal(0UL, pages.CachedPages);
+        Assert.Equal(idle, pages.BuddyInfo().ToString());
+        pages.Validate();
+    }
+
+    [Fact]
+    public void A_double_free_through_the_fast_path_is_refused_and_changes_nothing()
+    {
+        PageAllocator pages = Cached();
+        Block b = pages.Allocate(Request.ForOrder(1));
+        pages.Free(b);
+        ulong cached = pages.CachedPages, free = pages.FreePages;
+        var ex = Assert.Throws<ArgumentException>(() => pages.Free(b));
+        Assert.Contains("Double free", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(cached, pages.CachedPages);
+        Assert.Equal(free, pages.FreePages);
+        Assert.Throws<ArgumentException>(() => pages.Free(b.Address)); // by address too
+        pages.Validate();
+    }
+
+    [Fact]
+    public void Constrained_requests_bypass_the_cache()
+    {
+        PageAllocator pages = new(MachineLayout.X86(64 * MiB) with { PerCpuCaches = true, Watermarks = Zones.WatermarkSettings.None });
+        Block dma = pages.Allocate(Request.ForOrder(0).InZone(Zones.ZoneKind.Dma));
+        Assert.Equal(0UL, pages.CachedPages);
+        Assert.True(dma.EndAddress <= 16 * MiB);
+        pages.Free(dma);
+        Assert.True(pages.CachedPages > 0); // the free of an order-0 block goes to the cache
+        pages.Validate();
+    }
+
+    [Fact]
+    public void A_request_that_would_fail_drains_the_caches_first()
+    {
+        PageAllocator pages = Cached(1 * MiB); // 256 pages
+        var all = new List<Block>();
+        while (pages.TryAllocate(Request.ForOrder(0), out Block b))
+        {
+            all.Add(b);
+        }
+
+        Assert.Equal(256, all.Count);
+        all.ForEach(b => pages.Free(b)); // most of them land in the cache
+        Assert.True(pages.CachedPages > 0);
+
+        // The whole memory as one block: only possible once every cached page is back.
+        Block whole = pages.Allocate(Request.ForOrder(8));
+        Assert.Equal(0UL, pages.CachedPages);
+        Assert.Equal(256UL, whole.PageCount);
+        pages.Validate();
+    }
+}
