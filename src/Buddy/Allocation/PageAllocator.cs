@@ -30,7 +30,8 @@ namespace Buddy.Allocation;
 /// </para>
 /// <para>
 /// Every operation is O(max order) bitmap-word operations. Thread safety: all public members may
-/// be called from any thread; one lock serialises them.
+/// be called from any thread; one lock serialises them, except the per-CPU fast path
+/// (<see cref="MachineLayout.PerCpuCaches"/>), which takes only its CPU's cache slot.
 /// </para>
 /// </remarks>
 public sealed partial class PageAllocator
@@ -348,7 +349,7 @@ public sealed partial class PageAllocator
         return new BuddyInfo([.. stats.Select(s => new BuddyInfoZone(0, s.Name, s.FreeBlocks))]);
     }
 
-    /// <summary>Free blocks of every zone: (address, order), ascending by order then address.</summary>
+    /// <summary>Free blocks of every zone: (address, order), by zone, then order, then migrate type, then address.</summary>
     public IReadOnlyList<(ulong Address, int Order)> GetFreeBlocks()
     {
         lock (_lock)
