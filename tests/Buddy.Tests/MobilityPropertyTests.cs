@@ -24,7 +24,7 @@ public class MobilityPropertyTests
     // 16..19 movable handle again (so that compaction has enough to move).
     private sealed record Op(int Kind, int Order, int Pick, int A, int B);
 
-    private sealed record Config(int Pages, int BasePages, int MaxOrder, int PageblockOrder, bool Compaction, bool Watermarks, int DmaPages, int ReservedStart, int ReservedLength, int Extfrag);
+    private sealed record Config(int Pages, int BasePages, int MaxOrder, int PageblockOrder, bool Compaction, bool Watermarks, int DmaPages, int ReservedStart, int ReservedLength, int Extfrag, bool Caches = false);
 
     private static readonly Gen<Config> s_config =
         from pages in Gen.Int[32, 384]
@@ -37,7 +37,8 @@ public class MobilityPropertyTests
         from rs in Gen.Int[0, 383]
         from rl in Gen.Int[-24, 12]
         from extfrag in Gen.Int[0, 3]
-        select new Config(pages, Math.Max(0, basePages), maxOrder, 1 + (pbo % maxOrder), compaction, watermarks == 0, dma, rs, Math.Max(0, rl), extfrag switch { 0 => 0, 1 => 1000, _ => 500 });
+        from caches in Gen.Bool
+        select new Config(pages, Math.Max(0, basePages), maxOrder, 1 + (pbo % maxOrder), compaction, watermarks == 0, dma, rs, Math.Max(0, rl), extfrag switch { 0 => 0, 1 => 1000, _ => 500 }, caches);
 
     private static readonly Gen<Op> s_op =
         from kind in Gen.Int[0, 19]
@@ -110,6 +111,7 @@ public class MobilityPropertyTests
                 MaxOrder = c.MaxOrder,
                 Zones = twoZones ? [new(ZoneKind.Dma, dmaLimit * Page), new(ZoneKind.Normal, ulong.MaxValue)] : [new(ZoneKind.Normal, ulong.MaxValue)],
                 Watermarks = c.Watermarks ? new WatermarkSettings { MinFreeKbytes = 16 } : WatermarkSettings.None,
+                PerCpuCaches = c.Caches,
                 Mobility = new MobilitySettings { GroupByMobility = true, PageblockOrder = c.PageblockOrder, Compaction = c.Compaction, ExtfragThreshold = c.Extfrag },
             };
             ulong rs = _base + (ulong)Math.Min(c.ReservedStart, c.Pages - 1);
@@ -585,7 +587,7 @@ public class MobilityPropertyTests
         {
             _pages.Validate();
             Assert.Equal((ulong)_owner.Count(o => o > 0), _pages.AllocatedPages);
-            Assert.Equal((ulong)_owner.Count(o => o == 0), _pages.FreePages);
+            Assert.Equal((ulong)_owner.Count(o => o == 0), _pages.FreePages + _pages.CachedPages); // cached pages are free to the model
 
             // The allocator's free pages are exactly the model's.
             bool[] free = new bool[_end];

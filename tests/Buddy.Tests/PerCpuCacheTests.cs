@@ -75,4 +75,18 @@ public class PerCpuCacheTests
         Assert.Equal(256UL, whole.PageCount);
         pages.Validate();
     }
+
+    [Fact]
+    public void A_contiguous_range_is_never_taken_for_a_cacheable_block_when_freed()
+    {
+        // Four pages at an unaligned start on a machine of order-1 blocks: a range of two pieces
+        // whose page count looks like an order-2 block. It must go back to the zones, not a cache.
+        PageAllocator pages = new(MachineLayout.Flat(1 * MiB) with { PerCpuCaches = true, MaxOrder = 1, Mobility = Mobility.MobilitySettings.Grouping with { PageblockOrder = 1 } });
+        pages.Allocate(Request.ForOrder(0));
+        Block range = pages.AllocateContiguous(4, alignment: 0);
+        Assert.Equal(4UL, range.PageCount);
+        pages.Free(range);
+        pages.Validate();
+        Assert.Equal(0UL, pages.AllocatedPages - 1);
+    }
 }

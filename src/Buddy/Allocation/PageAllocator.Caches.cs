@@ -114,7 +114,7 @@ public sealed partial class PageAllocator
     private bool TryFreeCached(in Block block)
     {
         int order = block.Order;
-        if (_caches is null || order > PerCpuCache.MaxOrder || block.PageCount != 1UL << order || block.IsTracked)
+        if (_caches is null || order > Math.Min(PerCpuCache.MaxOrder, _maxOrder) || block.PageCount != 1UL << order || block.IsTracked)
         {
             return false;
         }

@@ -86,7 +86,7 @@ public sealed partial class PageAllocator
 
                 _allocatedPages += pages;
                 SetHead(start);
-                block = new Block(start, pages, _pageShift, _id);
+                block = new Block(start, pages, _pageShift, _id, tracked: true); // never through a per-CPU cache
                 failure = null;
                 return true;
             }

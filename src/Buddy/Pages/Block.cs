@@ -63,7 +63,7 @@ public readonly struct Block : IEquatable<Block>
     /// <summary>The mobility the block was allocated with.</summary>
     public MigrateType Mobility => (MigrateType)(_mobility & ~TrackedFlag);
 
-    /// <summary>Whether the allocator tracks the block as movable (it must be freed through the slow path).</summary>
+    /// <summary>Whether the allocator tracks the block (a movable block or a contiguous range): it is freed through the slow path.</summary>
     internal bool IsTracked => (_mobility & TrackedFlag) != 0;
 
     /// <inheritdoc/>
