@@ -1,0 +1,27 @@
+// ArenaOptions: how a native arena is laid out and advised.
+using Buddy.Pages;
+using Buddy.Zones;
+
+namespace Buddy.Memory;
+
+/// <summary>Settings of a <see cref="NativeArena"/>.</summary>
+public sealed record ArenaOptions
+{
+    /// <summary>The page size in bytes (a power of two from 512).</summary>
+    public ulong PageSize { get; init; } = 4 * Units.KiB;
+
+    /// <summary>The largest block order; the arena is aligned to the largest block.</summary>
+    public int MaxOrder { get; init; } = MachineLayout.DefaultMaxOrder;
+
+    /// <summary>Zones by arena offset, lowest first, e.g. DMA = the first 16 MiB; empty: one Normal zone.</summary>
+    public IReadOnlyList<ZoneLimit> ZonesByOffset { get; init; } = [];
+
+    /// <summary>Ask the kernel for transparent huge pages on the arena (madvise MADV_HUGEPAGE; Linux).</summary>
+    public bool TransparentHugePages { get; init; }
+
+    /// <summary>Lock the arena in memory (mlock; Linux; needs the privilege or a large enough RLIMIT_MEMLOCK).</summary>
+    public bool Lock { get; init; }
+
+    /// <summary>Keep small blocks in per-CPU caches (see <see cref="MachineLayout.PerCpuCaches"/>).</summary>
+    public bool PerCpuCaches { get; init; }
+}

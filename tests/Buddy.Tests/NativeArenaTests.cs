@@ -1,0 +1,153 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.InteropServices;
+using Buddy.Allocation;
+using Buddy.Memory;
+using Buddy.Pages;
+using Buddy.Zones;
+using static Buddy.Units;
+
+namespace Buddy.Tests;
+
+public sealed class NativeArenaTests : IDisposable
+{
+    private readonly NativeArena _arena = NativeArena.Create(64 * MiB, new ArenaOptions
+    {
+        ZonesByOffset = [new(ZoneKind.Dma, 16 * MiB), new(ZoneKind.Normal, ulong.MaxValue)],
+    });
+
+    public void Dispose() => _arena.Dispose();
+
+    [Fact]
+    public void The_arena_is_aligned_to_its_largest_block_so_real_addresses_are_naturally_aligned()
+    {
+        Assert.Equal(0UL, _arena.BaseAddress % (4 * MiB));
+        for (int order = 0; order <= 10; order++)
+        {
+            using ArenaMemory m = _arena.Rent(Request.ForOrder(order));
+            ulong address = (ulong)m.DangerousGetPointer();
+            Assert.Equal(0UL, address % (4096UL << order));
+            Assert.Equal(m.Block.Address, address);
+            Assert.Equal(4096 << order, m.Memory.Length);
+        }
+    }
+
+    [Fact]
+    public void Zones_defined_on_arena_offsets_hold_dma_requests_in_the_first_16_MiB()
+    {
+        using ArenaMemory dma = _arena.Rent(Request.ForBytes(64 * KiB).InZone(ZoneKind.Dma).NotCrossing(64 * KiB));
+        Assert.InRange(dma.Block.Address - _arena.BaseAddress, 0UL, (16 * MiB) - (64 * KiB));
+        using ArenaMemory normal = _arena.Rent(Request.ForBytes(64 * KiB));
+        Assert.True(normal.Block.Address - _arena.BaseAddress >= 16 * MiB, "ordinary requests use the Normal zone first");
+    }
+
+    [Fact]
+    public void Zeroing_on_request_clears_memory_that_was_written_before()
+    {
+        ulong address;
+        using (ArenaMemory dirty = _arena.Rent(8 * KiB))
+        {
+            dirty.GetSpan().Fill(0xFF);
+            address = dirty.Block.Address;
+        }
+
+        using ArenaMemory clean = _arena.Rent(8 * KiB, clear: true);
+        Assert.Equal(address, clean.Block.Address); // the same block comes back (lowest address first)
+        Assert.True(clean.GetSpan().IndexOfAnyExcept((byte)0) < 0);
+    }
+
+    [Fact]
+    public void Pins_are_counted_and_disposal_gives_the_block_back_once()
+    {
+        ulong before = _arena.Pages.FreePages;
+        ArenaMemory m = _arena.Rent(4096);
+        using (MemoryHandle h = m.Memory.Pin())
+        {
+            Assert.Equal(1, m.PinCount);
+        }
+
+        Assert.Equal(0, m.PinCount);
+        Assert.Throws<ArgumentOutOfRangeException>(() => m.Pin(4097));
+        ((IDisposable)m).Dispose();
+        ((IDisposable)m).Dispose();
+        Assert.Equal(before, _arena.Pages.FreePages);
+        Assert.Throws<ObjectDisposedException>(() => m.GetSpan());
+        Assert.Throws<ObjectDisposedException>(() => m.DangerousGetPointer());
+        _arena.Pages.Validate();
+    }
+
+    [Fact]
+    public async Task A_pipe_on_the_pool_moves_several_MiB_and_every_segment_comes_from_the_arena()
+    {
+        BuddyMemoryPool pool = _arena.Pool;
+        long rentalsBefore = pool.Rentals;
+        var pipe = new Pipe(new PipeOptions(pool: pool, minimumSegmentSize: 16 * 1024, pauseWriterThreshold: 0));
+        const int Total = 6 * 1024 * 1024;
+        var expected = new byte[Total];
+        new Random(5).NextBytes(expected);
+
+        Task writer = Task.Run(async () =>
+        {
+            for (int offset = 0; offset < Total; offset += 100_000)
+            {
+                int n = Math.Min(100_000, Total - offset);
+                await pipe.Writer.WriteAsync(expected.AsMemory(offset, n), TestContext.Current.CancellationToken);
+            }
+
+            await pipe.Writer.CompleteAsync();
+        }, TestContext.Current.CancellationToken);
+
+        var received = new byte[Total];
+        int got = 0, segments = 0;
+        while (true)
+        {
+            ReadResult result = await pipe.Reader.ReadAsync(TestContext.Current.CancellationToken);
+            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+            {
+                if (segment.IsEmpty)
+                {
+                    continue;
+                }
+
+                Assert.True(MemoryMarshal.TryGetMemoryManager(segment, out ArenaMemory? manager), "a segment did not come from the Buddy pool");
+                ulong address = manager!.Block.Address;
+                Assert.InRange(address, _arena.BaseAddress, _arena.BaseAddress + _arena.Size - 1);
+                segment.CopyTo(received.AsMemory(got));
+                got += segment.Length;
+                segments++;
+            }
+
+            pipe.Reader.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        await writer;
+        await pipe.Reader.CompleteAsync();
+        Assert.Equal(Total, got);
+        Assert.Equal(expected, received);
+        Assert.True(segments > 0);
+        Assert.True(pool.Rentals > rentalsBefore);
+        _arena.Pages.Validate();
+    }
+
+    [Fact]
+    public void Bad_arena_arguments_are_refused_naming_them()
+    {
+        Assert.Equal("size", Assert.Throws<ArgumentException>(() => NativeArena.Create(0)).ParamName);
+        Assert.Equal("size", Assert.Throws<ArgumentException>(() => NativeArena.Create(5000)).ParamName);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BuddyMemoryPool(_arena, maxBufferSize: 64 * 1024 * 1024));
+    }
+
+    [Fact]
+    public void Transparent_huge_page_advice_and_an_arena_over_an_abstract_request_work_together()
+    {
+        using NativeArena thp = NativeArena.Create(8 * MiB, new ArenaOptions { TransparentHugePages = true, MaxOrder = 9 });
+        using ArenaMemory m = thp.Rent(Request.ForOrder(9));
+        m.GetSpan().Fill(7);
+        Assert.Equal(0UL, m.Block.Address % (2 * MiB));
+        Assert.Equal(MachineLayout.DefaultMaxOrder - 1, thp.Pages.MaxOrder);
+    }
+}
