@@ -1,0 +1,93 @@
+using Buddy.Allocation;
+using Buddy.Pages;
+using Buddy.Small;
+using Buddy.Zones;
+using CsCheck;
+using static Buddy.Units;
+
+namespace Buddy.Tests;
+
+/// <summary>DmaPool follows Linux's dma_pool_create rules and never hands out a block that crosses its boundary.</summary>
+public class DmaPoolTests
+{
+    private static PageAllocator Pc() => new(MachineLayout.X86(64 * MiB) with { Watermarks = WatermarkSettings.None });
+
+    [Fact]
+    public void Align_0_means_1_size_rounds_up_to_align_and_boundary_0_means_the_chunk()
+    {
+        var pool = new DmaPool(Pc(), "descriptors", size: 40, align: 0);
+        Assert.Equal(1UL, pool.Align);
+        Assert.Equal(40UL, pool.Size);
+        Assert.Equal(4096UL, pool.Boundary); // max(size, PAGE_SIZE)
+
+        var aligned = new DmaPool(Pc(), "rings", size: 40, align: 64, boundary: 256);
+        Assert.Equal(64UL, aligned.Size);
+        Assert.Equal(256UL, aligned.Boundary);
+    }
+
+    [Theory]
+    [InlineData(40UL, 48UL, 0UL, "align")]
+    [InlineData(0UL, 8UL, 0UL, "size")]
+    [InlineData(512UL, 8UL, 256UL, "boundary")] // boundary below the size
+    [InlineData(64UL, 8UL, 96UL, "boundary")]   // not a power of two
+    public void Invalid_parameters_are_refused_naming_the_rule(ulong size, ulong align, ulong boundary, string parameter)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new DmaPool(Pc(), "bad", size, align, boundary));
+        Assert.Equal(parameter, ex.ParamName);
+    }
+
+    [Fact]
+    public void Freeing_twice_or_a_foreign_address_is_refused_and_pages_go_back_when_empty()
+    {
+        PageAllocator pages = Pc();
+        ulong free = pages.FreePages;
+        var pool = new DmaPool(pages, "p", 100, 4, 128);
+        ulong a = pool.Allocate();
+        ulong b = pool.Allocate();
+        pool.Free(a);
+        Assert.Throws<ArgumentException>(() => pool.Free(a));
+        Assert.Throws<ArgumentException>(() => pool.Free(b + 4));
+        Assert.Throws<ArgumentException>(() => pool.Free(60 * MiB));
+        Assert.Equal(1, pool.BlocksInUse);
+        pool.Free(b);
+        Assert.Equal(0, pool.PagesHeld);
+        Assert.Equal(free, pages.FreePages);
+        pages.Validate();
+    }
+
+    [Fact]
+    public void Blocks_never_cross_their_boundary_are_aligned_lie_in_the_DMA_zone_and_never_overlap()
+    {
+        Gen.Select(Gen.Int[1, 3000], Gen.Int[0, 8], Gen.Int[0, 6], Gen.Int[1, 400]).Sample((rawSize, alignShift, boundaryShift, count) =>
+        {
+            ulong align = alignShift == 0 ? 0 : 1UL << alignShift;
+            ulong size = ((ulong)rawSize + Math.Max(1, align) - 1) & ~(Math.Max(1, align) - 1);
+            ulong boundary = boundaryShift == 0 ? 0 : Math.Max(1UL << PageMath.OrderForPages(size), 1UL << (boundaryShift + 6));
+            PageAllocator pages = Pc();
+            var pool = new DmaPool(pages, "prop", (ulong)rawSize, align, boundary);
+            var blocks = new List<ulong>();
+            for (int i = 0; i < count; i++)
+            {
+                ulong a = pool.Allocate();
+                Assert.True(a + pool.Size <= 16 * MiB, $"0x{a:x} is outside the DMA zone");
+                Assert.Equal(0UL, a % pool.Align);
+                Assert.Equal(a / pool.Boundary, (a + pool.Size - 1) / pool.Boundary);
+                blocks.Add(a);
+            }
+
+            blocks.Sort();
+            for (int i = 1; i < blocks.Count; i++)
+            {
+                Assert.True(blocks[i - 1] + pool.Size <= blocks[i], "blocks overlap");
+            }
+
+            foreach (ulong a in blocks)
+            {
+                pool.Free(a);
+            }
+
+            Assert.Equal(0, pool.PagesHeld);
+            pages.Validate();
+        }, iter: 150);
+    }
+}
