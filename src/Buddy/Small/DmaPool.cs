@@ -166,18 +166,37 @@ public sealed class DmaPool
         }
     }
 
+    /// <summary>Blocks per pool page.</summary>
+    public int BlocksPerPage => _layout.Length;
+
+    /// <summary>Bytes per pool page.</summary>
+    public ulong PageBytes => _chunk;
+
     /// <summary>Frees a block of this pool; its page goes back when its last block does.</summary>
     /// <exception cref="ArgumentException">Not a live block of this pool (a double free, a foreign or interior address); nothing changes.</exception>
     public void Free(ulong address)
     {
+        if (!TryFree(address))
+        {
+            throw new ArgumentException(Invariant($"0x{address:x} is not in any page of DMA pool '{Name}'."), nameof(address));
+        }
+    }
+
+    /// <summary>Frees the block when <paramref name="address"/> lies in one of this pool's pages; false when it does not.</summary>
+    /// <exception cref="ArgumentException">The address is in this pool's page but not a live block start; nothing changes.</exception>
+    internal bool TryFree(ulong address)
+    {
         lock (_lock)
         {
             PoolPage? page = FindPage(address);
-            if (page is null || !page.Live.Contains(address))
+            if (page is null)
             {
-                throw new ArgumentException(page is null
-                    ? Invariant($"0x{address:x} is not in any page of DMA pool '{Name}'.")
-                    : Invariant($"0x{address:x} is not a live block of DMA pool '{Name}' (a double free, or not a block start)."), nameof(address));
+                return false;
+            }
+
+            if (!page.Live.Contains(address))
+            {
+                throw new ArgumentException(Invariant($"0x{address:x} is not a live block of pool '{Name}' (a double free, or not a block start)."), nameof(address));
             }
 
             page.Live.Remove(address);
@@ -193,6 +212,8 @@ public sealed class DmaPool
             {
                 _partial.Add(page);
             }
+
+            return true;
         }
     }
 
