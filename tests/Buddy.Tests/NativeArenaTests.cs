@@ -151,3 +151,81 @@ public sealed class NativeArenaTests : IDisposable
         Assert.Equal(MachineLayout.DefaultMaxOrder - 1, thp.Pages.MaxOrder);
     }
 }
+
+public class CheckedArenaTests
+{
+    [Fact]
+    public void A_planted_write_after_free_is_caught_at_the_next_rent_of_that_memory()
+    {
+        using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions { Checked = true });
+        ArenaMemory first = arena.Rent(8 * KiB);
+        nint pointer = first.DangerousGetPointer();
+        ((IDisposable)first).Dispose();
+        Marshal.WriteByte(pointer + 5000, 42); // a write after free
+        var ex = Assert.Throws<InvalidOperationException>(() => arena.Rent(8 * KiB));
+        Assert.Contains("Write after free", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"0x{pointer + 5000:x}", ex.Message, StringComparison.Ordinal);
+        arena.Pages.Validate();
+        Assert.Equal(0UL, arena.Pages.AllocatedPages); // the block went back before the throw
+    }
+
+    [Fact]
+    public void A_planted_double_return_throws_with_the_first_return_and_leaks_name_their_rent()
+    {
+        using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions { Checked = true });
+        ArenaMemory m = arena.Rent(4 * KiB);
+        ((IDisposable)m).Dispose();
+        var ex = Assert.Throws<InvalidOperationException>(() => ((IDisposable)m).Dispose());
+        Assert.Contains("returned twice", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(A_planted_double_return_throws_with_the_first_return_and_leaks_name_their_rent), ex.Message, StringComparison.Ordinal);
+
+        ArenaMemory leaked = arena.Rent(16 * KiB);
+        var leak = Assert.Throws<InvalidOperationException>(arena.ThrowIfLeaked);
+        Assert.Contains(leaked.Block.ToString(), leak.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(A_planted_double_return_throws_with_the_first_return_and_leaks_name_their_rent), leak.Message, StringComparison.Ordinal);
+        ((IDisposable)leaked).Dispose();
+        arena.ThrowIfLeaked();
+    }
+
+    [Fact]
+    public void Movable_rentals_keep_their_bytes_when_compaction_moves_them_and_a_pinned_one_stays()
+    {
+        using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions
+        {
+            MaxOrder = 6,
+            Mobility = Mobility.MobilitySettings.GroupingAndCompaction with { PageblockOrder = 4 },
+        });
+        var blocks = new List<Mobility.MovableBlock>();
+        for (int i = 0; i < 600; i++)
+        {
+            Mobility.MovableBlock b = arena.RentMovable(Request.ForOrder(0));
+            using (ArenaPin pin = arena.Pin(b))
+            {
+                pin.Span.Fill((byte)i);
+            }
+
+            blocks.Add(b);
+        }
+
+        for (int i = 0; i < blocks.Count; i += 2)
+        {
+            arena.Return(blocks[i]);
+        }
+
+        Mobility.MovableBlock pinnedBlock = blocks[1];
+        ArenaPin held = arena.Pin(pinnedBlock);
+        ulong pinnedAt = held.Address;
+        Mobility.CompactionResult result = arena.Pages.Compact(ZoneKind.Normal);
+        Assert.True(result.PagesMoved > 0, $"{result}");
+        Assert.Equal(pinnedAt, pinnedBlock.Block.Address);
+        held.Dispose();
+        for (int i = 1; i < blocks.Count; i += 2)
+        {
+            using ArenaPin pin = arena.Pin(blocks[i]);
+            Assert.True(pin.Span.IndexOfAnyExcept((byte)i) < 0, $"block {i} lost its bytes when it moved");
+        }
+
+        Assert.Contains(blocks, b => b.Moves > 0);
+        arena.Pages.Validate();
+    }
+}

@@ -21,6 +21,9 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
         _block = block;
     }
 
+    /// <summary>Checked mode: the stack trace of the return.</summary>
+    internal string? ReturnedAt { get; set; }
+
     /// <summary>The block behind this memory (its real address and size).</summary>
     public Block Block => _block;
 
@@ -69,7 +72,11 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            _arena.Return(_block);
+            _arena.Return(this);
+        }
+        else if (_arena.IsChecked)
+        {
+            NativeArena.DoubleReturn(this); // the checked mode reports what the normal mode forgives
         }
     }
 }

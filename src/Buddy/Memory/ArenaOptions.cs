@@ -22,6 +22,16 @@ public sealed record ArenaOptions
     /// <summary>Lock the arena in memory (mlock; Linux; needs the privilege or a large enough RLIMIT_MEMLOCK).</summary>
     public bool Lock { get; init; }
 
+    /// <summary>
+    /// The checked mode, like ASP.NET Core's DiagnosticMemoryPool: freed memory is poisoned and a
+    /// write after free is reported at the next rent of that memory; a second return throws; live
+    /// rentals keep the stack trace of their rent for <see cref="NativeArena.ThrowIfLeaked"/>.
+    /// </summary>
+    public bool Checked { get; init; }
+
+    /// <summary>Grouping by mobility and compaction for the arena (movable rentals need grouping to move).</summary>
+    public Mobility.MobilitySettings Mobility { get; init; } = Buddy.Mobility.MobilitySettings.None;
+
     /// <summary>Keep small blocks in per-CPU caches (see <see cref="MachineLayout.PerCpuCaches"/>).</summary>
     public bool PerCpuCaches { get; init; }
 }

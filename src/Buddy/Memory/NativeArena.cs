@@ -16,14 +16,26 @@ namespace Buddy.Memory;
 /// </remarks>
 public sealed class NativeArena : IDisposable
 {
+    /// <summary>The byte freed memory is filled with in the checked mode.</summary>
+    public const byte Poison = 0xDD;
+
     private readonly ArenaHandle _handle;
+    private readonly bool _checked;
+    private readonly Lock _checkLock = new();
+    private readonly bool[] _poisoned = [];                         // checked mode: per page
+    private readonly Dictionary<ArenaMemory, string> _live = [];    // checked mode: rent stack traces
     private BuddyMemoryPool? _pool;
 
-    private NativeArena(ArenaHandle handle, ulong size, PageAllocator pages)
+    private NativeArena(ArenaHandle handle, ulong size, PageAllocator pages, bool isChecked)
     {
         _handle = handle;
         Size = size;
         Pages = pages;
+        _checked = isChecked;
+        if (isChecked)
+        {
+            _poisoned = new bool[size / pages.PageSize];
+        }
     }
 
     /// <summary>The real address of the arena's first byte (aligned to the largest block).</summary>
@@ -63,6 +75,7 @@ public sealed class NativeArena : IDisposable
                 MaxOrder = options.MaxOrder,
                 Zones = zones,
                 PerCpuCaches = options.PerCpuCaches,
+                Mobility = options.Mobility,
             };
             var pages = new PageAllocator(layout);
             if (OperatingSystem.IsLinux() && options.TransparentHugePages)
@@ -75,7 +88,7 @@ public sealed class NativeArena : IDisposable
                 throw new InvalidOperationException($"mlock of {size} bytes failed: {Marshal.GetLastPInvokeErrorMessage()} (needs CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK).");
             }
 
-            return new NativeArena(handle, size, pages);
+            return new NativeArena(handle, size, pages, options.Checked);
         }
         catch
         {
@@ -98,6 +111,15 @@ public sealed class NativeArena : IDisposable
         }
 
         var memory = new ArenaMemory(this, block);
+        if (_checked)
+        {
+            CheckPoison(block); // throws on a write after free, after giving the block back
+            lock (_checkLock)
+            {
+                _live.Add(memory, Environment.StackTrace);
+            }
+        }
+
         if (clear)
         {
             memory.GetSpan().Clear();
@@ -106,11 +128,121 @@ public sealed class NativeArena : IDisposable
         return memory;
     }
 
+    /// <summary>
+    /// Rents a movable block: the allocator may migrate it (compaction, contiguous ranges), copying
+    /// its bytes; reach them through <see cref="Pin"/>, never through a remembered address.
+    /// </summary>
+    /// <exception cref="AllocationFailedException">The request cannot be served.</exception>
+    public Mobility.MovableBlock RentMovable(Request request)
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        return Pages.AllocateMovable(request, s_copy);
+    }
+
+    /// <summary>Pins a movable block and gives access to its bytes until the pin is disposed.</summary>
+    /// <exception cref="ArgumentException">The block belongs to another arena.</exception>
+    public ArenaPin Pin(Mobility.MovableBlock block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        ulong address = block.Block.Address;
+        if (address < BaseAddress || address >= BaseAddress + Size)
+        {
+            throw new ArgumentException($"The movable block {block} is not in this arena.", nameof(block));
+        }
+
+        return new ArenaPin(block);
+    }
+
+    /// <summary>Gives a movable block back.</summary>
+    public void Return(Mobility.MovableBlock block) => Pages.Free(block);
+
+    private static readonly Mobility.MigrateCallback s_copy = static (_, from, to) =>
+    {
+        unsafe
+        {
+            Buffer.MemoryCopy((void*)from.Address, (void*)to.Address, (long)to.Size, (long)from.Size);
+        }
+    };
+
+    /// <summary>Whether the arena runs in the checked mode.</summary>
+    public bool IsChecked => _checked;
+
+    /// <summary>Checked mode: the rentals not given back, with the stack trace of each rent.</summary>
+    public IReadOnlyList<(Block Block, string RentedAt)> LiveRentals()
+    {
+        lock (_checkLock)
+        {
+            return [.. _live.Select(kv => (kv.Key.Block, kv.Value))];
+        }
+    }
+
+    /// <summary>Checked mode: throws when rentals were not given back, naming each with its rent's stack trace.</summary>
+    /// <exception cref="InvalidOperationException">Some rentals leaked.</exception>
+    public void ThrowIfLeaked()
+    {
+        IReadOnlyList<(Block Block, string RentedAt)> live = LiveRentals();
+        if (live.Count > 0)
+        {
+            throw new InvalidOperationException($"{live.Count} arena rental(s) were not returned:\n" + string.Join("\n", live.Select(l => $"{l.Block}, rented at:\n{l.RentedAt}")));
+        }
+    }
+
     /// <summary>Rents at least <paramref name="bytes"/> bytes (the next power-of-two block).</summary>
     public ArenaMemory Rent(ulong bytes, bool clear = false) => Rent(Request.ForBytes(bytes), clear);
 
     /// <inheritdoc/>
     public void Dispose() => _handle.Dispose();
 
-    internal void Return(Block block) => Pages.Free(block);
+    internal void Return(ArenaMemory memory)
+    {
+        Block block = memory.Block;
+        if (_checked)
+        {
+            lock (_checkLock)
+            {
+                _live.Remove(memory);
+                memory.ReturnedAt = Environment.StackTrace;
+                unsafe
+                {
+                    new Span<byte>((void*)block.Address, (int)block.Size).Fill(Poison);
+                }
+
+                ulong first = (block.Address - BaseAddress) / Pages.PageSize;
+                _poisoned.AsSpan((int)first, (int)block.PageCount).Fill(true);
+            }
+        }
+
+        Pages.Free(block);
+    }
+
+    /// <summary>Checked mode: a second return of <paramref name="memory"/>.</summary>
+    internal static void DoubleReturn(ArenaMemory memory) =>
+        throw new InvalidOperationException($"Double return: the arena block {memory.Block} was returned twice; the first return was at:\n{memory.ReturnedAt}");
+
+    // Checked mode: the poisoned pages of a fresh block must still hold the poison.
+    private unsafe void CheckPoison(Block block)
+    {
+        lock (_checkLock)
+        {
+            ulong first = (block.Address - BaseAddress) / Pages.PageSize;
+            for (ulong p = 0; p < block.PageCount; p++)
+            {
+                if (!_poisoned[first + p])
+                {
+                    continue;
+                }
+
+                _poisoned[first + p] = false;
+                var page = new ReadOnlySpan<byte>((void*)(block.Address + (p * Pages.PageSize)), (int)Pages.PageSize);
+                int changed = page.IndexOfAnyExcept(Poison);
+                if (changed >= 0)
+                {
+                    ulong address = block.Address + (p * Pages.PageSize) + (ulong)changed;
+                    Pages.Free(block);
+                    throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                        $"Write after free: the byte at 0x{address:x} was changed after its block was returned (it holds 0x{page[changed]:x2}, not the poison 0x{Poison:x2})."));
+                }
+            }
+        }
+    }
 }
