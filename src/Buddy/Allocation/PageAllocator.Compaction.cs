@@ -203,6 +203,10 @@ public sealed partial class PageAllocator
 
         _compactionPagesScanned += scanned;
         _compactionPagesMoved += moved;
+        if (moved > 0 && BuddyMetrics.CompactionPagesMoved.Enabled)
+        {
+            BuddyMetrics.CompactionPagesMoved.Add((long)moved);
+        }
         return new CompactionResult(zone.Name, outcome, scanned, moved, blocks);
     }
 }

@@ -93,7 +93,11 @@ public sealed partial class PageAllocator
         _heads = new AllocationHeads(_endPfn - _firstPfn);
         _caches = CreateCaches(layout, out _cacheMask);
         SetWatermarks();
+        BuddyMetrics.Register(this);
     }
+
+    /// <summary>This allocator's number (the "allocator" tag of its metrics).</summary>
+    public int Id => _id;
 
     /// <summary>The layout this allocator manages.</summary>
     public MachineLayout Layout => _layout;
@@ -521,6 +525,11 @@ public sealed partial class PageAllocator
 
         if (onMigrate is null && Cacheable(request, pages, order) && TryAllocateCached(request.Mobility, order, out block))
         {
+            if (BuddyMetrics.Allocations.Enabled)
+            {
+                BuddyMetrics.Allocations.Add(1);
+            }
+
             return true;
         }
 
@@ -560,7 +569,12 @@ public sealed partial class PageAllocator
 
             if (from is null)
             {
-                failure = explain ? Explain(request, order, searchOrder, limitPfn, highest, pages) : null;
+                failure = explain || BuddyMetrics.Failures.Enabled ? Explain(request, order, searchOrder, limitPfn, highest, pages) : null;
+                if (BuddyMetrics.Failures.Enabled)
+                {
+                    BuddyMetrics.Failures.Add(1, new KeyValuePair<string, object?>("reason", failure!.Reason.ToString()));
+                }
+
                 return false;
             }
 
@@ -576,6 +590,10 @@ public sealed partial class PageAllocator
 
             _allocatedPages += pages;
             SetHead(pfn);
+            if (BuddyMetrics.Allocations.Enabled)
+            {
+                BuddyMetrics.Allocations.Add(1);
+            }
 
             // Movable blocks are tracked where it matters: for grouping (claims count them) and for
             // migration (a handle with a callback).
