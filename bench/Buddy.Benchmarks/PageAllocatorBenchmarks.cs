@@ -26,6 +26,7 @@ public class PageAllocatorBenchmarks
     private PageAllocator _mixed = null!;
     private nint[] _native = null!;
     private ulong _y;
+    private Buddy.Memory.NativeArena _arena = null!;
 
     /// <summary>Builds the allocators; fills the mixed workloads to their steady state.</summary>
     [GlobalSetup]
@@ -43,6 +44,7 @@ public class PageAllocatorBenchmarks
         _slots = new Block[Workloads.Slots];
         _x = Workloads.Seed;
         Workloads.Mixed(_mixed, _slots, ref _x, Workloads.Slots * 4);
+        _arena = Buddy.Memory.NativeArena.Create(64 * MiB, new Buddy.Memory.ArenaOptions { PerCpuCaches = true });
         _native = new nint[Workloads.Slots];
         _y = Workloads.Seed;
         Workloads.MixedNative(_native, ref _y, Workloads.Slots * 4);
@@ -50,7 +52,11 @@ public class PageAllocatorBenchmarks
 
     /// <summary>Frees what the native mixed workload holds.</summary>
     [GlobalCleanup]
-    public void Cleanup() => Workloads.FreeNative(_native);
+    public void Cleanup()
+    {
+        Workloads.FreeNative(_native);
+        _arena.Dispose();
+    }
 
     /// <summary>Order-0 allocate+free pairs through Buddy with per-CPU caches.</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = Ops)]
@@ -79,6 +85,14 @@ public class PageAllocatorBenchmarks
     /// <summary>The random mixed workload through NativeMemory.AlignedAlloc with natural alignment.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]
     public void MixedStepNative() => Workloads.MixedNative(_native, ref _y, Ops);
+
+    /// <summary>4 KiB rent+return through BuddyMemoryPool over a native arena.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void BuddyMemoryPoolPair() => Workloads.PoolPairs(_arena.Pool, Ops);
+
+    /// <summary>4 KiB rent+return through MemoryPool&lt;byte&gt;.Shared.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void SharedMemoryPoolPair() => Workloads.PoolPairs(System.Buffers.MemoryPool<byte>.Shared, Ops);
 
     /// <summary>A 24-bit-mask order-0 pair while memory above 16 MiB is full.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]

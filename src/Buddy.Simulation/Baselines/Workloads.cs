@@ -74,6 +74,16 @@ public static class Workloads
         }
     }
 
+    /// <summary><paramref name="count"/> 4 KiB rent+dispose pairs through a <see cref="MemoryPool{T}"/>.</summary>
+    public static void PoolPairs(MemoryPool<byte> pool, int count)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        for (int i = 0; i < count; i++)
+        {
+            pool.Rent(4096).Dispose();
+        }
+    }
+
     /// <summary><paramref name="count"/> order-0 pairs through the reference buddy.</summary>
     public static void ReferencePairs(ReferenceBuddy buddy, int count)
     {

@@ -61,6 +61,13 @@ internal static class BenchCommand
         Add("order-0 pair", "NativeMemory.AlignedAlloc(4096, 4096)", pairs, () => Workloads.NativeAlignedPairs(pairs));
         Add("order-0 pair", "reference buddy", pairs, () => Workloads.ReferencePairs(reference, pairs));
 
+        progress("memory pools ...");
+        using (Memory.NativeArena arena = Memory.NativeArena.Create(64 * Units.MiB, new Memory.ArenaOptions { PerCpuCaches = true }))
+        {
+            Add("4 KiB rent+return pair", "BuddyMemoryPool (native arena)", pairs, () => Workloads.PoolPairs(arena.Pool, pairs));
+            Add("4 KiB rent+return pair", "MemoryPool<byte>.Shared", pairs, () => Workloads.PoolPairs(System.Buffers.MemoryPool<byte>.Shared, pairs));
+        }
+
         progress("random mixed workload ...");
         var slots = new Block[Workloads.Slots];
         ulong x = Workloads.Seed;
