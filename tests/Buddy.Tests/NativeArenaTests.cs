@@ -229,3 +229,42 @@ public class CheckedArenaTests
         arena.Pages.Validate();
     }
 }
+
+public class ArenaZoneAndLockTests
+{
+    [Fact]
+    public void Zones_by_real_address_follow_the_arena_s_real_placement()
+    {
+        // The limit is a real address near where mmap places arenas; wherever this one lands,
+        // its zones must be cut exactly at that address.
+        using NativeArena probe = NativeArena.Create(8 * MiB);
+        ulong limit = probe.BaseAddress + (4 * MiB);
+        using NativeArena arena = NativeArena.Create(8 * MiB, new ArenaOptions
+        {
+            ZonesByAddress = [new(ZoneKind.Dma32, limit), new(ZoneKind.Normal, ulong.MaxValue)],
+        });
+        IReadOnlyList<ZoneStats> zones = arena.Pages.GetZoneStats();
+        ulong start = arena.BaseAddress, end = arena.BaseAddress + arena.Size;
+        var expected = new List<(ZoneKind, ulong, ulong)>();
+        if (start < limit)
+        {
+            expected.Add((ZoneKind.Dma32, start, Math.Min(end, limit)));
+        }
+
+        if (end > limit)
+        {
+            expected.Add((ZoneKind.Normal, Math.Max(start, limit), end));
+        }
+
+        Assert.Equal(expected, zones.Select(z => (z.Kind, z.StartPfn * 4096, z.EndPfn * 4096)));
+    }
+
+    [Fact]
+    public void An_arena_can_be_locked_in_memory_where_the_process_may_lock()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && Environment.IsPrivilegedProcess, "mlock of 4 MiB needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK; the test runs as root");
+        using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions { Lock = true });
+        using ArenaMemory m = arena.Rent(1 * MiB, clear: true);
+        Assert.True(m.GetSpan().IndexOfAnyExcept((byte)0) < 0);
+    }
+}

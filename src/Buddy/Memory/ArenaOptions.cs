@@ -16,6 +16,9 @@ public sealed record ArenaOptions
     /// <summary>Zones by arena offset, lowest first, e.g. DMA = the first 16 MiB; empty: one Normal zone.</summary>
     public IReadOnlyList<ZoneLimit> ZonesByOffset { get; init; } = [];
 
+    /// <summary>Zones by real address limit, lowest first (a device's DMA mask on real memory); used when <see cref="ZonesByOffset"/> is empty.</summary>
+    public IReadOnlyList<ZoneLimit> ZonesByAddress { get; init; } = [];
+
     /// <summary>Ask the kernel for transparent huge pages on the arena (madvise MADV_HUGEPAGE; Linux).</summary>
     public bool TransparentHugePages { get; init; }
 

@@ -66,9 +66,11 @@ public sealed class NativeArena : IDisposable
         try
         {
             ulong start = (ulong)handle.DangerousGetHandle();
-            IReadOnlyList<ZoneLimit> zones = options.ZonesByOffset.Count == 0
-                ? [new ZoneLimit(ZoneKind.Normal, ulong.MaxValue)]
-                : [.. options.ZonesByOffset.Select((z, i) => new ZoneLimit(z.Kind, i == options.ZonesByOffset.Count - 1 ? ulong.MaxValue : start + z.Limit))];
+            IReadOnlyList<ZoneLimit> zones = options.ZonesByOffset.Count > 0
+                ? [.. options.ZonesByOffset.Select((z, i) => new ZoneLimit(z.Kind, i == options.ZonesByOffset.Count - 1 ? ulong.MaxValue : start + z.Limit))]
+                : options.ZonesByAddress.Count > 0
+                    ? [.. options.ZonesByAddress.Select((z, i) => i == options.ZonesByAddress.Count - 1 ? z with { Limit = ulong.MaxValue } : z)]
+                    : [new ZoneLimit(ZoneKind.Normal, ulong.MaxValue)];
             var layout = MachineLayout.Flat(size, start) with
             {
                 PageSize = options.PageSize,
