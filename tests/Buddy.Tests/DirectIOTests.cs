@@ -60,7 +60,7 @@ public sealed class DirectIOTests : IDisposable
 
         using (ArenaMemory buffer = _arena.Rent(4 * MiB))
         {
-            int read = RandomAccess.Read(file!, buffer.GetSpan(), 0);
+            int read = DirectIO.Read(file!, buffer, 0, alignment);
             Assert.Equal(expected.Length, read);
             Assert.True(buffer.GetSpan().SequenceEqual(expected));
         }
@@ -88,6 +88,18 @@ public sealed class DirectIOTests : IDisposable
         // through the page cache accepts it, and only then is this assertion skipped.
         Assert.SkipWhen(error is null, $"the file system of {_dir} accepted a misaligned O_DIRECT write; it does not enforce alignment");
         Assert.Contains("Invalid argument", error!.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void The_helpers_refuse_a_misaligned_offset_before_the_kernel_sees_it()
+    {
+        string path = Path.Combine(_dir, "offset.bin");
+        using SafeFileHandle? file = OpenOrSkipReason(path, out string? reason);
+        Assert.SkipWhen(file is null, reason ?? "");
+        using ArenaMemory buffer = _arena.Rent(8 * KiB);
+        Assert.Equal("offset", Assert.Throws<ArgumentException>(() => DirectIO.Write(file!, buffer, 100)).ParamName);
+        DirectIO.Write(file!, buffer, 4096);
+        Assert.Equal(8192, DirectIO.Read(file!, buffer, 4096));
     }
 
     [Fact]

@@ -88,6 +88,38 @@ public static partial class DirectIO
         return new DirectIOAlignment(4096, 4096, Reported: false);
     }
 
+    /// <summary>Writes all of <paramref name="buffer"/> at <paramref name="offset"/>, after checking the direct I/O alignment.</summary>
+    /// <exception cref="ArgumentException">The buffer's address, its length or the offset is not aligned as <paramref name="alignment"/> requires (default 4,096).</exception>
+    public static void Write(SafeFileHandle file, ArenaMemory buffer, long offset, DirectIOAlignment? alignment = null)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        CheckAligned(buffer, buffer.Length, offset, alignment);
+        RandomAccess.Write(file, buffer.GetSpan(), offset);
+    }
+
+    /// <summary>Reads into <paramref name="buffer"/> from <paramref name="offset"/>, after checking the direct I/O alignment; returns the bytes read.</summary>
+    /// <exception cref="ArgumentException">The buffer's address, its length or the offset is not aligned as <paramref name="alignment"/> requires (default 4,096).</exception>
+    public static int Read(SafeFileHandle file, ArenaMemory buffer, long offset, DirectIOAlignment? alignment = null)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        CheckAligned(buffer, buffer.Length, offset, alignment);
+        return RandomAccess.Read(file, buffer.GetSpan(), offset);
+    }
+
+    private static void CheckAligned(ArenaMemory buffer, int length, long offset, DirectIOAlignment? alignment)
+    {
+        DirectIOAlignment a = alignment ?? new DirectIOAlignment(4096, 4096, Reported: false);
+        if ((ulong)buffer.DangerousGetPointer() % a.MemoryAlignment != 0)
+        {
+            throw new ArgumentException($"The buffer at 0x{buffer.DangerousGetPointer():x} is not aligned to {a.MemoryAlignment} bytes, as direct I/O requires.", nameof(buffer));
+        }
+
+        if (offset < 0 || (ulong)offset % a.OffsetAlignment != 0 || (ulong)length % a.OffsetAlignment != 0)
+        {
+            throw new ArgumentException($"The offset {offset} and length {length} must be multiples of {a.OffsetAlignment} bytes for direct I/O.", nameof(offset));
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int OpenNative(string path, int flags, int mode);
 
