@@ -99,7 +99,7 @@ public sealed partial class PageAllocator
             ulong pfn = cache.Stacks[list][PerCpuCache.Pad + --cache.Hot.Counts[list]];
             cache.Hot.CachedPages -= 1L << order;
             cache.Hot.AllocatedDelta += 1L << order;
-            SetHead(pfn);
+            SetHead(pfn, mobility);
             block = new Block(pfn, 1UL << order, _pageShift, _id, mobility);
             return true;
         }
@@ -224,7 +224,9 @@ public sealed partial class PageAllocator
         return all;
     }
 
-    private void SetHead(ulong pfn) => _heads.Set(pfn - _firstPfn);
+    private void SetHead(ulong pfn, MigrateType mobility) => _heads.Set(pfn - _firstPfn, mobility);
+
+    private MigrateType MobilityOfHead(ulong pfn) => _heads.MobilityOf(pfn - _firstPfn) ?? MigrateType.Unmovable;
 
     // Clears the head bit; false when it was not set (nothing changes then).
     private bool TryClearHead(ulong pfn) => _heads.TryClear(pfn - _firstPfn);

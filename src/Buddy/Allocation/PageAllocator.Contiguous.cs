@@ -85,7 +85,7 @@ public sealed partial class PageAllocator
                 }
 
                 _allocatedPages += pages;
-                SetHead(start);
+                SetHead(start, MigrateType.Unmovable);
                 block = new Block(start, pages, _pageShift, _id, tracked: true); // never through a per-CPU cache
                 failure = null;
                 return true;

@@ -141,7 +141,7 @@ public sealed partial class PageAllocator
         _movable.Remove(from.Pfn);
         _movable.Add(target, handle);
         TryClearHead(from.Pfn);
-        SetHead(target);
+        SetHead(target, MigrateType.Movable);
         handle.MovedTo(to);
         ZoneOf(from.Pfn)!.Release(from.Pfn, order);
     }

@@ -290,9 +290,10 @@ public sealed partial class PageAllocator
                     {
                         _exact.Remove(runStart); // its pieces stay allocated as plain blocks
                         _ranges.Remove(runStart);
+                        MigrateType mobility = MobilityOfHead(runStart);
                         foreach ((ulong piece, _) in PageMath.AlignedPieces(runStart, runPages, _maxOrder))
                         {
-                            SetHead(piece);
+                            SetHead(piece, mobility);
                         }
                     }
                 }
@@ -318,7 +319,7 @@ public sealed partial class PageAllocator
                 else
                 {
                     zone.SplitAllocated(unitStart, unitOrder); // the range cuts it: look again at the halves
-                    SetHead(unitStart + (1UL << (unitOrder - 1)));
+                    SetHead(unitStart + (1UL << (unitOrder - 1)), MobilityOfHead(unitStart));
                 }
             }
         }
@@ -589,7 +590,7 @@ public sealed partial class PageAllocator
             }
 
             _allocatedPages += pages;
-            SetHead(pfn);
+            SetHead(pfn, type);
             if (BuddyMetrics.Allocations.Enabled)
             {
                 BuddyMetrics.Allocations.Add(1);
