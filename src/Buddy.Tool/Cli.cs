@@ -25,6 +25,8 @@ internal static class Cli
             ScenarioCommand.Create(stdout),
             CaptureCommand.Create(stdout),
             BenchCommand.Create(stdout),
+            MapCommand.CreateMap(stdout),
+            MapCommand.CreateReport(stdout, args),
         };
 
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };

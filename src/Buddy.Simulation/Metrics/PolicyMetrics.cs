@@ -90,7 +90,7 @@ public sealed class PolicyMetrics
     }
 
     /// <summary>The result, with <paramref name="denominator"/> naming what internal fragmentation divides by.</summary>
-    public PolicyResult ToResult(string denominator)
+    public PolicyResult ToResult(string denominator, bool keepDump = false)
     {
         long[] nrFree = MergedFreeBlocks();
         double seconds = (double)_ticks / Stopwatch.Frequency;
@@ -122,6 +122,7 @@ public sealed class PolicyMetrics
             EventsPerSecond = seconds > 0 ? _steps / seconds : 0,
             BuddyInfo = Policy.BuddyInfo().ToString(),
             Samples = _samples,
+            Dump = keepDump ? Policy.Allocators[0].Dump() : null,
         };
     }
 

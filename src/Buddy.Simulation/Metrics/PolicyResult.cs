@@ -66,4 +66,8 @@ public sealed record PolicyResult
 
     /// <summary>The time series, sampled every N events or steps.</summary>
     public required IReadOnlyList<Sample> Samples { get; init; }
+
+    /// <summary>The general allocator's state at the end, when the run was asked to keep it (not written to JSON).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public Dumps.AllocatorDump? Dump { get; init; }
 }

@@ -24,6 +24,9 @@ public sealed record ReplayOptions
     /// <summary>The reserved-pool policy's DMA pool size.</summary>
     public ulong DmaPoolSize { get; init; } = ReservedPoolPolicy.DefaultPoolSize;
 
+    /// <summary>Keep each policy's final allocator dump in its result (for maps and reports).</summary>
+    public bool KeepDumps { get; init; }
+
     /// <summary>Count malformed lines and go on.</summary>
     public bool SkipBadLines { get; init; }
 }

@@ -74,7 +74,7 @@ public sealed class TraceReplay
         var machine = Machines.X86(memory, options.PageSize);
         IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
         var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize)).ToList();
-        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery);
+        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps };
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         using var reader = new FtraceReader(file, path, readerOptions);
         IReadOnlyList<PolicyResult> results = replay.Drive(reader, progress is null ? null : events => progress(file.Position, file.Length));
@@ -101,6 +101,9 @@ public sealed class TraceReplay
 
         return end * pageSize;
     }
+
+    /// <summary>Whether results keep each policy's final dump.</summary>
+    public bool KeepDumps { get; init; }
 
     /// <summary>Drives every policy with every event of <paramref name="reader"/>; returns each policy's result.</summary>
     /// <exception cref="TraceFormatException">The trace is malformed, or names a pfn beyond <see cref="MaxPfn"/>.</exception>
@@ -144,7 +147,7 @@ public sealed class TraceReplay
             m.Sample(_steps);
         }
 
-        return [.. _metrics.Select(m => m.ToResult("allocated pages (trace requests are whole blocks, so none is wasted inside them)"))];
+        return [.. _metrics.Select(m => m.ToResult("allocated pages (trace requests are whole blocks, so none is wasted inside them)", KeepDumps))];
     }
 
     /// <summary>The trace counts after <see cref="Drive"/>.</summary>

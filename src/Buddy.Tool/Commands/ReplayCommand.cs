@@ -30,9 +30,10 @@ internal static class ReplayCommand
         var sampleEvery = new Option<int>("--sample-every") { Description = "Sample the time series every N events.", DefaultValueFactory = _ => 4096 };
         var indexOrder = new Option<int>("--index-order") { Description = "The order at which the fragmentation indices are taken.", DefaultValueFactory = _ => 9 };
         var pool = new Option<string>("--dma-pool") { Description = "The reserved-pool policy's DMA pool size.", DefaultValueFactory = _ => "1MiB" };
+        var dumpDir = new Option<string?>("--dump-dir") { Description = "Write each policy's final allocator state to DIR/<policy>.json (for `buddy map --from`)." };
         var command = new Command("replay", "Replay a real Linux page-allocation trace through competing allocation policies.")
         {
-            trace, memory, policies, json, skipBad, sampleEvery, indexOrder, pool,
+            trace, memory, policies, json, skipBad, sampleEvery, indexOrder, pool, dumpDir,
         };
         command.SetAction(parse =>
         {
@@ -57,12 +58,29 @@ internal static class ReplayCommand
                 SampleEvery = every,
                 IndexOrder = order,
                 DmaPoolSize = Output.ParseSize(parse.GetValue(pool)!, "--dma-pool"),
+                KeepDumps = parse.GetValue(dumpDir) is not null,
             };
             ReplayResult result = Run(path, options, stdout);
             Print(Output.Console(stdout), result);
             if (parse.GetValue(json) is { } file)
             {
                 Output.WriteJson(file, result);
+            }
+
+            if (parse.GetValue(dumpDir) is { } dir)
+            {
+                try
+                {
+                    Directory.CreateDirectory(dir);
+                    foreach (PolicyResult p in result.Policies)
+                    {
+                        p.Dump!.Save(Path.Combine(dir, p.Name + ".json"));
+                    }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new UserInputException($"cannot write dumps to '{dir}': {e.Message}", e);
+                }
             }
 
             return 0;
