@@ -129,6 +129,24 @@ public sealed class PictureTests : IDisposable
     }
 
     [Fact]
+    public void Buddy_map_and_report_draw_the_seeded_scenarios()
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        string svg = Path.Combine(_dir, "isa.svg");
+        Assert.Equal(0, Cli.Run(["map", "--scenario", "isa-dma-1995", "--policy", "zoned", "--out", svg], stdout, stderr));
+        XDocument map = XDocument.Parse(File.ReadAllText(svg));
+        Assert.Contains("isa-dma-1995", map.ToString(), StringComparison.Ordinal);
+        string report = Path.Combine(_dir, "isa.html");
+        Assert.Equal(0, Cli.Run(["report", "--scenario", "isa-dma-1995", "--out", report], stdout, stderr));
+        string html = File.ReadAllText(report);
+        Assert.Contains("isa-dma-1995", html, StringComparison.Ordinal);
+        Assert.Contains("<svg", html, StringComparison.Ordinal);
+        Assert.Equal(2, Cli.Run(["map", "--scenario", "no-such-scenario", "--out", svg], stdout, stderr));
+        Assert.Contains("no-such-scenario", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_html_report_renders_in_a_real_headless_browser_without_any_network_request()
     {
         string? chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists);

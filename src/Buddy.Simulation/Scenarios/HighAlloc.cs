@@ -31,6 +31,9 @@ public sealed record HighAllocOptions
 
     /// <summary>The order the measurements ask for.</summary>
     public int Order { get; init; } = 9;
+
+    /// <summary>Keep each policy's allocator dump at the end of the load (for maps).</summary>
+    public bool KeepDumps { get; init; }
 }
 
 /// <summary>One measurement: blocks obtained against what free memory could hold.</summary>
@@ -52,7 +55,12 @@ public sealed record HighAllocMeasurement(long Blocks, long Possible, ulong Page
 /// <param name="AtRest">Order-9 blocks requested after the movable allocations were freed.</param>
 /// <param name="LoadFailures">Allocations that failed during the load.</param>
 /// <param name="PageTypeInfo">/proc/pagetypeinfo at the end of the load.</param>
-public sealed record HighAllocPolicyResult(string Name, HighAllocMeasurement UnderLoad, HighAllocMeasurement AtRest, long LoadFailures, string PageTypeInfo);
+public sealed record HighAllocPolicyResult(string Name, HighAllocMeasurement UnderLoad, HighAllocMeasurement AtRest, long LoadFailures, string PageTypeInfo)
+{
+    /// <summary>The allocator's state at the end of the load, when kept (not written to JSON).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public Dumps.AllocatorDump? LoadedDump { get; init; }
+}
 
 /// <summary>Runs the highalloc scenario.</summary>
 public static class HighAlloc
@@ -69,6 +77,7 @@ public static class HighAlloc
         foreach (string name in names)
         {
             (Policy underLoad, long failures, List<PolicyBlock> _) = Load(name, options);
+            Dumps.AllocatorDump? loaded = options.KeepDumps ? underLoad.Allocators[0].Dump() : null;
             HighAllocMeasurement load = Measure(underLoad, options.Order);
             string pagetypeinfo = underLoad.Allocators[0].PageTypeInfo();
             (Policy rest, _, List<PolicyBlock> live) = Load(name, options);
@@ -78,7 +87,7 @@ public static class HighAlloc
             }
 
             HighAllocMeasurement atRest = Measure(rest, options.Order);
-            results.Add(new HighAllocPolicyResult(name, load, atRest, failures, pagetypeinfo));
+            results.Add(new HighAllocPolicyResult(name, load, atRest, failures, pagetypeinfo) { LoadedDump = loaded });
         }
 
         return results;

@@ -31,6 +31,9 @@ public sealed record IsaDmaOptions
 
     /// <summary>The reserved-pool policy's pool size.</summary>
     public ulong DmaPoolSize { get; init; } = ReservedPoolPolicy.DefaultPoolSize;
+
+    /// <summary>Keep each policy's final allocator dump (for maps and reports).</summary>
+    public bool KeepDumps { get; init; }
 }
 
 /// <summary>What one policy did in the ISA DMA scenario.</summary>
@@ -196,7 +199,7 @@ public static class IsaDma1995
             BytesSetAsideForDma = policy.PagesSetAsideForDma * page,
             PeakBytesHeldByRetries = policy.PeakPagesHeldByRetries * page,
             RetryAllocations = policy.RetryAllocations,
-            Metrics = metrics.ToResult("allocated pages (every request is a whole block)"),
+            Metrics = metrics.ToResult("allocated pages (every request is a whole block)", options.KeepDumps),
         };
     }
 }

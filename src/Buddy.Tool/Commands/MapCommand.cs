@@ -3,6 +3,7 @@ using System.CommandLine;
 using Buddy.Dumps;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Replay;
+using Buddy.Simulation.Scenarios;
 using Buddy.Tool.Rendering;
 using Buddy.Tracing;
 
@@ -19,9 +20,11 @@ internal static class MapCommand
         var policy = new Option<string>("--policy") { Description = "The policy to draw (replay).", DefaultValueFactory = _ => "zoned" };
         policy.AcceptOnlyFromAmong([.. Simulation.Policies.PolicyCatalog.Names]);
         var output = new Option<string>("--out") { Description = "The picture: FILE.png or FILE.svg.", Required = true };
+        var scenario = ScenarioOption();
+        var seed = new Option<int>("--seed") { Description = "The scenario's seed.", DefaultValueFactory = _ => 1 };
         var command = new Command("map", "Draw a memory map: one cell per page or group of pages, colored by state, zones and pageblocks marked.")
         {
-            from, trace, memory, policy, output,
+            from, trace, memory, policy, output, scenario, seed,
         };
         command.SetAction(parse =>
         {
@@ -38,6 +41,15 @@ internal static class MapCommand
             {
                 dump = LoadDump(dumpFile);
                 title = Path.GetFileName(dumpFile);
+            }
+            else if (parse.GetValue(scenario) is { } scenarioName)
+            {
+                string p = parse.GetValue(policy)!;
+                int s = parse.GetValue(seed);
+                dump = scenarioName == "highalloc"
+                    ? HighAlloc.Run(new HighAllocOptions { Seed = s, Policies = [p], KeepDumps = true })[0].LoadedDump!
+                    : IsaDma1995.Run(new IsaDmaOptions { Seed = s, Policies = [p], KeepDumps = true })[0].Metrics.Dump!;
+                title = $"{p} after {scenarioName} (seed {s}{(scenarioName == "highalloc" ? ", end of the load" : "")})";
             }
             else
             {
@@ -61,19 +73,48 @@ internal static class MapCommand
         var memory = new Option<string?>("--memory") { Description = "The machine's memory." };
         var policies = ReplayCommand.PolicyOption();
         var output = new Option<string>("--out") { Description = "The HTML file to write.", Required = true };
-        var command = new Command("report", "Replay a trace and write one self-contained HTML report comparing the policies.")
+        var scenario = new Option<string?>("--scenario") { Description = "Report on the isa-dma-1995 scenario instead of a trace." };
+        scenario.AcceptOnlyFromAmong("isa-dma-1995");
+        var seed = new Option<int>("--seed") { Description = "The scenario's seed.", DefaultValueFactory = _ => 1 };
+        var command = new Command("report", "Replay a trace (or run a scenario) and write one self-contained HTML report comparing the policies.")
         {
-            trace, memory, policies, output,
+            trace, memory, policies, output, scenario, seed,
         };
         command.SetAction(parse =>
         {
-            ReplayResult result = Replay(parse.GetValue(trace), parse.GetValue(memory), ReplayCommand.CheckPolicies(parse.GetValue(policies)));
+            string commandLine = "buddy " + string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"\"{a}\"" : a));
+            string html;
+            int count;
+            if (parse.GetValue(scenario) is not null)
+            {
+                int s = parse.GetValue(seed);
+                IReadOnlyList<IsaDmaPolicyResult> isa = IsaDma1995.Run(new IsaDmaOptions { Seed = s, Policies = ReplayCommand.CheckPolicies(parse.GetValue(policies)), KeepDumps = true });
+                html = HtmlReport.Render($"isa-dma-1995, seed {s}",
+                    "A 32 MiB PC; processes and page cache churn past 16 MiB in use while a driver loads again and again and asks for ISA DMA buffers. " +
+                    string.Join("; ", isa.Select(r => $"{r.Name}: {r.DmaSatisfied}/{r.DmaRequests} DMA requests satisfied")) + ".",
+                    [.. isa.Select(r => r.Metrics)], commandLine, "steps");
+                count = isa.Count;
+            }
+            else
+            {
+                ReplayResult result = Replay(parse.GetValue(trace), parse.GetValue(memory), ReplayCommand.CheckPolicies(parse.GetValue(policies)));
+                html = HtmlReport.Render(result, commandLine);
+                count = result.Policies.Count;
+            }
+
             string file = parse.GetValue(output)!;
-            Write(file, System.Text.Encoding.UTF8.GetBytes(HtmlReport.Render(result, "buddy " + string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"\"{a}\"" : a)))));
-            stdout.WriteLine($"Wrote {file}: {result.Policies.Count} policies.");
+            Write(file, System.Text.Encoding.UTF8.GetBytes(html));
+            stdout.WriteLine($"Wrote {file}: {count} policies.");
             return 0;
         });
         return command;
+    }
+
+    private static Option<string?> ScenarioOption()
+    {
+        var scenario = new Option<string?>("--scenario") { Description = "Draw the policy's memory after a scenario: isa-dma-1995, or highalloc (at the end of its load)." };
+        scenario.AcceptOnlyFromAmong("isa-dma-1995", "highalloc");
+        return scenario;
     }
 
     internal static AllocatorDump LoadDump(string file)

@@ -15,23 +15,30 @@ internal static class HtmlReport
 {
     private static readonly string[] s_palette = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#ad1457"];
 
-    /// <summary>The report for <paramref name="result"/>, made by <paramref name="command"/>.</summary>
+    /// <summary>The report for a trace replay, made by <paramref name="command"/>.</summary>
     public static string Render(ReplayResult result, string command)
     {
         ArgumentNullException.ThrowIfNull(result);
+        TraceCounts t = result.Trace;
+        string description = string.Create(CultureInfo.InvariantCulture, $"{t.Allocs:N0} allocations and {t.Frees:N0} frees replayed on a {Units.FormatSize(result.MemoryBytes)} machine ({result.MemoryBytes / result.PageSize:N0} pages of {Units.FormatSize(result.PageSize)}); {t.UnmatchedFrees:N0} frees of pages allocated before the capture, {t.PartialFrees:N0} partial frees.");
+        return Render(Path.GetFileName(result.Source), description, result.Policies, command, "events");
+    }
+
+    /// <summary>A report comparing <paramref name="policies"/>: title, description, summary, time series, buddyinfo bars, maps.</summary>
+    public static string Render(string title, string description, IReadOnlyList<PolicyResult> policies, string command, string steps)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">");
         sb.Append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">");
         sb.Append("<title>Buddy replay report</title><style>");
         sb.Append("body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}");
         sb.Append(".maps{display:flex;flex-wrap:wrap;gap:24px}.maps figure{margin:0}code{background:#f4f4f4;padding:2px 4px}h2{margin-top:32px}</style></head><body>");
-        sb.Append(CultureInfo.InvariantCulture, $"<h1>Buddy: {Html(Path.GetFileName(result.Source))}</h1>");
-        TraceCounts t = result.Trace;
-        sb.Append(CultureInfo.InvariantCulture, $"<p>{t.Allocs:N0} allocations and {t.Frees:N0} frees replayed on a {Units.FormatSize(result.MemoryBytes)} machine ({result.MemoryBytes / result.PageSize:N0} pages of {Units.FormatSize(result.PageSize)}); {t.UnmatchedFrees:N0} frees of pages allocated before the capture, {t.PartialFrees:N0} partial frees.</p>");
+        sb.Append(CultureInfo.InvariantCulture, $"<h1>Buddy: {Html(title)}</h1><p>{Html(description)}</p>");
         sb.Append(CultureInfo.InvariantCulture, $"<p>Made by: <code id=\"command\">{Html(command)}</code></p>");
 
         sb.Append("<h2>Summary</h2><table id=\"summary\"><tr><th></th>");
-        foreach (PolicyResult p in result.Policies)
+        foreach (PolicyResult p in policies)
         {
             sb.Append(CultureInfo.InvariantCulture, $"<th>{Html(p.Name)}</th>");
         }
@@ -40,7 +47,7 @@ internal static class HtmlReport
         void Row(string label, Func<PolicyResult, string> value)
         {
             sb.Append(CultureInfo.InvariantCulture, $"<tr><td>{Html(label)}</td>");
-            foreach (PolicyResult p in result.Policies)
+            foreach (PolicyResult p in policies)
             {
                 sb.Append(CultureInfo.InvariantCulture, $"<td>{Html(value(p))}</td>");
             }
@@ -52,19 +59,19 @@ internal static class HtmlReport
         Row("failures", p => p.AllocFailures.ToString("N0", CultureInfo.InvariantCulture));
         Row("peak pages in use", p => p.PeakPagesInUse.ToString("N0", CultureInfo.InvariantCulture));
         Row("mean pages in use", p => p.MeanPagesInUse.ToString("N0", CultureInfo.InvariantCulture));
-        Row($"unusable index at order {(result.Policies.Count > 0 ? result.Policies[0].IndexOrder : 9)}, mean / end", p => string.Create(CultureInfo.InvariantCulture, $"{p.MeanUnusableIndex:F3} / {p.FinalUnusableIndex:F3}"));
+        Row($"unusable index at order {(policies.Count > 0 ? policies[0].IndexOrder : 9)}, mean / end", p => string.Create(CultureInfo.InvariantCulture, $"{p.MeanUnusableIndex:F3} / {p.FinalUnusableIndex:F3}"));
         Row("pages moved by compaction", p => p.CompactionPagesMoved.ToString("N0", CultureInfo.InvariantCulture));
         Row("events per second", p => p.EventsPerSecond.ToString("N0", CultureInfo.InvariantCulture));
         sb.Append("</table>");
 
         sb.Append("<h2>Fragmentation over time</h2><p>The kernel's unusable free space index at the chosen order, sampled every few thousand events: the share of free memory in blocks too small for that order.</p>");
-        sb.Append(TimeSeries(result.Policies));
+        sb.Append(TimeSeries(policies, steps));
 
         sb.Append("<h2>Free blocks at the end (buddyinfo)</h2>");
-        sb.Append(BuddyInfoBars(result.Policies));
+        sb.Append(BuddyInfoBars(policies));
 
         sb.Append("<h2>Memory maps at the end</h2><div class=\"maps\">");
-        foreach (PolicyResult p in result.Policies.Where(p => p.Dump is not null))
+        foreach (PolicyResult p in policies.Where(p => p.Dump is not null))
         {
             PageMap map = PageMap.From(p.Dump!, columns: 256);
             sb.Append(CultureInfo.InvariantCulture, $"<figure>{MapRenderer.Svg(map, cell: 2, title: p.Name, id: "map-" + Id(p.Name))}</figure>");
@@ -74,7 +81,7 @@ internal static class HtmlReport
         return sb.ToString();
     }
 
-    private static string TimeSeries(IReadOnlyList<PolicyResult> policies)
+    private static string TimeSeries(IReadOnlyList<PolicyResult> policies, string steps)
     {
         const int W = 760, H = 260, L = 48, B = 30;
         long maxStep = Math.Max(1, policies.SelectMany(p => p.Samples).Select(s => s.Step).DefaultIfEmpty(1).Max());
@@ -87,7 +94,7 @@ internal static class HtmlReport
             sb.Append(CultureInfo.InvariantCulture, $"<text x=\"4\" y=\"{y + 4:F0}\">{i / 4.0:F2}</text><line x1=\"{L}\" x2=\"{W - 10}\" y1=\"{y:F0}\" y2=\"{y:F0}\" stroke=\"#eee\"/>");
         }
 
-        sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{L}\" y=\"{H - 8}\">0</text><text x=\"{W - 120}\" y=\"{H - 8}\">{maxStep:N0} events</text>");
+        sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{L}\" y=\"{H - 8}\">0</text><text x=\"{W - 120}\" y=\"{H - 8}\">{maxStep:N0} {steps}</text>");
         for (int k = 0; k < policies.Count; k++)
         {
             string color = s_palette[k % s_palette.Length];
