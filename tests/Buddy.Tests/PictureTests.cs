@@ -144,6 +144,8 @@ public sealed class PictureTests : IDisposable
         Assert.Contains("<svg", html, StringComparison.Ordinal);
         Assert.Equal(2, Cli.Run(["map", "--scenario", "no-such-scenario", "--out", svg], stdout, stderr));
         Assert.Contains("no-such-scenario", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Equal(2, Cli.Run(["map", "--scenario", "highalloc", "--from", "x.json", "--out", svg], stdout, stderr));
+        Assert.Contains("give at most one", stderr.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -35,6 +35,12 @@ internal static class MapCommand
                 throw new UserInputException($"--out {file}: expected a name ending in .png or .svg.");
             }
 
+            int sources = (parse.GetValue(from) is null ? 0 : 1) + (parse.GetValue(scenario) is null ? 0 : 1) + (parse.GetValue(trace) is null ? 0 : 1);
+            if (sources > 1)
+            {
+                throw new UserInputException("--from, --scenario and --trace each name what to draw: give at most one.");
+            }
+
             AllocatorDump dump;
             string title;
             if (parse.GetValue(from) is { } dumpFile)
