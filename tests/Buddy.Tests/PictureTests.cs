@@ -146,6 +146,10 @@ public sealed class PictureTests : IDisposable
         Assert.Contains("no-such-scenario", stderr.ToString(), StringComparison.Ordinal);
         Assert.Equal(2, Cli.Run(["map", "--scenario", "highalloc", "--from", "x.json", "--out", svg], stdout, stderr));
         Assert.Contains("give at most one", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Equal(2, Cli.Run(["scenario", "highalloc", "--sample-every", "0"], stdout, stderr));
+        Assert.Contains("--sample-every 0: expected at least 1", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Equal(2, Cli.Run(["scenario", "knuth", "--sample-every", "5"], stdout, stderr));
+        Assert.Contains("--sample-every does not apply", stderr.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

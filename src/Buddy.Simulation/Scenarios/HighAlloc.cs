@@ -7,6 +7,7 @@
 using Buddy.Allocation;
 using Buddy.Mobility;
 using Buddy.Pages;
+using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 
 namespace Buddy.Simulation.Scenarios;
@@ -34,6 +35,9 @@ public sealed record HighAllocOptions
 
     /// <summary>Keep each policy's allocator dump at the end of the load (for maps).</summary>
     public bool KeepDumps { get; init; }
+
+    /// <summary>Take a time-series sample (free pages, unusable index at <see cref="Order"/>, failures) every this many load steps.</summary>
+    public int SampleEvery { get; init; } = 20_000;
 }
 
 /// <summary>One measurement: blocks obtained against what free memory could hold.</summary>
@@ -60,6 +64,9 @@ public sealed record HighAllocPolicyResult(string Name, HighAllocMeasurement Und
     /// <summary>The allocator's state at the end of the load, when kept (not written to JSON).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public Dumps.AllocatorDump? LoadedDump { get; init; }
+
+    /// <summary>The load's time series, sampled every <see cref="HighAllocOptions.SampleEvery"/> steps.</summary>
+    public IReadOnlyList<Sample> Samples { get; init; } = [];
 }
 
 /// <summary>Runs the highalloc scenario.</summary>
@@ -72,31 +79,33 @@ public static class HighAlloc
     public static IReadOnlyList<HighAllocPolicyResult> Run(HighAllocOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.SampleEvery, 1, nameof(options.SampleEvery));
         IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : DefaultPolicies;
         var results = new List<HighAllocPolicyResult>();
         foreach (string name in names)
         {
-            (Policy underLoad, long failures, List<PolicyBlock> _) = Load(name, options);
+            (Policy underLoad, long failures, List<PolicyBlock> _, IReadOnlyList<Sample> samples) = Load(name, options);
             Dumps.AllocatorDump? loaded = options.KeepDumps ? underLoad.Allocators[0].Dump() : null;
             HighAllocMeasurement load = Measure(underLoad, options.Order);
             string pagetypeinfo = underLoad.Allocators[0].PageTypeInfo();
-            (Policy rest, _, List<PolicyBlock> live) = Load(name, options);
+            (Policy rest, _, List<PolicyBlock> live, _) = Load(name, options);
             foreach (PolicyBlock b in live)
             {
                 rest.Free(b); // the processes exit: every movable allocation goes
             }
 
             HighAllocMeasurement atRest = Measure(rest, options.Order);
-            results.Add(new HighAllocPolicyResult(name, load, atRest, failures, pagetypeinfo) { LoadedDump = loaded });
+            results.Add(new HighAllocPolicyResult(name, load, atRest, failures, pagetypeinfo) { LoadedDump = loaded, Samples = samples });
         }
 
         return results;
     }
 
-    private static (Policy Policy, long Failures, List<PolicyBlock> Live) Load(string name, HighAllocOptions options)
+    private static (Policy Policy, long Failures, List<PolicyBlock> Live, IReadOnlyList<Sample> Samples) Load(string name, HighAllocOptions options)
     {
         MachineLayout machine = Machines.X86(options.Memory);
         Policy policy = PolicyCatalog.Create(name, machine);
+        var metrics = new PolicyMetrics(policy, options.Order);
         var rng = new Random(options.Seed);
         var live = new List<PolicyBlock>();
         var movable = new List<bool>();
@@ -111,7 +120,10 @@ public static class HighAlloc
                 MigrateType type = u < 0.05 ? MigrateType.Unmovable : u < 0.07 ? MigrateType.Reclaimable : MigrateType.Movable;
                 double v = rng.NextDouble();
                 int order = v < 0.85 ? 0 : v < 0.93 ? 1 : v < 0.97 ? 2 : 3;
-                if (policy.TryAllocate(new PolicyRequest(order, MigrateType: type), out PolicyBlock block, out _))
+                var request = new PolicyRequest(order, MigrateType: type);
+                bool ok = policy.TryAllocate(request, out PolicyBlock block, out FailureReason reason);
+                metrics.Request(request, ok, reason);
+                if (ok)
                 {
                     live.Add(block);
                     movable.Add(type == MigrateType.Movable);
@@ -130,6 +142,11 @@ public static class HighAlloc
                 movable[k] = movable[^1];
                 movable.RemoveAt(movable.Count - 1);
             }
+
+            if ((step + 1) % options.SampleEvery == 0)
+            {
+                metrics.Sample(step + 1);
+            }
         }
 
         // Keep only the movable ones for "at rest": the caller frees what it is given.
@@ -142,7 +159,7 @@ public static class HighAlloc
             }
         }
 
-        return (policy, failures, movableLive);
+        return (policy, failures, movableLive, metrics.Samples);
     }
 
     private static HighAllocMeasurement Measure(Policy policy, int order)

@@ -34,6 +34,9 @@ public sealed record IsaDmaOptions
 
     /// <summary>Keep each policy's final allocator dump (for maps and reports).</summary>
     public bool KeepDumps { get; init; }
+
+    /// <summary>Take a time-series sample (free pages, unusable index, failures) every this many steps.</summary>
+    public int SampleEvery { get; init; } = 1000;
 }
 
 /// <summary>What one policy did in the ISA DMA scenario.</summary>
@@ -80,6 +83,7 @@ public static class IsaDma1995
     public static IReadOnlyList<IsaDmaPolicyResult> Run(IsaDmaOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.SampleEvery, 1, nameof(options.SampleEvery));
         IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
         return [.. names.Select(n => RunOne(PolicyCatalog.Create(n, Machines.Isa1995(), options.DmaPoolSize), options))];
     }
@@ -131,7 +135,7 @@ public static class IsaDma1995
                 }
 
                 metrics.Step();
-                if (++step % 1000 == 0)
+                if (++step % options.SampleEvery == 0)
                 {
                     metrics.Sample(step);
                 }

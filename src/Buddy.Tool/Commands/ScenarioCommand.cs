@@ -25,14 +25,21 @@ internal static class ScenarioCommand
         var lifetime = new Option<int>("--lifetime") { Description = "knuth: lifetimes are uniform on 1..N ticks (10, 100 or 1000).", DefaultValueFactory = _ => 100 };
         var ticks = new Option<int>("--ticks") { Description = "knuth: ticks measured.", DefaultValueFactory = _ => 200_000 };
         var steps = new Option<int>("--steps") { Description = "highalloc: steps of load (the first quarter at 97% of memory, then 80%).", DefaultValueFactory = _ => 2_000_000 };
+        var sampleEvery = new Option<int?>("--sample-every") { Description = "isa-dma-1995, highalloc: sample the time series (free pages, unusable index, failures) every N steps (default 1000 and 20000)." };
         var command = new Command("scenario", "Run a seeded scenario: the 1995 ISA DMA story, Knuth's buddy-system simulation, or highalloc (large blocks under load and at rest).")
         {
-            name, seed, policies, json, pool, rounds, sizes, lifetime, ticks, steps,
+            name, seed, policies, json, pool, rounds, sizes, lifetime, ticks, steps, sampleEvery,
         };
         command.SetAction(parse =>
         {
             IAnsiConsole console = Output.Console(stdout);
             string scenario = parse.GetValue(name)!;
+            int? every = parse.GetValue(sampleEvery);
+            if (every is < 1)
+            {
+                throw new UserInputException($"--sample-every {every}: expected at least 1.");
+            }
+
             object result;
             if (scenario == "highalloc")
             {
@@ -48,6 +55,7 @@ internal static class ScenarioCommand
                     Policies = ReplayCommand.CheckPolicies(parse.GetValue(policies)),
                     Steps = count,
                     FillSteps = count / 4,
+                    SampleEvery = every ?? 20_000,
                 });
                 PrintHighAlloc(console, high, parse.GetValue(seed), count);
                 result = new { scenario, seed = parse.GetValue(seed), policies = high };
@@ -57,6 +65,11 @@ internal static class ScenarioCommand
                 if (parse.GetValue(policies) is { Length: > 0 })
                 {
                     throw new UserInputException("knuth runs on one buddy memory; --policy does not apply to it.");
+                }
+
+                if (every is not null)
+                {
+                    throw new UserInputException("knuth reports averages over its ticks; --sample-every does not apply to it.");
                 }
 
                 int life = parse.GetValue(lifetime), count = parse.GetValue(ticks);
@@ -92,6 +105,7 @@ internal static class ScenarioCommand
                         Policies = ReplayCommand.CheckPolicies(parse.GetValue(policies)),
                         DriverRounds = r,
                         DmaPoolSize = Output.ParseSize(parse.GetValue(pool)!, "--dma-pool"),
+                        SampleEvery = every ?? 1000,
                     });
                 }
                 catch (ArgumentException e)
