@@ -142,6 +142,12 @@ public sealed class PictureTests : IDisposable
         string html = File.ReadAllText(report);
         Assert.Contains("isa-dma-1995", html, StringComparison.Ordinal);
         Assert.Contains("<svg", html, StringComparison.Ordinal);
+        string high = Path.Combine(_dir, "highalloc.html");
+        Assert.Equal(0, Cli.Run(["report", "--scenario", "highalloc", "--policy", "zoned+mobility", "--out", high], stdout, stderr));
+        html = File.ReadAllText(high);
+        Assert.Contains("id=\"map-zoned-mobility\"", html, StringComparison.Ordinal);
+        Assert.Contains("under load", html, StringComparison.Ordinal);
+        Assert.Contains("<polyline", html, StringComparison.Ordinal);
         Assert.Equal(2, Cli.Run(["map", "--scenario", "no-such-scenario", "--out", svg], stdout, stderr));
         Assert.Contains("no-such-scenario", stderr.ToString(), StringComparison.Ordinal);
         Assert.Equal(2, Cli.Run(["map", "--scenario", "highalloc", "--from", "x.json", "--out", svg], stdout, stderr));

@@ -43,9 +43,6 @@ public sealed class PolicyMetrics
     /// <summary>The most pages in use at once.</summary>
     public ulong PeakPagesInUse { get; private set; }
 
-    /// <summary>The time-series samples taken so far.</summary>
-    public IReadOnlyList<Sample> Samples => _samples;
-
     /// <summary>Starts timing a call into the policy.</summary>
     public static long StartTimer() => Stopwatch.GetTimestamp();
 

@@ -57,16 +57,12 @@ public sealed record HighAllocMeasurement(long Blocks, long Possible, ulong Page
 /// <param name="Name">The policy.</param>
 /// <param name="UnderLoad">Order-9 blocks requested in the loaded state.</param>
 /// <param name="AtRest">Order-9 blocks requested after the movable allocations were freed.</param>
-/// <param name="LoadFailures">Allocations that failed during the load.</param>
 /// <param name="PageTypeInfo">/proc/pagetypeinfo at the end of the load.</param>
-public sealed record HighAllocPolicyResult(string Name, HighAllocMeasurement UnderLoad, HighAllocMeasurement AtRest, long LoadFailures, string PageTypeInfo)
+public sealed record HighAllocPolicyResult(string Name, HighAllocMeasurement UnderLoad, HighAllocMeasurement AtRest, string PageTypeInfo)
 {
-    /// <summary>The allocator's state at the end of the load, when kept (not written to JSON).</summary>
-    [System.Text.Json.Serialization.JsonIgnore]
-    public Dumps.AllocatorDump? LoadedDump { get; init; }
-
-    /// <summary>The load's time series, sampled every <see cref="HighAllocOptions.SampleEvery"/> steps.</summary>
-    public IReadOnlyList<Sample> Samples { get; init; } = [];
+    /// <summary>The load as a replay reports it: requests, failures, buddyinfo, the time series sampled
+    /// every <see cref="HighAllocOptions.SampleEvery"/> steps, and the final state when dumps are kept.</summary>
+    public required PolicyResult Load { get; init; }
 }
 
 /// <summary>Runs the highalloc scenario.</summary>
@@ -84,24 +80,24 @@ public static class HighAlloc
         var results = new List<HighAllocPolicyResult>();
         foreach (string name in names)
         {
-            (Policy underLoad, long failures, List<PolicyBlock> _, IReadOnlyList<Sample> samples) = Load(name, options);
-            Dumps.AllocatorDump? loaded = options.KeepDumps ? underLoad.Allocators[0].Dump() : null;
+            (Policy underLoad, List<PolicyBlock> _, PolicyMetrics metrics) = Load(name, options);
+            PolicyResult loaded = metrics.ToResult("allocated pages (every request is a whole block)", options.KeepDumps);
             HighAllocMeasurement load = Measure(underLoad, options.Order);
             string pagetypeinfo = underLoad.Allocators[0].PageTypeInfo();
-            (Policy rest, _, List<PolicyBlock> live, _) = Load(name, options);
+            (Policy rest, List<PolicyBlock> live, _) = Load(name, options);
             foreach (PolicyBlock b in live)
             {
                 rest.Free(b); // the processes exit: every movable allocation goes
             }
 
             HighAllocMeasurement atRest = Measure(rest, options.Order);
-            results.Add(new HighAllocPolicyResult(name, load, atRest, failures, pagetypeinfo) { LoadedDump = loaded, Samples = samples });
+            results.Add(new HighAllocPolicyResult(name, load, atRest, pagetypeinfo) { Load = loaded });
         }
 
         return results;
     }
 
-    private static (Policy Policy, long Failures, List<PolicyBlock> Live, IReadOnlyList<Sample> Samples) Load(string name, HighAllocOptions options)
+    private static (Policy Policy, List<PolicyBlock> Live, PolicyMetrics Metrics) Load(string name, HighAllocOptions options)
     {
         MachineLayout machine = Machines.X86(options.Memory);
         Policy policy = PolicyCatalog.Create(name, machine);
@@ -110,7 +106,6 @@ public static class HighAlloc
         var live = new List<PolicyBlock>();
         var movable = new List<bool>();
         ulong total = machine.Size / machine.PageSize;
-        long failures = 0;
         for (int step = 0; step < options.Steps; step++)
         {
             double targetShare = step < options.FillSteps ? 0.97 : 0.80;
@@ -121,16 +116,14 @@ public static class HighAlloc
                 double v = rng.NextDouble();
                 int order = v < 0.85 ? 0 : v < 0.93 ? 1 : v < 0.97 ? 2 : 3;
                 var request = new PolicyRequest(order, MigrateType: type);
+                long t = PolicyMetrics.StartTimer();
                 bool ok = policy.TryAllocate(request, out PolicyBlock block, out FailureReason reason);
+                metrics.StopTimer(t);
                 metrics.Request(request, ok, reason);
                 if (ok)
                 {
                     live.Add(block);
                     movable.Add(type == MigrateType.Movable);
-                }
-                else
-                {
-                    failures++;
                 }
             }
             else if (live.Count > 0)
@@ -143,6 +136,7 @@ public static class HighAlloc
                 movable.RemoveAt(movable.Count - 1);
             }
 
+            metrics.Step();
             if ((step + 1) % options.SampleEvery == 0)
             {
                 metrics.Sample(step + 1);
@@ -159,7 +153,7 @@ public static class HighAlloc
             }
         }
 
-        return (policy, failures, movableLive, metrics.Samples);
+        return (policy, movableLive, metrics);
     }
 
     private static HighAllocMeasurement Measure(Policy policy, int order)
