@@ -36,25 +36,25 @@ public class HighAllocTests
     public void The_load_is_sampled_every_N_steps_and_the_samples_follow_the_load()
     {
         HighAllocPolicyResult plain = HighAlloc.Run(new HighAllocOptions { Seed = 1, Policies = ["zoned"], Steps = 400_000, FillSteps = 100_000, SampleEvery = 10_000 })[0];
-        Assert.Equal(40, plain.Load.Samples.Count);
-        Assert.Equal(Enumerable.Range(1, 40).Select(i => i * 10_000L), plain.Load.Samples.Select(s => s.Step));
+        Assert.Equal(40, plain.Metrics.Samples.Count);
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => i * 10_000L), plain.Metrics.Samples.Select(s => s.Step));
         ulong total = 262_144;
         // During the fill every step allocates (memory is below the 97% target), so pages in use
         // only grow; later the load hovers around its 80% target.
         for (int i = 1; i < 10; i++)
         {
-            Assert.True(plain.Load.Samples[i].PagesInUse > plain.Load.Samples[i - 1].PagesInUse + 10_000);
+            Assert.True(plain.Metrics.Samples[i].PagesInUse > plain.Metrics.Samples[i - 1].PagesInUse + 10_000);
         }
 
-        Assert.InRange(plain.Load.Samples[^1].PagesInUse, total * 78 / 100, total * 82 / 100);
+        Assert.InRange(plain.Metrics.Samples[^1].PagesInUse, total * 78 / 100, total * 82 / 100);
         // Free plus in use is the managed memory: 1 GiB less the pages the x86 layout reserves.
-        ulong managed = plain.Load.Samples[0].FreePages + plain.Load.Samples[0].PagesInUse;
+        ulong managed = plain.Metrics.Samples[0].FreePages + plain.Metrics.Samples[0].PagesInUse;
         Assert.InRange(managed, total - 512, total);
-        Assert.All(plain.Load.Samples, s => Assert.Equal(managed, s.FreePages + s.PagesInUse));
-        Assert.Equal(plain.Load.AllocFailures, plain.Load.Samples[^1].Failures);
-        Assert.True(plain.Load.Requests > 100_000);
-        Assert.True(plain.Load.PeakPagesInUse >= plain.Load.Samples.Max(s => s.PagesInUse));
-        Assert.Contains("Node 0, zone    DMA32", plain.Load.BuddyInfo, StringComparison.Ordinal);
+        Assert.All(plain.Metrics.Samples, s => Assert.Equal(managed, s.FreePages + s.PagesInUse));
+        Assert.Equal(plain.Metrics.AllocFailures, plain.Metrics.Samples[^1].Failures);
+        Assert.True(plain.Metrics.Requests > 100_000);
+        Assert.True(plain.Metrics.PeakPagesInUse >= plain.Metrics.Samples.Max(s => s.PagesInUse));
+        Assert.Contains("Node 0, zone    DMA32", plain.Metrics.BuddyInfo, StringComparison.Ordinal);
         Assert.Throws<ArgumentOutOfRangeException>(() => HighAlloc.Run(new HighAllocOptions { Policies = ["zoned"], SampleEvery = 0 }));
     }
 }

@@ -62,7 +62,7 @@ public sealed record HighAllocPolicyResult(string Name, HighAllocMeasurement Und
 {
     /// <summary>The load as a replay reports it: requests, failures, buddyinfo, the time series sampled
     /// every <see cref="HighAllocOptions.SampleEvery"/> steps, and the final state when dumps are kept.</summary>
-    public required PolicyResult Load { get; init; }
+    public required PolicyResult Metrics { get; init; }
 }
 
 /// <summary>Runs the highalloc scenario.</summary>
@@ -91,7 +91,7 @@ public static class HighAlloc
             }
 
             HighAllocMeasurement atRest = Measure(rest, options.Order);
-            results.Add(new HighAllocPolicyResult(name, load, atRest, pagetypeinfo) { Load = loaded });
+            results.Add(new HighAllocPolicyResult(name, load, atRest, pagetypeinfo) { Metrics = loaded });
         }
 
         return results;

@@ -53,7 +53,7 @@ internal static class MapCommand
                 string p = parse.GetValue(policy)!;
                 int s = parse.GetValue(seed);
                 dump = scenarioName == "highalloc"
-                    ? HighAlloc.Run(new HighAllocOptions { Seed = s, Policies = [p], KeepDumps = true })[0].Load.Dump!
+                    ? HighAlloc.Run(new HighAllocOptions { Seed = s, Policies = [p], KeepDumps = true })[0].Metrics.Dump!
                     : IsaDma1995.Run(new IsaDmaOptions { Seed = s, Policies = [p], KeepDumps = true })[0].Metrics.Dump!;
                 title = $"{p} after {scenarioName} (seed {s}{(scenarioName == "highalloc" ? ", end of the load" : "")})";
             }
@@ -98,7 +98,7 @@ internal static class MapCommand
                 html = HtmlReport.Render($"highalloc, seed {s}",
                     "A 1 GiB machine loaded with mixed allocations (93% movable) to 97%, then 80% of its memory; the maps show the end of the load. Order-9 blocks obtained: " +
                     string.Join("; ", high.Select(r => $"{r.Name}: {r.UnderLoad.Blocks}/{r.UnderLoad.Possible} under load, {r.AtRest.Blocks}/{r.AtRest.Possible} at rest")) + ".",
-                    [.. high.Select(r => r.Load)], commandLine, "steps");
+                    [.. high.Select(r => r.Metrics)], commandLine, "steps");
                 count = high.Count;
             }
             else if (parse.GetValue(scenario) is not null)

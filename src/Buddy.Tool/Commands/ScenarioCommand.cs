@@ -168,7 +168,7 @@ internal static class ScenarioCommand
                 string.Create(CultureInfo.InvariantCulture, $"{r.UnderLoad.Blocks} / {r.UnderLoad.Possible} = {r.UnderLoad.Share:P1}"),
                 string.Create(CultureInfo.InvariantCulture, $"{r.AtRest.Blocks} / {r.AtRest.Possible} = {r.AtRest.Share:P1}"),
                 r.UnderLoad.MovedPerBlock.ToString("F0", CultureInfo.InvariantCulture),
-                r.Load.AllocFailures.ToString(CultureInfo.InvariantCulture));
+                r.Metrics.AllocFailures.ToString(CultureInfo.InvariantCulture));
         }
 
         console.Write(table);

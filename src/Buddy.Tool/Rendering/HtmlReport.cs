@@ -31,7 +31,7 @@ internal static class HtmlReport
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">");
         sb.Append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">");
-        sb.Append("<title>Buddy replay report</title><style>");
+        sb.Append(CultureInfo.InvariantCulture, $"<title>Buddy: {Html(title)}</title><style>");
         sb.Append("body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}");
         sb.Append(".maps{display:flex;flex-wrap:wrap;gap:24px}.maps figure{margin:0}code{background:#f4f4f4;padding:2px 4px}h2{margin-top:32px}</style></head><body>");
         sb.Append(CultureInfo.InvariantCulture, $"<h1>Buddy: {Html(title)}</h1><p>{Html(description)}</p>");
@@ -64,7 +64,7 @@ internal static class HtmlReport
         Row("events per second", p => p.EventsPerSecond.ToString("N0", CultureInfo.InvariantCulture));
         sb.Append("</table>");
 
-        sb.Append("<h2>Fragmentation over time</h2><p>The kernel's unusable free space index at the chosen order, sampled every few thousand events: the share of free memory in blocks too small for that order.</p>");
+        sb.Append(CultureInfo.InvariantCulture, $"<h2>Fragmentation over time</h2><p>The kernel's unusable free space index at the chosen order, sampled at regular intervals of {steps}: the share of free memory in blocks too small for that order.</p>");
         sb.Append(TimeSeries(policies, steps));
 
         sb.Append("<h2>Free blocks at the end (buddyinfo)</h2>");
