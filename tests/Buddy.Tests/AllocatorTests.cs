@@ -451,10 +451,10 @@ public class AllocatorTests
     }
 
     [Fact]
-    public void Metadata_is_at_most_one_byte_per_page_at_4KiB_pages_idle_and_fragmented()
+    public void Metadata_is_at_most_half_a_byte_per_page_idle_and_a_byte_and_a_half_fragmented()
     {
         var pages = new PageAllocator(MachineLayout.X86(1 * GiB) with { Watermarks = WatermarkSettings.None });
-        Assert.True(pages.MetadataBytes <= (long)pages.TotalPages, $"idle: {pages.MetadataBytes} bytes for {pages.TotalPages} pages");
+        Assert.True(pages.MetadataBytes <= (long)pages.TotalPages / 2, $"idle: {pages.MetadataBytes} bytes for {pages.TotalPages} pages");
         var all = new List<Block>();
         while (pages.TryAllocate(Request.ForOrder(0), out Block b))
         {
@@ -466,9 +466,10 @@ public class AllocatorTests
             pages.Free(all[i]);
         }
 
-        // Worst case: every other page free, so every order-0 word and every split bit is live.
+        // Worst case: every other page free, so every order-0 word, every split bit and every
+        // allocation-head chunk (one byte per page) is live.
         double perPage = (double)pages.MetadataBytes / pages.TotalPages;
-        Assert.True(perPage <= 1.0, $"fragmented: {perPage:F3} bytes per page");
+        Assert.True(perPage <= 1.5, $"fragmented: {perPage:F3} bytes per page");
     }
 
     [Fact]

@@ -83,8 +83,7 @@ public class ConcurrencyTests
             }
 
             Assert.Equal(all.Aggregate(0UL, (s, b) => s + b.PageCount), pages.AllocatedPages);
-            Assert.Equal(0UL, pages.CachedPages); // Validate drained the caches
-            Assert.Equal(pages.TotalPages - pages.ReservedPages - pages.AllocatedPages, pages.FreePages);
+            Assert.Equal(pages.TotalPages - pages.ReservedPages - pages.AllocatedPages, pages.FreePages + pages.CachedPages);
             foreach (Block b in all)
             {
                 pages.Free(b);
@@ -92,7 +91,11 @@ public class ConcurrencyTests
 
             pages.Validate();
             Assert.Equal(0UL, pages.AllocatedPages);
+            Assert.Equal(pages.TotalPages - pages.ReservedPages, pages.FreePages + pages.CachedPages);
+            pages.DrainCaches(); // including the caches of the threads that have ended
+            Assert.Equal(0UL, pages.CachedPages);
             Assert.Equal(pages.TotalPages - pages.ReservedPages, pages.FreePages);
+            pages.Validate();
         }
     }
 }

@@ -600,6 +600,15 @@ public class MobilityPropertyTests
                 }
             }
 
+            foreach (Dumps.DumpRun run in _pages.Dump().Cached) // cached blocks are free to the model
+            {
+                for (ulong p = run.Pfn; p < run.Pfn + run.Pages; p++)
+                {
+                    Assert.False(free[p], $"page {p} is both free and cached");
+                    free[p] = true;
+                }
+            }
+
             for (ulong p = _base; p < _end; p++)
             {
                 Assert.True(free[p] == (_owner[p] == 0), $"page {p} is {(free[p] ? "free" : "allocated")} but the model says {_owner[p]}");

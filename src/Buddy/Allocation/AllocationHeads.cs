@@ -1,25 +1,42 @@
-// AllocationHeads: two bits per page that say "a live allocation starts here, with this
-// mobility" (0: none; else MigrateType + 1), readable and writable without the allocator's lock
-// (atomic word operations), in chunks allocated on first use so that a huge, idle address space
-// costs only its chunk table.
+// AllocationHeads: one byte per page that says "a live allocation starts here, with this
+// mobility" (0: none; else MigrateType + 1), read and written without the allocator's lock, in
+// chunks allocated on first use so that a huge, idle address space costs only its chunk table.
 //
-// Invariant: a chunk, once published with a CAS, is never replaced; a page's field is non-zero
+// A byte, not two bits: a byte store never disturbs its neighbours, so a thread can set or clear
+// its own block's mark with a plain store while other threads mark theirs (bits would share a
+// word and need an atomic read-modify-write, which costs more than the rest of the fast path).
+// A mark changes only while its block is in one thread's hands: the user's, a thread cache's, or
+// the allocator's under its lock. Two threads that free the same block at the same moment race
+// on its mark (that is the caller's data race; a free after a free is always caught).
+//
+// Within a full chunk the marks are stored transposed: page c's byte sits at (c mod 64) * 256 +
+// c / 64, so consecutive pages lie 256 bytes apart and the 64 marks sharing a cache line belong
+// to pages 64 apart. Threads refill their caches with runs of neighbouring pages; stored in page
+// order, two threads working on neighbouring runs would write the same cache line on every
+// operation (false sharing that cost two threads all their scaling in `buddy bench`).
+//
+// Invariant: a chunk, once published with a CAS, is never replaced; a page's byte is non-zero
 // exactly while a live allocation starts at it.
-using System.Numerics;
+using System.Runtime.CompilerServices;
 using Buddy.Mobility;
 
 namespace Buddy.Allocation;
 
-/// <summary>Allocation-start marks with their mobility, per page, lock-free, lazily allocated in 16,384-page chunks.</summary>
-/// <remarks>Thread-safe: chunks appear through <see cref="Interlocked.CompareExchange{T}(ref T, T, T)"/>, fields change through Interlocked And/Or.</remarks>
+/// <summary>Allocation-start marks with their mobility, one byte per page, lazily allocated in 16,384-page chunks.</summary>
+/// <remarks>Thread-safe for distinct pages: chunks appear through <see cref="Interlocked.CompareExchange{T}(ref T, T, T)"/>, marks change with plain byte stores.</remarks>
 internal sealed class AllocationHeads
 {
-    private const int ChunkShift = 14;                   // pages per chunk
-    private const int WordsPerChunk = 1 << (ChunkShift - 5); // 32 pages per word
-    private readonly ulong[]?[] _chunks;
+    private const int ChunkShift = 14; // pages per chunk
+    private const int ChunkMask = (1 << ChunkShift) - 1;
+    private readonly byte[]?[] _chunks;
+    private readonly ulong _pages;
 
     /// <summary>Creates the marks for <paramref name="pages"/> pages, all clear.</summary>
-    public AllocationHeads(ulong pages) => _chunks = new ulong[]?[(pages + (1UL << ChunkShift) - 1) >> ChunkShift];
+    public AllocationHeads(ulong pages)
+    {
+        _pages = pages;
+        _chunks = new byte[]?[(pages + ChunkMask) >> ChunkShift];
+    }
 
     /// <summary>Bytes held: the chunk table and the chunks in use.</summary>
     public long MetadataBytes
@@ -27,9 +44,9 @@ internal sealed class AllocationHeads
         get
         {
             long bytes = (long)_chunks.Length * IntPtr.Size;
-            foreach (ulong[]? chunk in _chunks)
+            foreach (byte[]? chunk in _chunks)
             {
-                bytes += chunk is null ? 0 : WordsPerChunk * sizeof(ulong);
+                bytes += chunk?.Length ?? 0;
             }
 
             return bytes;
@@ -37,59 +54,73 @@ internal sealed class AllocationHeads
     }
 
     /// <summary>Marks page <paramref name="index"/> as the start of an allocation of <paramref name="mobility"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Set(ulong index, MigrateType mobility)
     {
-        ulong[] chunk = _chunks[index >> ChunkShift] ?? Publish(index >> ChunkShift);
-        Interlocked.Or(ref chunk[(index >> 5) & (WordsPerChunk - 1)], ((ulong)mobility + 1) << Shift(index));
+        byte[] chunk = Volatile.Read(ref _chunks[index >> ChunkShift]) ?? Publish(index >> ChunkShift);
+        chunk[Slot(chunk, index)] = (byte)((int)mobility + 1);
     }
 
     /// <summary>Clears the mark of page <paramref name="index"/>; false when there was none.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryClear(ulong index)
     {
-        ulong[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
+        byte[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
         if (chunk is null)
         {
             return false;
         }
 
-        ulong mask = 3UL << Shift(index);
-        return (Interlocked.And(ref chunk[(index >> 5) & (WordsPerChunk - 1)], ~mask) & mask) != 0;
+        ref byte mark = ref chunk[Slot(chunk, index)];
+        if (mark == 0)
+        {
+            return false;
+        }
+
+        mark = 0;
+        return true;
     }
 
     /// <summary>Whether page <paramref name="index"/> starts a live allocation.</summary>
-    public bool IsSet(ulong index) => Field(index) != 0;
+    public bool IsSet(ulong index) => Mark(index) != 0;
 
     /// <summary>The mobility of the allocation starting at page <paramref name="index"/>, or null.</summary>
-    public MigrateType? MobilityOf(ulong index) => Field(index) is var f and not 0 ? (MigrateType)(f - 1) : null;
+    public MigrateType? MobilityOf(ulong index) => Mark(index) is var m and not 0 ? (MigrateType)(m - 1) : null;
 
     /// <summary>The number of marks (for validation).</summary>
     public ulong Count()
     {
         ulong count = 0;
-        foreach (ulong[]? chunk in _chunks)
+        foreach (byte[]? chunk in _chunks)
         {
-            foreach (ulong word in chunk ?? [])
+            if (chunk is not null)
             {
-                // A field is non-zero when either of its two bits is set.
-                ulong any = (word | (word >> 1)) & 0x5555_5555_5555_5555UL;
-                count += (ulong)BitOperations.PopCount(any);
+                count += (ulong)(chunk.Length - chunk.AsSpan().Count((byte)0));
             }
         }
 
         return count;
     }
 
-    private static int Shift(ulong index) => (int)(index & 31) * 2;
-
-    private ulong Field(ulong index)
+    private int Mark(ulong index)
     {
-        ulong[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
-        return chunk is null ? 0 : (Volatile.Read(ref chunk[(index >> 5) & (WordsPerChunk - 1)]) >> Shift(index)) & 3;
+        byte[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
+        return chunk is null ? 0 : chunk[Slot(chunk, index)];
     }
 
-    private ulong[] Publish(ulong chunkIndex)
+    // Where page `index`'s mark lives in its chunk: transposed in a full chunk, in page order in a
+    // short last chunk.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Slot(byte[] chunk, ulong index)
     {
-        var fresh = new ulong[WordsPerChunk];
+        int c = (int)index & ChunkMask;
+        return chunk.Length == 1 << ChunkShift ? ((c & 63) << (ChunkShift - 6)) | (c >> 6) : c;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private byte[] Publish(ulong chunkIndex)
+    {
+        var fresh = new byte[Math.Min(1UL << ChunkShift, _pages - (chunkIndex << ChunkShift))]; // the last chunk may be short
         return Interlocked.CompareExchange(ref _chunks[chunkIndex], fresh, null) ?? fresh;
     }
 }

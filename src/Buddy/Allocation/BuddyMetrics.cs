@@ -24,6 +24,17 @@ public static class BuddyMetrics
         s_meter.CreateObservableGauge("buddy.zone.pages_in_use", ObservePagesInUse, "{page}", "Pages of each zone not free (allocated, cached or reserved), per allocator.");
     }
 
+    /// <summary>Counts one allocation when someone listens to <see cref="Allocations"/>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static void CountAllocation()
+    {
+        if (Allocations.Enabled)
+        {
+            Allocations.Add(1);
+        }
+    }
+
+    /// <summary>Registers an allocator for the observable gauges.</summary>
     internal static void Register(PageAllocator allocator)
     {
         lock (s_lock)

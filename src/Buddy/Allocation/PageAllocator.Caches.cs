@@ -1,13 +1,18 @@
-// PageAllocator (per-CPU caches and allocation heads): the fast path for unconstrained small
-// requests, and the one bit per page that says "an allocation starts here", which lets a free
-// be checked without the allocator's lock.
+// PageAllocator (thread caches and allocation heads): the fast path for unconstrained small
+// requests, and the per-page mark that says "an allocation starts here", which lets a free be
+// checked without the allocator's lock.
 //
 // Invariants:
-// - A page's head bit is set iff a live allocation (a block, an exact run, a contiguous range, a
-//   movable block) starts there. Pieces of exact runs and blocks in per-CPU caches have none.
-// - Lock order: a cache slot may be held while taking the allocator's lock, never the other way
-//   round; code that holds the allocator's lock only ever tries a slot (DrainCaches).
-using System.Numerics;
+// - A page's head is set iff a live allocation (a block, an exact run, a contiguous range, a
+//   movable block) starts there. Pieces of exact runs and blocks in thread caches have none.
+// - _allocatedPages counts the pages of allocated units, cached ones included: a block moves
+//   between a cache and its user without touching shared counters. AllocatedPages subtracts the
+//   cached pages.
+// - _threadCaches lists every cache of this allocator (copy on write, under the lock); a cache
+//   whose thread has ended is removed by the next drain, once empty.
+// - The owner of a cache never holds the allocator's lock inside TryEnter/Exit; everyone else
+//   touches a cache only under the lock and frozen (ThreadCache explains the handshake).
+using System.Runtime.CompilerServices;
 using Buddy.Caches;
 using Buddy.Mobility;
 using Buddy.Pages;
@@ -17,26 +22,30 @@ namespace Buddy.Allocation;
 
 public sealed partial class PageAllocator
 {
-    private readonly AllocationHeads _heads;
-    private readonly PerCpuCache[]? _caches;
-    private readonly int _cacheMask;
+    [ThreadStatic]
+    private static ThreadCache? t_cache; // the calling thread's cache of the allocator it used last
 
-    /// <summary>Pages held in per-CPU caches: neither free (buddyinfo does not count them) nor allocated.</summary>
+    private readonly AllocationHeads _heads;
+    private readonly int _cacheMaxOrder = -1; // the largest cached order; -1 without caches
+    private readonly int _cacheTypes;
+    private ThreadCache[] _threadCaches = [];
+
+    /// <summary>Pages held in thread caches: neither free (buddyinfo does not count them) nor allocated. A snapshot while other threads run.</summary>
     public ulong CachedPages
     {
         get
         {
             long total = 0;
-            foreach (PerCpuCache c in _caches ?? [])
+            foreach (ThreadCache c in Volatile.Read(ref _threadCaches))
             {
-                total += Volatile.Read(ref c.Hot.CachedPages);
+                total += c.CachedPages;
             }
 
             return (ulong)total;
         }
     }
 
-    /// <summary>Gives every cached block back to the zones (the kernel's drain_all_pages). Slots in use right now are skipped.</summary>
+    /// <summary>Gives every cached block back to the zones (the kernel's drain_all_pages), waiting for threads inside a fast-path operation to leave it.</summary>
     public void DrainCaches()
     {
         lock (_lock)
@@ -45,121 +54,108 @@ public sealed partial class PageAllocator
         }
     }
 
-    private static PerCpuCache[]? CreateCaches(MachineLayout layout, out int mask)
-    {
-        mask = 0;
-        if (!layout.PerCpuCaches)
-        {
-            return null;
-        }
-
-        int slots = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, Environment.ProcessorCount));
-        mask = slots - 1;
-        int types = layout.Mobility.GroupByMobility ? MobilityRules.Types : 1;
-        var caches = new PerCpuCache[slots];
-        for (int i = 0; i < slots; i++)
-        {
-            caches[i] = new PerCpuCache(types);
-        }
-
-        return caches;
-    }
-
-    // Whether the request can come from a per-CPU cache: a whole block of order 0..3 that any
-    // zone may serve, with no limit, alignment or boundary it does not meet by itself, at normal
+    // Whether the request can come from a thread cache: a whole block of order 0..3 that any zone
+    // may serve, with no limit, alignment or boundary it does not meet by itself, at normal
     // priority, and not a movable block the allocator must track.
     private bool Cacheable(in Request request, ulong pages, int order) =>
-        _caches is not null && order <= PerCpuCache.MaxOrder && pages == 1UL << order
+        order <= _cacheMaxOrder && pages == 1UL << order
         && (request.Zone is null || request.Zone == _layout.Zones[^1].Kind)
         && request.MaxAddress is null && request.Boundary == 0 && request.Priority == AllocationPriority.Normal
         && request.Alignment <= (PageSize << order)
         && !(request.Mobility == MigrateType.Movable && _layout.Mobility.GroupByMobility);
 
-    private int CacheType(MigrateType mobility) => _layout.Mobility.GroupByMobility ? (int)mobility : 0;
+    private int CacheType(MigrateType mobility) => _cacheTypes == 1 ? 0 : (int)mobility;
 
-    // The fast allocation: pop from this CPU's stack (refilled in a batch under the lock when
-    // empty). False sends the caller down the slow path.
-    private bool TryAllocateCached(MigrateType mobility, int order, out Block block)
+    // The calling thread's cache for this allocator, created on first use.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ThreadCache CurrentCache()
     {
-        block = default;
-        PerCpuCache cache = _caches![Thread.GetCurrentProcessorId() & _cacheMask];
-        if (!cache.TryEnter())
-        {
-            return false;
-        }
-
-        try
-        {
-            int list = cache.List(order, CacheType(mobility));
-            if (cache.Hot.Counts[list] == 0 && !Refill(cache, list, order, mobility))
-            {
-                return false;
-            }
-
-            ulong pfn = cache.Stacks[list][PerCpuCache.Pad + --cache.Hot.Counts[list]];
-            cache.Hot.CachedPages -= 1L << order;
-            cache.Hot.AllocatedDelta += 1L << order;
-            SetHead(pfn, mobility);
-            block = new Block(pfn, 1UL << order, _pageShift, _id, mobility);
-            return true;
-        }
-        finally
-        {
-            cache.Exit();
-        }
+        ThreadCache? cache = t_cache;
+        return cache is not null && cache.AllocatorId == _id ? cache : AttachCache();
     }
 
-    // The fast free: clear the head bit (a second free finds it clear and goes to the slow path,
-    // which reports it) and push onto this CPU's stack, draining a batch when it is full.
-    private bool TryFreeCached(in Block block)
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ThreadCache AttachCache()
     {
-        int order = block.Order;
-        if (_caches is null || order > Math.Min(PerCpuCache.MaxOrder, _maxOrder) || block.PageCount != 1UL << order || block.IsTracked)
+        Thread me = Thread.CurrentThread;
+        foreach (ThreadCache c in Volatile.Read(ref _threadCaches))
         {
-            return false;
-        }
-
-        PerCpuCache cache = _caches[Thread.GetCurrentProcessorId() & _cacheMask];
-        if (!cache.TryEnter())
-        {
-            return false;
-        }
-
-        try
-        {
-            if (!TryClearHead(block.Pfn))
+            if (c.Owner == me)
             {
-                return false;
+                return t_cache = c;
             }
-
-            int list = cache.List(order, CacheType(block.Mobility));
-            cache.Stacks[list][PerCpuCache.Pad + cache.Hot.Counts[list]++] = block.Pfn;
-            cache.Hot.CachedPages += 1L << order;
-            cache.Hot.AllocatedDelta -= 1L << order;
-            if (cache.Hot.Counts[list] > PerCpuCache.High(order))
-            {
-                lock (_lock)
-                {
-                    Spill(cache, list, order, PerCpuCache.Batch(order));
-                }
-            }
-
-            return true;
         }
-        finally
-        {
-            cache.Exit();
-        }
-    }
 
-    // Takes a batch of blocks for one stack through the ordinary zonelist walk (watermarks apply).
-    private bool Refill(PerCpuCache cache, int list, int order, MigrateType mobility)
-    {
+        var fresh = new ThreadCache(_id, _cacheTypes);
         lock (_lock)
         {
+            _threadCaches = [.. _threadCaches, fresh];
+        }
+
+        return t_cache = fresh;
+    }
+
+    // The first thing every allocation tries: a bare small order (see Request.BareOrder) popped
+    // from this thread's stack, with no refill. Small enough to inline into Allocate.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryPopCached(in Request request, out Block block)
+    {
+        int order = request.BareOrder;
+        MigrateType mobility = request.Mobility;
+        if ((uint)order <= (uint)_cacheMaxOrder && (mobility != MigrateType.Movable || _cacheTypes == 1))
+        {
+            return TryPop(CurrentCache(), mobility, order, out block);
+        }
+
+        block = default;
+        return false;
+    }
+
+    // The fast allocation for any cacheable request: pop, or refill an empty stack in a batch
+    // under the lock. False sends the caller down the slow path (which drains every cache before failing).
+    private bool TryAllocateCached(MigrateType mobility, int order, out Block block)
+    {
+        ThreadCache cache = CurrentCache();
+        return TryPop(cache, mobility, order, out block) || RefillAndAllocate(cache, cache.List(order, CacheType(mobility)), order, mobility, out block);
+    }
+
+    // Pops a block from the owner's stack without any lock; false when the stack is empty or frozen.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryPop(ThreadCache cache, MigrateType mobility, int order, out Block block)
+    {
+        int list = cache.List(order, CacheType(mobility));
+        if (cache.TryEnter())
+        {
+            ref int count = ref cache.Hot.Counts[list];
+            if (count > 0)
+            {
+                ulong pfn = cache.Stacks[list][--count];
+                _heads.Set(pfn - _firstPfn, mobility);
+                cache.Exit();
+                block = new Block(pfn, 1UL << order, _pageShift, _id, mobility);
+                BuddyMetrics.CountAllocation();
+                return true;
+            }
+
+            cache.Exit();
+        }
+
+        block = default;
+        return false;
+    }
+
+    // Refills the stack (when empty) with a batch taken through the ordinary zonelist walk
+    // (watermarks apply) and pops one block, all under the lock.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool RefillAndAllocate(ThreadCache cache, int list, int order, MigrateType mobility, out Block block)
+    {
+        block = default;
+        lock (_lock)
+        {
+            ref int count = ref cache.Hot.Counts[list];
             int highest = _zoneByLayoutIndex.Length - 1;
             bool watermarks = _layout.Watermarks.Enabled;
-            for (int i = 0; i < PerCpuCache.Batch(order); i++)
+            for (int i = count; i < ThreadCache.Batch(order); i++)
             {
                 (ulong pfn, Zone? zone) = watermarks
                     ? TakeFromZonelist(order, order, ulong.MaxValue, highest, WatermarkKind.Low, AllocationPriority.Normal, mobility)
@@ -174,61 +170,174 @@ public sealed partial class PageAllocator
                     break;
                 }
 
-                cache.Stacks[list][PerCpuCache.Pad + cache.Hot.Counts[list]++] = pfn;
-                cache.Hot.CachedPages += 1L << order;
+                cache.Stacks[list][count++] = pfn;
+                _allocatedPages += 1UL << order;
             }
 
-            return cache.Hot.Counts[list] > 0;
+            if (count == 0)
+            {
+                return false;
+            }
+
+            ulong taken = cache.Stacks[list][--count];
+            SetHead(taken, mobility);
+            block = new Block(taken, 1UL << order, _pageShift, _id, mobility);
+            BuddyMetrics.CountAllocation();
+            return true;
         }
     }
 
-    // Gives `count` blocks (the oldest, at the bottom of the stack) back to the zones. Lock held.
-    private void Spill(PerCpuCache cache, int list, int order, int count)
+    // The fast free: clear the head (a second free finds it clear and goes to the slow path, which
+    // reports it) and push onto this thread's stack, spilling a batch under the lock when full.
+    private bool TryFreeCached(in Block block)
+    {
+        int order = block.Order;
+        if (order > _cacheMaxOrder || block.PageCount != 1UL << order || block.IsTracked)
+        {
+            return false;
+        }
+
+        ThreadCache cache = CurrentCache();
+        if (!cache.TryEnter())
+        {
+            return false;
+        }
+
+        if (!_heads.TryClear(block.Pfn - _firstPfn))
+        {
+            cache.Exit();
+            return false;
+        }
+
+        int list = cache.List(order, CacheType(block.Mobility));
+        ref int count = ref cache.Hot.Counts[list];
+        cache.Stacks[list][count++] = block.Pfn;
+        bool full = count > ThreadCache.High(order);
+        cache.Exit();
+        if (full)
+        {
+            SpillBatch(cache, list, order);
+        }
+
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void SpillBatch(ThreadCache cache, int list, int order)
+    {
+        lock (_lock)
+        {
+            Spill(cache, list, order, ThreadCache.Batch(order));
+        }
+    }
+
+    // Gives `count` blocks (the oldest, at the bottom of the stack) back to the zones. Lock held,
+    // and the cache is the caller's own or frozen.
+    private void Spill(ThreadCache cache, int list, int order, int count)
     {
         ulong[] stack = cache.Stacks[list];
-        count = Math.Min(count, cache.Hot.Counts[list]);
+        ref int depth = ref cache.Hot.Counts[list];
+        count = Math.Min(count, depth);
         for (int i = 0; i < count; i++)
         {
-            ulong pfn = stack[PerCpuCache.Pad + i];
-            ZoneOf(pfn)!.Release(pfn, order);
+            ZoneOf(stack[i])!.Release(stack[i], order);
         }
 
-        Array.Copy(stack, PerCpuCache.Pad + count, stack, PerCpuCache.Pad, cache.Hot.Counts[list] - count);
-        cache.Hot.Counts[list] -= count;
-        cache.Hot.CachedPages -= (long)count << order;
+        Array.Copy(stack, count, stack, 0, depth - count);
+        depth -= count;
+        _allocatedPages -= (ulong)count << order;
     }
 
-    // Empties every cache slot that is not in use; true when all were emptied. Lock held.
-    private bool DrainCachesLocked()
+    // Stops every other thread's fast path on this allocator until ThawCaches: after this, every
+    // cache is idle and stays so while the lock is held. Lock held. The calling thread's own cache
+    // needs no freeze (its owner is here, outside any fast-path operation).
+    private void FreezeCaches()
     {
-        bool all = true;
-        foreach (PerCpuCache cache in _caches ?? [])
+        Thread me = Thread.CurrentThread;
+        bool others = false;
+        foreach (ThreadCache c in _threadCaches)
         {
-            if (!cache.TryEnter())
+            if (c.Owner != me)
             {
-                all = false;
-                continue;
+                c.Freeze();
+                others = true;
             }
-
-            for (int list = 0; list < cache.Lists; list++)
-            {
-                int order = list / (cache.Lists / (PerCpuCache.MaxOrder + 1));
-                Spill(cache, list, order, cache.Hot.Counts[list]);
-            }
-
-            _allocatedPages = (ulong)((long)_allocatedPages + cache.Hot.AllocatedDelta);
-            cache.Hot.AllocatedDelta = 0;
-            cache.Exit();
         }
 
-        return all;
+        if (!others)
+        {
+            return;
+        }
+
+        Interlocked.MemoryBarrierProcessWide();
+        foreach (ThreadCache c in _threadCaches)
+        {
+            if (c.Owner != me)
+            {
+                c.WaitIdle();
+            }
+        }
+    }
+
+    // Lets the owners back in. Lock held.
+    private void ThawCaches()
+    {
+        foreach (ThreadCache c in _threadCaches)
+        {
+            c.Thaw();
+        }
+    }
+
+    // Empties every cache, and forgets those whose thread has ended. Lock held.
+    private void DrainCachesLocked()
+    {
+        if (_threadCaches.Length == 0)
+        {
+            return;
+        }
+
+        FreezeCaches();
+        try
+        {
+            foreach (ThreadCache cache in _threadCaches)
+            {
+                for (int list = 0; list < cache.Stacks.Length; list++)
+                {
+                    Spill(cache, list, cache.OrderOf(list), cache.Hot.Counts[list]);
+                }
+            }
+        }
+        finally
+        {
+            ThawCaches();
+        }
+
+        if (Array.Exists(_threadCaches, c => !c.Owner.IsAlive))
+        {
+            _threadCaches = Array.FindAll(_threadCaches, c => c.Owner.IsAlive);
+        }
+    }
+
+    // Every cached block as (pfn, order). Lock held and caches frozen.
+    private IEnumerable<(ulong Pfn, int Order)> CachedBlocks()
+    {
+        foreach (ThreadCache cache in _threadCaches)
+        {
+            for (int list = 0; list < cache.Stacks.Length; list++)
+            {
+                for (int i = 0; i < cache.Hot.Counts[list]; i++)
+                {
+                    yield return (cache.Stacks[list][i], cache.OrderOf(list));
+                }
+            }
+        }
     }
 
     private void SetHead(ulong pfn, MigrateType mobility) => _heads.Set(pfn - _firstPfn, mobility);
 
     private MigrateType MobilityOfHead(ulong pfn) => _heads.MobilityOf(pfn - _firstPfn) ?? MigrateType.Unmovable;
 
-    // Clears the head bit; false when it was not set (nothing changes then).
+    // Clears the head; false when it was not set (nothing changes then).
     private bool TryClearHead(ulong pfn) => _heads.TryClear(pfn - _firstPfn);
 
     private bool IsHead(ulong pfn) => _heads.IsSet(pfn - _firstPfn);

@@ -1,5 +1,4 @@
 // PageAllocator (dump): the whole state as an AllocatorDump, for maps and reports.
-using Buddy.Caches;
 using Buddy.Dumps;
 using Buddy.Mobility;
 using Buddy.Pages;
@@ -14,79 +13,77 @@ public sealed partial class PageAllocator
     {
         lock (_lock)
         {
-            var cached = new List<DumpRun>();
-            var cachedStarts = new HashSet<ulong>();
-            foreach (PerCpuCache cache in _caches ?? [])
+            FreezeCaches(); // a consistent picture: no thread moves a block between its cache and its user meanwhile
+            try
             {
-                if (!cache.TryEnter())
-                {
-                    continue; // in use right now: its blocks show as allocated
-                }
-
-                for (int list = 0; list < cache.Lists; list++)
-                {
-                    int order = list / (cache.Lists / (PerCpuCache.MaxOrder + 1));
-                    for (int i = 0; i < cache.Hot.Counts[list]; i++)
-                    {
-                        ulong pfn = cache.Stacks[list][PerCpuCache.Pad + i];
-                        cached.Add(new DumpRun(pfn, 1UL << order));
-                        cachedStarts.Add(pfn);
-                    }
-                }
-
-                cache.Exit();
+                return DumpLocked();
             }
-
-            var free = new List<DumpRun>();
-            var allocated = new List<DumpRun>();
-            var zones = new List<DumpZone>();
-            foreach (Zone z in _zones)
+            finally
             {
-                string types = "";
-                if (z.Grouped)
-                {
-                    var letters = new char[z.Area.Pageblocks];
-                    for (int i = 0; i < letters.Length; i++)
-                    {
-                        letters[i] = "UMR"[z.Area.PageblockTypeAt(i)];
-                    }
-
-                    types = new string(letters);
-                }
-
-                zones.Add(new DumpZone(z.Name, z.StartPfn, z.EndPfn, types));
-                for (ulong p = z.StartPfn; p < z.EndPfn;)
-                {
-                    (ulong unit, int order, bool isFree) = z.FindUnit(p);
-                    ulong size = 1UL << order;
-                    ulong start = Math.Max(unit, z.StartPfn);
-                    if (isFree)
-                    {
-                        free.Add(new DumpRun(unit, size, (MigrateType)z.Area.TypeOf(unit)));
-                    }
-                    else if (!_reserved.Contains(unit) && !cachedStarts.Contains(unit) && IsHead(unit))
-                    {
-                        ulong pages = _exact.TryGetValue(unit, out ulong run) ? run : size;
-                        allocated.Add(new DumpRun(unit, pages, MobilityOfHead(unit)));
-                    }
-
-                    p = start + size;
-                }
+                ThawCaches();
             }
-
-            return new AllocatorDump
-            {
-                PageSize = PageSize,
-                MaxOrder = _maxOrder,
-                PageblockOrder = _layout.Mobility.GroupByMobility ? _layout.Mobility.PageblockOrder : null,
-                FirstPfn = _firstPfn,
-                EndPfn = _endPfn,
-                Zones = zones,
-                Reserved = [.. _layout.Reserved.Select(r => new DumpRun(r.Start >> _pageShift, ((r.End + PageSize - 1) >> _pageShift) - (r.Start >> _pageShift)))],
-                Free = free,
-                Allocated = allocated,
-                Cached = cached,
-            };
         }
+    }
+
+    private AllocatorDump DumpLocked()
+    {
+        var cached = new List<DumpRun>();
+        var cachedStarts = new HashSet<ulong>();
+        foreach ((ulong pfn, int order) in CachedBlocks())
+        {
+            cached.Add(new DumpRun(pfn, 1UL << order));
+            cachedStarts.Add(pfn);
+        }
+
+        var free = new List<DumpRun>();
+        var allocated = new List<DumpRun>();
+        var zones = new List<DumpZone>();
+        foreach (Zone z in _zones)
+        {
+            string types = "";
+            if (z.Grouped)
+            {
+                var letters = new char[z.Area.Pageblocks];
+                for (int i = 0; i < letters.Length; i++)
+                {
+                    letters[i] = "UMR"[z.Area.PageblockTypeAt(i)];
+                }
+
+                types = new string(letters);
+            }
+
+            zones.Add(new DumpZone(z.Name, z.StartPfn, z.EndPfn, types));
+            for (ulong p = z.StartPfn; p < z.EndPfn;)
+            {
+                (ulong unit, int order, bool isFree) = z.FindUnit(p);
+                ulong size = 1UL << order;
+                ulong start = Math.Max(unit, z.StartPfn);
+                if (isFree)
+                {
+                    free.Add(new DumpRun(unit, size, (MigrateType)z.Area.TypeOf(unit)));
+                }
+                else if (!_reserved.Contains(unit) && !cachedStarts.Contains(unit) && IsHead(unit))
+                {
+                    ulong pages = _exact.TryGetValue(unit, out ulong run) ? run : size;
+                    allocated.Add(new DumpRun(unit, pages, MobilityOfHead(unit)));
+                }
+
+                p = start + size;
+            }
+        }
+
+        return new AllocatorDump
+        {
+            PageSize = PageSize,
+            MaxOrder = _maxOrder,
+            PageblockOrder = _layout.Mobility.GroupByMobility ? _layout.Mobility.PageblockOrder : null,
+            FirstPfn = _firstPfn,
+            EndPfn = _endPfn,
+            Zones = zones,
+            Reserved = [.. _layout.Reserved.Select(r => new DumpRun(r.Start >> _pageShift, ((r.End + PageSize - 1) >> _pageShift) - (r.Start >> _pageShift)))],
+            Free = free,
+            Allocated = allocated,
+            Cached = cached,
+        };
     }
 }

@@ -9,7 +9,9 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
+using Buddy.Caches;
 using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Pages;
@@ -91,7 +93,12 @@ public sealed partial class PageAllocator
 
         _zones = [.. zones];
         _heads = new AllocationHeads(_endPfn - _firstPfn);
-        _caches = CreateCaches(layout, out _cacheMask);
+        if (layout.PerCpuCaches)
+        {
+            _cacheMaxOrder = Math.Min(ThreadCache.MaxOrder, _maxOrder);
+            _cacheTypes = layout.Mobility.GroupByMobility ? MobilityRules.Types : 1;
+        }
+
         SetWatermarks();
         BuddyMetrics.Register(this);
     }
@@ -139,18 +146,12 @@ public sealed partial class PageAllocator
         {
             lock (_lock)
             {
-                long cached = 0;
-                foreach (Caches.PerCpuCache c in _caches ?? [])
-                {
-                    cached += Volatile.Read(ref c.Hot.AllocatedDelta);
-                }
-
-                return (ulong)((long)_allocatedPages + cached);
+                return _allocatedPages - Math.Min(CachedPages, _allocatedPages);
             }
         }
     }
 
-    /// <summary>Bytes of allocator metadata (free, split and allocation-head bitmaps, pageblock types, per-CPU stacks), excluding per-allocation bookkeeping of exact and movable blocks.</summary>
+    /// <summary>Bytes of allocator metadata (free and split bitmaps, allocation heads, pageblock types, thread-cache stacks), excluding per-allocation bookkeeping of exact and movable blocks.</summary>
     public long MetadataBytes
     {
         get
@@ -158,7 +159,7 @@ public sealed partial class PageAllocator
             lock (_lock)
             {
                 long bytes = _heads.MetadataBytes;
-                foreach (Caches.PerCpuCache c in _caches ?? [])
+                foreach (ThreadCache c in _threadCaches)
                 {
                     bytes += c.Stacks.Sum(stack => (long)stack.Length * sizeof(ulong));
                 }
@@ -178,47 +179,66 @@ public sealed partial class PageAllocator
     /// <exception cref="ArgumentException">The request is invalid for this allocator (e.g. an order above <see cref="MaxOrder"/>).</exception>
     public Block Allocate(Request request)
     {
-        if (!TryAllocate(request, out Block block, out AllocationFailure? failure))
+        if (TryPopCached(in request, out Block block))
         {
-            throw new AllocationFailedException(failure);
+            return block;
         }
 
-        return block;
+        return AllocateSlow(request);
     }
 
     /// <summary>Tries to allocate a block; returns <see langword="false"/> when the request cannot be served now.</summary>
     /// <exception cref="ArgumentException">The request is invalid for this allocator.</exception>
-    public bool TryAllocate(Request request, out Block block) => TryAllocateCore(request, out block, explain: false, out _, null, out _);
+    public bool TryAllocate(Request request, out Block block) =>
+        TryPopCached(in request, out block) || TryAllocateCore(request, out block, explain: false, out _, null, out _);
 
     /// <summary>Tries to allocate a block; on failure <paramref name="failure"/> says why.</summary>
     /// <exception cref="ArgumentException">The request is invalid for this allocator.</exception>
-    public bool TryAllocate(Request request, out Block block, [NotNullWhen(false)] out AllocationFailure? failure) =>
-        TryAllocateCore(request, out block, explain: true, out failure, null, out _);
+    public bool TryAllocate(Request request, out Block block, [NotNullWhen(false)] out AllocationFailure? failure)
+    {
+        failure = null;
+        return TryPopCached(in request, out block) || TryAllocateCore(request, out block, explain: true, out failure, null, out _);
+    }
 
     /// <summary>Frees a block handed out by this allocator.</summary>
     /// <exception cref="ArgumentException">The block is not a live allocation of this allocator; nothing changes.</exception>
     public void Free(Block block)
     {
-        if (block.IsEmpty)
-        {
-            throw new ArgumentException("The block is the default value, not an allocation.", nameof(block));
-        }
-
         if (block.Owner != _id)
         {
-            throw new ArgumentException($"The block {block} was allocated by another PageAllocator.", nameof(block));
+            ThrowNotOurs(block);
         }
 
-        if (TryFreeCached(block))
+        if (!TryFreeCached(in block))
         {
-            return;
+            FreeSlow(block);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Block AllocateSlow(Request request)
+    {
+        if (!TryAllocateCore(request, out Block block, explain: true, out AllocationFailure? failure, null, out _))
+        {
+            throw new AllocationFailedException(failure!); // explain: true always says why
         }
 
+        return block;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void FreeSlow(Block block)
+    {
         lock (_lock)
         {
             FreeCore(block.Pfn, block.PageCount, nameof(block), byAddressOnly: false);
         }
     }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowNotOurs(Block block) => throw new ArgumentException(
+        block.IsEmpty ? "The block is the default value, not an allocation." : $"The block {block} was allocated by another PageAllocator.", nameof(block));
 
     /// <summary>Frees the allocation that starts at <paramref name="address"/> (a power-of-two or exact block).</summary>
     /// <exception cref="ArgumentException">No allocation starts there; nothing changes.</exception>
@@ -375,19 +395,17 @@ public sealed partial class PageAllocator
     /// <summary>Checks every invariant; throws <see cref="InvalidOperationException"/> naming the first broken one.</summary>
     public void Validate()
     {
-        // Cached blocks are checked as free ones: drain every cache first (waiting out slots in use).
-        while (true)
+        lock (_lock)
         {
-            lock (_lock)
+            FreezeCaches();
+            try
             {
-                if (DrainCachesLocked())
-                {
-                    ValidateLocked();
-                    return;
-                }
+                ValidateLocked();
             }
-
-            Thread.Yield();
+            finally
+            {
+                ThawCaches();
+            }
         }
     }
 
@@ -448,24 +466,35 @@ public sealed partial class PageAllocator
             }
         }
 
+        // Cached blocks: allocated units of their stack's order, each in one cache once, owned by no allocation.
+        var cached = new HashSet<ulong>();
+        foreach ((ulong pfn, int order) in CachedBlocks())
+        {
+            if (!units.Contains(pfn) || ZoneOf(pfn)!.FindUnit(pfn) != (pfn, order, false) || pieces.Contains(pfn) || _movable.ContainsKey(pfn) || !cached.Add(pfn))
+            {
+                throw new InvalidOperationException(Invariant($"Invariant broken: the cached order-{order} block at pfn 0x{pfn:x} is not an allocated unit of that order owned by no one else (or is cached twice)."));
+            }
+        }
+
         ulong heads = _heads.Count();
 
         ulong expected = (ulong)_exact.Count;
         foreach (ulong unit in units)
         {
             bool head = IsHead(unit);
-            bool shouldBe = !pieces.Contains(unit) || _exact.ContainsKey(unit);
+            bool owned = !pieces.Contains(unit) && !cached.Contains(unit);
+            bool shouldBe = owned || _exact.ContainsKey(unit);
             if (head != shouldBe)
             {
-                throw new InvalidOperationException(Invariant($"Invariant broken: the allocation head bit of pfn 0x{unit:x} is {(head ? "set" : "clear")} but should be {(shouldBe ? "set" : "clear")}."));
+                throw new InvalidOperationException(Invariant($"Invariant broken: the allocation head of pfn 0x{unit:x} is {(head ? "set" : "clear")} but should be {(shouldBe ? "set" : "clear")}."));
             }
 
-            expected += pieces.Contains(unit) ? 0UL : 1UL;
+            expected += owned ? 1UL : 0UL;
         }
 
         if (heads != expected)
         {
-            throw new InvalidOperationException(Invariant($"Invariant broken: {heads} allocation head bits are set but {expected} allocations are live."));
+            throw new InvalidOperationException(Invariant($"Invariant broken: {heads} allocation heads are set but {expected} allocations are live."));
         }
 
         foreach ((ulong start, MovableBlock handle) in _movable)
@@ -526,11 +555,6 @@ public sealed partial class PageAllocator
 
         if (onMigrate is null && Cacheable(request, pages, order) && TryAllocateCached(request.Mobility, order, out block))
         {
-            if (BuddyMetrics.Allocations.Enabled)
-            {
-                BuddyMetrics.Allocations.Add(1);
-            }
-
             return true;
         }
 
@@ -557,7 +581,7 @@ public sealed partial class PageAllocator
                 (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
             }
 
-            if (from is null && _caches is not null && CachedPages > 0)
+            if (from is null && CachedPages > 0)
             {
                 DrainCachesLocked(); // cached pages must not make a request fail
                 (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
@@ -591,10 +615,7 @@ public sealed partial class PageAllocator
 
             _allocatedPages += pages;
             SetHead(pfn, type);
-            if (BuddyMetrics.Allocations.Enabled)
-            {
-                BuddyMetrics.Allocations.Add(1);
-            }
+            BuddyMetrics.CountAllocation();
 
             // Movable blocks are tracked where it matters: for grouping (claims count them) and for
             // migration (a handle with a callback).

@@ -189,6 +189,10 @@ public readonly struct Request : IEquatable<Request>
     /// <summary>The watermark priority.</summary>
     public AllocationPriority Priority => _priority;
 
+    /// <summary>The order when the request is nothing but an order (and a mobility): no size, zone, limit, alignment, boundary, exactness or priority; else -1. The thread caches' first test.</summary>
+    internal int BareOrder =>
+        (_flags | (byte)_zone | (byte)_priority | (_hasLimit ? 1 : 0)) == 0 && (_alignment | _boundary) == 0 ? (int)_amount : -1;
+
     /// <summary>The number of pages the request needs at <paramref name="pageShift"/>.</summary>
     internal ulong PagesAt(int pageShift) => (_flags & IsBytesFlag) != 0
         ? (_amount >> pageShift) + ((_amount & ((1UL << pageShift) - 1)) != 0 ? 1UL : 0UL)
