@@ -27,6 +27,7 @@ public class PageAllocatorBenchmarks
     private nint[] _native = null!;
     private ulong _y;
     private Buddy.Memory.NativeArena _arena = null!;
+    private readonly TwoThreads _two = new();
 
     /// <summary>Builds the allocators; fills the mixed workloads to their steady state.</summary>
     [GlobalSetup]
@@ -56,6 +57,7 @@ public class PageAllocatorBenchmarks
     {
         Workloads.FreeNative(_native);
         _arena.Dispose();
+        _two.Dispose();
     }
 
     /// <summary>Order-0 allocate+free pairs through Buddy with per-CPU caches.</summary>
@@ -100,10 +102,58 @@ public class PageAllocatorBenchmarks
 
     /// <summary>Order-0 pairs on two threads at once (time per pair of the aggregate).</summary>
     [Benchmark(OperationsPerInvoke = Ops * 2)]
-    public void Order0PairTwoThreads()
+    public void Order0PairTwoThreads() => _two.Run(() => Workloads.Order0Pairs(_cached, Ops));
+
+    /// <summary>ArrayPool pairs on two threads at once: how this machine scales thread-local work.</summary>
+    [Benchmark(OperationsPerInvoke = Ops * 2)]
+    public void ArrayPoolPairTwoThreads() => _two.Run(() => Workloads.ArrayPoolPairs(Ops));
+}
+
+/// <summary>Two worker threads that live for the whole run and each run the same work when asked, started together by a barrier: no thread creation inside the timed region, and each thread keeps its cache.</summary>
+internal sealed class TwoThreads : IDisposable
+{
+    private readonly Barrier _start = new(3);
+    private readonly Barrier _done = new(3);
+    private readonly Thread[] _threads;
+    private Action? _work;
+
+    /// <summary>Starts the two workers, waiting for work.</summary>
+    public TwoThreads()
     {
-        var threads = new[] { new Thread(() => Workloads.Order0Pairs(_cached, Ops)), new Thread(() => Workloads.Order0Pairs(_cached, Ops)) };
-        Array.ForEach(threads, t => t.Start());
-        Array.ForEach(threads, t => t.Join());
+        _threads = [new Thread(Loop) { IsBackground = true }, new Thread(Loop) { IsBackground = true }];
+        Array.ForEach(_threads, t => t.Start());
+    }
+
+    /// <summary>Runs <paramref name="work"/> on both workers at once and returns when both are done.</summary>
+    public void Run(Action work)
+    {
+        _work = work;
+        _start.SignalAndWait();
+        _done.SignalAndWait();
+    }
+
+    /// <summary>Stops the workers.</summary>
+    public void Dispose()
+    {
+        _work = null;
+        _start.SignalAndWait();
+        Array.ForEach(_threads, t => t.Join());
+        _start.Dispose();
+        _done.Dispose();
+    }
+
+    private void Loop()
+    {
+        while (true)
+        {
+            _start.SignalAndWait();
+            if (_work is not { } work)
+            {
+                return;
+            }
+
+            work();
+            _done.SignalAndWait();
+        }
     }
 }

@@ -98,4 +98,165 @@ public class ConcurrencyTests
             pages.Validate();
         }
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Blocks_freed_on_other_threads_while_a_watcher_drains_validates_and_dumps_stay_accounted_for_twenty_runs_in_a_row(bool mobility)
+    {
+        // Two producers allocate (mostly small, cacheable blocks, some constrained) and hand half of
+        // their blocks to a consumer that frees them on its own thread; a watcher meanwhile drains,
+        // validates and dumps, which freezes every thread cache under the others' feet.
+        for (int run = 0; run < 20; run++)
+        {
+            var layout = MachineLayout.X86(64 * MiB) with { Mobility = mobility ? MobilitySettings.GroupingAndCompaction with { PageblockOrder = 5 } : MobilitySettings.None, MaxOrder = 6, PerCpuCaches = true };
+            var pages = new PageAllocator(layout);
+            var handOff = new System.Collections.Concurrent.BlockingCollection<Block>(boundedCapacity: 256);
+            var kept = new List<Block>[2];
+            var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+            void Guard(Action body)
+            {
+                try
+                {
+                    body();
+                }
+                catch (Exception e)
+                {
+                    failures.Enqueue(e);
+                    handOff.CompleteAdding();
+                }
+            }
+
+            var producers = new Thread[2];
+            for (int t = 0; t < producers.Length; t++)
+            {
+                int id = t;
+                kept[id] = [];
+                producers[id] = new Thread(() => Guard(() =>
+                {
+                    var rng = new Random((run * 17) + id);
+                    List<Block> mine = kept[id];
+                    for (int i = 0; i < 3000; i++)
+                    {
+                        Request r = rng.Next(5) == 0 ? RandomRequest(rng) : Request.ForOrder(rng.Next(0, 4));
+                        if (mine.Count > 0 && rng.Next(3) == 0)
+                        {
+                            int k = rng.Next(mine.Count);
+                            pages.Free(mine[k]);
+                            mine[k] = mine[^1];
+                            mine.RemoveAt(mine.Count - 1);
+                        }
+                        else if (pages.TryAllocate(r, out Block b))
+                        {
+                            if (rng.Next(2) == 0)
+                            {
+                                handOff.Add(b);
+                            }
+                            else
+                            {
+                                mine.Add(b);
+                            }
+                        }
+                    }
+                }));
+            }
+
+            var consumer = new Thread(() => Guard(() =>
+            {
+                foreach (Block b in handOff.GetConsumingEnumerable())
+                {
+                    pages.Free(b);
+                }
+            }));
+            using var stop = new ManualResetEventSlim();
+            var watcher = new Thread(() => Guard(() =>
+            {
+                for (int i = 0; !stop.IsSet; i++)
+                {
+                    switch (i % 3)
+                    {
+                        case 0: pages.Validate(); break;
+                        case 1: pages.DrainCaches(); break;
+                        default: Assert.True(pages.Dump().Cached.Sum(c => (long)c.Pages) >= 0); break;
+                    }
+
+                    Assert.True(pages.AllocatedPages + pages.CachedPages <= pages.TotalPages);
+                }
+            }));
+
+            consumer.Start();
+            watcher.Start();
+            Array.ForEach(producers, t => t.Start());
+            Array.ForEach(producers, t => t.Join());
+            handOff.CompleteAdding();
+            consumer.Join();
+            stop.Set();
+            watcher.Join();
+            Assert.Empty(failures);
+
+            pages.Validate();
+            var all = kept.SelectMany(h => h).OrderBy(b => b.Pfn).ToList();
+            for (int i = 1; i < all.Count; i++)
+            {
+                Assert.True(all[i - 1].Pfn + all[i - 1].PageCount <= all[i].Pfn, $"run {run}: {all[i - 1]} overlaps {all[i]}");
+            }
+
+            Assert.Equal(all.Aggregate(0UL, (s, b) => s + b.PageCount), pages.AllocatedPages);
+            all.ForEach(b => pages.Free(b));
+            pages.DrainCaches();
+            Assert.Equal(0UL, pages.AllocatedPages);
+            Assert.Equal(0UL, pages.CachedPages);
+            Assert.Equal(pages.TotalPages - pages.ReservedPages, pages.FreePages);
+            pages.Validate();
+        }
+    }
+
+    [Fact]
+    public void A_block_freed_on_one_thread_and_again_on_another_is_refused_the_second_time()
+    {
+        var pages = new PageAllocator(MachineLayout.Flat(16 * MiB) with { PerCpuCaches = true });
+        Block b = pages.Allocate(Request.ForOrder(0));
+        using var freed = new ManualResetEventSlim();
+        using var done = new ManualResetEventSlim();
+        var first = new Thread(() =>
+        {
+            pages.Free(b); // into this thread's cache, which stays while the thread lives
+            freed.Set();
+            done.Wait(TestContext.Current.CancellationToken);
+        });
+        first.Start();
+        freed.Wait(TestContext.Current.CancellationToken);
+        ulong cached = pages.CachedPages, free = pages.FreePages;
+        Exception? second = null;
+        var again = new Thread(() => second = Record.Exception(() => pages.Free(b)));
+        again.Start();
+        again.Join();
+        Assert.IsType<ArgumentException>(second);
+        Assert.Contains("Double free", second!.Message, StringComparison.Ordinal);
+        Assert.Equal(free, pages.FreePages);
+        Assert.Equal(cached, pages.CachedPages);
+        pages.Validate();
+        done.Set();
+        first.Join();
+    }
+
+    [Fact]
+    public void The_caches_of_threads_that_have_ended_are_emptied_when_another_thread_arrives()
+    {
+        var pages = new PageAllocator(MachineLayout.Flat(16 * MiB) with { PerCpuCaches = true });
+        for (int i = 0; i < 8; i++)
+        {
+            // Each short-lived thread leaves its refill batch of 32 pages cached; the next one to
+            // arrive empties the ended thread's cache, so the cached pages never pile up.
+            var t = new Thread(() => pages.Free(pages.Allocate(Request.ForOrder(0))));
+            t.Start();
+            t.Join();
+            Assert.Equal(32UL, pages.CachedPages);
+        }
+
+        pages.Free(pages.Allocate(Request.ForOrder(0))); // this thread's first use forgets the last one
+        Assert.Equal(32UL, pages.CachedPages);
+        Assert.Equal(pages.TotalPages - 32, pages.FreePages);
+        pages.Validate();
+    }
 }

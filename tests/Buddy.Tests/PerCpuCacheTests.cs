@@ -44,14 +44,40 @@ public class PerCpuCacheTests
     }
 
     [Fact]
-    public void Constrained_requests_bypass_the_cache()
+    public void A_request_limited_to_a_zone_is_served_from_that_zones_cache_and_never_gets_a_higher_page()
     {
         PageAllocator pages = new(MachineLayout.X86(64 * MiB) with { PerCpuCaches = true, Watermarks = Zones.WatermarkSettings.None });
         Block dma = pages.Allocate(Request.ForOrder(0).InZone(Zones.ZoneKind.Dma));
-        Assert.Equal(0UL, pages.CachedPages);
         Assert.True(dma.EndAddress <= 16 * MiB);
+        Assert.True(pages.CachedPages > 0, "the DMA zone's stack was refilled");
+        Assert.All(pages.Dump().Cached, run => Assert.True((run.Pfn + run.Pages) * 4096 <= 16 * MiB, $"cached pfn 0x{run.Pfn:x} is above 16 MiB"));
         pages.Free(dma);
-        Assert.True(pages.CachedPages > 0); // the free of an order-0 block goes to the cache
+
+        // A 24-bit DMA mask ends exactly at the zone's end: the same cache serves it.
+        ulong cached = pages.CachedPages;
+        Block masked = pages.Allocate(Request.ForOrder(0).WithDmaMask(24));
+        Assert.True(masked.EndAddress <= 16 * MiB);
+        Assert.Equal(cached - 1, pages.CachedPages);
+
+        // An unconstrained request does not take the cached DMA pages: it refills from the top zone.
+        Block normal = pages.Allocate(Request.ForOrder(0));
+        Assert.True(normal.Address >= 16 * MiB, $"{normal} came from ZONE_DMA");
+        pages.Free(masked);
+        pages.Free(normal);
+        pages.Validate();
+    }
+
+    [Fact]
+    public void A_limit_that_cuts_a_zone_or_an_alignment_above_the_block_bypasses_the_cache()
+    {
+        PageAllocator pages = new(MachineLayout.X86(64 * MiB) with { PerCpuCaches = true, Watermarks = Zones.WatermarkSettings.None });
+        Block low = pages.Allocate(Request.ForOrder(0).Below(10 * MiB - 1));
+        Block aligned = pages.Allocate(Request.ForOrder(0).AlignedTo(64 * KiB));
+        Assert.Equal(0UL, pages.CachedPages);
+        Assert.True(low.EndAddress <= 10 * MiB);
+        Assert.Equal(0UL, aligned.Address % (64 * KiB));
+        pages.Free(low); // frees go to the block's zone's stack all the same
+        Assert.True(pages.CachedPages > 0);
         pages.Validate();
     }
 

@@ -129,20 +129,21 @@ internal static class BenchCommand
     }
 
     // The median of five timed runs of `run(ops)`, in ns per operation (opsPerCount operations per
-    // count). Warm first: many short calls and a pause, so that the tiered JIT has installed
-    // optimized code for the workload's loop (one warm call would leave it in on-stack-replacement code).
+    // count). Warm first: rounds of short calls with pauses, so that the tiered JIT takes the
+    // workload's loop through instrumented tier 0 to tier 1 with its profile (a loop warmed by one
+    // long call runs as on-stack-replacement code, measured up to 1.4× slower).
     private static double Time(int ops, int opsPerCount, Action<int> run, bool warm = true)
     {
         if (warm)
         {
-            for (int round = 0; round < 3; round++)
+            for (int round = 0; round < 6; round++)
             {
                 for (int i = 0; i < 50; i++)
                 {
                     run(Math.Max(1, ops / 200));
                 }
 
-                Thread.Sleep(150);
+                Thread.Sleep(100);
             }
         }
 

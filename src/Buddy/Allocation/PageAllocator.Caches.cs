@@ -12,6 +12,8 @@
 //   whose thread has ended is removed by the next drain, once empty.
 // - The owner of a cache never holds the allocator's lock inside TryEnter/Exit; everyone else
 //   touches a cache only under the lock and frozen (ThreadCache explains the handshake).
+using System.Diagnostics;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using Buddy.Caches;
 using Buddy.Mobility;
@@ -28,6 +30,8 @@ public sealed partial class PageAllocator
     private readonly AllocationHeads _heads;
     private readonly int _cacheMaxOrder = -1; // the largest cached order; -1 without caches
     private readonly int _cacheTypes;
+    private readonly int[] _cacheZoneByLayoutIndex = []; // a layout zone's place among the populated zones
+    private readonly int[] _highestZoneForKind = [];     // per ZoneKind: the highest populated zone of that kind or below (layout index), or -1
     private ThreadCache[] _threadCaches = [];
 
     /// <summary>Pages held in thread caches: neither free (buddyinfo does not count them) nor allocated. A snapshot while other threads run.</summary>
@@ -54,17 +58,77 @@ public sealed partial class PageAllocator
         }
     }
 
-    // Whether the request can come from a thread cache: a whole block of order 0..3 that any zone
-    // may serve, with no limit, alignment or boundary it does not meet by itself, at normal
-    // priority, and not a movable block the allocator must track.
-    private bool Cacheable(in Request request, ulong pages, int order) =>
-        order <= _cacheMaxOrder && pages == 1UL << order
-        && (request.Zone is null || request.Zone == _layout.Zones[^1].Kind)
-        && request.MaxAddress is null && request.Boundary == 0 && request.Priority == AllocationPriority.Normal
-        && request.Alignment <= (PageSize << order)
-        && !(request.Mobility == MigrateType.Movable && _layout.Mobility.GroupByMobility);
+    // Serves any request a thread cache can (see CacheZone) by popping, or refilling in a batch
+    // under the lock; false sends the caller down the slow path (which also reports invalid
+    // requests, and drains every cache before failing).
+    private bool TryAllocateCached(in Request request, out Block block)
+    {
+        block = default;
+        ulong pages = request.PagesAt(_pageShift);
+        if (_cacheMaxOrder < 0 || pages > (1UL << _cacheMaxOrder) || (pages & (pages - 1)) != 0 || request.IsExact)
+        {
+            return false;
+        }
+
+        int order = BitOperations.TrailingZeroCount(pages);
+        int zone = CacheZone(request, order);
+        return zone >= 0 && TryTakeFromCache(zone, request.Mobility, order, out block);
+    }
+
+    // The zone whose cache can serve a request for a whole order-`order` block (its layout index),
+    // or -1: normal priority, an alignment and boundary the block meets by itself, not a movable
+    // block the allocator must track, and a highest allowed zone that lies wholly below the
+    // address limit (so that any block of that zone's cache will do, as with the kernel's per-zone
+    // pcp lists; a limit that cuts through a zone takes the slow path). The zone is the one
+    // HighestZoneIndex finds.
+    private int CacheZone(in Request request, int order)
+    {
+        if (request.IsShaped)
+        {
+            ulong blockBytes = PageSize << order;
+            if (request.Priority != AllocationPriority.Normal || request.Alignment > blockBytes || (request.Boundary != 0 && request.Boundary < blockBytes))
+            {
+                return -1;
+            }
+        }
+
+        if (request.Mobility == MigrateType.Movable && _cacheTypes != 1)
+        {
+            return -1;
+        }
+
+        int highest = request.Zone is { } kind ? _highestZoneForKind[(int)kind] : _zones[^1].Index;
+        if (request.MaxAddress is null)
+        {
+            return highest;
+        }
+
+        ulong limitPfn = LimitPfn(request);
+        for (int i = highest; i >= 0; i--)
+        {
+            if (_zoneByLayoutIndex[i] is { } zone && zone.StartPfn + (1UL << order) <= limitPfn)
+            {
+                return zone.EndPfn <= limitPfn ? i : -1;
+            }
+        }
+
+        return -1;
+    }
 
     private int CacheType(MigrateType mobility) => _cacheTypes == 1 ? 0 : (int)mobility;
+
+    // The place among the populated zones of the zone holding `pfn`.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int CacheZoneOf(ulong pfn)
+    {
+        int z = _zones.Length - 1;
+        while (z > 0 && pfn < _zones[z].StartPfn)
+        {
+            z--;
+        }
+
+        return z;
+    }
 
     // The calling thread's cache for this allocator, created on first use.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -86,9 +150,10 @@ public sealed partial class PageAllocator
             }
         }
 
-        var fresh = new ThreadCache(_id, _cacheTypes);
+        var fresh = new ThreadCache(_id, _zones.Length, _cacheTypes);
         lock (_lock)
         {
+            ForgetEndedThreads();
             _threadCaches = [.. _threadCaches, fresh];
         }
 
@@ -96,43 +161,43 @@ public sealed partial class PageAllocator
     }
 
     // The first thing every allocation tries: a bare small order (see Request.BareOrder) popped
-    // from this thread's stack, with no refill. Small enough to inline into Allocate.
+    // from this thread's stack for the top zone, with no refill. Small enough to inline into Allocate.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryPopCached(in Request request, out Block block)
     {
         int order = request.BareOrder;
         MigrateType mobility = request.Mobility;
-        if ((uint)order <= (uint)_cacheMaxOrder && (mobility != MigrateType.Movable || _cacheTypes == 1))
+        // (uint)order < _cacheMaxOrder + 1 also rejects order -1 (not bare) and every order without caches (-1).
+        if ((uint)order < (uint)(_cacheMaxOrder + 1) && (mobility != MigrateType.Movable || _cacheTypes == 1))
         {
-            return TryPop(CurrentCache(), mobility, order, out block);
+            return TryPop(CurrentCache(), _zones.Length - 1, mobility, order, out block);
         }
 
         block = default;
         return false;
     }
 
-    // The fast allocation for any cacheable request: pop, or refill an empty stack in a batch
-    // under the lock. False sends the caller down the slow path (which drains every cache before failing).
-    private bool TryAllocateCached(MigrateType mobility, int order, out Block block)
+    // Pops from this thread's stack for `zone` (a layout index from CacheZone), or refills it.
+    private bool TryTakeFromCache(int zone, MigrateType mobility, int order, out Block block)
     {
         ThreadCache cache = CurrentCache();
-        return TryPop(cache, mobility, order, out block) || RefillAndAllocate(cache, cache.List(order, CacheType(mobility)), order, mobility, out block);
+        return TryPop(cache, _cacheZoneByLayoutIndex[zone], mobility, order, out block) || RefillAndAllocate(cache, zone, order, mobility, out block);
     }
 
     // Pops a block from the owner's stack without any lock; false when the stack is empty or frozen.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryPop(ThreadCache cache, MigrateType mobility, int order, out Block block)
+    private bool TryPop(ThreadCache cache, int cacheZone, MigrateType mobility, int order, out Block block)
     {
-        int list = cache.List(order, CacheType(mobility));
+        int list = cache.List(cacheZone, order, CacheType(mobility));
         if (cache.TryEnter())
         {
             ref int count = ref cache.Hot.Counts[list];
             if (count > 0)
             {
-                ulong pfn = cache.Stacks[list][--count];
+                ulong pfn = cache.Hot.Stacks[ThreadCache.Start(list) + --count];
                 _heads.Set(pfn - _firstPfn, mobility);
                 cache.Exit();
-                block = new Block(pfn, 1UL << order, _pageShift, _id, mobility);
+                block = new Block(pfn, 1UL << order, _pageShift, _id, mobility, zoneHint: cacheZone);
                 BuddyMetrics.CountAllocation();
                 return true;
             }
@@ -144,44 +209,42 @@ public sealed partial class PageAllocator
         return false;
     }
 
-    // Refills the stack (when empty) with a batch taken through the ordinary zonelist walk
-    // (watermarks apply) and pops one block, all under the lock.
+    // Refills from the first zone of the zonelist that passes its watermark (low, then min), as the
+    // kernel's rmqueue_bulk: one check, then a batch from that zone, into that zone's stack; then
+    // pops one block. All under the lock.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool RefillAndAllocate(ThreadCache cache, int list, int order, MigrateType mobility, out Block block)
+    private bool RefillAndAllocate(ThreadCache cache, int highest, int order, MigrateType mobility, out Block block)
     {
         block = default;
         lock (_lock)
         {
-            ref int count = ref cache.Hot.Counts[list];
-            int highest = _zoneByLayoutIndex.Length - 1;
             bool watermarks = _layout.Watermarks.Enabled;
-            for (int i = count; i < ThreadCache.Batch(order); i++)
+            (ulong pfn, Zone? zone) = watermarks
+                ? TakeFromZonelist(order, order, ulong.MaxValue, highest, WatermarkKind.Low, AllocationPriority.Normal, mobility)
+                : (ulong.MaxValue, null);
+            if (zone is null)
             {
-                (ulong pfn, Zone? zone) = watermarks
-                    ? TakeFromZonelist(order, order, ulong.MaxValue, highest, WatermarkKind.Low, AllocationPriority.Normal, mobility)
-                    : (ulong.MaxValue, null);
-                if (zone is null)
-                {
-                    (pfn, zone) = TakeFromZonelist(order, order, ulong.MaxValue, highest, watermarks ? WatermarkKind.Min : WatermarkKind.None, AllocationPriority.Normal, mobility);
-                }
-
-                if (zone is null)
-                {
-                    break;
-                }
-
-                cache.Stacks[list][count++] = pfn;
-                _allocatedPages += 1UL << order;
+                (pfn, zone) = TakeFromZonelist(order, order, ulong.MaxValue, highest, watermarks ? WatermarkKind.Min : WatermarkKind.None, AllocationPriority.Normal, mobility);
             }
 
-            if (count == 0)
+            if (zone is null)
             {
                 return false;
             }
 
-            ulong taken = cache.Stacks[list][--count];
-            SetHead(taken, mobility);
-            block = new Block(taken, 1UL << order, _pageShift, _id, mobility);
+            int list = cache.List(_cacheZoneByLayoutIndex[zone.Index], order, CacheType(mobility));
+            ulong[] stacks = cache.Hot.Stacks;
+            int start = ThreadCache.Start(list);
+            ref int count = ref cache.Hot.Counts[list];
+            _allocatedPages += 1UL << order;
+            for (int i = count + 1; i < ThreadCache.Batch(order) && zone.Take(order, order, ulong.MaxValue, mobility) is var more && more != ulong.MaxValue; i++)
+            {
+                stacks[start + count++] = more;
+                _allocatedPages += 1UL << order;
+            }
+
+            SetHead(pfn, mobility);
+            block = new Block(pfn, 1UL << order, _pageShift, _id, mobility, zoneHint: _cacheZoneByLayoutIndex[zone.Index]);
             BuddyMetrics.CountAllocation();
             return true;
         }
@@ -189,13 +252,15 @@ public sealed partial class PageAllocator
 
     // The fast free: clear the head (a second free finds it clear and goes to the slow path, which
     // reports it) and push onto this thread's stack, spilling a batch under the lock when full.
-    private bool TryFreeCached(in Block block)
+    private bool TryFreeCached(Block block)
     {
-        int order = block.Order;
-        if (order > _cacheMaxOrder || block.PageCount != 1UL << order || block.IsTracked)
+        ulong pages = block.PageCount;
+        if (_cacheMaxOrder < 0 || pages > (1UL << _cacheMaxOrder) || (pages & (pages - 1)) != 0 || block.IsTracked)
         {
             return false;
         }
+
+        int order = BitOperations.TrailingZeroCount(pages);
 
         ThreadCache cache = CurrentCache();
         if (!cache.TryEnter())
@@ -209,9 +274,16 @@ public sealed partial class PageAllocator
             return false;
         }
 
-        int list = cache.List(order, CacheType(block.Mobility));
+        int zone = block.ZoneHint;
+        if (zone < 0)
+        {
+            zone = CacheZoneOf(block.Pfn);
+        }
+
+        Debug.Assert(zone == CacheZoneOf(block.Pfn));
+        int list = cache.List(zone, order, CacheType(block.Mobility));
         ref int count = ref cache.Hot.Counts[list];
-        cache.Stacks[list][count++] = block.Pfn;
+        cache.Hot.Stacks[ThreadCache.Start(list) + count++] = block.Pfn;
         bool full = count > ThreadCache.High(order);
         cache.Exit();
         if (full)
@@ -235,15 +307,16 @@ public sealed partial class PageAllocator
     // and the cache is the caller's own or frozen.
     private void Spill(ThreadCache cache, int list, int order, int count)
     {
-        ulong[] stack = cache.Stacks[list];
+        Span<ulong> stack = cache.Hot.Stacks.AsSpan(ThreadCache.Start(list));
         ref int depth = ref cache.Hot.Counts[list];
         count = Math.Min(count, depth);
+        Zone zone = _zones[cache.ZoneOf(list)];
         for (int i = 0; i < count; i++)
         {
-            ZoneOf(stack[i])!.Release(stack[i], order);
+            zone.Release(stack[i], order);
         }
 
-        Array.Copy(stack, count, stack, 0, depth - count);
+        stack[count..depth].CopyTo(stack);
         depth -= count;
         _allocatedPages -= (ulong)count << order;
     }
@@ -301,9 +374,9 @@ public sealed partial class PageAllocator
         {
             foreach (ThreadCache cache in _threadCaches)
             {
-                for (int list = 0; list < cache.Stacks.Length; list++)
+                for (int list = 0; list < cache.Lists; list++)
                 {
-                    Spill(cache, list, cache.OrderOf(list), cache.Hot.Counts[list]);
+                    Spill(cache, list, ThreadCache.OrderOf(list), cache.Hot.Counts[list]);
                 }
             }
         }
@@ -312,22 +385,40 @@ public sealed partial class PageAllocator
             ThawCaches();
         }
 
-        if (Array.Exists(_threadCaches, c => !c.Owner.IsAlive))
-        {
-            _threadCaches = Array.FindAll(_threadCaches, c => c.Owner.IsAlive);
-        }
+        ForgetEndedThreads();
     }
 
-    // Every cached block as (pfn, order). Lock held and caches frozen.
-    private IEnumerable<(ulong Pfn, int Order)> CachedBlocks()
+    // Empties and forgets the caches of threads that have ended (an ended thread is in no
+    // fast-path operation, so no freeze is needed). Lock held. Runs whenever a thread attaches a
+    // cache, so that a program that starts many short threads keeps neither their pages nor their caches.
+    private void ForgetEndedThreads()
+    {
+        if (!Array.Exists(_threadCaches, c => !c.Owner.IsAlive))
+        {
+            return;
+        }
+
+        foreach (ThreadCache ended in Array.FindAll(_threadCaches, c => !c.Owner.IsAlive))
+        {
+            for (int list = 0; list < ended.Lists; list++)
+            {
+                Spill(ended, list, ThreadCache.OrderOf(list), ended.Hot.Counts[list]);
+            }
+        }
+
+        _threadCaches = Array.FindAll(_threadCaches, c => c.Owner.IsAlive);
+    }
+
+    // Every cached block with its stack's order and zone. Lock held and caches frozen.
+    private IEnumerable<(ulong Pfn, int Order, Zone Zone)> CachedBlocks()
     {
         foreach (ThreadCache cache in _threadCaches)
         {
-            for (int list = 0; list < cache.Stacks.Length; list++)
+            for (int list = 0; list < cache.Lists; list++)
             {
                 for (int i = 0; i < cache.Hot.Counts[list]; i++)
                 {
-                    yield return (cache.Stacks[list][i], cache.OrderOf(list));
+                    yield return (cache.Hot.Stacks[ThreadCache.Start(list) + i], ThreadCache.OrderOf(list), _zones[cache.ZoneOf(list)]);
                 }
             }
         }

@@ -29,7 +29,7 @@ public sealed partial class PageAllocator
     {
         var cached = new List<DumpRun>();
         var cachedStarts = new HashSet<ulong>();
-        foreach ((ulong pfn, int order) in CachedBlocks())
+        foreach ((ulong pfn, int order, _) in CachedBlocks())
         {
             cached.Add(new DumpRun(pfn, 1UL << order));
             cachedStarts.Add(pfn);

@@ -97,6 +97,8 @@ public sealed partial class PageAllocator
         {
             _cacheMaxOrder = Math.Min(ThreadCache.MaxOrder, _maxOrder);
             _cacheTypes = layout.Mobility.GroupByMobility ? MobilityRules.Types : 1;
+            _cacheZoneByLayoutIndex = [.. _zoneByLayoutIndex.Select(z => z is null ? -1 : Array.IndexOf(_zones, z))];
+            _highestZoneForKind = [.. Enum.GetValues<ZoneKind>().Select(kind => Array.FindLastIndex(_zoneByLayoutIndex, z => z is not null && z.Kind <= kind))];
         }
 
         SetWatermarks();
@@ -161,7 +163,7 @@ public sealed partial class PageAllocator
                 long bytes = _heads.MetadataBytes;
                 foreach (ThreadCache c in _threadCaches)
                 {
-                    bytes += c.Stacks.Sum(stack => (long)stack.Length * sizeof(ulong));
+                    bytes += c.StackBytes;
                 }
 
                 foreach (Zone z in _zones)
@@ -190,14 +192,14 @@ public sealed partial class PageAllocator
     /// <summary>Tries to allocate a block; returns <see langword="false"/> when the request cannot be served now.</summary>
     /// <exception cref="ArgumentException">The request is invalid for this allocator.</exception>
     public bool TryAllocate(Request request, out Block block) =>
-        TryPopCached(in request, out block) || TryAllocateCore(request, out block, explain: false, out _, null, out _);
+        TryPopCached(in request, out block) || TryAllocateCached(in request, out block) || TryAllocateCore(request, out block, explain: false, out _, null, out _);
 
     /// <summary>Tries to allocate a block; on failure <paramref name="failure"/> says why.</summary>
     /// <exception cref="ArgumentException">The request is invalid for this allocator.</exception>
     public bool TryAllocate(Request request, out Block block, [NotNullWhen(false)] out AllocationFailure? failure)
     {
         failure = null;
-        return TryPopCached(in request, out block) || TryAllocateCore(request, out block, explain: true, out failure, null, out _);
+        return TryPopCached(in request, out block) || TryAllocateCached(in request, out block) || TryAllocateCore(request, out block, explain: true, out failure, null, out _);
     }
 
     /// <summary>Frees a block handed out by this allocator.</summary>
@@ -209,7 +211,7 @@ public sealed partial class PageAllocator
             ThrowNotOurs(block);
         }
 
-        if (!TryFreeCached(in block))
+        if (!TryFreeCached(block))
         {
             FreeSlow(block);
         }
@@ -218,7 +220,7 @@ public sealed partial class PageAllocator
     [MethodImpl(MethodImplOptions.NoInlining)]
     private Block AllocateSlow(Request request)
     {
-        if (!TryAllocateCore(request, out Block block, explain: true, out AllocationFailure? failure, null, out _))
+        if (!TryAllocateCached(in request, out Block block) && !TryAllocateCore(request, out block, explain: true, out AllocationFailure? failure, null, out _))
         {
             throw new AllocationFailedException(failure!); // explain: true always says why
         }
@@ -468,11 +470,11 @@ public sealed partial class PageAllocator
 
         // Cached blocks: allocated units of their stack's order, each in one cache once, owned by no allocation.
         var cached = new HashSet<ulong>();
-        foreach ((ulong pfn, int order) in CachedBlocks())
+        foreach ((ulong pfn, int order, Zone zone) in CachedBlocks())
         {
-            if (!units.Contains(pfn) || ZoneOf(pfn)!.FindUnit(pfn) != (pfn, order, false) || pieces.Contains(pfn) || _movable.ContainsKey(pfn) || !cached.Add(pfn))
+            if (!units.Contains(pfn) || ZoneOf(pfn) != zone || zone.FindUnit(pfn) != (pfn, order, false) || pieces.Contains(pfn) || _movable.ContainsKey(pfn) || !cached.Add(pfn))
             {
-                throw new InvalidOperationException(Invariant($"Invariant broken: the cached order-{order} block at pfn 0x{pfn:x} is not an allocated unit of that order owned by no one else (or is cached twice)."));
+                throw new InvalidOperationException(Invariant($"Invariant broken: the block at pfn 0x{pfn:x} cached as an order-{order} block of zone {zone.Name} is not an allocated unit of that order and zone owned by no one else (or is cached twice)."));
             }
         }
 
@@ -549,14 +551,7 @@ public sealed partial class PageAllocator
             searchOrder = alignOrder;
         }
 
-        ulong limitPfn = request.MaxAddress is { } max
-            ? (max == ulong.MaxValue ? ulong.MaxValue : (max >> _pageShift) + (((max & (PageSize - 1)) == PageSize - 1) ? 1UL : 0UL))
-            : ulong.MaxValue;
-
-        if (onMigrate is null && Cacheable(request, pages, order) && TryAllocateCached(request.Mobility, order, out block))
-        {
-            return true;
-        }
+        ulong limitPfn = LimitPfn(request);
 
         lock (_lock)
         {
@@ -620,7 +615,7 @@ public sealed partial class PageAllocator
             // Movable blocks are tracked where it matters: for grouping (claims count them) and for
             // migration (a handle with a callback).
             bool tracked = type == MigrateType.Movable && (_layout.Mobility.GroupByMobility || onMigrate is not null);
-            block = new Block(pfn, pages, _pageShift, _id, type, tracked);
+            block = new Block(pfn, pages, _pageShift, _id, type, tracked, _cacheMaxOrder < 0 ? -1 : _cacheZoneByLayoutIndex[from.Index]);
             if (tracked)
             {
                 handle = new MovableBlock(this, block, onMigrate);
@@ -685,12 +680,21 @@ public sealed partial class PageAllocator
 
     // The layout index of the highest zone the request may use: its named zone (or the top), lowered
     // to the highest zone that has room for the block below the address limit; -1 when none.
-    private int HighestZoneIndex(Request request, int order, ulong limitPfn)
+    // The first page frame the request may not reach (ulong.MaxValue without a limit).
+    private ulong LimitPfn(in Request request)
+    {
+        ulong pageMask = (1UL << _pageShift) - 1;
+        return request.MaxAddress is { } max
+            ? (max == ulong.MaxValue ? ulong.MaxValue : (max >> _pageShift) + ((max & pageMask) == pageMask ? 1UL : 0UL))
+            : ulong.MaxValue;
+    }
+
+    private int HighestZoneIndex(in Request request, int order, ulong limitPfn)
     {
         for (int i = _zoneByLayoutIndex.Length - 1; i >= 0; i--)
         {
             Zone? zone = _zoneByLayoutIndex[i];
-            if (request.Zone is { } kind && _layout.Zones[i].Kind > kind)
+            if (request.Zone is { } kind && zone is not null && zone.Kind > kind)
             {
                 continue;
             }

@@ -17,7 +17,9 @@ namespace Buddy.Allocation;
 /// </remarks>
 public readonly struct Request : IEquatable<Request>
 {
-    private const byte IsBytesFlag = 1, IsPagesFlag = 2, IsExactFlag = 4;
+    // PlacedFlag: a zone or an address limit is set; ShapedFlag: an alignment, boundary or priority
+    // is set. Both are derived from the fields, for the allocator's quick tests.
+    private const byte IsBytesFlag = 1, IsPagesFlag = 2, IsExactFlag = 4, PlacedFlag = 8, ShapedFlag = 16;
 
     private readonly ulong _amount;     // an order, a page count or a byte count (see flags)
     private readonly ulong _maxAddress; // inclusive; 0 with no limit flag means "no limit" (see MaxAddress)
@@ -43,9 +45,11 @@ public readonly struct Request : IEquatable<Request>
         _maxAddress = maxAddress ?? r._maxAddress;
         _alignment = alignment ?? r._alignment;
         _boundary = boundary ?? r._boundary;
-        _flags = flags ?? r._flags;
         _zone = zone ?? r._zone;
         _priority = priority ?? r._priority;
+        bool placed = _zone != 0 || _hasLimit;
+        bool shaped = _alignment != 0 || _boundary != 0 || _priority != AllocationPriority.Normal;
+        _flags = (byte)(((flags ?? r._flags) & ~(PlacedFlag | ShapedFlag)) | (placed ? PlacedFlag : 0) | (shaped ? ShapedFlag : 0));
     }
 
     /// <summary>A block of 2^<paramref name="order"/> pages.</summary>
@@ -191,7 +195,10 @@ public readonly struct Request : IEquatable<Request>
 
     /// <summary>The order when the request is nothing but an order (and a mobility): no size, zone, limit, alignment, boundary, exactness or priority; else -1. The thread caches' first test.</summary>
     internal int BareOrder =>
-        (_flags | (byte)_zone | (byte)_priority | (_hasLimit ? 1 : 0)) == 0 && (_alignment | _boundary) == 0 ? (int)_amount : -1;
+        _flags == 0 ? (int)_amount : -1;
+
+    /// <summary>Whether an alignment, boundary or priority is set.</summary>
+    internal bool IsShaped => (_flags & ShapedFlag) != 0;
 
     /// <summary>The number of pages the request needs at <paramref name="pageShift"/>.</summary>
     internal ulong PagesAt(int pageShift) => (_flags & IsBytesFlag) != 0

@@ -21,10 +21,11 @@ public readonly struct Block : IEquatable<Block>
     private readonly int _owner;
     private readonly byte _pageShift;
     private readonly byte _mobility;
+    private readonly byte _zoneHint; // the block's zone as its allocator numbers them for its caches, plus one; 0: not recorded
 
     private const byte TrackedFlag = 0x80;
 
-    internal Block(ulong pfn, ulong pages, int pageShift, int owner, MigrateType mobility = MigrateType.Unmovable, bool tracked = false)
+    internal Block(ulong pfn, ulong pages, int pageShift, int owner, MigrateType mobility = MigrateType.Unmovable, bool tracked = false, int zoneHint = -1)
     {
         Debug.Assert(pages > 0);
         _pfn = pfn;
@@ -32,6 +33,7 @@ public readonly struct Block : IEquatable<Block>
         _pageShift = (byte)pageShift;
         _owner = owner;
         _mobility = (byte)((byte)mobility | (tracked ? TrackedFlag : 0));
+        _zoneHint = (byte)(zoneHint + 1);
     }
 
     /// <summary>The first page frame number.</summary>
@@ -62,6 +64,9 @@ public readonly struct Block : IEquatable<Block>
 
     /// <summary>The mobility the block was allocated with.</summary>
     public MigrateType Mobility => (MigrateType)(_mobility & ~TrackedFlag);
+
+    /// <summary>The block's zone as its allocator's caches number them, or -1 when not recorded (the free path then looks it up).</summary>
+    internal int ZoneHint => _zoneHint - 1;
 
     /// <summary>Whether the allocator tracks the block (a movable block or a contiguous range): it is freed through the slow path.</summary>
     internal bool IsTracked => (_mobility & TrackedFlag) != 0;
