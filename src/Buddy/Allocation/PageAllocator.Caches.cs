@@ -30,7 +30,9 @@ public sealed partial class PageAllocator
     private readonly AllocationHeads _heads;
     private readonly int _cacheMaxOrder = -1; // the largest cached order; -1 without caches
     private readonly int _cacheTypes;
-    private readonly int[] _cacheZoneByLayoutIndex = []; // a layout zone's place among the populated zones
+    private readonly int[] _cacheZoneByLayoutIndex = []; // at [layout index + 1]: that zone's place among the populated zones; at [0]: -1
+    private readonly int _topZone;                       // the layout index of the highest populated zone
+    private readonly int _topCacheZone;                  // its place among the populated zones
     private readonly int[] _highestZoneForKind = [];     // per ZoneKind: the highest populated zone of that kind or below (layout index), or -1
     private ThreadCache[] _threadCaches = [];
 
@@ -97,13 +99,21 @@ public sealed partial class PageAllocator
             return -1;
         }
 
-        int highest = request.Zone is { } kind ? _highestZoneForKind[(int)kind] : _zones[^1].Index;
-        if (request.MaxAddress is null)
+        return PlacementZone(request.ZonePlusOne, request.HasLimit, request.RawMaxAddress, order);
+    }
+
+    // The zone (layout index) whose cache serves a block of `order` with this zone (ZoneKind + 1,
+    // 0 for none) and address limit, or -1: the highest allowed zone, as HighestZoneIndex finds
+    // it, if it lies wholly below the limit.
+    private int PlacementZone(int zonePlusOne, bool hasLimit, ulong maxAddress, int order)
+    {
+        int highest = zonePlusOne != 0 ? _highestZoneForKind[zonePlusOne - 1] : _topZone;
+        if (!hasLimit)
         {
             return highest;
         }
 
-        ulong limitPfn = LimitPfn(request);
+        ulong limitPfn = LimitPfn(hasLimit, maxAddress);
         for (int i = highest; i >= 0; i--)
         {
             if (_zoneByLayoutIndex[i] is { } zone && zone.StartPfn + (1UL << order) <= limitPfn)
@@ -160,17 +170,23 @@ public sealed partial class PageAllocator
         return t_cache = fresh;
     }
 
-    // The first thing every allocation tries: a bare small order (see Request.BareOrder) popped
-    // from this thread's stack for the top zone, with no refill. Small enough to inline into Allocate.
+    // The first thing every allocation tries: a small order with at most a zone and an address
+    // limit (see Request.PlacedOrder), popped from this thread's stack for its zone, with no
+    // refill. Small enough to inline into Allocate: the request's fields go by value, so the
+    // caller's request is never address-exposed.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryPopCached(in Request request, out Block block)
     {
-        int order = request.BareOrder;
+        int order = request.PlacedOrder;
         MigrateType mobility = request.Mobility;
-        // (uint)order < _cacheMaxOrder + 1 also rejects order -1 (not bare) and every order without caches (-1).
+        // (uint)order < _cacheMaxOrder + 1 also rejects order -1 and every order without caches (-1).
         if ((uint)order < (uint)(_cacheMaxOrder + 1) && (mobility != MigrateType.Movable || _cacheTypes == 1))
         {
-            return TryPop(CurrentCache(), _zones.Length - 1, mobility, order, out block);
+            int zone = request.IsPlaced ? _cacheZoneByLayoutIndex[PlacementZone(request.ZonePlusOne, request.HasLimit, request.RawMaxAddress, order) + 1] : _topCacheZone;
+            if (zone >= 0)
+            {
+                return TryPop(CurrentCache(), zone, mobility, order, out block);
+            }
         }
 
         block = default;
@@ -181,7 +197,7 @@ public sealed partial class PageAllocator
     private bool TryTakeFromCache(int zone, MigrateType mobility, int order, out Block block)
     {
         ThreadCache cache = CurrentCache();
-        return TryPop(cache, _cacheZoneByLayoutIndex[zone], mobility, order, out block) || RefillAndAllocate(cache, zone, order, mobility, out block);
+        return TryPop(cache, _cacheZoneByLayoutIndex[zone + 1], mobility, order, out block) || RefillAndAllocate(cache, zone, order, mobility, out block);
     }
 
     // Pops a block from the owner's stack without any lock; false when the stack is empty or frozen.
@@ -232,7 +248,7 @@ public sealed partial class PageAllocator
                 return false;
             }
 
-            int list = cache.List(_cacheZoneByLayoutIndex[zone.Index], order, CacheType(mobility));
+            int list = cache.List(_cacheZoneByLayoutIndex[zone.Index + 1], order, CacheType(mobility));
             ulong[] stacks = cache.Hot.Stacks;
             int start = ThreadCache.Start(list);
             ref int count = ref cache.Hot.Counts[list];
@@ -244,7 +260,7 @@ public sealed partial class PageAllocator
             }
 
             SetHead(pfn, mobility);
-            block = new Block(pfn, 1UL << order, _pageShift, _id, mobility, zoneHint: _cacheZoneByLayoutIndex[zone.Index]);
+            block = new Block(pfn, 1UL << order, _pageShift, _id, mobility, zoneHint: _cacheZoneByLayoutIndex[zone.Index + 1]);
             BuddyMetrics.CountAllocation();
             return true;
         }

@@ -92,12 +92,14 @@ public sealed partial class PageAllocator
         }
 
         _zones = [.. zones];
+        _topZone = _zones[^1].Index;
+        _topCacheZone = _zones.Length - 1;
         _heads = new AllocationHeads(_endPfn - _firstPfn);
         if (layout.PerCpuCaches)
         {
             _cacheMaxOrder = Math.Min(ThreadCache.MaxOrder, _maxOrder);
             _cacheTypes = layout.Mobility.GroupByMobility ? MobilityRules.Types : 1;
-            _cacheZoneByLayoutIndex = [.. _zoneByLayoutIndex.Select(z => z is null ? -1 : Array.IndexOf(_zones, z))];
+            _cacheZoneByLayoutIndex = [-1, .. _zoneByLayoutIndex.Select(z => z is null ? -1 : Array.IndexOf(_zones, z))];
             _highestZoneForKind = [.. Enum.GetValues<ZoneKind>().Select(kind => Array.FindLastIndex(_zoneByLayoutIndex, z => z is not null && z.Kind <= kind))];
         }
 
@@ -615,7 +617,7 @@ public sealed partial class PageAllocator
             // Movable blocks are tracked where it matters: for grouping (claims count them) and for
             // migration (a handle with a callback).
             bool tracked = type == MigrateType.Movable && (_layout.Mobility.GroupByMobility || onMigrate is not null);
-            block = new Block(pfn, pages, _pageShift, _id, type, tracked, _cacheMaxOrder < 0 ? -1 : _cacheZoneByLayoutIndex[from.Index]);
+            block = new Block(pfn, pages, _pageShift, _id, type, tracked, _cacheMaxOrder < 0 ? -1 : _cacheZoneByLayoutIndex[from.Index + 1]);
             if (tracked)
             {
                 handle = new MovableBlock(this, block, onMigrate);
@@ -678,17 +680,18 @@ public sealed partial class PageAllocator
         return free > min + (long)zone.LowmemReserve[highest];
     }
 
-    // The layout index of the highest zone the request may use: its named zone (or the top), lowered
-    // to the highest zone that has room for the block below the address limit; -1 when none.
     // The first page frame the request may not reach (ulong.MaxValue without a limit).
-    private ulong LimitPfn(in Request request)
+    private ulong LimitPfn(in Request request) => LimitPfn(request.HasLimit, request.RawMaxAddress);
+
+    // The first page frame an inclusive address limit excludes (ulong.MaxValue without a limit).
+    private ulong LimitPfn(bool hasLimit, ulong maxAddress)
     {
         ulong pageMask = (1UL << _pageShift) - 1;
-        return request.MaxAddress is { } max
-            ? (max == ulong.MaxValue ? ulong.MaxValue : (max >> _pageShift) + ((max & pageMask) == pageMask ? 1UL : 0UL))
-            : ulong.MaxValue;
+        return !hasLimit || maxAddress == ulong.MaxValue ? ulong.MaxValue : (maxAddress >> _pageShift) + ((maxAddress & pageMask) == pageMask ? 1UL : 0UL);
     }
 
+    // The layout index of the highest zone the request may use: its named zone (or the top), lowered
+    // to the highest zone that has room for the block below the address limit; -1 when none.
     private int HighestZoneIndex(in Request request, int order, ulong limitPfn)
     {
         for (int i = _zoneByLayoutIndex.Length - 1; i >= 0; i--)

@@ -197,6 +197,21 @@ public readonly struct Request : IEquatable<Request>
     internal int BareOrder =>
         _flags == 0 ? (int)_amount : -1;
 
+    /// <summary>The order when the request is an order with at most a zone and an address limit (and a mobility); else -1. The thread caches' first test.</summary>
+    internal int PlacedOrder => (_flags & ~PlacedFlag) == 0 ? (int)_amount : -1;
+
+    /// <summary>Whether a zone or an address limit is set.</summary>
+    internal bool IsPlaced => (_flags & PlacedFlag) != 0;
+
+    /// <summary>The zone as stored: ZoneKind + 1, or 0 for none.</summary>
+    internal int ZonePlusOne => _zone;
+
+    /// <summary>The address limit as stored: meaningful only with <see cref="HasLimit"/>.</summary>
+    internal ulong RawMaxAddress => _maxAddress;
+
+    /// <summary>Whether an address limit is set.</summary>
+    internal bool HasLimit => _hasLimit;
+
     /// <summary>Whether an alignment, boundary or priority is set.</summary>
     internal bool IsShaped => (_flags & ShapedFlag) != 0;
 
