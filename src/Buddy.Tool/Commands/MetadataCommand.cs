@@ -1,5 +1,5 @@
-// `buddy metadata [--memory SIZE] [--page-size SIZE]`: the allocator's metadata per page, measured
-// idle, half used in large blocks, and at its worst (every other page free).
+// `buddy metadata [--memory SIZE] [--page-size SIZE] [--thread-caches]`: the allocator's metadata
+// per page, measured idle, half used in large blocks, and at its worst (every other page free).
 using System.CommandLine;
 using Buddy.Allocation;
 using Buddy.Pages;
@@ -13,9 +13,10 @@ internal static class MetadataCommand
     {
         var memory = new Option<string>("--memory") { Description = "Memory size, e.g. 1GiB.", DefaultValueFactory = _ => "1GiB" };
         var pageSize = new Option<string>("--page-size") { Description = "Page size, e.g. 4KiB.", DefaultValueFactory = _ => "4KiB" };
+        var caches = new Option<bool>("--thread-caches") { Description = "Measure with thread caches (MachineLayout.PerCpuCaches), whose lock-free double-free check keeps a byte per page." };
         var command = new Command("metadata", "Measure the allocator's metadata bytes per page: idle, half allocated, and worst case.")
         {
-            memory, pageSize,
+            memory, pageSize, caches,
         };
         command.SetAction(parse =>
         {
@@ -24,7 +25,7 @@ internal static class MetadataCommand
             MachineLayout layout;
             try
             {
-                layout = MachineLayout.Flat(size) with { PageSize = page };
+                layout = MachineLayout.Flat(size) with { PageSize = page, PerCpuCaches = parse.GetValue(caches) };
                 layout.Validate();
             }
             catch (ArgumentException e)
@@ -33,7 +34,7 @@ internal static class MetadataCommand
             }
 
             var pages = new PageAllocator(layout);
-            stdout.WriteLine($"{Units.FormatSize(size)} of {Units.FormatSize(page)} pages ({pages.TotalPages} pages), max order {pages.MaxOrder}");
+            stdout.WriteLine($"{Units.FormatSize(size)} of {Units.FormatSize(page)} pages ({pages.TotalPages} pages), max order {pages.MaxOrder}{(layout.PerCpuCaches ? ", thread caches" : "")}");
             Report(stdout, "idle", pages);
 
             var blocks = new List<Block>();

@@ -211,7 +211,7 @@ public sealed partial class PageAllocator
             if (count > 0)
             {
                 ulong pfn = cache.Hot.Stacks[ThreadCache.Start(list) + --count];
-                _heads.Set(pfn - _firstPfn, mobility);
+                _heads.SetConcurrent(pfn - _firstPfn, mobility);
                 cache.Exit();
                 block = new Block(pfn, 1UL << order, _pageShift, _id, mobility, zoneHint: cacheZone);
                 BuddyMetrics.CountAllocation();
@@ -284,7 +284,7 @@ public sealed partial class PageAllocator
             return false;
         }
 
-        if (!_heads.TryClear(block.Pfn - _firstPfn))
+        if (!_heads.TryClearConcurrent(block.Pfn - _firstPfn))
         {
             cache.Exit();
             return false;

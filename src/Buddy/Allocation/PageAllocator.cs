@@ -94,7 +94,7 @@ public sealed partial class PageAllocator
         _zones = [.. zones];
         _topZone = _zones[^1].Index;
         _topCacheZone = _zones.Length - 1;
-        _heads = new AllocationHeads(_endPfn - _firstPfn);
+        _heads = new AllocationHeads(_endPfn - _firstPfn, concurrent: layout.PerCpuCaches);
         if (layout.PerCpuCaches)
         {
             _cacheMaxOrder = Math.Min(ThreadCache.MaxOrder, _maxOrder);
