@@ -131,7 +131,7 @@ public sealed class SimulationCliTests : IDisposable
         string json = Path.Combine(_dir, "bench.json");
         (int code, string stdout, string stderr) = Run("bench", "--quick", "--json", json);
         Assert.True(code == 0, stderr);
-        foreach (string who in new[] { "ArrayPool", "NativeMemory.AlignedAlloc", "reference buddy", "without per-CPU caches" })
+        foreach (string who in new[] { "ArrayPool", "NativeMemory.AlignedAlloc", "reference buddy", "without thread caches", "Targets (issue 5)" })
         {
             Assert.Contains(who, stdout, StringComparison.Ordinal);
         }

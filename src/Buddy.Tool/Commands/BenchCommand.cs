@@ -25,7 +25,7 @@ internal static class BenchCommand
     public static Command Create(TextWriter stdout)
     {
         var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file." };
-        var quick = new Option<bool>("--quick") { Description = "A tenth of the operations (a smoke run, not a measurement)." };
+        var quick = new Option<bool>("--quick") { Description = "A tenth of the operations and no warm-up (a smoke run, not a measurement)." };
         var command = new Command("bench", "Time Buddy against ArrayPool, NativeMemory.AlignedAlloc and a reference buddy (about 10 s).") { json, quick };
         command.SetAction(parse =>
         {
@@ -48,7 +48,7 @@ internal static class BenchCommand
         int ops = 1_000_000 / scale;
         void Add(string workload, string who, Action<int> run, int opsPerCount = 1)
         {
-            results.Add(new Measurement(workload, who, Time(ops, opsPerCount, run)));
+            results.Add(new Measurement(workload, who, Time(ops, opsPerCount, run, warm: scale == 1)));
         }
 
         // Two threads each running `run(count)`: the aggregate, timed as 2 × count operations. A
@@ -67,7 +67,7 @@ internal static class BenchCommand
         var uncached = new PageAllocator(MachineLayout.Flat(1 * Units.GiB));
         var reference = new ReferenceBuddy(262_144, 10);
         Add("order-0 pair", "Buddy", n => Workloads.Order0Pairs(flat, n));
-        Add("order-0 pair", "Buddy without per-CPU caches", n => Workloads.Order0Pairs(uncached, n));
+        Add("order-0 pair", "Buddy without thread caches", n => Workloads.Order0Pairs(uncached, n));
         Add("order-0 pair", "ArrayPool<byte>.Shared (4 KiB)", Workloads.ArrayPoolPairs);
         Add("order-0 pair", "NativeMemory.AlignedAlloc(4096, 4096)", Workloads.NativeAlignedPairs);
         Add("order-0 pair", "reference buddy", n => Workloads.ReferencePairs(reference, n));

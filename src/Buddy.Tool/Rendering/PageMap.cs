@@ -26,7 +26,7 @@ internal enum PageState : byte
     /// <summary>Reserved at boot.</summary>
     Reserved,
 
-    /// <summary>In a per-CPU cache.</summary>
+    /// <summary>In a thread cache.</summary>
     Cached,
 }
 

@@ -86,7 +86,7 @@ public sealed partial class PageAllocator
 
                 _allocatedPages += pages;
                 SetHead(start, MigrateType.Unmovable);
-                block = new Block(start, pages, _pageShift, _id, tracked: true); // never through a per-CPU cache
+                block = new Block(start, pages, _pageShift, _id, tracked: true); // never through a thread cache
                 failure = null;
                 return true;
             }

@@ -32,8 +32,9 @@ namespace Buddy.Allocation;
 /// </para>
 /// <para>
 /// Every operation is O(max order) bitmap-word operations. Thread safety: all public members may
-/// be called from any thread; one lock serialises them, except the per-CPU fast path
-/// (<see cref="MachineLayout.PerCpuCaches"/>), which takes only its CPU's cache slot.
+/// be called from any thread; one lock serialises them, except the thread-cache fast path
+/// (<see cref="MachineLayout.PerCpuCaches"/>), which touches only the calling thread's cache and
+/// the block's own allocation head, with plain loads and stores.
 /// </para>
 /// </remarks>
 public sealed partial class PageAllocator
@@ -841,7 +842,7 @@ public sealed partial class PageAllocator
 
         if (!IsHead(pfn))
         {
-            throw new ArgumentException(Invariant($"Double free or never allocated: no allocation starts at 0x{pfn << _pageShift:x} (its pages sit in a per-CPU cache)."), paramName);
+            throw new ArgumentException(Invariant($"Double free or never allocated: no allocation starts at 0x{pfn << _pageShift:x} (its pages sit in a thread cache)."), paramName);
         }
 
         if (!byAddressOnly && pages != 1UL << unitOrder)

@@ -64,7 +64,7 @@ public sealed record AllocatorDump
     /// <summary>Allocated blocks (an exact allocation or a contiguous range is one run).</summary>
     public IReadOnlyList<DumpRun> Allocated { get; init; } = [];
 
-    /// <summary>Blocks held in per-CPU caches.</summary>
+    /// <summary>Blocks held in thread caches.</summary>
     public IReadOnlyList<DumpRun> Cached { get; init; } = [];
 
     /// <summary>The dump as JSON.</summary>

@@ -35,6 +35,6 @@ public sealed record ArenaOptions
     /// <summary>Grouping by mobility and compaction for the arena (movable rentals need grouping to move).</summary>
     public Mobility.MobilitySettings Mobility { get; init; } = Buddy.Mobility.MobilitySettings.None;
 
-    /// <summary>Keep small blocks in per-CPU caches (see <see cref="MachineLayout.PerCpuCaches"/>).</summary>
+    /// <summary>Keep small blocks in thread caches (see <see cref="MachineLayout.PerCpuCaches"/>).</summary>
     public bool PerCpuCaches { get; init; }
 }
