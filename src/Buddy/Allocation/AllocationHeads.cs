@@ -146,6 +146,15 @@ internal readonly struct AllocationHeads
         return true;
     }
 
+    /// <summary>Allocates the chunk of page <paramref name="index"/> now if it is missing, so that a later <see cref="SetConcurrent"/> allocates nothing.</summary>
+    public void EnsureChunk(ulong index)
+    {
+        if (Volatile.Read(ref _chunks[index >> ChunkShift]) is null)
+        {
+            Publish(index >> ChunkShift);
+        }
+    }
+
     /// <summary>Whether page <paramref name="index"/> starts a live allocation.</summary>
     public bool IsSet(ulong index) => MarkOf(index) != 0;
 

@@ -255,6 +255,9 @@ public sealed partial class PageAllocator
             _allocatedPages += 1UL << order;
             for (int i = count + 1; i < ThreadCache.Batch(order) && zone.Take(order, order, ulong.MaxValue, mobility) is var more && more != ulong.MaxValue; i++)
             {
+                // The fast path will mark this page between TryEnter and Exit, where nothing may
+                // throw (a freezer would wait for ever): its mark's chunk must exist before then.
+                _heads.EnsureChunk(more - _firstPfn);
                 stacks[start + count++] = more;
                 _allocatedPages += 1UL << order;
             }

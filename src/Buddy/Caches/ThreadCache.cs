@@ -15,6 +15,8 @@
 //
 // Invariants:
 // - Only the owner thread writes Busy; Frozen changes only under the allocator's lock.
+// - Nothing between TryEnter and Exit takes a lock, allocates or can throw: a freezer waits for
+//   Exit (the allocation heads a pop marks are allocated when the page enters the cache).
 // - The stacks and counts change only (a) on the owner thread with Busy = 1 and Frozen = 0 seen,
 //   or (b) under the allocator's lock, by the owner thread or while the cache is frozen and idle.
 // - Every pfn on a stack heads a unit of that list's order that is in no one's hands: its
