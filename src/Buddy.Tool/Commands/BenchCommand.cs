@@ -1,5 +1,5 @@
 // `buddy bench [--json FILE] [--quick]`: a quick side-by-side of Buddy and the baselines on the
-// performance issue's workloads, timed with a Stopwatch (about 10 s; BenchmarkDotNet is in
+// performance issue's workloads, timed with a Stopwatch (about 30 s; BenchmarkDotNet is in
 // bench/Buddy.Benchmarks for rigour). Each figure is the median of five timed runs after a warmup.
 using System.CommandLine;
 using System.Diagnostics;
@@ -26,7 +26,7 @@ internal static class BenchCommand
     {
         var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file." };
         var quick = new Option<bool>("--quick") { Description = "A tenth of the operations and no warm-up (a smoke run, not a measurement)." };
-        var command = new Command("bench", "Time Buddy against ArrayPool, NativeMemory.AlignedAlloc and a reference buddy (about 10 s).") { json, quick };
+        var command = new Command("bench", "Time Buddy against ArrayPool, NativeMemory.AlignedAlloc and a reference buddy (about 30 s).") { json, quick };
         command.SetAction(parse =>
         {
             int scale = parse.GetValue(quick) ? 10 : 1;
