@@ -1,6 +1,6 @@
-// PageAllocator (thread caches and allocation heads): the fast path for unconstrained small
-// requests, and the per-page mark that says "an allocation starts here", which lets a free be
-// checked without the allocator's lock.
+// PageAllocator (thread caches and allocation heads): the fast path for small requests that any
+// block of one zone satisfies, and the per-page mark that says "an allocation starts here", which
+// lets a free be checked without the allocator's lock.
 //
 // Invariants:
 // - A page's head is set iff a live allocation (a block, an exact run, a contiguous range, a
@@ -9,7 +9,7 @@
 //   between a cache and its user without touching shared counters. AllocatedPages subtracts the
 //   cached pages.
 // - _threadCaches lists every cache of this allocator (copy on write, under the lock); a cache
-//   whose thread has ended is removed by the next drain, once empty.
+//   whose thread has ended is emptied and removed by the next drain or the next thread to attach.
 // - The owner of a cache never holds the allocator's lock inside TryEnter/Exit; everyone else
 //   touches a cache only under the lock and frozen (ThreadCache explains the handshake).
 using System.Diagnostics;
