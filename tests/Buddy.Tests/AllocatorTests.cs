@@ -451,12 +451,12 @@ public class AllocatorTests
     }
 
     [Theory]
-    [InlineData(false, 1.0)]
-    [InlineData(true, 1.5)]
+    [InlineData(false, 5.0)]
+    [InlineData(true, 5.0)]
     public void Metadata_is_at_most_half_a_byte_per_page_idle_and_bounded_when_fragmented(bool threadCaches, double worstBound)
     {
-        // Without thread caches the bound is 1 byte per page; with them the lock-free double-free
-        // check keeps a byte per page of its own (docs/design.md, "Thread caches and allocation heads").
+        // Idle, at most half a byte per page. Fragmented, the allocation stamps dominate: 4 bytes per
+        // page whose chunk is live, the price of refusing stale handles (docs/design.md, "Misuse and faults").
         var pages = new PageAllocator(MachineLayout.X86(1 * GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = threadCaches });
         Assert.True(pages.MetadataBytes <= (long)pages.TotalPages / 2, $"idle: {pages.MetadataBytes} bytes for {pages.TotalPages} pages");
         var all = new List<Block>();
@@ -474,7 +474,7 @@ public class AllocatorTests
         // allocation-head chunk is live.
         double perPage = (double)pages.MetadataBytes / pages.TotalPages;
         Assert.True(perPage <= worstBound, $"fragmented: {perPage:F3} bytes per page");
-        Assert.True(perPage > worstBound - 0.5, $"fragmented: {perPage:F3} bytes per page, less than the layout explains: is every chunk counted?");
+        Assert.True(perPage > worstBound - 1.0, $"fragmented: {perPage:F3} bytes per page, less than the layout explains: is every chunk counted?");
     }
 
     [Fact]

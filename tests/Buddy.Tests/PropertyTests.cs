@@ -1,4 +1,5 @@
 using Buddy.Allocation;
+using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
 using CsCheck;
@@ -13,11 +14,12 @@ public class PropertyTests
 {
     private const ulong Page = 4096;
 
-    // One step: Kind 0..5 allocates, 6..8 frees (by handle, address, address+order), 9 tries a double
-    // free, 10..11 frees part of an allocation (FreeRange), leaving the rest allocated as loose pages.
+    // One step: Kind 0..5 allocates, 6..8 frees (by handle, address, address+order), 9 and 12 free
+    // a stale handle (double free, or its pages went to another owner since), 10..11 frees part of an
+    // allocation (FreeRange), leaving the rest allocated as loose pages and the handle stale.
     private sealed record Op(int Kind, int Order, int Zone, int Limit, int Align, int Boundary, int ExactPages, int Pick);
 
-    private sealed record Config(int Pages, int DmaLimit, int Dma32Limit, int ReservedStart, int ReservedLength, int MaxOrder, bool Watermarks, bool Caches = false);
+    private sealed record Config(int Pages, int DmaLimit, int Dma32Limit, int ReservedStart, int ReservedLength, int MaxOrder, bool Watermarks, bool Caches = false, bool Grouping = false);
 
     private static readonly Gen<Config> s_config =
         from pages in Gen.Int[64, 3000]
@@ -28,10 +30,11 @@ public class PropertyTests
         from maxOrder in Gen.Int[0, 8]
         from wm in Gen.Bool
         from caches in Gen.Bool
-        select new Config(pages, dma, dma + dma32, rs, rl, maxOrder, wm, caches);
+        from grouping in Gen.Bool
+        select new Config(pages, dma, dma + dma32, rs, rl, maxOrder, wm, caches, grouping && maxOrder > 0);
 
     private static readonly Gen<Op> s_op =
-        from kind in Gen.Int[0, 11]
+        from kind in Gen.Int[0, 12]
         from order in Gen.Int[0, 9]
         from zone in Gen.Int[0, 3]
         from limit in Gen.Int[0, 4000]
@@ -54,6 +57,7 @@ public class PropertyTests
             Zones = [new(ZoneKind.Dma, (ulong)c.DmaLimit * Page), new(ZoneKind.Dma32, (ulong)c.Dma32Limit * Page), new(ZoneKind.Normal, ulong.MaxValue)],
             Watermarks = c.Watermarks ? new WatermarkSettings { MinFreeKbytes = 64 } : WatermarkSettings.None,
             PerCpuCaches = c.Caches,
+            Mobility = c.Grouping ? new MobilitySettings { GroupByMobility = true, PageblockOrder = Math.Min(c.MaxOrder, 3) } : MobilitySettings.None,
         };
         int rs = Math.Min(c.ReservedStart, c.Pages - 1);
         int re = Math.Min(rs + c.ReservedLength, c.Pages);
@@ -121,6 +125,7 @@ public class PropertyTests
                 (ulong start, ulong count) = i < live.Count ? (live[i].Block.Pfn, live[i].Block.PageCount) : loose[i - live.Count];
                 if (i < live.Count)
                 {
+                    freed.Add(live[i].Block); // cut: the handle no longer names a live allocation
                     live.RemoveAt(i);
                 }
                 else
@@ -147,16 +152,15 @@ public class PropertyTests
                     loose.Add((start + offset + length, count - offset - length));
                 }
             }
-            else if (op.Kind == 9 && freed.Count > 0)
+            else if (op.Kind is 9 or 12 && freed.Count > 0)
             {
+                // Whether its pages are free, cached or another owner's now, a stale handle is
+                // refused and changes nothing: the model (every page's one owner) stays as it is.
                 Block stale = freed[op.Pick % freed.Count];
-                bool reused = owner[stale.Pfn] > 0;
-                string before = pages.BuddyInfo().ToString();
-                if (!reused)
-                {
-                    Assert.ThrowsAny<ArgumentException>(() => pages.Free(stale));
-                    Assert.Equal(before, pages.BuddyInfo().ToString());
-                }
+                string before = pages.Dump().ToJson();
+                var ex = Assert.ThrowsAny<ArgumentException>(() => pages.Free(stale));
+                Assert.Contains("stale handle", ex.Message, StringComparison.Ordinal);
+                Assert.Equal(before, pages.Dump().ToJson());
             }
 
             pages.Validate();

@@ -1,152 +1,135 @@
-// AllocationHeads: per page, a mark that says "a live allocation starts here, with this mobility"
-// (0: none; else MigrateType + 1), in chunks allocated on first use so that a huge, idle address
-// space costs only its chunk table. Two layouts, chosen once per allocator:
+// AllocationHeads: per page, one 32-bit stamp that says whether a live allocation starts there,
+// with which mobility, and which allocation it is. A handle (Block) carries the stamp its
+// allocation was given; a free checks it, so a second free and a free through a stale handle
+// (one whose pages have since gone to another allocation) are refused alike, on the fast path
+// as on the slow one, for the price of the old "is a head set" check: one load, one compare, one
+// store.
 //
-// - Packed (no thread caches): two bits per page, four pages to a byte. Every change happens
-//   under the allocator's lock, so a plain read-modify-write of the byte is safe.
-// - Concurrent (thread caches): one byte per page. The fast path sets and clears marks without
-//   the lock, from several threads at once; a byte store never disturbs its neighbours, so each
-//   thread marks its own block with a plain store (bits sharing a byte would need an atomic
-//   read-modify-write, which costs more than the rest of the fast path and does not scale). A
-//   mark changes only while its block is in one thread's hands: the user's, a thread cache's, or
-//   the allocator's under its lock. Two threads that free the same block at the same instant race
-//   on its mark (the caller's data race; a free after a free is always caught).
+// A stamp is (generation << 3) | mark. mark is 0 when no live allocation starts at the page, else
+// MigrateType + 1. generation counts the allocations that have started at the page (29 bits): a
+// free keeps it and clears the mark; the next allocation there increments it. So a handle's stamp
+// matches only its own allocation, unless 2^29 allocations started at that very page since.
 //
-//   The bytes of a chunk are stored transposed: page c's byte sits at (c mod 64) * 64 + c / 64,
-//   so consecutive pages lie 64 bytes apart and the 64 marks sharing a cache line belong to pages
-//   64 apart. Threads refill their caches with runs of neighbouring pages; stored in page order,
-//   two threads working on neighbouring runs would write the same cache line on every operation
-//   (false sharing that cost two threads all their scaling). A guard of one cache line before and
-//   after the marks keeps the GC's neighbours of a chunk off the first and last lines of marks.
+// Chunks of 4,096 pages are allocated on first use, so a huge, idle address space costs only its
+// chunk table. Every change is a plain store of a whole stamp: under the allocator's lock, or, on
+// the thread caches' fast path, by the one thread whose hands the block is in (the user's, a
+// thread cache's, or the allocator's under its lock). Two threads that free the same block at the
+// same instant race on its stamp (the caller's data race; a free after a free is always caught).
+//
+// The stamps of a chunk are stored transposed: page c's stamp sits at (c mod 64) * 64 + c / 64,
+// so consecutive pages lie 256 bytes apart and the 16 stamps sharing a cache line belong to pages
+// 64 apart. Threads refill their caches with runs of neighbouring pages; stored in page order,
+// two threads working on neighbouring runs would write the same cache line on every operation
+// (false sharing that cost two threads all their scaling). A guard of one cache line before and
+// after the stamps keeps the GC's neighbours of a chunk off the first and last lines.
 //
 // Invariant: a chunk, once published with a CAS, is never replaced; a page's mark is non-zero
 // exactly while a live allocation starts at it.
 using System.Diagnostics;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Buddy.Mobility;
 
 namespace Buddy.Allocation;
 
-/// <summary>Allocation-start marks with their mobility, lazily allocated in 4,096-page chunks: two bits per page, or one byte per page when marks change without the lock.</summary>
+/// <summary>Allocation-start stamps (mobility and generation), lazily allocated in 4,096-page chunks.</summary>
 /// <remarks>
 /// A struct held in a readonly field of its allocator, so that the fast path reaches the chunk
 /// table in one load. Chunks appear through <see cref="Interlocked.CompareExchange{T}(ref T, T, T)"/>.
-/// Packed marks change only under the allocator's lock; concurrent marks change with plain byte
-/// stores and are thread-safe for distinct pages.
+/// Stamps change with plain stores and are thread-safe for distinct pages.
 /// </remarks>
 internal readonly struct AllocationHeads
 {
-    private const int ChunkShift = 12; // pages per chunk: a 64 × 64 square of concurrent marks
-    private const int ChunkMask = (1 << ChunkShift) - 1;
-    private const int Guard = 64;      // concurrent chunks: unused bytes before and after the marks
-    private readonly byte[]?[] _chunks;
-    private readonly bool _concurrent;
+    /// <summary>The bits of a stamp that hold the mark (MigrateType + 1, or 0).</summary>
+    public const uint MarkMask = 7;
 
-    /// <summary>Creates the marks for <paramref name="pages"/> pages, all clear; <paramref name="concurrent"/> for a byte per page that threads may change without the lock.</summary>
-    public AllocationHeads(ulong pages, bool concurrent)
+    private const int GenerationShift = 3;
+    private const int ChunkShift = 12; // pages per chunk: a 64 × 64 square of stamps
+    private const int ChunkMask = (1 << ChunkShift) - 1;
+    private const int Guard = 16;      // unused stamps (one cache line) before and after a chunk's
+    private readonly uint[]?[] _chunks;
+    private readonly uint[]?[] _spare; // [0]: a chunk in hand, so that starting an allocation never has to allocate
+
+    /// <summary>Creates the stamps for <paramref name="pages"/> pages, all clear.</summary>
+    public AllocationHeads(ulong pages)
     {
-        _chunks = new byte[]?[(pages + ChunkMask) >> ChunkShift];
-        _concurrent = concurrent;
+        _chunks = new uint[]?[(pages + ChunkMask) >> ChunkShift];
+        _spare = new uint[]?[1];
     }
+
+    /// <summary>Whether a chunk is in hand for the next page that needs one.</summary>
+    public bool HasSpare => Volatile.Read(ref _spare[0]) is not null;
+
+    /// <summary>Puts a chunk in hand if there is none; may throw <see cref="OutOfMemoryException"/> (nothing else changes).</summary>
+    public void EnsureSpare()
+    {
+        if (Volatile.Read(ref _spare[0]) is null)
+        {
+            Interlocked.CompareExchange(ref _spare[0], NewChunk(), null);
+        }
+    }
+
+    /// <summary>Whether page <paramref name="index"/>'s chunk exists.</summary>
+    public bool HasChunk(ulong index) => Volatile.Read(ref _chunks[index >> ChunkShift]) is not null;
 
     /// <summary>Bytes held: the chunk table and the chunks in use.</summary>
     public long MetadataBytes
     {
         get
         {
-            long bytes = (long)_chunks.Length * IntPtr.Size;
-            foreach (byte[]? chunk in _chunks)
+            long bytes = ((long)_chunks.Length * IntPtr.Size) + ((long)(_spare[0]?.Length ?? 0) * sizeof(uint));
+            foreach (uint[]? chunk in _chunks)
             {
-                bytes += chunk?.Length ?? 0;
+                bytes += (long)(chunk?.Length ?? 0) * sizeof(uint);
             }
 
             return bytes;
         }
     }
 
-    /// <summary>Marks page <paramref name="index"/> as the start of an allocation of <paramref name="mobility"/>.</summary>
+    /// <summary>Starts an allocation of <paramref name="mobility"/> at page <paramref name="index"/>: the next generation, marked; returns its stamp.</summary>
+    /// <remarks>Installs the page's chunk if it is missing, from the chunk in hand (<see cref="EnsureSpare"/>) or else the heap.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Set(ulong index, MigrateType mobility)
+    public uint Set(ulong index, MigrateType mobility)
     {
-        byte[] chunk = Volatile.Read(ref _chunks[index >> ChunkShift]) ?? Publish(index >> ChunkShift);
-        int mark = (int)mobility + 1;
-        if (_concurrent)
-        {
-            Byte(chunk, index) = (byte)mark;
-        }
-        else
-        {
-            ref byte packed = ref Byte(chunk, index);
-            int shift = Shift(index);
-            packed = (byte)((packed & ~(3 << shift)) | (mark << shift));
-        }
+        uint[] chunk = Volatile.Read(ref _chunks[index >> ChunkShift]) ?? Publish(index >> ChunkShift);
+        ref uint stamp = ref Stamp(chunk, index);
+        uint next = Next(stamp, mobility);
+        stamp = next;
+        return next;
     }
 
-    /// <summary>Clears the mark of page <paramref name="index"/>; false when there was none.</summary>
+    /// <summary>The stamp <see cref="Set"/> would give page <paramref name="index"/> now (for a handle made before the head is set).</summary>
+    public uint PeekNext(ulong index, MigrateType mobility) => Next(StampOf(index), mobility);
+
+    /// <summary>Ends the allocation whose handle carries <paramref name="stamp"/>; false (nothing changes) when no live allocation with that stamp starts at page <paramref name="index"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryClear(ulong index, uint stamp)
+    {
+        uint[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
+        if (chunk is null)
+        {
+            return false;
+        }
+
+        ref uint current = ref Stamp(chunk, index);
+        if (current != stamp || (stamp & MarkMask) == 0)
+        {
+            return false;
+        }
+
+        current = stamp & ~MarkMask;
+        return true;
+    }
+
+    /// <summary>Ends whatever live allocation starts at page <paramref name="index"/> (a free by address, which carries no stamp); false when none does.</summary>
     public bool TryClear(ulong index)
     {
-        byte[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
-        if (chunk is null)
-        {
-            return false;
-        }
-
-        ref byte b = ref Byte(chunk, index);
-        if (_concurrent)
-        {
-            if (b == 0)
-            {
-                return false;
-            }
-
-            b = 0;
-            return true;
-        }
-
-        int shift = Shift(index);
-        if (((b >> shift) & 3) == 0)
-        {
-            return false;
-        }
-
-        b = (byte)(b & ~(3 << shift));
-        return true;
+        uint stamp = StampOf(index);
+        return (stamp & MarkMask) != 0 && TryClear(index, stamp);
     }
 
-    /// <summary>Concurrent layout only (the thread caches' fast path): <see cref="Set"/> as one plain byte store.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SetConcurrent(ulong index, MigrateType mobility)
-    {
-        Debug.Assert(_concurrent);
-        byte[] chunk = Volatile.Read(ref _chunks[index >> ChunkShift]) ?? Publish(index >> ChunkShift);
-        ConcurrentByte(chunk, index) = (byte)((int)mobility + 1);
-    }
-
-    /// <summary>Concurrent layout only (the thread caches' fast path): <see cref="TryClear"/> as one plain load and store.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryClearConcurrent(ulong index)
-    {
-        Debug.Assert(_concurrent);
-        byte[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
-        if (chunk is null)
-        {
-            return false;
-        }
-
-        ref byte mark = ref ConcurrentByte(chunk, index);
-        if (mark == 0)
-        {
-            return false;
-        }
-
-        mark = 0;
-        return true;
-    }
-
-    /// <summary>Allocates the chunk of page <paramref name="index"/> now if it is missing, so that a later <see cref="SetConcurrent"/> allocates nothing.</summary>
+    /// <summary>Installs the chunk of page <paramref name="index"/> now if it is missing (from the chunk in hand, if any), so that a later <see cref="Set"/> allocates nothing.</summary>
     public void EnsureChunk(ulong index)
     {
         if (Volatile.Read(ref _chunks[index >> ChunkShift]) is null)
@@ -156,75 +139,63 @@ internal readonly struct AllocationHeads
     }
 
     /// <summary>Whether page <paramref name="index"/> starts a live allocation.</summary>
-    public bool IsSet(ulong index) => MarkOf(index) != 0;
+    public bool IsSet(ulong index) => (StampOf(index) & MarkMask) != 0;
+
+    /// <summary>The stamp of page <paramref name="index"/> (0 for a page of a chunk never used).</summary>
+    public uint StampOf(ulong index)
+    {
+        uint[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
+        return chunk is null ? 0 : Stamp(chunk, index);
+    }
 
     /// <summary>The mobility of the allocation starting at page <paramref name="index"/>, or null.</summary>
-    public MigrateType? MobilityOf(ulong index) => MarkOf(index) is var m and not 0 ? (MigrateType)(m - 1) : null;
+    public MigrateType? MobilityOf(ulong index) => (StampOf(index) & MarkMask) is var m and not 0 ? (MigrateType)(m - 1) : null;
 
     /// <summary>The number of marks (for validation).</summary>
     public ulong Count()
     {
         ulong count = 0;
-        foreach (byte[]? chunk in _chunks)
+        foreach (uint[]? chunk in _chunks)
         {
             if (chunk is null)
             {
                 continue;
             }
 
-            if (_concurrent)
+            foreach (uint stamp in chunk)
             {
-                count += (ulong)(chunk.Length - chunk.AsSpan().Count((byte)0)); // the guards stay zero
-                continue;
-            }
-
-            foreach (byte b in chunk)
-            {
-                // A field is non-zero when either of its two bits is set.
-                count += (ulong)BitOperations.PopCount((uint)((b | (b >> 1)) & 0x55));
+                count += (stamp & MarkMask) != 0 ? 1UL : 0UL; // the guards stay zero
             }
         }
 
         return count;
     }
 
-    private int MarkOf(ulong index)
-    {
-        byte[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
-        return chunk is null ? 0 : _concurrent ? Byte(chunk, index) : (Byte(chunk, index) >> Shift(index)) & 3;
-    }
+    // The stamp after `stamp` for an allocation of `mobility`: one more generation, marked.
+    private static uint Next(uint stamp, MigrateType mobility) =>
+        unchecked((((stamp >> GenerationShift) + 1) << GenerationShift) | ((uint)mobility + 1));
 
-    // Packed: where page `index`'s two bits sit in its byte.
-    private static int Shift(ulong index) => (int)(index & 3) * 2;
-
-    // The byte holding page `index`'s mark: transposed after the guard in a concurrent chunk
-    // (see the file comment), index / 4 in a packed one. Every chunk has exactly the size its
-    // layout needs and the offset is below it, so no bounds check is needed.
+    // Page `index`'s stamp: transposed after the guard (see the file comment). Every chunk has
+    // exactly the size the layout needs and the offset is below it, so no bounds check is needed.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref byte Byte(byte[] chunk, ulong index)
-    {
-        if (_concurrent)
-        {
-            return ref ConcurrentByte(chunk, index);
-        }
-
-        nuint offset = (nuint)(((uint)index & ChunkMask) >> 2);
-        Debug.Assert(offset < (nuint)chunk.Length);
-        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(chunk), offset);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ref byte ConcurrentByte(byte[] chunk, ulong index)
+    private static ref uint Stamp(uint[] chunk, ulong index)
     {
         nuint offset = (nuint)(Guard + ((((uint)index & 63) << 6) | (((uint)index & ChunkMask) >> 6)));
         Debug.Assert(offset < (nuint)chunk.Length);
         return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(chunk), offset);
     }
 
+    // Installs the chunk in hand (or, where none was put in hand, a new one) for chunkIndex.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private byte[] Publish(ulong chunkIndex)
+    private uint[] Publish(ulong chunkIndex)
     {
-        var fresh = new byte[_concurrent ? Guard + (1 << ChunkShift) + Guard : (1 << ChunkShift) / 4];
+        uint[] fresh = Interlocked.Exchange(ref _spare[0], null) ?? NewChunk();
         return Interlocked.CompareExchange(ref _chunks[chunkIndex], fresh, null) ?? fresh;
+    }
+
+    private static uint[] NewChunk()
+    {
+        Faults.BeforeMetadataAllocation();
+        return new uint[Guard + (1 << ChunkShift) + Guard];
     }
 }

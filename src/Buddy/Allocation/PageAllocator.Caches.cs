@@ -56,6 +56,7 @@ public sealed partial class PageAllocator
     {
         lock (_lock)
         {
+            RefuseInsideCallback(nameof(DrainCaches));
             DrainCachesLocked();
         }
     }
@@ -211,9 +212,9 @@ public sealed partial class PageAllocator
             if (count > 0)
             {
                 ulong pfn = cache.Hot.Stacks[ThreadCache.Start(list) + --count];
-                _heads.SetConcurrent(pfn - _firstPfn, mobility);
+                uint stamp = _heads.Set(pfn - _firstPfn, mobility);
                 cache.Exit();
-                block = new Block(pfn, 1UL << order, _pageShift, _id, mobility, zoneHint: cacheZone);
+                block = new Block(pfn, 1UL << order, _pageShift, _id, stamp, mobility, zoneHint: cacheZone);
                 BuddyMetrics.CountAllocation();
                 return true;
             }
@@ -234,6 +235,8 @@ public sealed partial class PageAllocator
         block = default;
         lock (_lock)
         {
+            RefuseInsideCallback("Allocate");
+            ReserveForStep();
             bool watermarks = _layout.Watermarks.Enabled;
             (ulong pfn, Zone? zone) = watermarks
                 ? TakeFromZonelist(order, order, ulong.MaxValue, highest, WatermarkKind.Low, AllocationPriority.Normal, mobility)
@@ -253,17 +256,25 @@ public sealed partial class PageAllocator
             int start = ThreadCache.Start(list);
             ref int count = ref cache.Hot.Counts[list];
             _allocatedPages += 1UL << order;
-            for (int i = count + 1; i < ThreadCache.Batch(order) && zone.Take(order, order, ulong.MaxValue, mobility) is var more && more != ulong.MaxValue; i++)
+            uint stamp = SetHead(pfn, mobility); // the head chunk in hand, if it needs one
+            bool batch = TryTopUpForBatch(zone);
+            for (int i = count + 1; batch && i < ThreadCache.Batch(order) && CanTakeWithoutAllocating(zone) && zone.Take(order, order, ulong.MaxValue, mobility) is var more && more != ulong.MaxValue; i++)
             {
                 // The fast path will mark this page between TryEnter and Exit, where nothing may
-                // throw (a freezer would wait for ever): its mark's chunk must exist before then.
+                // throw (a freezer would wait for ever): its mark's chunk must exist before then,
+                // and making it must not allocate here (a batch is not worth a failure half-way).
+                if (!_heads.HasChunk(more - _firstPfn) && !_heads.HasSpare)
+                {
+                    zone.Release(more, order); // the reserve still holds a give-back's chunk
+                    break;
+                }
+
                 _heads.EnsureChunk(more - _firstPfn);
                 stacks[start + count++] = more;
                 _allocatedPages += 1UL << order;
             }
 
-            SetHead(pfn, mobility);
-            block = new Block(pfn, 1UL << order, _pageShift, _id, mobility, zoneHint: _cacheZoneByLayoutIndex[zone.Index + 1]);
+            block = new Block(pfn, 1UL << order, _pageShift, _id, stamp, mobility, zoneHint: _cacheZoneByLayoutIndex[zone.Index + 1]);
             BuddyMetrics.CountAllocation();
             return true;
         }
@@ -287,7 +298,7 @@ public sealed partial class PageAllocator
             return false;
         }
 
-        if (!_heads.TryClearConcurrent(block.Pfn - _firstPfn))
+        if (!_heads.TryClear(block.Pfn - _firstPfn, block.Stamp))
         {
             cache.Exit();
             return false;
@@ -313,11 +324,33 @@ public sealed partial class PageAllocator
         return true;
     }
 
+    // The requested block is taken and marked; the batch that follows is optional. Refills the
+    // reserves it may draw on; if memory is short the batch is skipped rather than failing a
+    // request that is already served.
+    private bool TryTopUpForBatch(Zone zone)
+    {
+        try
+        {
+            zone.Area.Reserve.EnsureOperation();
+            _heads.EnsureSpare();
+            return true;
+        }
+        catch (OutOfMemoryException)
+        {
+            return false;
+        }
+    }
+
+    // Whether one more block can join a refill batch without allocating (a batch is not worth an
+    // allocation that could fail half-way): a take's worth of chunks and a give-back's in hand.
+    private static bool CanTakeWithoutAllocating(Zone zone) => zone.Area.Reserve.Count > zone.Area.Reserve.PerOperation;
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void SpillBatch(ThreadCache cache, int list, int order)
     {
         lock (_lock)
         {
+            // (never inside a callback: the callback's own cache is frozen, so its frees take the slow path)
             Spill(cache, list, order, ThreadCache.Batch(order));
         }
     }
@@ -330,14 +363,21 @@ public sealed partial class PageAllocator
         ref int depth = ref cache.Hot.Counts[list];
         count = Math.Min(count, depth);
         Zone zone = _zones[cache.ZoneOf(list)];
-        for (int i = 0; i < count; i++)
+        int released = 0;
+        try
         {
-            zone.Release(stack[i], order);
+            for (; released < count; released++)
+            {
+                zone.Area.Reserve.EnsureOperation(); // may throw: the blocks given back so far stay given back
+                zone.Release(stack[released], order);
+            }
         }
-
-        stack[count..depth].CopyTo(stack);
-        depth -= count;
-        _allocatedPages -= (ulong)count << order;
+        finally
+        {
+            stack[released..depth].CopyTo(stack);
+            depth -= released;
+            _allocatedPages -= (ulong)released << order;
+        }
     }
 
     // Stops every other thread's fast path on this allocator until ThawCaches: after this, every
@@ -391,17 +431,23 @@ public sealed partial class PageAllocator
         FreezeCaches();
         try
         {
-            foreach (ThreadCache cache in _threadCaches)
-            {
-                for (int list = 0; list < cache.Lists; list++)
-                {
-                    Spill(cache, list, ThreadCache.OrderOf(list), cache.Hot.Counts[list]);
-                }
-            }
+            SpillAllCaches();
         }
         finally
         {
             ThawCaches();
+        }
+    }
+
+    // Empties every cache and forgets those of ended threads. Lock held, caches frozen.
+    private void SpillAllCaches()
+    {
+        foreach (ThreadCache cache in _threadCaches)
+        {
+            for (int list = 0; list < cache.Lists; list++)
+            {
+                Spill(cache, list, ThreadCache.OrderOf(list), cache.Hot.Counts[list]);
+            }
         }
 
         ForgetEndedThreads();
@@ -443,7 +489,8 @@ public sealed partial class PageAllocator
         }
     }
 
-    private void SetHead(ulong pfn, MigrateType mobility) => _heads.Set(pfn - _firstPfn, mobility);
+    // Starts an allocation at pfn; returns the stamp its handle carries.
+    private uint SetHead(ulong pfn, MigrateType mobility) => _heads.Set(pfn - _firstPfn, mobility);
 
     private MigrateType MobilityOfHead(ulong pfn) => _heads.MobilityOf(pfn - _firstPfn) ?? MigrateType.Unmovable;
 
@@ -451,4 +498,6 @@ public sealed partial class PageAllocator
     private bool TryClearHead(ulong pfn) => _heads.TryClear(pfn - _firstPfn);
 
     private bool IsHead(ulong pfn) => _heads.IsSet(pfn - _firstPfn);
+
+    private uint StampOf(ulong pfn) => _heads.StampOf(pfn - _firstPfn);
 }

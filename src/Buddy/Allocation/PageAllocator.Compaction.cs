@@ -40,6 +40,7 @@ public sealed partial class PageAllocator
 
         lock (_lock)
         {
+            RefuseInsideCallback(nameof(Compact));
             Zone z = _zones.FirstOrDefault(x => x.Kind == zone)
                 ?? throw new ArgumentException($"This machine has no {zone.KernelName()} zone with memory.", nameof(zone));
             _scanners.Remove(z);
@@ -163,6 +164,7 @@ public sealed partial class PageAllocator
                 foreach (MovableBlock handle in movable)
                 {
                     Pages.Block current = handle.Current;
+                    ReserveForSteps(zone, 3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
                     ulong target = FindTarget(zone, current.Order, Math.Max(scanEnd, regionEnd), ulong.MaxValue, ignoreBlockSuitable);
                     if (target == ulong.MaxValue)
                     {

@@ -46,6 +46,7 @@ public sealed partial class PageAllocator
         ulong limitPfn = maxAddress == ulong.MaxValue ? ulong.MaxValue : (maxAddress + 1) >> _pageShift;
         lock (_lock)
         {
+            RefuseInsideCallback(nameof(AllocateContiguous));
             DrainCachesLocked(); // cached blocks would block a range (alloc_contig_range drains pcp too)
             if (!_zones.Any(z => z.ManagedPages >= pages))
             {
@@ -67,7 +68,12 @@ public sealed partial class PageAllocator
                     continue;
                 }
 
-                if (!Evacuate(zone, start, start + pages))
+                // What the allocation needs after the range is cleared, before anything moves.
+                int pieces = PageMath.AlignedPieces(start, pages, _maxOrder).Count();
+                ReserveHeads(start, start + 1);
+                _exact.EnsureCapacity(_exact.Count + 1);
+                _ranges.EnsureCapacity(_ranges.Count + 1);
+                if (!Evacuate(zone, start, start + pages, pieces))
                 {
                     failure = new AllocationFailure(FailureReason.OutOfMemory, described, "no free room outside the range for its movable blocks");
                     return false;
@@ -85,8 +91,9 @@ public sealed partial class PageAllocator
                 }
 
                 _allocatedPages += pages;
-                SetHead(start, MigrateType.Unmovable);
-                block = new Block(start, pages, _pageShift, _id, tracked: true); // never through a thread cache
+                TrimReserves();
+                uint stamp = SetHead(start, MigrateType.Unmovable);
+                block = new Block(start, pages, _pageShift, _id, stamp, tracked: true); // never through a thread cache
                 failure = null;
                 return true;
             }
@@ -132,8 +139,9 @@ public sealed partial class PageAllocator
     // Moves every movable block in [start, end) to free room outside it. All targets are taken
     // before anything moves, so a range without room fails with nothing changed. Targets come
     // from movable pageblocks first, then from any pageblock (as the kernel's migration targets
-    // come from the ordinary allocator).
-    private bool Evacuate(Zone zone, ulong start, ulong end)
+    // come from the ordinary allocator). Reserves, before taking anything, what the moves and
+    // `laterTakes` more takes need.
+    private bool Evacuate(Zone zone, ulong start, ulong end, int laterTakes)
     {
         var blocks = new List<MovableBlock>();
         for (ulong p = start; p < end;)
@@ -150,6 +158,7 @@ public sealed partial class PageAllocator
         // Largest first, so that small blocks do not break up the room large ones need.
         blocks.Sort((a, b) => b.Current.Order.CompareTo(a.Current.Order));
         var targets = new List<ulong>(blocks.Count);
+        ReserveForSteps(zone, (2 * blocks.Count) + laterTakes + 1); // per block a pageblock retyped and a take; give-backs
         foreach (MovableBlock handle in blocks)
         {
             int order = handle.Current.Order;
@@ -171,6 +180,23 @@ public sealed partial class PageAllocator
 
             zone.TakeSpecific(target, order);
             targets.Add(target);
+        }
+
+        try
+        {
+            foreach (ulong target in targets)
+            {
+                ReserveHeads(target, target + 1);
+            }
+        }
+        catch
+        {
+            for (int i = 0; i < targets.Count; i++)
+            {
+                zone.Release(targets[i], blocks[i].Current.Order);
+            }
+
+            throw;
         }
 
         for (int i = 0; i < blocks.Count; i++)

@@ -13,6 +13,7 @@ public sealed partial class PageAllocator
     {
         lock (_lock)
         {
+            RefuseInsideCallback(nameof(Dump));
             FreezeCaches(); // a consistent picture: no thread moves a block between its cache and its user meanwhile
             try
             {

@@ -1,5 +1,6 @@
 // PageAllocator (movable blocks): handles whose frames may change, and the one mechanism that
 // moves them — take a free target, let the owner copy, give the old frames back.
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using Buddy.Mobility;
 using Buddy.Pages;
@@ -76,14 +77,19 @@ public sealed partial class PageAllocator
         ArgumentNullException.ThrowIfNull(block);
         lock (_lock)
         {
+            RefuseInsideCallback(nameof(Free));
             Block current = block.Current;
             if (current.Owner != _id)
             {
                 throw new ArgumentException($"The movable block {current} was allocated by another PageAllocator.", nameof(block));
             }
 
-            ObjectDisposedException.ThrowIf(!_movable.TryGetValue(current.Pfn, out MovableBlock? registered) || !ReferenceEquals(registered, block), block);
-            FreeCore(current.Pfn, current.PageCount, nameof(block), byAddressOnly: false);
+            if (!_movable.TryGetValue(current.Pfn, out MovableBlock? registered) || !ReferenceEquals(registered, block))
+            {
+                throw new ObjectDisposedException(nameof(MovableBlock), $"Double free or stale handle: the movable block {current} was already freed (or cut by a partial free).");
+            }
+
+            FreeCore(current.Pfn, current.PageCount, nameof(block), byAddressOnly: false, current.Stamp);
         }
     }
 
@@ -96,6 +102,7 @@ public sealed partial class PageAllocator
         ArgumentNullException.ThrowIfNull(block);
         lock (_lock)
         {
+            RefuseInsideCallback(nameof(Migrate));
             Block current = block.Current;
             ObjectDisposedException.ThrowIf(!_movable.TryGetValue(current.Pfn, out MovableBlock? registered) || !ReferenceEquals(registered, block), block);
             if (!block.CanMigrate)
@@ -104,6 +111,7 @@ public sealed partial class PageAllocator
             }
 
             Zone zone = ZoneOf(current.Pfn)!;
+            ReserveForSteps(zone, 3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
             ulong target = FindTarget(zone, current.Order, current.Pfn + current.PageCount, ulong.MaxValue);
             if (target == ulong.MaxValue)
             {
@@ -116,21 +124,23 @@ public sealed partial class PageAllocator
     }
 
     // Moves `handle` to the order-sized block at `target` (inside a free block, or already taken
-    // when `targetTaken`). Called under the lock. If the callback throws, the target is given back
-    // and the block stays.
+    // when `targetTaken`, whose caller reserved what the move needs and made the target's head
+    // chunk exist). Called under the lock. If the callback throws, the target is given back and
+    // the block stays.
     private void MoveUnit(Zone zone, MovableBlock handle, ulong target, bool targetTaken = false)
     {
         Block from = handle.Current;
         int order = from.Order;
         if (!targetTaken)
         {
+            ReserveForSteps(zone, 2); // the take, a give-back on failure, the old frames' give-back, the new head
             zone.TakeSpecific(target, order);
         }
 
-        var to = new Block(target, from.PageCount, _pageShift, _id, MigrateType.Movable, tracked: true);
+        var to = new Block(target, from.PageCount, _pageShift, _id, _heads.PeekNext(target - _firstPfn, MigrateType.Movable), MigrateType.Movable, tracked: true);
         try
         {
-            handle.OnMigrate!(handle, from, to);
+            RunMigrateCallback(handle, from, to);
         }
         catch
         {
@@ -141,7 +151,8 @@ public sealed partial class PageAllocator
         _movable.Remove(from.Pfn);
         _movable.Add(target, handle);
         TryClearHead(from.Pfn);
-        SetHead(target, MigrateType.Movable);
+        uint stamp = SetHead(target, MigrateType.Movable);
+        Debug.Assert(stamp == to.Stamp);
         handle.MovedTo(to);
         ZoneOf(from.Pfn)!.Release(from.Pfn, order);
     }

@@ -93,9 +93,10 @@ public sealed partial class PageAllocator
         }
 
         _zones = [.. zones];
+        _scanners.EnsureCapacity(_zones.Length); // compaction records its place without allocating
         _topZone = _zones[^1].Index;
         _topCacheZone = _zones.Length - 1;
-        _heads = new AllocationHeads(_endPfn - _firstPfn, concurrent: layout.PerCpuCaches);
+        _heads = new AllocationHeads(_endPfn - _firstPfn);
         if (layout.PerCpuCaches)
         {
             _cacheMaxOrder = Math.Min(ThreadCache.MaxOrder, _maxOrder);
@@ -236,7 +237,7 @@ public sealed partial class PageAllocator
     {
         lock (_lock)
         {
-            FreeCore(block.Pfn, block.PageCount, nameof(block), byAddressOnly: false);
+            FreeCore(block.Pfn, block.PageCount, nameof(block), byAddressOnly: false, block.Stamp);
         }
     }
 
@@ -251,7 +252,7 @@ public sealed partial class PageAllocator
     {
         lock (_lock)
         {
-            FreeCore(CheckAddress(address), 0, nameof(address), byAddressOnly: true);
+            FreeCore(CheckAddress(address), 0, nameof(address), byAddressOnly: true, stamp: 0);
         }
     }
 
@@ -266,7 +267,7 @@ public sealed partial class PageAllocator
 
         lock (_lock)
         {
-            FreeCore(CheckAddress(address), 1UL << order, nameof(order), byAddressOnly: false);
+            FreeCore(CheckAddress(address), 1UL << order, nameof(order), byAddressOnly: false, stamp: 0);
         }
     }
 
@@ -286,7 +287,7 @@ public sealed partial class PageAllocator
 
         lock (_lock)
         {
-            DrainCachesLocked(); // cached blocks are free to the caller: the checks below must see them so
+            RefuseInsideCallback(nameof(FreeRange));
             ulong start = CheckAddress(address);
             ulong end = start + pageCount;
             if (end > _endPfn || end < start)
@@ -294,19 +295,32 @@ public sealed partial class PageAllocator
                 throw new ArgumentOutOfRangeException(nameof(pageCount), Invariant($"{pageCount} pages from 0x{address:x} run past the end of memory 0x{_layout.EndAddress:x}."));
             }
 
-            // Check everything first: every page must be in an allocated unit.
-            for (ulong p = start; p < end;)
+            // Check everything first, with the caches frozen (a cached block is free to the caller):
+            // a refused range changes nothing, the caches included. Then drain, still frozen.
+            FreezeCaches();
+            try
             {
-                Zone zone = ZoneOf(p)!;
-                (ulong unitStart, int unitOrder, bool free) = zone.FindUnit(p);
-                if (free || _reserved.Contains(unitStart))
-                {
-                    throw new ArgumentException(Invariant($"The page at 0x{p << _pageShift:x} is {(free ? "free" : "reserved")}; only allocated pages can be freed."), nameof(address));
-                }
-
-                p = unitStart + (1UL << unitOrder);
+                CheckRangeAllocated(start, end, nameof(address));
+                SpillAllCaches();
+            }
+            finally
+            {
+                ThawCaches();
             }
 
+            // The heads this may set (the pieces of cut runs and blocks), before anything changes.
+            ulong headsFrom = start, headsTo = end;
+            foreach ((ulong runStart, ulong runPages) in _exact)
+            {
+                if (runStart < end && runStart + runPages > start)
+                {
+                    headsFrom = Math.Min(headsFrom, runStart);
+                    headsTo = Math.Max(headsTo, runStart + runPages);
+                }
+            }
+
+            ulong maxBlock = 1UL << _maxOrder; // a cut unit starts at most this far before the range
+            ReserveHeads(Math.Max(_firstPfn, headsFrom & ~(maxBlock - 1)), Math.Min(_endPfn, (headsTo + maxBlock - 1) & ~(maxBlock - 1)));
             if (_exact.Count > 0)
             {
                 foreach ((ulong runStart, ulong runPages) in _exact.ToList())
@@ -326,6 +340,7 @@ public sealed partial class PageAllocator
 
             for (ulong p = start; p < end;)
             {
+                ReserveForStep(); // a fault between steps leaves the pages freed so far freed
                 Zone zone = ZoneOf(p)!;
                 (ulong unitStart, int unitOrder, _) = zone.FindUnit(p);
                 ulong unitEnd = unitStart + (1UL << unitOrder);
@@ -343,10 +358,33 @@ public sealed partial class PageAllocator
                 }
                 else
                 {
-                    zone.SplitAllocated(unitStart, unitOrder); // the range cuts it: look again at the halves
-                    SetHead(unitStart + (1UL << (unitOrder - 1)), MobilityOfHead(unitStart));
+                    // The range cuts it: look again at the halves, each an allocation of its own with a
+                    // new stamp (the cut block's handle names neither).
+                    MigrateType mobility = MobilityOfHead(unitStart);
+                    zone.SplitAllocated(unitStart, unitOrder);
+                    SetHead(unitStart, mobility);
+                    SetHead(unitStart + (1UL << (unitOrder - 1)), mobility);
                 }
             }
+        }
+    }
+
+    // Every page of [start, end) must be in an allocated unit that no thread cache holds. Lock held, caches frozen.
+    private void CheckRangeAllocated(ulong start, ulong end, string paramName)
+    {
+        HashSet<ulong>? cached = _threadCaches.Length == 0 ? null : [.. CachedBlocks().Select(c => c.Pfn)];
+        for (ulong p = start; p < end;)
+        {
+            Zone zone = ZoneOf(p)!;
+            (ulong unitStart, int unitOrder, bool free) = zone.FindUnit(p);
+            bool inCache = cached?.Contains(unitStart) == true;
+            if (free || inCache || _reserved.Contains(unitStart))
+            {
+                string what = free || inCache ? "free" : "reserved";
+                throw new ArgumentException(Invariant($"The page at 0x{p << _pageShift:x} is {what}; only allocated pages can be freed. Nothing was freed."), paramName);
+            }
+
+            p = unitStart + (1UL << unitOrder);
         }
     }
 
@@ -402,6 +440,7 @@ public sealed partial class PageAllocator
     {
         lock (_lock)
         {
+            RefuseInsideCallback(nameof(Validate));
             FreezeCaches();
             try
             {
@@ -558,6 +597,7 @@ public sealed partial class PageAllocator
 
         lock (_lock)
         {
+            RefuseInsideCallback(nameof(Allocate));
             int highest = HighestZoneIndex(request, order, limitPfn);
             if (highest < 0)
             {
@@ -565,9 +605,24 @@ public sealed partial class PageAllocator
                 return false;
             }
 
+            ReserveForStep();
+
+            // What the commit needs, before anything is taken: nothing after the take may allocate.
+            MigrateType type = request.Mobility;
+            bool tracked = type == MigrateType.Movable && (_layout.Mobility.GroupByMobility || onMigrate is not null);
+            if (exact)
+            {
+                _exact.EnsureCapacity(_exact.Count + 1);
+            }
+
+            if (tracked)
+            {
+                _movable.EnsureCapacity(_movable.Count + 1);
+                handle = new MovableBlock(this, onMigrate);
+            }
+
             ulong pfn = ulong.MaxValue;
             Zone? from = null;
-            MigrateType type = request.Mobility;
             WatermarkKind last = !_layout.Watermarks.Enabled || request.Priority == AllocationPriority.NoWatermarks ? WatermarkKind.None : WatermarkKind.Min;
             if (last != WatermarkKind.None)
             {
@@ -582,16 +637,19 @@ public sealed partial class PageAllocator
             if (from is null && CachedPages > 0)
             {
                 DrainCachesLocked(); // cached pages must not make a request fail
+                ReserveForStep();
                 (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
             }
 
             if (from is null && order > 0 && _layout.Mobility.Compaction && DirectCompact(order, searchOrder, limitPfn, highest))
             {
+                ReserveForStep();
                 (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
             }
 
             if (from is null)
             {
+                handle = null;
                 failure = explain || BuddyMetrics.Failures.Enabled ? Explain(request, order, searchOrder, limitPfn, highest, pages) : null;
                 if (BuddyMetrics.Failures.Enabled)
                 {
@@ -612,16 +670,15 @@ public sealed partial class PageAllocator
             }
 
             _allocatedPages += pages;
-            SetHead(pfn, type);
+            uint stamp = SetHead(pfn, type);
             BuddyMetrics.CountAllocation();
 
             // Movable blocks are tracked where it matters: for grouping (claims count them) and for
             // migration (a handle with a callback).
-            bool tracked = type == MigrateType.Movable && (_layout.Mobility.GroupByMobility || onMigrate is not null);
-            block = new Block(pfn, pages, _pageShift, _id, type, tracked, _cacheMaxOrder < 0 ? -1 : _cacheZoneByLayoutIndex[from.Index + 1]);
-            if (tracked)
+            block = new Block(pfn, pages, _pageShift, _id, stamp, type, tracked, _cacheMaxOrder < 0 ? -1 : _cacheZoneByLayoutIndex[from.Index + 1]);
+            if (handle is not null)
             {
-                handle = new MovableBlock(this, block, onMigrate);
+                handle.Attach(block);
                 _movable.Add(pfn, handle);
             }
 
@@ -775,12 +832,20 @@ public sealed partial class PageAllocator
 
     // Frees the allocation at pfn after checking that it is one. pages == 0 (by address only)
     // takes whatever starts there; otherwise the allocation must have exactly that many pages.
-    private void FreeCore(ulong pfn, ulong pages, string paramName, bool byAddressOnly)
+    // A non-zero stamp comes from a handle: the live allocation at pfn must be the handle's own.
+    private void FreeCore(ulong pfn, ulong pages, string paramName, bool byAddressOnly, uint stamp)
     {
+        RefuseInsideCallback(nameof(Free));
+        ReserveForStep();
         Zone? zone = pfn >= _firstPfn && pfn < _endPfn ? ZoneOf(pfn) : null;
         if (zone is null)
         {
             throw new ArgumentException(Invariant($"Page 0x{pfn << _pageShift:x} is outside the managed memory."), paramName);
+        }
+
+        if (stamp != 0 && StampOf(pfn) != stamp)
+        {
+            ThrowStale(zone, pfn, pages, paramName);
         }
 
         (ulong unitStart, int unitOrder, bool unitFree) = zone.FindUnit(pfn);
@@ -813,6 +878,7 @@ public sealed partial class PageAllocator
                     throw new ArgumentException(Invariant($"Wrong size: the allocation at {at} is an exact block of {exactPages} pages, not {pages}."), paramName);
                 }
 
+                zone.Area.Reserve.Ensure(zone.Area.Reserve.PerOperation + _maxOrder + 1); // a give-back per piece
                 FreeExact(zone, pfn, exactPages);
                 return;
             }
@@ -859,6 +925,17 @@ public sealed partial class PageAllocator
         TryClearHead(pfn);
         zone.Release(pfn, unitOrder);
         _allocatedPages -= 1UL << unitOrder;
+    }
+
+    // A handle whose allocation has ended: say what became of its pages.
+    [DoesNotReturn]
+    private void ThrowStale(Zone zone, ulong pfn, ulong pages, string paramName)
+    {
+        (ulong unitStart, int unitOrder, bool unitFree) = zone.FindUnit(pfn);
+        string now = unitFree ? Invariant($"its first page is free (in the free order-{unitOrder} block at 0x{unitStart << _pageShift:x})")
+            : IsHead(pfn) ? "its first page now starts another allocation, which stays allocated"
+            : "its pages are now in another allocation or a thread cache, which keep them";
+        throw new ArgumentException(Invariant($"Double free or stale handle: the allocation of {pages} pages at 0x{pfn << _pageShift:x} this handle was made for has been freed; {now}."), paramName);
     }
 
     private void FreeExact(Zone zone, ulong start, ulong pages)

@@ -42,6 +42,7 @@ internal sealed class FreeArea
         _free = new FreeBitmap[(maxOrder + 1) * types];
         _split = new FreeBitmap?[maxOrder + 1];
         _base = new ulong[maxOrder + 1];
+        Reserve = new ChunkReserve(perOperation: _free.Length + maxOrder); // one chunk per bitmap (see ChunkReserve)
         for (int order = 0; order <= maxOrder; order++)
         {
             ulong first = startPfn >> order;
@@ -49,12 +50,12 @@ internal sealed class FreeArea
             _base[order] = first;
             for (int t = 0; t < types; t++)
             {
-                _free[(order * types) + t] = new FreeBitmap(length);
+                _free[(order * types) + t] = new FreeBitmap(length, Reserve);
             }
 
             if (order > 0)
             {
-                _split[order] = new FreeBitmap(length);
+                _split[order] = new FreeBitmap(length, Reserve);
             }
         }
 
@@ -70,6 +71,9 @@ internal sealed class FreeArea
             _pageblockType = [];
         }
     }
+
+    /// <summary>The empty chunks this area's bitmaps share; an operation reserves what it needs first.</summary>
+    public ChunkReserve Reserve { get; }
 
     /// <summary>The number of migrate types kept apart.</summary>
     public int Types => _types;
@@ -88,7 +92,7 @@ internal sealed class FreeArea
     {
         get
         {
-            long bytes = (_base.Length * sizeof(ulong)) + _pageblockType.Length;
+            long bytes = (_base.Length * sizeof(ulong)) + _pageblockType.Length + Reserve.Bytes;
             foreach (FreeBitmap b in _free)
             {
                 bytes += b.MetadataBytes;

@@ -24,13 +24,14 @@ internal sealed class FreeBitmap
 
     private readonly ulong[]?[] _chunks;
     private readonly ulong[][] _summary; // _summary[0] is level 1 (bit per leaf word); last is one word
-    private ulong[]? _spare;
+    private readonly ChunkReserve _reserve;
     private long _count;
     private int _liveChunks;
 
     /// <summary>Creates an empty bitmap of <paramref name="length"/> bits.</summary>
-    public FreeBitmap(long length)
+    public FreeBitmap(long length, ChunkReserve? reserve = null)
     {
+        _reserve = reserve ?? new ChunkReserve(perOperation: 1);
         Debug.Assert(length > 0);
         Length = length;
         long leafWords = (length + 63) >> 6;
@@ -59,7 +60,7 @@ internal sealed class FreeBitmap
         get
         {
             long bytes = (long)_chunks.Length * IntPtr.Size
-                + (long)(_liveChunks + (_spare is null ? 0 : 1)) * ChunkWords * sizeof(ulong);
+                + ((long)_liveChunks * ChunkWords * sizeof(ulong));
             foreach (ulong[] level in _summary)
             {
                 bytes += (long)level.Length * sizeof(ulong);
@@ -326,8 +327,7 @@ internal sealed class FreeBitmap
 
     private ulong[] NewChunk(long chunkIndex)
     {
-        ulong[] chunk = _spare ?? new ulong[ChunkWords];
-        _spare = null;
+        ulong[] chunk = _reserve.Take();
         _chunks[chunkIndex] = chunk;
         _liveChunks++;
         return chunk;
@@ -337,7 +337,7 @@ internal sealed class FreeBitmap
     {
         // The chunk's words are all zero here (its summary word just became zero), so it can be
         // kept as the spare without clearing: that spares the GC the common split/merge churn.
-        _spare ??= _chunks[chunkIndex];
+        _reserve.Give(_chunks[chunkIndex]!);
         _chunks[chunkIndex] = null;
         _liveChunks--;
     }

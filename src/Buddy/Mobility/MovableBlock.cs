@@ -8,7 +8,13 @@ namespace Buddy.Mobility;
 /// <param name="block">The handle (its <see cref="MovableBlock.Block"/> still says <paramref name="from"/>).</param>
 /// <param name="from">Where the block is.</param>
 /// <param name="to">Where it goes; already allocated.</param>
-/// <remarks>If the callback throws, the block stays where it was, the target is given back, and the exception reaches the caller that caused the move.</remarks>
+/// <remarks>
+/// If the callback throws, the block stays where it was, the target is given back, and the exception reaches the caller that caused the move.
+/// The callback runs in the middle of the move, under the allocator's lock: it may copy memory and read snapshots (<see cref="MovableBlock.Block"/>,
+/// <see cref="PageAllocator.FreePages"/>, <see cref="PageAllocator.GetZoneStats"/>), but any call that changes or checks its allocator — allocate, free,
+/// migrate, pin, unpin, compact, drain, validate, dump — throws <see cref="InvalidOperationException"/> and changes nothing. It must not wait for
+/// another thread that uses the allocator (that thread waits for the lock the callback's caller holds).
+/// </remarks>
 public delegate void MigrateCallback(MovableBlock block, Block from, Block to);
 
 /// <summary>A movable allocation: the allocator may migrate it (compaction, contiguous ranges) unless it is pinned.</summary>
@@ -24,10 +30,10 @@ public sealed class MovableBlock
     private int _pins;
     private bool _freed;
 
-    internal MovableBlock(PageAllocator owner, Block block, MigrateCallback? onMigrate)
+    // Made before its block is taken (so that taking it allocates nothing after), then attached.
+    internal MovableBlock(PageAllocator owner, MigrateCallback? onMigrate)
     {
         _owner = owner;
-        _block = block;
         OnMigrate = onMigrate;
     }
 
@@ -83,6 +89,7 @@ public sealed class MovableBlock
     {
         lock (_owner.SyncRoot)
         {
+            _owner.RefuseInsideCallbackLocked(nameof(Pin));
             ObjectDisposedException.ThrowIf(_freed, this);
             _pins++;
         }
@@ -94,6 +101,7 @@ public sealed class MovableBlock
     {
         lock (_owner.SyncRoot)
         {
+            _owner.RefuseInsideCallbackLocked(nameof(Unpin));
             if (_pins == 0)
             {
                 throw new InvalidOperationException($"The movable block {_block} is not pinned.");
@@ -113,4 +121,6 @@ public sealed class MovableBlock
     }
 
     internal void MarkFreed() => _freed = true;
+
+    internal void Attach(Block block) => _block = block;
 }

@@ -1,4 +1,6 @@
-// Block: the handle of one allocation. A value: copying it does not copy ownership.
+// Block: the handle of one allocation. A value: copying it does not copy ownership. It carries its
+// allocation's stamp (see Allocation.AllocationHeads), so that a free through a copy that outlived
+// its allocation — a second free, or a free after the pages went to someone else — is refused.
 using System.Diagnostics;
 using System.Globalization;
 using Buddy.Mobility;
@@ -19,16 +21,18 @@ public readonly struct Block : IEquatable<Block>
     private readonly ulong _pfn;
     private readonly ulong _pages;
     private readonly int _owner;
+    private readonly uint _stamp;
     private readonly byte _pageShift;
     private readonly byte _mobility;
     private readonly byte _zoneHint; // the block's zone as its allocator numbers them for its caches, plus one; 0: not recorded
 
     private const byte TrackedFlag = 0x80;
 
-    internal Block(ulong pfn, ulong pages, int pageShift, int owner, MigrateType mobility = MigrateType.Unmovable, bool tracked = false, int zoneHint = -1)
+    internal Block(ulong pfn, ulong pages, int pageShift, int owner, uint stamp, MigrateType mobility = MigrateType.Unmovable, bool tracked = false, int zoneHint = -1)
     {
         Debug.Assert(pages > 0);
         _pfn = pfn;
+        _stamp = stamp;
         _pages = pages;
         _pageShift = (byte)pageShift;
         _owner = owner;
@@ -62,6 +66,9 @@ public readonly struct Block : IEquatable<Block>
 
     internal int Owner => _owner;
 
+    /// <summary>The stamp of the allocation this handle was made for (its allocator checks it on free).</summary>
+    internal uint Stamp => _stamp;
+
     /// <summary>The mobility the block was allocated with.</summary>
     public MigrateType Mobility => (MigrateType)(_mobility & ~TrackedFlag);
 
@@ -72,13 +79,14 @@ public readonly struct Block : IEquatable<Block>
     internal bool IsTracked => (_mobility & TrackedFlag) != 0;
 
     /// <inheritdoc/>
-    public bool Equals(Block other) => _pfn == other._pfn && _pages == other._pages && _owner == other._owner;
+    /// <remarks>Two handles are equal when they name the same allocation: a handle of an earlier allocation of the same pages is not equal.</remarks>
+    public bool Equals(Block other) => _pfn == other._pfn && _pages == other._pages && _owner == other._owner && _stamp == other._stamp;
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is Block other && Equals(other);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(_pfn, _pages, _owner);
+    public override int GetHashCode() => HashCode.Combine(_pfn, _pages, _owner, _stamp);
 
     /// <summary>Equality of two handles.</summary>
     public static bool operator ==(Block left, Block right) => left.Equals(right);

@@ -344,17 +344,21 @@ internal sealed class Zone
     {
         ulong size = 1UL << _area.PageblockOrder;
         ulong start = Math.Max(pageblockPfn, StartPfn), end = Math.Min(pageblockPfn + size, EndPfn);
-        var free = new List<(ulong, int)>();
+        var free = new List<(ulong, int)>(); // filled before anything changes: an allocation may fail
         for (ulong p = start; p < end;)
         {
             (ulong unit, int order, bool isFree) = FindUnit(p);
             if (isFree)
             {
                 free.Add((unit, order));
-                _area.RemoveFree(order, unit);
             }
 
             p = unit + (1UL << order);
+        }
+
+        foreach ((ulong unit, int order) in free)
+        {
+            _area.RemoveFree(order, unit);
         }
 
         _area.SetPageblockType(pageblockPfn, type);

@@ -1,0 +1,57 @@
+// PageAllocator (reservations): every operation gets the memory it needs before it changes
+// anything, so that an out-of-memory (or any exception) thrown by an allocation leaves the
+// allocator consistent and loses no page.
+//
+// What an operation may need: bitmap chunks (each zone's ChunkReserve: one elementary take needs
+// at most PerOperation, a give-back one), an allocation-head chunk (the one AllocationHeads keeps
+// in hand: one head per elementary step), room in the bookkeeping dictionaries, and a
+// MovableBlock handle. Reserve* methods get these first; they may throw, with nothing changed.
+// Operations made of many steps (draining caches, FreeRange, compaction) reserve before each
+// step: a fault between steps leaves the steps done so far done, each whole.
+using Buddy.Zones;
+
+namespace Buddy.Allocation;
+
+public sealed partial class PageAllocator
+{
+    // Room for one elementary step on any zone: a take (or a give-back), and one new head. Lock held.
+    private void ReserveForStep()
+    {
+        foreach (Zone z in _zones)
+        {
+            z.Area.Reserve.EnsureOperation();
+        }
+
+        _heads.EnsureSpare();
+    }
+
+    // Room for `takes` takes and as many give-backs on `zone`, and one new head. Lock held.
+    private void ReserveForSteps(Zone zone, int takes)
+    {
+        zone.Area.Reserve.Ensure(checked(takes * (zone.Area.Reserve.PerOperation + 1)));
+        _heads.EnsureSpare();
+    }
+
+    // Makes the head chunks of [start, end) exist, so that marking any page there allocates nothing. Lock held.
+    private void ReserveHeads(ulong start, ulong end)
+    {
+        for (ulong pfn = start; pfn < end; pfn += 1UL << 12)
+        {
+            _heads.EnsureChunk(pfn - _firstPfn);
+        }
+
+        if (end > start)
+        {
+            _heads.EnsureChunk(end - 1 - _firstPfn);
+        }
+    }
+
+    // After an operation that reserved for many steps: back to the usual reserve.
+    private void TrimReserves()
+    {
+        foreach (Zone z in _zones)
+        {
+            z.Area.Reserve.Trim();
+        }
+    }
+}
