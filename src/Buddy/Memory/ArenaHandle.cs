@@ -18,6 +18,13 @@ internal sealed class ArenaHandle : SafeHandle
         _mapped = mapped;
     }
 
+    /// <summary>Reservations made on the calling thread (tests prove a refused arena reserved nothing).</summary>
+    [ThreadStatic]
+    private static int t_reservations;
+
+    /// <summary>Reservations made on the calling thread so far.</summary>
+    internal static int ReservationsOnThisThread => t_reservations;
+
     /// <inheritdoc/>
     public override bool IsInvalid => handle == IntPtr.Zero;
 
@@ -25,6 +32,7 @@ internal sealed class ArenaHandle : SafeHandle
     /// <exception cref="InsufficientMemoryException">The memory cannot be reserved; the message says why.</exception>
     public static unsafe ArenaHandle Reserve(nuint length, nuint alignment)
     {
+        t_reservations++;
         if (OperatingSystem.IsLinux())
         {
             // Over-reserve by the alignment, then give back the unaligned head and the tail.

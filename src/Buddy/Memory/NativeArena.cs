@@ -51,34 +51,17 @@ public sealed class NativeArena : IDisposable
     public BuddyMemoryPool Pool => _pool ??= new BuddyMemoryPool(this);
 
     /// <summary>Reserves <paramref name="size"/> bytes of native memory (mmap with MAP_NORESERVE on Linux).</summary>
-    /// <exception cref="ArgumentException">The size or an option is invalid; the message names it.</exception>
+    /// <exception cref="ArgumentException">The size or an option is invalid; the message names it, and nothing was reserved.</exception>
     /// <exception cref="InsufficientMemoryException">The memory cannot be reserved.</exception>
     public static NativeArena Create(ulong size, ArenaOptions? options = null)
     {
         options ??= new ArenaOptions();
-        if (size == 0 || size % options.PageSize != 0)
-        {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"size must be a positive multiple of the page size ({options.PageSize} bytes), not {size}."), nameof(size));
-        }
-
-        ulong alignment = options.PageSize << Math.Clamp(options.MaxOrder, 0, PageMath.MaxSupportedOrder);
-        ArenaHandle handle = ArenaHandle.Reserve((nuint)size, (nuint)alignment);
+        options.CheckFor(size); // every rule before anything is reserved
+        ArenaHandle handle = ArenaHandle.Reserve((nuint)size, (nuint)options.AlignmentFor(size));
         try
         {
             ulong start = (ulong)handle.DangerousGetHandle();
-            IReadOnlyList<ZoneLimit> zones = options.ZonesByOffset.Count > 0
-                ? [.. options.ZonesByOffset.Select((z, i) => new ZoneLimit(z.Kind, i == options.ZonesByOffset.Count - 1 ? ulong.MaxValue : start + z.Limit))]
-                : options.ZonesByAddress.Count > 0
-                    ? [.. options.ZonesByAddress.Select((z, i) => i == options.ZonesByAddress.Count - 1 ? z with { Limit = ulong.MaxValue } : z)]
-                    : [new ZoneLimit(ZoneKind.Normal, ulong.MaxValue)];
-            var layout = MachineLayout.Flat(size, start) with
-            {
-                PageSize = options.PageSize,
-                MaxOrder = options.MaxOrder,
-                Zones = zones,
-                PerCpuCaches = options.PerCpuCaches,
-                Mobility = options.Mobility,
-            };
+            MachineLayout layout = options.LayoutAt(start, size);
             var pages = new PageAllocator(layout);
             if (OperatingSystem.IsLinux() && options.TransparentHugePages)
             {
