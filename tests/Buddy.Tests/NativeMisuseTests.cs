@@ -1,8 +1,12 @@
 // Misuse of the native-memory and small-block parts (issue 11): every refusal names what was wrong
 // and leaves the state exactly as before.
+using Buddy.Allocation;
 using Buddy.Memory;
 using Buddy.Mobility;
+using Buddy.Pages;
+using Buddy.Small;
 using Buddy.Zones;
+using CsCheck;
 using Microsoft.Win32.SafeHandles;
 using static Buddy.Units;
 
@@ -68,7 +72,7 @@ public class ArenaSettingsMisuseTests
     public void The_largest_order_the_allocator_supports_is_built_without_reserving_its_alignment()
     {
         // 4 KiB << 48 is 2^60 bytes of alignment no address space has; the arena needs only its own size.
-        using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions { MaxOrder = Pages.PageMath.MaxSupportedOrder });
+        using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions { MaxOrder = PageMath.MaxSupportedOrder });
         Assert.Equal(0UL, arena.BaseAddress % (4 * MiB));
         using ArenaMemory whole = arena.Rent(4 * MiB);
         Assert.Equal(arena.BaseAddress, whole.Block.Address);
@@ -98,5 +102,168 @@ public class ArenaSettingsMisuseTests
         {
             File.Delete(path);
         }
+    }
+}
+
+/// <summary>DmaPool and SmallAllocator handles carry their slot's generation: double frees and stale handles are refused.</summary>
+public class PoolBlockMisuseTests
+{
+    private static PageAllocator Pc() => new(MachineLayout.X86(64 * MiB) with { Watermarks = WatermarkSettings.None });
+
+    private static (int InUse, int Pages, ulong FreePages) StateOf(DmaPool pool, PageAllocator pages) => (pool.BlocksInUse, pool.PagesHeld, pages.FreePages);
+
+    [Theory]
+    [InlineData(true)]  // another block keeps the pool page
+    [InlineData(false)] // the page went back with the block
+    public void A_double_free_of_a_dma_pool_block_says_double_free_and_changes_nothing(bool pageKept)
+    {
+        PageAllocator pages = Pc();
+        var pool = new DmaPool(pages, "rings", 256, 256);
+        PoolBlock a = pool.Allocate();
+        PoolBlock keeper = pageKept ? pool.Allocate() : default;
+        pool.Free(a);
+        var before = StateOf(pool, pages);
+        var ex = Assert.Throws<ArgumentException>(() => pool.Free(a));
+        Assert.Equal("block", ex.ParamName);
+        Assert.Contains("double free", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(before, StateOf(pool, pages));
+        pages.Validate();
+        if (pageKept)
+        {
+            pool.Free(keeper);
+        }
+
+        Assert.Equal(0, pool.PagesHeld);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_stale_dma_pool_handle_is_refused_and_the_block_that_reuses_its_slot_stays_allocated(bool pageKept)
+    {
+        PageAllocator pages = Pc();
+        var pool = new DmaPool(pages, "rings", 256, 256);
+        PoolBlock keeper = pageKept ? pool.Allocate() : default;
+        PoolBlock a = pool.Allocate();
+        pool.Free(a);
+        PoolBlock b = pool.Allocate();
+        Assert.Equal(a.Address, b.Address); // the slot (and page) came back to b
+        var before = StateOf(pool, pages);
+        var ex = Assert.Throws<ArgumentException>(() => pool.Free(a));
+        Assert.Equal("block", ex.ParamName);
+        Assert.Contains("double free or stale handle", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(before, StateOf(pool, pages));
+        pool.Free(b); // b is still live: its own free works
+        if (pageKept)
+        {
+            pool.Free(keeper);
+        }
+
+        Assert.Equal(0, pool.PagesHeld);
+        pages.Validate();
+    }
+
+    [Fact]
+    public void Small_allocator_double_frees_and_stale_handles_are_refused_and_the_reusing_block_stays()
+    {
+        PageAllocator pages = Pc();
+        var kmalloc = new SmallAllocator(pages);
+        PoolBlock keeper = kmalloc.Allocate(64);
+        PoolBlock a = kmalloc.Allocate(64);
+        kmalloc.Free(a);
+        ulong allocated = pages.AllocatedPages;
+        var twice = Assert.Throws<ArgumentException>(() => kmalloc.Free(a));
+        Assert.Equal("block", twice.ParamName);
+        Assert.Contains("double free", twice.Message, StringComparison.Ordinal);
+        Assert.Equal(1, kmalloc.ObjectsInUse);
+
+        PoolBlock b = kmalloc.Allocate(64);
+        Assert.Equal(a.Address, b.Address);
+        var stale = Assert.Throws<ArgumentException>(() => kmalloc.Free(a));
+        Assert.Equal("block", stale.ParamName);
+        Assert.Contains("double free or stale handle", stale.Message, StringComparison.Ordinal);
+        Assert.Equal(2, kmalloc.ObjectsInUse);
+        Assert.Equal(allocated, pages.AllocatedPages);
+        kmalloc.Free(b);
+        kmalloc.Free(keeper);
+        Assert.Equal(0UL, pages.AllocatedPages);
+        pages.Validate();
+    }
+
+    [Fact]
+    public void Stale_frees_interleaved_with_allocations_never_free_a_live_block()
+    {
+        Gen.Select(Gen.Int[1, 600], Gen.Int[0, 3].Array[50, 400]).Sample((size, ops) =>
+        {
+            PageAllocator pages = Pc();
+            var pool = new DmaPool(pages, "prop", (ulong)size);
+            var live = new List<PoolBlock>();
+            var dead = new List<PoolBlock>();
+            foreach (int op in ops)
+            {
+                if (op == 0 || live.Count == 0)
+                {
+                    live.Add(pool.Allocate());
+                }
+                else if (op == 1)
+                {
+                    PoolBlock freed = live[^1];
+                    live.RemoveAt(live.Count - 1);
+                    pool.Free(freed);
+                    dead.Add(freed);
+                }
+                else if (dead.Count > 0)
+                {
+                    PoolBlock stale = dead[op % dead.Count];
+                    Assert.Throws<ArgumentException>(() => pool.Free(stale));
+                }
+
+                Assert.Equal(live.Count, pool.BlocksInUse);
+                Assert.Equal(live.Count, live.Select(b => b.Address).Distinct().Count()); // no block has two owners
+            }
+
+            live.ForEach(pool.Free);
+            Assert.Equal(0, pool.PagesHeld);
+            pages.Validate();
+        }, iter: 60);
+    }
+
+    [Fact]
+    public void A_page_request_smaller_than_one_block_is_refused_before_any_page_is_taken()
+    {
+        PageAllocator pages = Pc();
+        ulong free = pages.FreePages;
+        var ex = Assert.Throws<ArgumentException>(() => new DmaPool(pages, "big", 16 * KiB, pageRequest: Request.ForBytes(4 * KiB)));
+        Assert.Equal("pageRequest", ex.ParamName);
+        Assert.Contains("16384", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("pageRequest", Assert.Throws<ArgumentException>(() => new DmaPool(pages, "huge", 64, pageRequest: Request.ForOrder(pages.MaxOrder + 1))).ParamName);
+        Assert.Equal(free, pages.FreePages);
+    }
+
+    [Fact]
+    public void A_larger_or_exact_page_request_is_cut_into_blocks_that_all_lie_in_the_pages_taken()
+    {
+        PageAllocator pages = Pc();
+        var wide = new DmaPool(pages, "wide", 16 * KiB, pageRequest: Request.ForOrder(3)); // 32 KiB pages
+        var exact = new DmaPool(pages, "exact", 12 * KiB, pageRequest: Request.ForPages(3).Exact()); // 12 KiB pages
+        Assert.Equal((2, 32 * KiB), (wide.BlocksPerPage, wide.PageBytes));
+        Assert.Equal((1, 12 * KiB), (exact.BlocksPerPage, exact.PageBytes));
+        var blocks = new List<PoolBlock>();
+        for (int i = 0; i < 6; i++)
+        {
+            blocks.Add(wide.Allocate());
+            blocks.Add(exact.Allocate());
+        }
+
+        Assert.Equal((3 * 8UL) + (6 * 3UL), pages.AllocatedPages); // 3 wide pages, 6 exact ones: exactly what the blocks need
+        blocks.Sort((x, y) => x.Address.CompareTo(y.Address));
+        for (int i = 1; i < blocks.Count; i++)
+        {
+            Assert.True(blocks[i - 1].Address + blocks[i - 1].Size <= blocks[i].Address, "blocks overlap");
+        }
+
+        blocks.ForEach(b => (b.Size == wide.Size ? wide : exact).Free(b));
+        Assert.Equal(0UL, pages.AllocatedPages);
+        pages.Validate();
     }
 }
