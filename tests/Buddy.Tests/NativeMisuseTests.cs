@@ -1,5 +1,6 @@
 // Misuse of the native-memory and small-block parts (issue 11): every refusal names what was wrong
 // and leaves the state exactly as before.
+using System.Buffers;
 using Buddy.Allocation;
 using Buddy.Memory;
 using Buddy.Mobility;
@@ -265,5 +266,137 @@ public class PoolBlockMisuseTests
         blocks.ForEach(b => (b.Size == wide.Size ? wide : exact).Free(b));
         Assert.Equal(0UL, pages.AllocatedPages);
         pages.Validate();
+    }
+}
+
+/// <summary>Rentals, pins and the arena's disposal: nothing is returned twice or while pinned, and the memory outlives every rental.</summary>
+public class ArenaLifetimeMisuseTests
+{
+    [Fact]
+    public void Disposing_a_pinned_rental_defers_its_return_until_the_last_unpin()
+    {
+        using NativeArena arena = NativeArena.Create(4 * MiB);
+        ArenaMemory m = arena.Rent(4 * KiB);
+        MemoryHandle first = m.Memory.Pin();
+        MemoryHandle second = m.Pin(10);
+        ulong allocated = arena.Pages.AllocatedPages;
+        ((IDisposable)m).Dispose();
+        Assert.True(m.IsDisposed);
+        Assert.Equal(2, m.PinCount);
+        Assert.Equal(allocated, arena.Pages.AllocatedPages); // not returned under the pins
+        using (ArenaMemory other = arena.Rent(4 * KiB))
+        {
+            Assert.NotEqual(m.Block.Address, other.Block.Address);
+        }
+
+        Assert.Throws<ObjectDisposedException>(() => m.GetSpan());
+        Assert.Throws<ObjectDisposedException>(() => m.Pin());
+        first.Dispose();
+        Assert.Equal(allocated, arena.Pages.AllocatedPages);
+        second.Dispose();
+        Assert.Equal(allocated - 1, arena.Pages.AllocatedPages); // the last unpin gave it back
+        Assert.Equal(0, m.PinCount);
+        arena.Pages.Validate();
+    }
+
+    [Fact]
+    public void Unpin_without_a_pin_throws_and_never_drives_the_count_below_zero()
+    {
+        using NativeArena arena = NativeArena.Create(4 * MiB);
+        ArenaMemory m = arena.Rent(4 * KiB);
+        Assert.Throws<InvalidOperationException>(m.Unpin);
+        Assert.Equal(0, m.PinCount);
+        MemoryHandle h = m.Pin();
+        m.Unpin();
+        Assert.Throws<InvalidOperationException>(m.Unpin);
+        Assert.Equal(0, m.PinCount);
+        Assert.False(m.IsDisposed);
+        ulong allocated = arena.Pages.AllocatedPages;
+        ((IDisposable)m).Dispose();
+        Assert.Equal(allocated - 1, arena.Pages.AllocatedPages);
+        Assert.Throws<InvalidOperationException>(h.Dispose); // a stale MemoryHandle cannot return the block again
+        Assert.Equal(allocated - 1, arena.Pages.AllocatedPages);
+        arena.Pages.Validate();
+    }
+
+    [Fact]
+    public void A_second_dispose_is_a_no_op_that_never_returns_the_next_rental_of_the_same_block()
+    {
+        using NativeArena arena = NativeArena.Create(4 * MiB);
+        ArenaMemory m = arena.Rent(8 * KiB);
+        ((IDisposable)m).Dispose();
+        using ArenaMemory next = arena.Rent(8 * KiB);
+        Assert.Equal(m.Block.Address, next.Block.Address);
+        IMemoryOwner<byte> owner = arena.Pool.Rent(4096);
+        owner.Dispose();
+        using IMemoryOwner<byte> nextOwner = arena.Pool.Rent(4096);
+        ulong allocated = arena.Pages.AllocatedPages;
+
+        ((IDisposable)m).Dispose();
+        owner.Dispose();
+        Assert.Equal(allocated, arena.Pages.AllocatedPages);
+        next.GetSpan().Fill(1);
+        nextOwner.Memory.Span.Fill(2);
+        Assert.False(next.IsDisposed);
+        arena.Pages.Validate();
+    }
+
+    [Fact]
+    public void A_disposed_arena_rents_nothing_and_keeps_its_memory_until_the_last_rental_is_returned()
+    {
+        NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions { MaxOrder = 6, Mobility = MobilitySettings.Grouping with { PageblockOrder = 4 } });
+        ArenaMemory m = arena.Rent(4 * KiB);
+        IMemoryOwner<byte> segment = arena.Pool.Rent(4096);
+        MovableBlock movable = arena.RentMovable(Request.ForOrder(0));
+        arena.Dispose();
+        arena.Dispose(); // a second Dispose does nothing
+        Assert.True(arena.IsDisposed);
+        Assert.Throws<ObjectDisposedException>(() => arena.Rent(4 * KiB));
+        Assert.Throws<ObjectDisposedException>(() => arena.Pool.Rent(4096));
+        Assert.Throws<ObjectDisposedException>(() => arena.RentMovable(Request.ForOrder(0)));
+        Assert.Equal(movable.Block, Assert.Single(arena.LiveRentals()).Block); // movable rentals are listed in any mode, memory rentals in the checked mode
+
+        ((IDisposable)m).Dispose();
+        segment.Dispose();
+        Assert.False(arena.IsMemoryReleased);
+        arena.Return(movable);
+        Assert.True(arena.IsMemoryReleased);
+        Assert.Equal(0UL, arena.Pages.AllocatedPages);
+    }
+
+    [Fact]
+    public void A_checked_arena_disposed_with_live_rentals_reports_them_with_their_rents_stack()
+    {
+        NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions { Checked = true });
+        ArenaMemory leaked = arena.Rent(16 * KiB);
+        var ex = Assert.Throws<InvalidOperationException>(arena.Dispose);
+        Assert.Contains(leaked.Block.ToString(), ex.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(A_checked_arena_disposed_with_live_rentals_reports_them_with_their_rents_stack), ex.Message, StringComparison.Ordinal);
+        Assert.True(arena.IsDisposed);
+        arena.Dispose(); // reported once
+        leaked.GetSpan().Fill(3); // still mapped
+        Assert.False(arena.IsMemoryReleased);
+        ((IDisposable)leaked).Dispose();
+        Assert.True(arena.IsMemoryReleased);
+    }
+
+    [Fact]
+    public void A_pinned_movable_rental_is_not_taken_back_and_a_returned_one_is_refused()
+    {
+        using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions { MaxOrder = 6, Mobility = MobilitySettings.Grouping with { PageblockOrder = 4 } });
+        MovableBlock block = arena.RentMovable(Request.ForOrder(0));
+        ulong allocated = arena.Pages.AllocatedPages;
+        using (ArenaPin pin = arena.Pin(block))
+        {
+            Assert.Throws<InvalidOperationException>(() => arena.Return(block));
+            Assert.False(block.IsFreed);
+            Assert.Equal(allocated, arena.Pages.AllocatedPages);
+        }
+
+        arena.Return(block);
+        Assert.Equal("block", Assert.Throws<ArgumentException>(() => arena.Return(block)).ParamName);
+        Assert.Equal("block", Assert.Throws<ArgumentException>(() => arena.Pin(block)).ParamName);
+        Assert.Equal(allocated - 1, arena.Pages.AllocatedPages);
+        arena.Pages.Validate();
     }
 }
