@@ -400,3 +400,54 @@ public class ArenaLifetimeMisuseTests
         arena.Pages.Validate();
     }
 }
+
+/// <summary>
+/// Rentals used after their arena's disposal, each in a child process (tests/Buddy.CrashHost), so
+/// an access violation fails the test instead of killing the runner.
+/// </summary>
+public class UseAfterArenaDisposeTests
+{
+    [Theory]
+    [InlineData("memory", "ok\nObjectDisposedException")]
+    [InlineData("pipe-segment", "ok\nObjectDisposedException")]
+    [InlineData("memory-handle", "ok\nObjectDisposedException")]
+    [InlineData("movable", "ok\nObjectDisposedException")]
+    [InlineData("arena-pin", "ok\nObjectDisposedException")]
+    public void A_rental_used_after_its_arena_was_disposed_works_until_returned_and_never_crashes(string scenario, string expected)
+    {
+        (int exitCode, string output, string errors) = RunCrashHost(scenario);
+        Assert.True(exitCode == 0, $"the '{scenario}' child exited with {exitCode} (a signal means it crashed); stdout: {output}; stderr: {errors}");
+        Assert.Equal(expected, output.ReplaceLineEndings("\n").Trim());
+    }
+
+    private static (int ExitCode, string Output, string Errors) RunCrashHost(string scenario)
+    {
+        string host = Path.Combine(AppContext.BaseDirectory, "crash-host", "Buddy.CrashHost.dll");
+        Assert.True(File.Exists(host), $"{host} is missing: Buddy.Tests builds tests/Buddy.CrashHost and copies it there");
+        var start = new System.Diagnostics.ProcessStartInfo(DotnetHost())
+        {
+            ArgumentList = { host, scenario },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var child = System.Diagnostics.Process.Start(start)!;
+        Task<string> errors = child.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        string output = child.StandardOutput.ReadToEnd();
+        if (!child.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            child.Kill();
+            Assert.Fail($"the '{scenario}' child did not finish; stdout so far: {output}");
+        }
+
+        return (child.ExitCode, output, errors.GetAwaiter().GetResult());
+    }
+
+    // The dotnet host of the runtime running these tests: <root>/shared/Microsoft.NETCore.App/<version>/ -> <root>/dotnet.
+    private static string DotnetHost()
+    {
+        string name = OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet";
+        string fromRuntime = Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", "..", name));
+        string? fromSdk = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
+        return File.Exists(fromRuntime) ? fromRuntime : !string.IsNullOrEmpty(fromSdk) && File.Exists(fromSdk) ? fromSdk : name;
+    }
+}
