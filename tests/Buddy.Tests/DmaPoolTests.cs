@@ -37,18 +37,22 @@ public class DmaPoolTests
     }
 
     [Fact]
-    public void Freeing_twice_or_a_foreign_address_is_refused_and_pages_go_back_when_empty()
+    public void Freeing_twice_an_empty_or_a_foreign_handle_is_refused_and_pages_go_back_when_empty()
     {
         PageAllocator pages = Pc();
         ulong free = pages.FreePages;
         var pool = new DmaPool(pages, "p", 100, 4, 128);
-        ulong a = pool.Allocate();
-        ulong b = pool.Allocate();
+        var other = new DmaPool(pages, "other", 100, 4, 128);
+        PoolBlock a = pool.Allocate();
+        PoolBlock b = pool.Allocate();
+        PoolBlock foreign = other.Allocate();
         pool.Free(a);
-        Assert.Throws<ArgumentException>(() => pool.Free(a));
-        Assert.Throws<ArgumentException>(() => pool.Free(b + 4));
-        Assert.Throws<ArgumentException>(() => pool.Free(60 * MiB));
+        Assert.Equal("block", Assert.Throws<ArgumentException>(() => pool.Free(a)).ParamName);
+        Assert.Equal("block", Assert.Throws<ArgumentException>(() => pool.Free(default)).ParamName);
+        Assert.Equal("block", Assert.Throws<ArgumentException>(() => pool.Free(foreign)).ParamName);
         Assert.Equal(1, pool.BlocksInUse);
+        Assert.Equal(1, other.BlocksInUse);
+        other.Free(foreign);
         pool.Free(b);
         Assert.Equal(0, pool.PagesHeld);
         Assert.Equal(free, pages.FreePages);
@@ -65,23 +69,24 @@ public class DmaPoolTests
             ulong boundary = boundaryShift == 0 ? 0 : Math.Max(1UL << PageMath.OrderForPages(size), 1UL << (boundaryShift + 6));
             PageAllocator pages = Pc();
             var pool = new DmaPool(pages, "prop", (ulong)rawSize, align, boundary);
-            var blocks = new List<ulong>();
+            var blocks = new List<PoolBlock>();
             for (int i = 0; i < count; i++)
             {
-                ulong a = pool.Allocate();
+                PoolBlock block = pool.Allocate();
+                ulong a = block.Address;
                 Assert.True(a + pool.Size <= 16 * MiB, $"0x{a:x} is outside the DMA zone");
                 Assert.Equal(0UL, a % pool.Align);
                 Assert.Equal(a / pool.Boundary, (a + pool.Size - 1) / pool.Boundary);
-                blocks.Add(a);
+                blocks.Add(block);
             }
 
-            blocks.Sort();
+            blocks.Sort((x, y) => x.Address.CompareTo(y.Address));
             for (int i = 1; i < blocks.Count; i++)
             {
-                Assert.True(blocks[i - 1] + pool.Size <= blocks[i], "blocks overlap");
+                Assert.True(blocks[i - 1].Address + pool.Size <= blocks[i].Address, "blocks overlap");
             }
 
-            foreach (ulong a in blocks)
+            foreach (PoolBlock a in blocks)
             {
                 pool.Free(a);
             }

@@ -18,25 +18,26 @@ public class SmallAllocatorTests
         {
             PageAllocator pages = Pc();
             var kmalloc = new SmallAllocator(pages);
-            var live = new List<(ulong Address, ulong Size)>();
+            var live = new List<(PoolBlock Block, ulong Size)>();
             foreach ((ulong size, bool dma) in requests)
             {
-                ulong address = kmalloc.Allocate(size, dma);
+                PoolBlock block = kmalloc.Allocate(size, dma);
+                ulong address = block.Address;
                 ulong cls = Math.Max(SmallAllocator.MinSize, 1UL << PageMath.OrderForPages(size));
                 Assert.Equal(0UL, address % cls);
                 Assert.True(!dma || address + cls <= 16 * MiB, $"DMA block 0x{address:x} above 16 MiB");
-                live.Add((address, cls));
+                live.Add((block, cls));
             }
 
-            live.Sort();
+            live.Sort((x, y) => x.Block.Address.CompareTo(y.Block.Address));
             for (int i = 1; i < live.Count; i++)
             {
-                Assert.True(live[i - 1].Address + live[i - 1].Size <= live[i].Address, "blocks overlap");
+                Assert.True(live[i - 1].Block.Address + live[i - 1].Size <= live[i].Block.Address, "blocks overlap");
             }
 
-            foreach ((ulong address, _) in live)
+            foreach ((PoolBlock block, _) in live)
             {
-                kmalloc.Free(address);
+                kmalloc.Free(block);
             }
 
             Assert.Equal(0, kmalloc.ObjectsInUse);
@@ -46,17 +47,20 @@ public class SmallAllocatorTests
     }
 
     [Fact]
-    public void Bad_sizes_double_frees_and_foreign_addresses_are_refused()
+    public void Bad_sizes_double_frees_and_foreign_handles_are_refused()
     {
-        var kmalloc = new SmallAllocator(Pc());
+        PageAllocator pages = Pc();
+        var kmalloc = new SmallAllocator(pages);
         Assert.Equal("size", Assert.Throws<ArgumentOutOfRangeException>(() => kmalloc.Allocate(0)).ParamName);
         Assert.Equal("size", Assert.Throws<ArgumentOutOfRangeException>(() => kmalloc.Allocate(8193)).ParamName);
-        ulong a = kmalloc.Allocate(100);
-        ulong b = kmalloc.Allocate(100);
+        PoolBlock a = kmalloc.Allocate(100);
+        PoolBlock b = kmalloc.Allocate(100);
+        PoolBlock foreign = new SmallAllocator(pages).Allocate(100);
         kmalloc.Free(a);
-        Assert.Throws<ArgumentException>(() => kmalloc.Free(a));
-        Assert.Throws<ArgumentException>(() => kmalloc.Free(b + 8));
-        Assert.Throws<ArgumentException>(() => kmalloc.Free(40 * MiB));
+        Assert.Equal("block", Assert.Throws<ArgumentException>(() => kmalloc.Free(a)).ParamName);
+        Assert.Equal("block", Assert.Throws<ArgumentException>(() => kmalloc.Free(foreign)).ParamName);
+        Assert.Equal("block", Assert.Throws<ArgumentException>(() => kmalloc.Free(default)).ParamName);
+        Assert.Equal(1, kmalloc.ObjectsInUse);
         kmalloc.Free(b);
     }
 

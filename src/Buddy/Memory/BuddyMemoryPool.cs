@@ -1,5 +1,6 @@
 // BuddyMemoryPool: MemoryPool<byte> over a native arena, so System.IO.Pipelines and friends get
-// naturally aligned, pinned-by-nature native buffers.
+// naturally aligned, pinned-by-nature native buffers. Each buffer is an ArenaMemory, so it keeps
+// the arena's memory mapped until it is disposed, and its Dispose is idempotent.
 using System.Buffers;
 
 namespace Buddy.Memory;
@@ -39,6 +40,7 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     /// <inheritdoc/>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minBufferSize"/> is below -1 or above <see cref="MaxBufferSize"/>.</exception>
     /// <exception cref="Allocation.AllocationFailedException">The arena has no block that large free.</exception>
+    /// <exception cref="ObjectDisposedException">The arena was disposed (buffers rented before stay valid until disposed).</exception>
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
         if (minBufferSize == -1)
@@ -50,8 +52,9 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
             throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize, $"minBufferSize must be -1 or from 0 to {MaxBufferSize}.");
         }
 
+        ArenaMemory buffer = _arena.Rent((ulong)Math.Max(1, minBufferSize));
         Interlocked.Increment(ref _rentals);
-        return _arena.Rent((ulong)Math.Max(1, minBufferSize));
+        return buffer;
     }
 
     /// <inheritdoc/>

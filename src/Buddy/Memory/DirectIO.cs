@@ -89,18 +89,20 @@ public static partial class DirectIO
     }
 
     /// <summary>Writes all of <paramref name="buffer"/> at <paramref name="offset"/>, after checking the direct I/O alignment.</summary>
-    /// <exception cref="ArgumentException">The buffer's address, its length or the offset is not aligned as <paramref name="alignment"/> requires (default 4,096).</exception>
+    /// <exception cref="ArgumentException">The buffer's address, its length or the offset is not aligned as <paramref name="alignment"/> requires (default 4,096), or <paramref name="alignment"/> has a zero part.</exception>
     public static void Write(SafeFileHandle file, ArenaMemory buffer, long offset, DirectIOAlignment? alignment = null)
     {
+        ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(buffer);
         CheckAligned(buffer, buffer.Length, offset, alignment);
         RandomAccess.Write(file, buffer.GetSpan(), offset);
     }
 
     /// <summary>Reads into <paramref name="buffer"/> from <paramref name="offset"/>, after checking the direct I/O alignment; returns the bytes read.</summary>
-    /// <exception cref="ArgumentException">The buffer's address, its length or the offset is not aligned as <paramref name="alignment"/> requires (default 4,096).</exception>
+    /// <exception cref="ArgumentException">The buffer's address, its length or the offset is not aligned as <paramref name="alignment"/> requires (default 4,096), or <paramref name="alignment"/> has a zero part.</exception>
     public static int Read(SafeFileHandle file, ArenaMemory buffer, long offset, DirectIOAlignment? alignment = null)
     {
+        ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(buffer);
         CheckAligned(buffer, buffer.Length, offset, alignment);
         return RandomAccess.Read(file, buffer.GetSpan(), offset);
@@ -109,6 +111,11 @@ public static partial class DirectIO
     private static void CheckAligned(ArenaMemory buffer, int length, long offset, DirectIOAlignment? alignment)
     {
         DirectIOAlignment a = alignment ?? new DirectIOAlignment(4096, 4096, Reported: false);
+        if (a.MemoryAlignment == 0 || a.OffsetAlignment == 0)
+        {
+            throw new ArgumentException($"The alignment {a} has a zero MemoryAlignment or OffsetAlignment; pass DirectIO.GetAlignment(path), or null for 4,096 bytes.", nameof(alignment));
+        }
+
         if ((ulong)buffer.DangerousGetPointer() % a.MemoryAlignment != 0)
         {
             throw new ArgumentException($"The buffer at 0x{buffer.DangerousGetPointer():x} is not aligned to {a.MemoryAlignment} bytes, as direct I/O requires.", nameof(buffer));

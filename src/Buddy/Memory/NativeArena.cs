@@ -1,6 +1,9 @@
 // NativeArena: the buddy allocator over real memory. The arena reserves one native range aligned
 // to its largest block, so a block's real address is divisible by its size; blocks come out as
-// Memory<byte> (ArenaMemory), Span<byte> and, for interop, raw pointers.
+// Memory<byte> (ArenaMemory), Span<byte> and, for interop, raw pointers. Invariant: every live
+// rental (ArenaMemory, and so every pool buffer and pipe segment; every movable rental) holds a
+// reference on the mapping (ArenaHandle), so Dispose stops new rents and the memory is unmapped
+// only when the last rental is returned: no use of a rental after the arena's disposal can fault.
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Buddy.Allocation;
@@ -11,8 +14,9 @@ namespace Buddy.Memory;
 
 /// <summary>Native memory managed by a <see cref="PageAllocator"/> and handed out as <see cref="ArenaMemory"/>.</summary>
 /// <remarks>
-/// Thread-safe. Disposing the arena releases the native memory; blocks still rented become
-/// unusable (their memory is gone), so dispose the arena last.
+/// Thread-safe. Disposing the arena stops new rents; its native memory is released when the last
+/// rental is returned, so rentals stay valid until then. Raw blocks taken from <see cref="Pages"/>
+/// directly hold no such reference: their addresses are valid only until the arena is disposed.
 /// </remarks>
 public sealed class NativeArena : IDisposable
 {
@@ -24,6 +28,8 @@ public sealed class NativeArena : IDisposable
     private readonly Lock _checkLock = new();
     private readonly bool[] _poisoned = [];                         // checked mode: per page
     private readonly Dictionary<ArenaMemory, string> _live = [];    // checked mode: rent stack traces
+    private readonly Lock _movableLock = new();                     // taken inside the allocator's lock, never around it
+    private readonly Dictionary<Mobility.MovableBlock, string> _movable = []; // live movable rentals (checked mode: rent stack traces)
     private BuddyMemoryPool? _pool;
 
     private NativeArena(ArenaHandle handle, ulong size, PageAllocator pages, bool isChecked)
@@ -51,34 +57,17 @@ public sealed class NativeArena : IDisposable
     public BuddyMemoryPool Pool => _pool ??= new BuddyMemoryPool(this);
 
     /// <summary>Reserves <paramref name="size"/> bytes of native memory (mmap with MAP_NORESERVE on Linux).</summary>
-    /// <exception cref="ArgumentException">The size or an option is invalid; the message names it.</exception>
+    /// <exception cref="ArgumentException">The size or an option is invalid; the message names it, and nothing was reserved.</exception>
     /// <exception cref="InsufficientMemoryException">The memory cannot be reserved.</exception>
     public static NativeArena Create(ulong size, ArenaOptions? options = null)
     {
         options ??= new ArenaOptions();
-        if (size == 0 || size % options.PageSize != 0)
-        {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"size must be a positive multiple of the page size ({options.PageSize} bytes), not {size}."), nameof(size));
-        }
-
-        ulong alignment = options.PageSize << Math.Clamp(options.MaxOrder, 0, PageMath.MaxSupportedOrder);
-        ArenaHandle handle = ArenaHandle.Reserve((nuint)size, (nuint)alignment);
+        options.CheckFor(size); // every rule before anything is reserved
+        ArenaHandle handle = ArenaHandle.Reserve((nuint)size, (nuint)options.AlignmentFor(size));
         try
         {
             ulong start = (ulong)handle.DangerousGetHandle();
-            IReadOnlyList<ZoneLimit> zones = options.ZonesByOffset.Count > 0
-                ? [.. options.ZonesByOffset.Select((z, i) => new ZoneLimit(z.Kind, i == options.ZonesByOffset.Count - 1 ? ulong.MaxValue : start + z.Limit))]
-                : options.ZonesByAddress.Count > 0
-                    ? [.. options.ZonesByAddress.Select((z, i) => i == options.ZonesByAddress.Count - 1 ? z with { Limit = ulong.MaxValue } : z)]
-                    : [new ZoneLimit(ZoneKind.Normal, ulong.MaxValue)];
-            var layout = MachineLayout.Flat(size, start) with
-            {
-                PageSize = options.PageSize,
-                MaxOrder = options.MaxOrder,
-                Zones = zones,
-                PerCpuCaches = options.PerCpuCaches,
-                Mobility = options.Mobility,
-            };
+            MachineLayout layout = options.LayoutAt(start, size);
             var pages = new PageAllocator(layout);
             if (OperatingSystem.IsLinux() && options.TransparentHugePages)
             {
@@ -99,64 +88,108 @@ public sealed class NativeArena : IDisposable
         }
     }
 
+    /// <summary>Whether the arena was disposed: it rents nothing more; its memory stays mapped until the last rental is returned.</summary>
+    public bool IsDisposed => _handle.IsRetired;
+
+    /// <summary>Whether the native memory was given back: disposed, and the last rental returned.</summary>
+    internal bool IsMemoryReleased => _handle.IsReleased;
+
     /// <summary>Rents a block for <paramref name="request"/> as <see cref="ArenaMemory"/>; <paramref name="clear"/> zeroes it.</summary>
+    /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="AllocationFailedException">The request cannot be served.</exception>
     /// <exception cref="ArgumentException">The block would be larger than 2 GiB (a Memory&lt;byte&gt; cannot hold it).</exception>
     public ArenaMemory Rent(Request request, bool clear = false)
     {
-        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-        Block block = Pages.Allocate(request);
-        if (block.Size > int.MaxValue)
+        _handle.Acquire(); // the rental's reference on the mapping, released when its block goes back
+        try
         {
-            Pages.Free(block);
-            throw new ArgumentException("A block larger than 2 GiB does not fit a Memory<byte>; use the allocator and raw pointers.", nameof(request));
-        }
-
-        var memory = new ArenaMemory(this, block);
-        if (_checked)
-        {
-            CheckPoison(block); // throws on a write after free, after giving the block back
-            lock (_checkLock)
+            ArenaMemory memory = new(this, RentBlock(request));
+            if (_checked)
             {
-                _live.Add(memory, Environment.StackTrace);
+                lock (_checkLock)
+                {
+                    _live.Add(memory, Environment.StackTrace);
+                }
             }
-        }
 
-        if (clear)
+            if (clear)
+            {
+                memory.GetSpan().Clear();
+            }
+
+            return memory;
+        }
+        catch
         {
-            memory.GetSpan().Clear();
+            _handle.Release();
+            throw;
         }
-
-        return memory;
     }
+
+    /// <summary>Rents at least <paramref name="bytes"/> bytes (the next power-of-two block).</summary>
+    /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
+    public ArenaMemory Rent(ulong bytes, bool clear = false) => Rent(Request.ForBytes(bytes), clear);
 
     /// <summary>
     /// Rents a movable block: the allocator may migrate it (compaction, contiguous ranges), copying
-    /// its bytes; reach them through <see cref="Pin"/>, never through a remembered address.
+    /// its bytes; reach them through <see cref="Pin"/>, never through a remembered address. Give it
+    /// back with <see cref="Return(Mobility.MovableBlock)"/>, which keeps the arena's memory mapped until then.
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="AllocationFailedException">The request cannot be served.</exception>
     public Mobility.MovableBlock RentMovable(Request request)
     {
-        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-        return Pages.AllocateMovable(request, s_copy);
+        _handle.Acquire();
+        try
+        {
+            Mobility.MovableBlock block = Pages.AllocateMovable(request, s_copy);
+            lock (_movableLock)
+            {
+                _movable.Add(block, _checked ? Environment.StackTrace : "");
+            }
+
+            return block;
+        }
+        catch
+        {
+            _handle.Release();
+            throw;
+        }
     }
 
-    /// <summary>Pins a movable block and gives access to its bytes until the pin is disposed.</summary>
-    /// <exception cref="ArgumentException">The block belongs to another arena.</exception>
+    /// <summary>Pins a movable rental and gives access to its bytes until the pin is disposed (also after the arena's disposal).</summary>
+    /// <exception cref="ArgumentException">The block is not a live movable rental of this arena (returned, or rented elsewhere).</exception>
+    /// <exception cref="ObjectDisposedException">The block was freed behind the arena's back.</exception>
     public ArenaPin Pin(Mobility.MovableBlock block)
     {
         ArgumentNullException.ThrowIfNull(block);
-        ulong address = block.Block.Address;
-        if (address < BaseAddress || address >= BaseAddress + Size)
-        {
-            throw new ArgumentException($"The movable block {block} is not in this arena.", nameof(block));
-        }
-
-        return new ArenaPin(block);
+        ThrowIfNotRented(block);
+        return new ArenaPin(block); // pins first: a racing Return then finds it pinned, or this finds it freed
     }
 
-    /// <summary>Gives a movable block back.</summary>
-    public void Return(Mobility.MovableBlock block) => Pages.Free(block);
+    /// <summary>Gives a movable rental back.</summary>
+    /// <exception cref="ArgumentException">The block is not a live movable rental of this arena (returned twice, or rented elsewhere); nothing changes.</exception>
+    /// <exception cref="InvalidOperationException">The block is pinned: dispose its pins first; nothing changes.</exception>
+    public void Return(Mobility.MovableBlock block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        lock (Pages.SyncRoot) // no pin can start between the check and the free
+        {
+            ThrowIfNotRented(block);
+            if (block.IsPinned)
+            {
+                throw new InvalidOperationException($"The movable block {block} is pinned; dispose its pins before returning it.");
+            }
+
+            Pages.Free(block);
+            lock (_movableLock)
+            {
+                _movable.Remove(block);
+            }
+        }
+
+        _handle.Release();
+    }
 
     private static readonly Mobility.MigrateCallback s_copy = static (_, from, to) =>
     {
@@ -169,31 +202,45 @@ public sealed class NativeArena : IDisposable
     /// <summary>Whether the arena runs in the checked mode.</summary>
     public bool IsChecked => _checked;
 
-    /// <summary>Checked mode: the rentals not given back, with the stack trace of each rent.</summary>
+    /// <summary>The rentals not given back: in the checked mode every one with the stack trace of its rent; otherwise the movable ones (with an empty trace).</summary>
     public IReadOnlyList<(Block Block, string RentedAt)> LiveRentals()
     {
+        List<(Block, string)> live;
         lock (_checkLock)
         {
-            return [.. _live.Select(kv => (kv.Key.Block, kv.Value))];
+            live = [.. _live.Select(kv => (kv.Key.Block, kv.Value))];
         }
+
+        lock (_movableLock)
+        {
+            live.AddRange(_movable.Select(kv => (kv.Key.Current, kv.Value)));
+        }
+
+        return live;
     }
 
     /// <summary>Checked mode: throws when rentals were not given back, naming each with its rent's stack trace.</summary>
     /// <exception cref="InvalidOperationException">Some rentals leaked.</exception>
-    public void ThrowIfLeaked()
+    public void ThrowIfLeaked() => ThrowIfLeakedAs("were not returned");
+
+    /// <summary>
+    /// Disposes the arena: it rents nothing more, and its memory is unmapped when the last rental
+    /// (<see cref="ArenaMemory"/>, pipe segment, pin or movable rental) is returned — at once when
+    /// none is live. Rentals stay usable until then. A second call does nothing.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Checked mode: rentals were live, named with their rents' stack traces (the arena is disposed all the same).</exception>
+    public void Dispose()
     {
-        IReadOnlyList<(Block Block, string RentedAt)> live = LiveRentals();
-        if (live.Count > 0)
+        if (!_handle.Retire())
         {
-            throw new InvalidOperationException($"{live.Count} arena rental(s) were not returned:\n" + string.Join("\n", live.Select(l => $"{l.Block}, rented at:\n{l.RentedAt}")));
+            return;
+        }
+
+        if (_checked)
+        {
+            ThrowIfLeakedAs("are live as the arena is disposed; its memory stays mapped until they are returned");
         }
     }
-
-    /// <summary>Rents at least <paramref name="bytes"/> bytes (the next power-of-two block).</summary>
-    public ArenaMemory Rent(ulong bytes, bool clear = false) => Rent(Request.ForBytes(bytes), clear);
-
-    /// <inheritdoc/>
-    public void Dispose() => _handle.Dispose();
 
     internal void Return(ArenaMemory memory)
     {
@@ -203,7 +250,6 @@ public sealed class NativeArena : IDisposable
             lock (_checkLock)
             {
                 _live.Remove(memory);
-                memory.ReturnedAt = Environment.StackTrace;
                 unsafe
                 {
                     new Span<byte>((void*)block.Address, (int)block.Size).Fill(Poison);
@@ -214,12 +260,57 @@ public sealed class NativeArena : IDisposable
             }
         }
 
-        Pages.Free(block);
+        try
+        {
+            Pages.Free(block);
+        }
+        finally
+        {
+            _handle.Release(); // the rental is over even if the allocator refused its block
+        }
     }
 
     /// <summary>Checked mode: a second return of <paramref name="memory"/>.</summary>
     internal static void DoubleReturn(ArenaMemory memory) =>
         throw new InvalidOperationException($"Double return: the arena block {memory.Block} was returned twice; the first return was at:\n{memory.ReturnedAt}");
+
+    // A block for a rental, checked (size, poison) before anyone sees it; on a refusal it went back.
+    private Block RentBlock(Request request)
+    {
+        Block block = Pages.Allocate(request);
+        if (block.Size > int.MaxValue)
+        {
+            Pages.Free(block);
+            throw new ArgumentException("A block larger than 2 GiB does not fit a Memory<byte>; use the allocator and raw pointers.", nameof(request));
+        }
+
+        if (_checked)
+        {
+            CheckPoison(block); // throws on a write after free, after giving the block back
+        }
+
+        return block;
+    }
+
+    private void ThrowIfNotRented(Mobility.MovableBlock block)
+    {
+        lock (_movableLock)
+        {
+            if (!_movable.ContainsKey(block))
+            {
+                throw new ArgumentException($"The movable block {block} is not a live rental of this arena: it was returned, or rented elsewhere.", nameof(block));
+            }
+        }
+    }
+
+    private void ThrowIfLeakedAs(string what)
+    {
+        IReadOnlyList<(Block Block, string RentedAt)> live = LiveRentals();
+        if (_checked && live.Count > 0)
+        {
+            throw new InvalidOperationException($"{live.Count} arena rental(s) {what}:\n" + string.Join("\n", live.Select(l => $"{l.Block}, rented at:\n{l.RentedAt}")));
+        }
+    }
 
     // Checked mode: the poisoned pages of a fresh block must still hold the poison.
     private unsafe void CheckPoison(Block block)

@@ -1,7 +1,8 @@
 // SmallAllocator: kmalloc-style small blocks — power-of-two size classes from 8 bytes to 8 KiB,
 // each a pool of naturally aligned slots carved from pages (slabs), with a DMA variant whose
 // slabs come from the DMA zone. Each class is a DmaPool (size = alignment = the class, no
-// boundary beyond the slab), so the slab rules live in one place.
+// boundary beyond the slab), so the slab rules live in one place — and so do the handles: a
+// PoolBlock names its class's pool, whose slot generations refuse double frees and stale handles.
 using System.Globalization;
 using System.Text;
 using Buddy.Allocation;
@@ -22,6 +23,7 @@ public sealed class SmallAllocator
     private readonly DmaPool[] _normal;
     private readonly DmaPool[] _dma;
     private readonly ulong _pageSize;
+    private readonly Dictionary<int, DmaPool> _byPool = []; // a handle's pool number -> its class
 
     /// <summary>Creates the size classes over <paramref name="pages"/>; DMA slabs come from its lowest zone.</summary>
     public SmallAllocator(PageAllocator pages)
@@ -39,12 +41,17 @@ public sealed class SmallAllocator
             _normal[i] = new DmaPool(pages, string.Create(CultureInfo.InvariantCulture, $"kmalloc-{Units.FormatSize(size).Replace(" ", "", StringComparison.Ordinal).ToLowerInvariant()}"), size, size, pageRequest: Request.ForBytes(slab));
             _dma[i] = new DmaPool(pages, string.Create(CultureInfo.InvariantCulture, $"dma-kmalloc-{Units.FormatSize(size).Replace(" ", "", StringComparison.Ordinal).ToLowerInvariant()}"), size, size, pageRequest: Request.ForBytes(slab).InZone(lowest));
         }
+
+        foreach (DmaPool pool in _normal.Concat(_dma))
+        {
+            _byPool.Add(pool.Id, pool);
+        }
     }
 
     /// <summary>Allocates at least <paramref name="size"/> bytes, naturally aligned to its class; <paramref name="dma"/> takes DMA-zone slabs (kmalloc(size, GFP_DMA)).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is 0 or above 8 KiB.</exception>
     /// <exception cref="AllocationFailedException">No slab page could be had.</exception>
-    public ulong Allocate(ulong size, bool dma = false)
+    public PoolBlock Allocate(ulong size, bool dma = false)
     {
         if (size == 0 || size > MaxSize)
         {
@@ -56,18 +63,18 @@ public sealed class SmallAllocator
     }
 
     /// <summary>Frees a block this allocator handed out (kfree).</summary>
-    /// <exception cref="ArgumentException">Not a live block of any class (a double free, a foreign or interior address); nothing changes.</exception>
-    public void Free(ulong address)
+    /// <exception cref="ArgumentException">
+    /// Not a live block of this allocator: a double free, a stale handle (its slot was handed out
+    /// again: that block stays allocated), an empty handle or another allocator's; nothing changes.
+    /// </exception>
+    public void Free(PoolBlock block)
     {
-        foreach (DmaPool pool in _normal.Concat(_dma))
+        if (!_byPool.TryGetValue(block.PoolId, out DmaPool? pool))
         {
-            if (pool.TryFree(address))
-            {
-                return;
-            }
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"{block} is not a kmalloc block of this allocator{(block.IsEmpty ? " (the empty handle)" : "")}."), nameof(block));
         }
 
-        throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"0x{address:x} is not in any kmalloc slab."), nameof(address));
+        pool.Free(block);
     }
 
     /// <summary>Blocks in use over all classes.</summary>
