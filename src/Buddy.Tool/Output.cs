@@ -58,11 +58,18 @@ internal static class Output
     }
 
     /// <summary>Writes <paramref name="value"/> as indented camelCase JSON to <paramref name="path"/>.</summary>
-    public static void WriteJson<T>(string path, T value)
+    public static void WriteJson<T>(string path, T value) =>
+        WriteFile(path, System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(value, s_json) + "\n"));
+
+    /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/>; a failure names the path.</summary>
+    public static void WriteFile(string path, byte[] bytes) => WriteFile(path, p => File.WriteAllBytes(p, bytes));
+
+    /// <summary>Runs <paramref name="write"/> on <paramref name="path"/>; a failure (a full disk, after PathChecks passed) names the path.</summary>
+    public static void WriteFile(string path, Action<string> write)
     {
         try
         {
-            File.WriteAllText(path, JsonSerializer.Serialize(value, s_json) + "\n");
+            write(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
