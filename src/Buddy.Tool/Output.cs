@@ -80,4 +80,11 @@ internal static class Output
     /// <summary>Parses a size option, or fails naming the option.</summary>
     public static ulong ParseSize(string text, string option) =>
         Units.TryParseSize(text, out ulong bytes, out string? error) ? bytes : throw new UserInputException($"{option}: {error}");
+
+    /// <summary>Parses a page size option: a power of two of at least 512 bytes, or fails naming the option.</summary>
+    public static ulong ParsePageSize(string text, string option)
+    {
+        ulong bytes = ParseSize(text, option);
+        return bytes >= 512 && ulong.IsPow2(bytes) ? bytes : throw new UserInputException($"{option} {text}: expected a power of two of at least 512 bytes.");
+    }
 }

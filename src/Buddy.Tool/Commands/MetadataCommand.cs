@@ -21,7 +21,7 @@ internal static class MetadataCommand
         command.SetAction(parse =>
         {
             ulong size = Output.ParseSize(parse.GetValue(memory)!, "--memory");
-            ulong page = Output.ParseSize(parse.GetValue(pageSize)!, "--page-size");
+            ulong page = Output.ParsePageSize(parse.GetValue(pageSize)!, "--page-size");
             MachineLayout layout = MachineLayout.Flat(size) with { PageSize = page, PerCpuCaches = parse.GetValue(caches) };
             SimulationBudget.Check("--memory", size, [layout]);
             var pages = new PageAllocator(layout);
