@@ -22,6 +22,8 @@ internal static class SimulationBudget
             throw new UserInputException($"{option} {Units.FormatSize(memory)}: beyond the largest machine that can be addressed.");
         }
 
+        // The policies build their allocators over this machine; those grouping by mobility keep a
+        // free bitmap per migrate type, so they are estimated with grouping on.
         MachineLayout machine = Machines.X86(memory, pageSize);
         IReadOnlyList<string> names = policies.Count > 0 ? policies : PolicyCatalog.Names;
         Check(option, memory, [.. names.Select(name => name.Contains("mobility", StringComparison.Ordinal) ? machine with { Mobility = MobilitySettings.Grouping } : machine)]);

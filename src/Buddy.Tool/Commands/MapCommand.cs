@@ -5,7 +5,6 @@ using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Replay;
 using Buddy.Simulation.Scenarios;
 using Buddy.Tool.Rendering;
-using Buddy.Tracing;
 
 namespace Buddy.Tool.Commands;
 
@@ -26,6 +25,14 @@ internal static class MapCommand
         {
             from, trace, memory, policy, output, scenario, seed,
         };
+        command.Validators.Add(result =>
+        {
+            // A parse error, so that it is reported with any other (a missing --from file) in the one line.
+            if (new Option[] { from, scenario, trace }.Count(o => result.GetResult(o) is not null) > 1)
+            {
+                result.AddError("--from, --scenario and --trace each name what to draw: give at most one");
+            }
+        });
         command.SetAction(parse =>
         {
             string file = parse.GetValue(output)!;
@@ -33,12 +40,6 @@ internal static class MapCommand
             if (!png && !file.EndsWith(".svg", StringComparison.OrdinalIgnoreCase))
             {
                 throw new UserInputException($"--out {file}: expected a name ending in .png or .svg.");
-            }
-
-            int sources = (parse.GetValue(from) is null ? 0 : 1) + (parse.GetValue(scenario) is null ? 0 : 1) + (parse.GetValue(trace) is null ? 0 : 1);
-            if (sources > 1)
-            {
-                throw new UserInputException("--from, --scenario and --trace each name what to draw: give at most one.");
             }
 
             AllocatorDump dump;

@@ -5,7 +5,6 @@ using System.Globalization;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 using Buddy.Simulation.Replay;
-using Buddy.Tracing;
 using Spectre.Console;
 
 namespace Buddy.Tool.Commands;
@@ -45,10 +44,11 @@ internal static class ReplayCommand
                 throw new UserInputException("--sample-every must be at least 1 and --index-order from 0 to 10.");
             }
 
+            string[] names = CheckPolicies(parse.GetValue(policies));
             var options = new ReplayOptions
             {
-                Memory = ParseMemory(parse.GetValue(memory), CheckPolicies(parse.GetValue(policies))),
-                Policies = CheckPolicies(parse.GetValue(policies)),
+                Memory = ParseMemory(parse.GetValue(memory), names),
+                Policies = names,
                 SkipBadLines = parse.GetValue(skipBad),
                 SampleEvery = every,
                 IndexOrder = order,
