@@ -1,5 +1,7 @@
 // Cli: builds the `buddy` command tree and runs it against given writers, so tests can drive it.
-// Errors a user can act on (bad file, bad option) print "buddy: <message>" and exit 2.
+// The single entry of every command: whatever goes wrong — a parse error, a failed path check, an
+// exception from the library or the tool — ends as exactly one line on stderr and an exit code
+// (ErrorReport: 2 for input the user can fix, 1 for anything unexpected). Nothing prints a stack trace.
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Buddy.Tool.Commands;
@@ -10,12 +12,32 @@ namespace Buddy.Tool;
 internal static class Cli
 {
     /// <summary>Exit code for a usage or input error.</summary>
-    public const int UsageError = 2;
+    public const int UsageError = ErrorReport.UsageError;
 
     /// <summary>Parses <paramref name="args"/> and runs the command; returns the exit code.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var root = new RootCommand("buddy — a zoned buddy page allocator with the kernel's DMA semantics, and tools to study it.")
+        try
+        {
+            ParseResult parsed = Root(stdout, args).Parse(args);
+            if (parsed.Errors.Count > 0)
+            {
+                ErrorReport.WriteLine(stderr, ParseErrorLine(parsed));
+                return UsageError;
+            }
+
+            return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+#pragma warning disable CA1031 // The entry's last resort: every exception becomes one line and an exit code.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            return ErrorReport.Write(e, stderr);
+        }
+    }
+
+    private static RootCommand Root(TextWriter stdout, string[] args) =>
+        new("buddy — a zoned buddy page allocator with the kernel's DMA semantics, and tools to study it.")
         {
             DemoCommand.Create(stdout),
             FragCommand.Create(stdout),
@@ -27,51 +49,14 @@ internal static class Cli
             BenchCommand.Create(stdout),
             MapCommand.CreateMap(stdout),
             MapCommand.CreateReport(stdout, args),
+            FaultCommand.Create(),
         };
 
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
-        ParseResult parsed = root.Parse(args);
-        if (parsed.Errors.Count > 0)
-        {
-            // One line per mistake, in the same form as every other input error.
-            foreach (ParseError error in parsed.Errors)
-            {
-                stderr.WriteLine($"buddy: {error.Message}");
-            }
-
-            stderr.WriteLine("Run 'buddy --help' or 'buddy <command> --help' for usage.");
-            return UsageError;
-        }
-
-        try
-        {
-            return parsed.Invoke(config);
-        }
-        catch (UserInputException e)
-        {
-            stderr.WriteLine($"buddy: {e.Message}");
-            return UsageError;
-        }
-    }
-}
-
-/// <summary>A mistake in the user's input: printed as one line, exit code 2.</summary>
-internal sealed class UserInputException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public UserInputException(string message)
-        : base(message)
+    // Every mistake the parser found, in one line, and where to look for usage.
+    private static string ParseErrorLine(ParseResult parsed)
     {
-    }
-
-    /// <summary>Creates the exception with its cause.</summary>
-    public UserInputException(string message, Exception inner)
-        : base(message, inner)
-    {
-    }
-
-    /// <summary>Creates the exception.</summary>
-    public UserInputException()
-    {
+        string errors = string.Join("; ", parsed.Errors.Select(e => ErrorReport.OneLine(e.Message).TrimEnd('.')));
+        string help = parsed.CommandResult.Command is RootCommand ? "buddy --help" : $"buddy {parsed.CommandResult.Command.Name} --help";
+        return $"buddy: {errors} (see '{help}').";
     }
 }

@@ -58,11 +58,18 @@ internal static class Output
     }
 
     /// <summary>Writes <paramref name="value"/> as indented camelCase JSON to <paramref name="path"/>.</summary>
-    public static void WriteJson<T>(string path, T value)
+    public static void WriteJson<T>(string path, T value) =>
+        WriteFile(path, System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(value, s_json) + "\n"));
+
+    /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/>; a failure names the path.</summary>
+    public static void WriteFile(string path, byte[] bytes) => WriteFile(path, p => File.WriteAllBytes(p, bytes));
+
+    /// <summary>Runs <paramref name="write"/> on <paramref name="path"/>; a failure (a full disk, after PathChecks passed) names the path.</summary>
+    public static void WriteFile(string path, Action<string> write)
     {
         try
         {
-            File.WriteAllText(path, JsonSerializer.Serialize(value, s_json) + "\n");
+            write(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -73,4 +80,11 @@ internal static class Output
     /// <summary>Parses a size option, or fails naming the option.</summary>
     public static ulong ParseSize(string text, string option) =>
         Units.TryParseSize(text, out ulong bytes, out string? error) ? bytes : throw new UserInputException($"{option}: {error}");
+
+    /// <summary>Parses a page size option: a power of two of at least 512 bytes, or fails naming the option.</summary>
+    public static ulong ParsePageSize(string text, string option)
+    {
+        ulong bytes = ParseSize(text, option);
+        return bytes >= 512 && ulong.IsPow2(bytes) ? bytes : throw new UserInputException($"{option} {text}: expected a power of two of at least 512 bytes.");
+    }
 }

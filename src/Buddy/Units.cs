@@ -48,7 +48,7 @@ public static class Units
             return false;
         }
 
-        decimal total = value * factor;
+        decimal total = value > ulong.MaxValue / (decimal)factor ? decimal.MaxValue : value * factor; // no overflow for any number given
         if (total > ulong.MaxValue || total != decimal.Truncate(total))
         {
             error = $"'{text}' is not a whole number of bytes below 2^64";

@@ -24,7 +24,7 @@ internal static class BenchCommand
 
     public static Command Create(TextWriter stdout)
     {
-        var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file." };
+        var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file." }.AcceptOutputFile();
         var quick = new Option<bool>("--quick") { Description = "A tenth of the operations and no warm-up (a smoke run, not a measurement)." };
         var command = new Command("bench", "Time Buddy against ArrayPool, NativeMemory.AlignedAlloc and a reference buddy (about 30 s).") { json, quick };
         command.SetAction(parse =>

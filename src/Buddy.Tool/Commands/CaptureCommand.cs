@@ -18,7 +18,7 @@ internal static class CaptureCommand
 
     public static Command Create(TextWriter stdout)
     {
-        var output = new Option<string>("--out") { Description = "The file to write (gzip when it ends in .gz).", Required = true };
+        var output = new Option<string>("--out") { Description = "The file to write (gzip when it ends in .gz).", Required = true }.AcceptOutputFile();
         var seconds = new Option<int?>("--seconds") { Description = "Capture for this many seconds (1..3600)." };
         var tracefs = new Option<string>("--tracefs") { Description = "Where tracefs is mounted.", DefaultValueFactory = _ => DefaultTracefs };
         var command = new Argument<string[]>("COMMAND") { Description = "A command to run and trace until it exits (after --).", Arity = ArgumentArity.ZeroOrMore };
@@ -53,16 +53,7 @@ internal static class CaptureCommand
         string[] previous = [.. enableFiles.Select(f => File.ReadAllText(f).Trim())];
         string tracingOn = Path.Combine(tracefs, "tracing_on");
         string previousOn = File.Exists(tracingOn) ? File.ReadAllText(tracingOn).Trim() : "1";
-        Stream file;
-        try
-        {
-            file = File.Create(outPath);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UserInputException($"cannot write '{outPath}': {e.Message}", e);
-        }
-
+        Stream file = File.Create(outPath);
         using Stream sink = outPath.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionLevel.Optimal) : file;
         long lines = 0;
         var reader = new Thread(() => lines = Pump(Path.Combine(tracefs, "trace_pipe"), sink)) { IsBackground = true, Name = "trace_pipe" };

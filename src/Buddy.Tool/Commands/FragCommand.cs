@@ -14,7 +14,7 @@ internal static class FragCommand
             Description = "A /proc/buddyinfo text (default: this machine's /proc/buddyinfo).",
             Arity = ArgumentArity.ZeroOrOne,
             DefaultValueFactory = _ => "/proc/buddyinfo",
-        };
+        }.AcceptInputFile();
         var index = new Option<string?>("--index")
         {
             Description = "Print only one file's text, exactly: 'unusable' (unusable_index) or 'extfrag' (extfrag_index).",
@@ -29,7 +29,7 @@ internal static class FragCommand
         command.SetAction(parse =>
         {
             string file = parse.GetValue(path)!;
-            BuddyInfo info = Load(file);
+            BuddyInfo info = BuddyInfo.Load(file);
             switch (parse.GetValue(index))
             {
                 case "unusable":
@@ -49,21 +49,5 @@ internal static class FragCommand
             return 0;
         });
         return command;
-    }
-
-    private static BuddyInfo Load(string file)
-    {
-        try
-        {
-            return BuddyInfo.Load(file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UserInputException($"cannot read '{file}': {e.Message}", e);
-        }
-        catch (FormatException e)
-        {
-            throw new UserInputException(e.Message, e);
-        }
     }
 }

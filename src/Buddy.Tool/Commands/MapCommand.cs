@@ -5,7 +5,6 @@ using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Replay;
 using Buddy.Simulation.Scenarios;
 using Buddy.Tool.Rendering;
-using Buddy.Tracing;
 
 namespace Buddy.Tool.Commands;
 
@@ -14,18 +13,26 @@ internal static class MapCommand
 {
     public static Command CreateMap(TextWriter stdout)
     {
-        var from = new Option<string?>("--from") { Description = "A dump written by `buddy replay --dump-dir` or PageAllocator.Dump()." };
-        var trace = new Option<string?>("--trace") { Description = "Replay this trace (default: the bundled one) and draw the policy's memory at the end." };
+        var from = new Option<string?>("--from") { Description = "A dump written by `buddy replay --dump-dir` or PageAllocator.Dump()." }.AcceptInputFile();
+        var trace = new Option<string?>("--trace") { Description = "Replay this trace (default: the bundled one) and draw the policy's memory at the end." }.AcceptInputFile();
         var memory = new Option<string?>("--memory") { Description = "The machine's memory for the replay." };
         var policy = new Option<string>("--policy") { Description = "The policy to draw (replay).", DefaultValueFactory = _ => "zoned" };
         policy.AcceptOnlyFromAmong([.. Simulation.Policies.PolicyCatalog.Names]);
-        var output = new Option<string>("--out") { Description = "The picture: FILE.png or FILE.svg.", Required = true };
+        var output = new Option<string>("--out") { Description = "The picture: FILE.png or FILE.svg.", Required = true }.AcceptOutputFile();
         var scenario = ScenarioOption();
         var seed = new Option<int>("--seed") { Description = "The scenario's seed.", DefaultValueFactory = _ => 1 };
         var command = new Command("map", "Draw a memory map: one cell per page or group of pages, colored by state, zones and pageblocks marked.")
         {
             from, trace, memory, policy, output, scenario, seed,
         };
+        command.Validators.Add(result =>
+        {
+            // A parse error, so that it is reported with any other (a missing --from file) in the one line.
+            if (new Option[] { from, scenario, trace }.Count(o => result.GetResult(o) is not null) > 1)
+            {
+                result.AddError("--from, --scenario and --trace each name what to draw: give at most one");
+            }
+        });
         command.SetAction(parse =>
         {
             string file = parse.GetValue(output)!;
@@ -35,17 +42,11 @@ internal static class MapCommand
                 throw new UserInputException($"--out {file}: expected a name ending in .png or .svg.");
             }
 
-            int sources = (parse.GetValue(from) is null ? 0 : 1) + (parse.GetValue(scenario) is null ? 0 : 1) + (parse.GetValue(trace) is null ? 0 : 1);
-            if (sources > 1)
-            {
-                throw new UserInputException("--from, --scenario and --trace each name what to draw: give at most one.");
-            }
-
             AllocatorDump dump;
             string title;
             if (parse.GetValue(from) is { } dumpFile)
             {
-                dump = LoadDump(dumpFile);
+                dump = AllocatorDump.Load(dumpFile);
                 title = Path.GetFileName(dumpFile);
             }
             else if (parse.GetValue(scenario) is { } scenarioName)
@@ -66,7 +67,7 @@ internal static class MapCommand
             }
 
             PageMap map = PageMap.From(dump);
-            Write(file, png ? MapRenderer.Png(map) : System.Text.Encoding.UTF8.GetBytes(MapRenderer.Svg(map, title: title)));
+            Output.WriteFile(file, png ? MapRenderer.Png(map) : System.Text.Encoding.UTF8.GetBytes(MapRenderer.Svg(map, title: title)));
             stdout.WriteLine($"Wrote {file}: {map.Cells.Length:N0} cells of {map.PagesPerCell} page(s), {map.Columns} a row.");
             return 0;
         });
@@ -75,10 +76,10 @@ internal static class MapCommand
 
     public static Command CreateReport(TextWriter stdout, string[] args)
     {
-        var trace = new Argument<string?>("TRACE") { Description = "The trace (default: the bundled one).", Arity = ArgumentArity.ZeroOrOne };
+        var trace = new Argument<string?>("TRACE") { Description = "The trace (default: the bundled one).", Arity = ArgumentArity.ZeroOrOne }.AcceptInputFile();
         var memory = new Option<string?>("--memory") { Description = "The machine's memory." };
         var policies = ReplayCommand.PolicyOption();
-        var output = new Option<string>("--out") { Description = "The HTML file to write.", Required = true };
+        var output = new Option<string>("--out") { Description = "The HTML file to write.", Required = true }.AcceptOutputFile();
         var scenario = new Option<string?>("--scenario") { Description = "Report on a scenario instead of a trace: isa-dma-1995, or highalloc (its load)." };
         scenario.AcceptOnlyFromAmong("isa-dma-1995", "highalloc");
         var seed = new Option<int>("--seed") { Description = "The scenario's seed.", DefaultValueFactory = _ => 1 };
@@ -119,7 +120,7 @@ internal static class MapCommand
             }
 
             string file = parse.GetValue(output)!;
-            Write(file, System.Text.Encoding.UTF8.GetBytes(html));
+            Output.WriteFile(file, System.Text.Encoding.UTF8.GetBytes(html));
             stdout.WriteLine($"Wrote {file}: {count} policies.");
             return 0;
         });
@@ -133,45 +134,13 @@ internal static class MapCommand
         return scenario;
     }
 
-    internal static AllocatorDump LoadDump(string file)
-    {
-        try
-        {
-            return AllocatorDump.Load(file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
-        {
-            throw new UserInputException(e.Message, e);
-        }
-    }
-
     private static ReplayResult Replay(string? trace, string? memory, IReadOnlyList<string> policies)
     {
-        string path = trace ?? ReplayCommand.BundledTrace;
-        try
+        return TraceReplay.Run(trace ?? ReplayCommand.BundledTrace, new ReplayOptions
         {
-            return TraceReplay.Run(path, new ReplayOptions
-            {
-                Memory = memory is null ? null : Output.ParseSize(memory, "--memory"),
-                Policies = policies,
-                KeepDumps = true,
-            });
-        }
-        catch (Exception e) when (e is TraceFormatException or IOException or ArgumentException)
-        {
-            throw new UserInputException(e.Message, e);
-        }
-    }
-
-    private static void Write(string file, byte[] bytes)
-    {
-        try
-        {
-            File.WriteAllBytes(file, bytes);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UserInputException($"cannot write '{file}': {e.Message}", e);
-        }
+            Memory = ReplayCommand.ParseMemory(memory, policies),
+            Policies = policies,
+            KeepDumps = true,
+        });
     }
 }

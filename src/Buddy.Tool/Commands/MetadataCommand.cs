@@ -20,19 +20,10 @@ internal static class MetadataCommand
         };
         command.SetAction(parse =>
         {
-            ulong size = ParseSize(parse.GetValue(memory)!, "--memory");
-            ulong page = ParseSize(parse.GetValue(pageSize)!, "--page-size");
-            MachineLayout layout;
-            try
-            {
-                layout = MachineLayout.Flat(size) with { PageSize = page, PerCpuCaches = parse.GetValue(caches) };
-                layout.Validate();
-            }
-            catch (ArgumentException e)
-            {
-                throw new UserInputException(e.Message, e);
-            }
-
+            ulong size = Output.ParseSize(parse.GetValue(memory)!, "--memory");
+            ulong page = Output.ParsePageSize(parse.GetValue(pageSize)!, "--page-size");
+            MachineLayout layout = MachineLayout.Flat(size) with { PageSize = page, PerCpuCaches = parse.GetValue(caches) };
+            SimulationBudget.Check("--memory", size, [layout]);
             var pages = new PageAllocator(layout);
             stdout.WriteLine($"{Units.FormatSize(size)} of {Units.FormatSize(page)} pages ({pages.TotalPages} pages), max order {pages.MaxOrder}{(layout.PerCpuCaches ? ", thread caches" : "")}");
             Report(stdout, "idle", pages);
@@ -70,7 +61,4 @@ internal static class MetadataCommand
 
     private static void Report(TextWriter o, string state, PageAllocator pages) =>
         o.WriteLine($"  {state,-38} {pages.MetadataBytes,12:N0} bytes  {(double)pages.MetadataBytes / pages.TotalPages,6:F3} bytes/page");
-
-    private static ulong ParseSize(string text, string option) =>
-        Units.TryParseSize(text, out ulong bytes, out string? error) ? bytes : throw new UserInputException($"{option}: {error}");
 }

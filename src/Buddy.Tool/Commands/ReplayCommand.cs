@@ -5,7 +5,6 @@ using System.Globalization;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 using Buddy.Simulation.Replay;
-using Buddy.Tracing;
 using Spectre.Console;
 
 namespace Buddy.Tool.Commands;
@@ -22,15 +21,15 @@ internal static class ReplayCommand
         {
             Description = "An ftrace text of kmem:mm_page_alloc and mm_page_free events, plain or gzip (default: the bundled Linux 6.18 trace).",
             Arity = ArgumentArity.ZeroOrOne,
-        };
+        }.AcceptInputFile();
         var memory = new Option<string?>("--memory") { Description = "The simulated machine's memory, e.g. 2GiB (default: the smallest that covers the trace's pfns)." };
         var policies = PolicyOption();
-        var json = new Option<string?>("--json") { Description = "Also write every number as JSON to this file." };
+        var json = new Option<string?>("--json") { Description = "Also write every number as JSON to this file." }.AcceptOutputFile();
         var skipBad = new Option<bool>("--skip-bad-lines") { Description = "Count malformed lines and go on instead of stopping at the first." };
         var sampleEvery = new Option<int>("--sample-every") { Description = "Sample the time series every N events.", DefaultValueFactory = _ => 4096 };
         var indexOrder = new Option<int>("--index-order") { Description = "The order at which the fragmentation indices are taken.", DefaultValueFactory = _ => 9 };
         var pool = new Option<string>("--dma-pool") { Description = "The reserved-pool policy's DMA pool size.", DefaultValueFactory = _ => "1MiB" };
-        var dumpDir = new Option<string?>("--dump-dir") { Description = "Write each policy's final allocator state to DIR/<policy>.json (for `buddy map --from`)." };
+        var dumpDir = new Option<string?>("--dump-dir") { Description = "Write each policy's final allocator state to DIR/<policy>.json (for `buddy map --from`)." }.AcceptOutputDirectory();
         var command = new Command("replay", "Replay a real Linux page-allocation trace through competing allocation policies.")
         {
             trace, memory, policies, json, skipBad, sampleEvery, indexOrder, pool, dumpDir,
@@ -38,11 +37,6 @@ internal static class ReplayCommand
         command.SetAction(parse =>
         {
             string path = parse.GetValue(trace) ?? BundledTrace;
-            if (!File.Exists(path))
-            {
-                throw new UserInputException($"cannot read '{path}': no such file");
-            }
-
             int every = parse.GetValue(sampleEvery);
             int order = parse.GetValue(indexOrder);
             if (every < 1 || order is < 0 or > 10)
@@ -50,10 +44,11 @@ internal static class ReplayCommand
                 throw new UserInputException("--sample-every must be at least 1 and --index-order from 0 to 10.");
             }
 
+            string[] names = CheckPolicies(parse.GetValue(policies));
             var options = new ReplayOptions
             {
-                Memory = parse.GetValue(memory) is { } m ? Output.ParseSize(m, "--memory") : null,
-                Policies = CheckPolicies(parse.GetValue(policies)),
+                Memory = ParseMemory(parse.GetValue(memory), names),
+                Policies = names,
                 SkipBadLines = parse.GetValue(skipBad),
                 SampleEvery = every,
                 IndexOrder = order,
@@ -69,17 +64,10 @@ internal static class ReplayCommand
 
             if (parse.GetValue(dumpDir) is { } dir)
             {
-                try
+                Directory.CreateDirectory(dir);
+                foreach (PolicyResult p in result.Policies)
                 {
-                    Directory.CreateDirectory(dir);
-                    foreach (PolicyResult p in result.Policies)
-                    {
-                        p.Dump!.Save(Path.Combine(dir, p.Name + ".json"));
-                    }
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    throw new UserInputException($"cannot write dumps to '{dir}': {e.Message}", e);
+                    Output.WriteFile(Path.Combine(dir, p.Name + ".json"), p.Dump!.Save);
                 }
             }
 
@@ -100,39 +88,37 @@ internal static class ReplayCommand
         return option;
     }
 
+    /// <summary>The --memory option's size, checked against what the policies' allocators can get; null when not given.</summary>
+    public static ulong? ParseMemory(string? text, IReadOnlyList<string> policies)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        ulong memory = Output.ParseSize(text, "--memory");
+        SimulationBudget.CheckReplay("--memory", memory, policies);
+        return memory;
+    }
+
     /// <summary>The policies named, without duplicates.</summary>
     public static string[] CheckPolicies(string[]? names) => names is null ? [] : [.. names.Distinct(StringComparer.Ordinal)];
 
     private static ReplayResult Run(string path, ReplayOptions options, TextWriter stdout)
     {
-        try
+        if (!Output.IsInteractive(stdout))
         {
-            if (!Output.IsInteractive(stdout))
-            {
-                return TraceReplay.Run(path, options);
-            }
+            return TraceReplay.Run(path, options);
+        }
 
-            ReplayResult? result = null;
-            AnsiConsole.Progress().AutoClear(true).Start(ctx =>
-            {
-                ProgressTask task = ctx.AddTask($"replaying {Path.GetFileName(path)}", maxValue: 1.0);
-                result = TraceReplay.Run(path, options, (position, length) => task.Value = length == 0 ? 1 : (double)position / length);
-                task.Value = 1.0;
-            });
-            return result!;
-        }
-        catch (TraceFormatException e)
+        ReplayResult? result = null;
+        AnsiConsole.Progress().AutoClear(true).Start(ctx =>
         {
-            throw new UserInputException(e.Message, e);
-        }
-        catch (ArgumentException e)
-        {
-            throw new UserInputException(e.Message, e);
-        }
-        catch (IOException e)
-        {
-            throw new UserInputException($"cannot read '{path}': {e.Message}", e);
-        }
+            ProgressTask task = ctx.AddTask($"replaying {Path.GetFileName(path)}", maxValue: 1.0);
+            result = TraceReplay.Run(path, options, (position, length) => task.Value = length == 0 ? 1 : (double)position / length);
+            task.Value = 1.0;
+        });
+        return result!;
     }
 
     private static void Print(IAnsiConsole console, ReplayResult r)

@@ -17,7 +17,7 @@ internal static class ScenarioCommand
         name.AcceptOnlyFromAmong(s_names);
         var seed = new Option<int>("--seed") { Description = "The seed; the same seed gives the same run.", DefaultValueFactory = _ => 1 };
         var policies = ReplayCommand.PolicyOption();
-        var json = new Option<string?>("--json") { Description = "Also write every number as JSON to this file." };
+        var json = new Option<string?>("--json") { Description = "Also write every number as JSON to this file." }.AcceptOutputFile();
         var pool = new Option<string>("--dma-pool") { Description = "isa-dma-1995: the reserved-pool policy's DMA pool size.", DefaultValueFactory = _ => "1MiB" };
         var rounds = new Option<int>("--rounds") { Description = "isa-dma-1995: how often the driver loads and unloads.", DefaultValueFactory = _ => 50 };
         var sizes = new Option<string>("--sizes") { Description = "knuth: the size distribution, S1, S2 or S3.", DefaultValueFactory = _ => "S1" };
@@ -96,22 +96,14 @@ internal static class ScenarioCommand
                     throw new UserInputException("--rounds must be at least 1.");
                 }
 
-                IReadOnlyList<IsaDmaPolicyResult> isa;
-                try
+                IReadOnlyList<IsaDmaPolicyResult> isa = IsaDma1995.Run(new IsaDmaOptions
                 {
-                    isa = IsaDma1995.Run(new IsaDmaOptions
-                    {
-                        Seed = parse.GetValue(seed),
-                        Policies = ReplayCommand.CheckPolicies(parse.GetValue(policies)),
-                        DriverRounds = r,
-                        DmaPoolSize = Output.ParseSize(parse.GetValue(pool)!, "--dma-pool"),
-                        SampleEvery = every ?? 1000,
-                    });
-                }
-                catch (ArgumentException e)
-                {
-                    throw new UserInputException(e.Message, e);
-                }
+                    Seed = parse.GetValue(seed),
+                    Policies = ReplayCommand.CheckPolicies(parse.GetValue(policies)),
+                    DriverRounds = r,
+                    DmaPoolSize = Output.ParseSize(parse.GetValue(pool)!, "--dma-pool"),
+                    SampleEvery = every ?? 1000,
+                });
 
                 PrintIsa(console, isa, parse.GetValue(seed));
                 result = new { scenario, seed = parse.GetValue(seed), policies = isa };

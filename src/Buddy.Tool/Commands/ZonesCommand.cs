@@ -18,7 +18,7 @@ internal static class ZonesCommand
         var zoneinfo = new Option<string?>("--zoneinfo")
         {
             Description = "Take the managed pages from a /proc/zoneinfo text instead (e.g. /proc/zoneinfo).",
-        };
+        }.AcceptInputFile();
         var minFree = new Option<ulong?>("--min-free-kbytes")
         {
             Description = "vm.min_free_kbytes (default: the kernel's int_sqrt(lowmem_kbytes * 16), clamped to 128..262144).",
@@ -93,14 +93,10 @@ internal static class ZonesCommand
         }
         else
         {
-            IReadOnlyList<ZoneInfoZone> parsed;
-            try
+            IReadOnlyList<ZoneInfoZone> parsed = ZoneInfo.Parse(File.ReadAllText(zoneinfoPath!), zoneinfoPath!);
+            if (!parsed.Any(z => z.Node == 0))
             {
-                parsed = ZoneInfo.Parse(File.ReadAllText(zoneinfoPath!), zoneinfoPath!);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
-            {
-                throw new UserInputException($"--zoneinfo: {e.Message}", e);
+                throw new UserInputException($"--zoneinfo {zoneinfoPath}: no zone of node 0; expected a /proc/zoneinfo text with 'Node 0, zone <name>' sections.");
             }
 
             foreach (ZoneInfoZone z in parsed.Where(z => z.Node == 0))

@@ -1,5 +1,8 @@
 // MachineLayout: what memory an allocator manages — page size, address range, zones, reserved
 // ranges, the largest order and the watermark settings. Immutable; validated once.
+// Invariant: a layout that passes Validate has no null member and can be built — its allocator's
+// up-front metadata fits MetadataEstimate.BudgetBytes — so a constructor that validates first
+// reserves nothing for a layout it cannot build.
 using System.Globalization;
 using Buddy.Mobility;
 using Buddy.Zones;
@@ -81,8 +84,56 @@ public sealed record MachineLayout
     /// <summary>A copy with <c>[start, end)</c> reserved as well.</summary>
     public MachineLayout Reserve(ulong start, ulong end) => this with { Reserved = [.. Reserved, new AddressRange(start, end)] };
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is wrong.</summary>
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> naming the first setting that is wrong, or, when every
+    /// setting is right, if the allocator's metadata would not fit <see cref="MetadataEstimate.BudgetBytes"/>
+    /// (the message says how much it would need).
+    /// </summary>
     public void Validate()
+    {
+        ValidateSettings();
+        ValidateBuildable();
+    }
+
+    /// <summary>The managed memory an allocator over this layout needs for its metadata; throws <see cref="ArgumentException"/> for a wrong setting.</summary>
+    public MetadataEstimate EstimateMetadata()
+    {
+        ValidateSettings();
+        return MetadataEstimate.Of(this);
+    }
+
+    private void ValidateSettings()
+    {
+        ValidateNoNulls();
+        ValidatePages();
+        ValidateZones();
+        ValidateReserved();
+        ValidateMobility();
+        if (Watermarks.Enabled && Watermarks.LowmemReserveRatio.Count <= (int)Zones[^1].Kind)
+        {
+            throw new ArgumentException(Invariant($"LowmemReserveRatio has {Watermarks.LowmemReserveRatio.Count} entries but zone {Zones[^1].Kind.KernelName()} needs entry {(int)Zones[^1].Kind}."), nameof(Watermarks));
+        }
+    }
+
+    // A null collection or settings record (set through `with` or an initializer) is a wrong setting, not a crash later.
+    private void ValidateNoNulls()
+    {
+        RequireSet(Zones, nameof(Zones), "the zone limits, e.g. MachineLayout.X86Zones");
+        RequireSet(Reserved, nameof(Reserved), "the reserved ranges, [] for none");
+        RequireSet(Mobility, nameof(Mobility), "MobilitySettings.None for the plain buddy allocator");
+        RequireSet(Watermarks, nameof(Watermarks), "WatermarkSettings.None to turn watermarks off");
+        RequireSet(Watermarks.LowmemReserveRatio, nameof(Watermarks), "Watermarks.LowmemReserveRatio, one ratio per zone");
+    }
+
+    private static void RequireSet(object? value, string setting, string expected)
+    {
+        if (value is null)
+        {
+            throw new ArgumentException($"MachineLayout.{setting} is null; expected {expected}.", setting);
+        }
+    }
+
+    private void ValidatePages()
     {
         if (PageSize < 512 || !PageMath.IsPowerOfTwo(PageSize))
         {
@@ -108,7 +159,10 @@ public sealed record MachineLayout
         {
             throw new ArgumentException(Invariant($"BaseAddress + Size (0x{BaseAddress:x} + 0x{Size:x}) is beyond the addressable range."), nameof(Size));
         }
+    }
 
+    private void ValidateZones()
+    {
         if (Zones.Count == 0)
         {
             throw new ArgumentException("At least one zone is needed; the last one's limit must reach the end of memory.", nameof(Zones));
@@ -132,7 +186,10 @@ public sealed record MachineLayout
         {
             throw new ArgumentException(Invariant($"The last zone ({Zones[^1].Kind.KernelName()}) ends at 0x{Zones[^1].Limit:x}, before the end of memory 0x{EndAddress:x}."), nameof(Zones));
         }
+    }
 
+    private void ValidateReserved()
+    {
         foreach (AddressRange r in Reserved)
         {
             if (r.End <= r.Start || r.Start < BaseAddress || r.End > EndAddress)
@@ -140,7 +197,10 @@ public sealed record MachineLayout
                 throw new ArgumentException(Invariant($"Reserved range {r} is empty or outside memory [0x{BaseAddress:x}, 0x{EndAddress:x})."), nameof(Reserved));
             }
         }
+    }
 
+    private void ValidateMobility()
+    {
         if (Mobility.GroupByMobility && (Mobility.PageblockOrder < 1 || Mobility.PageblockOrder > MaxOrder))
         {
             throw new ArgumentException(Invariant($"Mobility.PageblockOrder must be from 1 to MaxOrder ({MaxOrder}), not {Mobility.PageblockOrder}."), nameof(Mobility));
@@ -155,10 +215,26 @@ public sealed record MachineLayout
         {
             throw new ArgumentException(Invariant($"Mobility.ExtfragThreshold must be from 0 to 1000, not {Mobility.ExtfragThreshold}."), nameof(Mobility));
         }
+    }
 
-        if (Watermarks.Enabled && Watermarks.LowmemReserveRatio.Count <= (int)Zones[^1].Kind)
+    // Until the metadata grows with use rather than with address space, refuse what cannot be built.
+    private void ValidateBuildable()
+    {
+        MetadataEstimate estimate = MetadataEstimate.Of(this);
+        ulong pages = Size >> PageShift;
+        ulong budget = MetadataEstimate.BudgetBytes;
+        if (estimate.UpFrontBytes > budget)
         {
-            throw new ArgumentException(Invariant($"LowmemReserveRatio has {Watermarks.LowmemReserveRatio.Count} entries but zone {Zones[^1].Kind.KernelName()} needs entry {(int)Zones[^1].Kind}."), nameof(Watermarks));
+            string available = MetadataEstimate.Format((ulong)Math.Max(0, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes));
+            throw new ArgumentException(
+                Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages of {Units.FormatSize(PageSize)}) needs about {MetadataEstimate.Format(estimate.UpFrontBytes)} of allocator metadata up front; ") +
+                Invariant($"at most {MetadataEstimate.Format(budget)} can be built (the smaller of {MetadataEstimate.Format(MetadataEstimate.FixedBudgetBytes)} and half the {available} this process can use)."),
+                nameof(Size));
+        }
+
+        if (estimate.LargestArray > (ulong)Array.MaxLength)
+        {
+            throw new ArgumentException(Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages) needs a metadata array of {estimate.LargestArray:N0} entries, more than .NET allows in one array ({Array.MaxLength:N0})."), nameof(Size));
         }
     }
 
