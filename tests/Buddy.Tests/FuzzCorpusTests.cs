@@ -49,7 +49,7 @@ public sealed class FuzzCorpusTests
                 using var reader = new FtraceReader(new MemoryStream(bytes, writable: false), relativePath, options);
                 while (reader.TryRead(out PageEvent e))
                 {
-                    Assert.InRange(e.Order, 0, 63);
+                    Assert.InRange(e.Order, 0, Buddy.Kernel.KernelLimits.MaxPageOrder);
                     Assert.True(e.Line >= 1 && e.Line <= reader.Stats.Lines, $"event line {e.Line} outside 1..{reader.Stats.Lines}");
                 }
 
