@@ -7,8 +7,13 @@
 // Task names may hold spaces, dashes and digits, so a line is anchored at its timestamp (the first
 // "<digits>[.<digits>]: " token after a "[<cpu>]" field), not at its first columns. Lines are
 // parsed as bytes from a reused buffer: no string per line, memory flat however long the trace.
+// A line ends at '\n', "\r\n" or a lone '\r'. Values no kernel prints are bad lines: an event name
+// that is not a C identifier (so never invalid UTF-8), an order above KernelLimits.MaxPageOrder, a
+// block beyond KernelLimits.MaxPages. Counts saturate at long.MaxValue instead of wrapping.
+using System.Buffers;
 using System.Text;
 using Buddy.Allocation;
+using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Zones;
 
@@ -31,6 +36,7 @@ public sealed record FtraceOptions
 public sealed class FtraceReader : IDisposable
 {
     private const int MaxLine = 1 << 20;
+    private static readonly SearchValues<byte> IdentifierBytes = SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"u8);
     private readonly Stream _input;
     private readonly string _source;
     private readonly FtraceOptions _options;
@@ -52,13 +58,24 @@ public sealed class FtraceReader : IDisposable
     /// <summary>What has been read so far.</summary>
     public TraceStats Stats { get; } = new();
 
+    /// <summary>The name of the input in errors (the file's path for <see cref="Open"/>).</summary>
+    public string Source => _source;
+
     /// <summary>Opens a trace file.</summary>
-    /// <exception cref="IOException">The file cannot be opened.</exception>
+    /// <exception cref="IOException">The file cannot be opened, or is a directory ("is a directory").</exception>
     public static FtraceReader Open(string path, FtraceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        return new FtraceReader(file, path, options);
+        FileStream file = InputFile.OpenRead(path);
+        try
+        {
+            return new FtraceReader(file, path, options);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Reads the next allocation or free; false at the end of the trace.</summary>
@@ -112,7 +129,7 @@ public sealed class FtraceReader : IDisposable
             int lost = trimmed.IndexOf("[LOST "u8);
             if (lost > 0 && TryParseDecimal(trimmed[(lost + 6)..^8], out ulong count))
             {
-                Stats.LostEvents += (long)count;
+                Stats.AddLostEvents(count);
                 return false;
             }
         }
@@ -131,6 +148,11 @@ public sealed class FtraceReader : IDisposable
         }
 
         ReadOnlySpan<byte> name = rest[..colon];
+        if (name.IndexOfAnyExcept(IdentifierBytes) >= 0)
+        {
+            throw Bad("event", "the event name may hold only letters, digits and '_' (as every kernel event name does)", line);
+        }
+
         ReadOnlySpan<byte> fields = rest[(colon + 1)..];
         Stats.Events++;
         if (name.SequenceEqual("mm_page_alloc"u8))
@@ -260,14 +282,19 @@ public sealed class FtraceReader : IDisposable
             throw Bad("pfn", $"expected pfn=0x<hex> or pfn=<decimal>, found '{Encoding.ASCII.GetString(text)}'", line);
         }
 
+        if (pfn >= KernelLimits.MaxPages)
+        {
+            throw Bad("pfn", $"pfn 0x{pfn:x} is beyond every machine: page frames end below 0x{KernelLimits.MaxPages:x} (2^{KernelLimits.MaxPhysicalAddressBits} bytes of 4 KiB pages)", line);
+        }
+
         return pfn;
     }
 
     private int ParseOrder(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line)
     {
-        if (!TryParseDecimal(text, out ulong order) || order > 63)
+        if (!TryParseDecimal(text, out ulong order) || order > KernelLimits.MaxPageOrder)
         {
-            throw Bad("order", $"expected an order 0..63, found '{Encoding.ASCII.GetString(text)}'", line);
+            throw Bad("order", $"expected an order 0..{KernelLimits.MaxPageOrder} (no kernel's buddy allocator holds a larger block), found '{Encoding.ASCII.GetString(text)}'", line);
         }
 
         return (int)order;
@@ -329,15 +356,18 @@ public sealed class FtraceReader : IDisposable
         return new TraceFormatException(_source, _line, field, $"{message} (line: '{shown}')");
     }
 
+    // A line ends at '\n', at "\r\n" or at a lone '\r' (old Mac line ends): a '\r' that ends the
+    // buffer waits for the next fill to tell "\r\n" from '\r'.
     private bool TryReadLine(out ReadOnlySpan<byte> line)
     {
         while (true)
         {
-            int nl = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
-            if (nl >= 0)
+            int end = _buffer.AsSpan(_start, _end - _start).IndexOfAny((byte)'\n', (byte)'\r');
+            if (end >= 0 && (_buffer[_start + end] == (byte)'\n' || _start + end + 1 < _end || _eof))
             {
-                line = _buffer.AsSpan(_start, nl);
-                _start += nl + 1;
+                line = _buffer.AsSpan(_start, end);
+                bool crlf = _buffer[_start + end] == (byte)'\r' && _start + end + 1 < _end && _buffer[_start + end + 1] == (byte)'\n';
+                _start += end + (crlf ? 2 : 1);
                 return true;
             }
 

@@ -28,8 +28,8 @@ public sealed class TraceStats
     /// <summary>Events of other names (mm_page_free_batched, mm_page_pcpu_drain, ...), counted and skipped.</summary>
     public long SkippedEvents { get; internal set; }
 
-    /// <summary>Events the kernel dropped because its ring buffer was full ("CPU:n [LOST m EVENTS]" lines).</summary>
-    public long LostEvents { get; internal set; }
+    /// <summary>Events the kernel dropped because its ring buffer was full ("CPU:n [LOST m EVENTS]" lines); saturates at <see cref="long.MaxValue"/>.</summary>
+    public long LostEvents { get; private set; }
 
     /// <summary>Malformed lines skipped because the reader was told to skip them.</summary>
     public long BadLines { get; internal set; }
@@ -40,6 +40,9 @@ public sealed class TraceStats
     /// <summary>Skipped events by name.</summary>
     public IReadOnlyDictionary<string, long> SkippedByName =>
         _otherEvents.ToDictionary(e => System.Text.Encoding.ASCII.GetString(e.Name), e => e.Count, StringComparer.Ordinal);
+
+    internal void AddLostEvents(ulong count) =>
+        LostEvents = count >= (ulong)(long.MaxValue - LostEvents) ? long.MaxValue : LostEvents + (long)count;
 
     internal void CountSkipped(ReadOnlySpan<byte> name)
     {

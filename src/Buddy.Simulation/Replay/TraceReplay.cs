@@ -4,12 +4,13 @@
 // policy's own block, wherever the policy placed it.
 //
 // Invariants:
-// - _owner[p] is the live entry holding trace page p, or 0; an entry's Remaining counts its pages
+// - _owner[p] (a PageOwnerMap: memory grows with the pages a trace touches) is the live entry holding trace page p, or 0; an entry's Remaining counts its pages
 //   whose _owner still points at it.
 // - For every live entry and policy, the policy's block is either absent (the policy failed that
 //   allocation) or holds exactly the entry's live pages at the same offsets.
 using System.Diagnostics;
 using Buddy.Allocation;
+using Buddy.Kernel;
 using Buddy.Pages;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
@@ -21,13 +22,13 @@ namespace Buddy.Simulation.Replay;
 /// <remarks>Not thread-safe; one replay per instance.</remarks>
 public sealed class TraceReplay
 {
-    /// <summary>The largest pfn a trace may name (2^30 pages: 4 TiB at 4 KiB pages; the replay keeps 4 bytes per page up to the highest pfn).</summary>
+    /// <summary>One past the largest pfn a trace may name (2^30 pages: 4 TiB at 4 KiB pages, the largest machine a replay models; see <see cref="TraceBounds"/>).</summary>
     public const ulong MaxPfn = 1UL << 30;
 
     private readonly Policy[] _policies;
     private readonly PolicyMetrics[] _metrics;
     private readonly int _sampleEvery;
-    private int[] _owner = new int[1 << 16];
+    private readonly PageOwnerMap _owner = new();
     private Entry[] _entries = new Entry[1024];
     private readonly PolicyBlock[][] _blocks;
     private readonly Stack<int> _freeIds = new();
@@ -74,8 +75,8 @@ public sealed class TraceReplay
         var machine = Machines.X86(memory, options.PageSize);
         IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
         var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize)).ToList();
-        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps };
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize };
+        using FileStream file = InputFile.OpenRead(path);
         using var reader = new FtraceReader(file, path, readerOptions);
         IReadOnlyList<PolicyResult> results = replay.Drive(reader, progress is null ? null : events => progress(file.Position, file.Length));
         return new ReplayResult
@@ -90,12 +91,15 @@ public sealed class TraceReplay
     }
 
     /// <summary>The memory that covers every pfn a trace names, in bytes.</summary>
+    /// <exception cref="TraceFormatException">The trace is malformed, or a line names a pfn or order beyond <see cref="TraceBounds"/> (file, line and field named).</exception>
     public static ulong MemoryToCover(string path, ulong pageSize, FtraceOptions? options = null)
     {
+        var bounds = new TraceBounds(pageSize);
         using FtraceReader reader = FtraceReader.Open(path, options);
         ulong end = 1;
         while (reader.TryRead(out PageEvent e))
         {
+            bounds.Check(e, reader.Source);
             end = Math.Max(end, e.Pfn + (1UL << e.Order));
         }
 
@@ -105,17 +109,18 @@ public sealed class TraceReplay
     /// <summary>Whether results keep each policy's final dump.</summary>
     public bool KeepDumps { get; init; }
 
+    /// <summary>The page size the trace's pfns count (sets the <see cref="TraceBounds"/> checked per event); 4 KiB by default.</summary>
+    public ulong PageSize { get; init; } = 4 * Units.KiB;
+
     /// <summary>Drives every policy with every event of <paramref name="reader"/>; returns each policy's result.</summary>
-    /// <exception cref="TraceFormatException">The trace is malformed, or names a pfn beyond <see cref="MaxPfn"/>.</exception>
+    /// <exception cref="TraceFormatException">The trace is malformed, or names a pfn or order beyond <see cref="TraceBounds"/>.</exception>
     public IReadOnlyList<PolicyResult> Drive(FtraceReader reader, Action<long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(reader);
+        var bounds = new TraceBounds(PageSize);
         while (reader.TryRead(out PageEvent e))
         {
-            if (e.Pfn + (1UL << e.Order) > MaxPfn)
-            {
-                throw new TraceFormatException("trace", e.Line, "pfn", $"pfn 0x{e.Pfn:x} (order {e.Order}) is beyond the largest machine a replay models ({MaxPfn} pages)");
-            }
+            bounds.Check(e, reader.Source);
 
             if (e.Kind == PageEventKind.Alloc)
             {
@@ -172,14 +177,13 @@ public sealed class TraceReplay
     private void Allocate(in PageEvent e)
     {
         ulong pages = 1UL << e.Order;
-        EnsureOwner(e.Pfn + pages);
         if (FreeTracePages(e.Pfn, pages, stale: true))
         {
             _staleAllocs++;
         }
 
         int id = NewEntry(e.Pfn, e.Order);
-        _owner.AsSpan((int)e.Pfn, (int)pages).Fill(id);
+        _owner.Fill(e.Pfn, pages, id);
         var request = new PolicyRequest(e.Order, e.Zone, e.MigrateType, e.Priority);
         for (int i = 0; i < _policies.Length; i++)
         {
@@ -200,7 +204,7 @@ public sealed class TraceReplay
         bool any = false, unmatched = false, partial = false;
         for (ulong p = start; p < end;)
         {
-            int id = p < (ulong)_owner.Length ? _owner[p] : 0;
+            int id = _owner[p];
             if (id == 0)
             {
                 unmatched = true;
@@ -241,7 +245,7 @@ public sealed class TraceReplay
                 m.StopTimer(t);
             }
 
-            _owner.AsSpan((int)p, (int)length).Clear();
+            _owner.Fill(p, length, 0);
             entry.Remaining -= length;
             if (entry.Remaining == 0)
             {
@@ -285,22 +289,5 @@ public sealed class TraceReplay
         }
 
         _freeIds.Push(id);
-    }
-
-    private void EnsureOwner(ulong endPfn)
-    {
-        if (endPfn <= (ulong)_owner.Length)
-        {
-            return;
-        }
-
-        ulong size = (ulong)_owner.Length;
-        while (size < endPfn)
-        {
-            size *= 2;
-        }
-
-        Debug.Assert(size <= MaxPfn);
-        Array.Resize(ref _owner, (int)Math.Min(size, (ulong)Array.MaxLength));
     }
 }

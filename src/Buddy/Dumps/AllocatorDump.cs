@@ -1,10 +1,12 @@
 // AllocatorDump: an allocator's state as versioned JSON — zones and their pageblock types, free
 // blocks, allocated blocks with mobility, cached blocks, reserved ranges — written by
 // PageAllocator.Dump() and read back with every field checked, so that a map or report can be
-// drawn from a file. Format "buddy-dump", version 1 (docs/dump-format.md).
+// drawn from a file. Format "buddy-dump", version 1 (docs/dump-format.md). Reading checks every
+// field (DumpCheck): a dump that loads is a state the allocator could have been in.
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Buddy.Kernel;
 using Buddy.Mobility;
 
 namespace Buddy.Dumps;
@@ -73,110 +75,92 @@ public sealed record AllocatorDump
     /// <summary>Writes the dump to <paramref name="path"/>.</summary>
     public void Save(string path) => File.WriteAllText(path, ToJson());
 
+    /// <summary>The largest dump file read (256 MiB: millions of runs).</summary>
+    public const long MaxBytes = 256L << 20;
+
     /// <summary>Reads a dump file.</summary>
-    /// <exception cref="FormatException">Not a dump of this version, truncated, or inconsistent; the message names the file and the problem.</exception>
+    /// <exception cref="FormatException">Not a dump of this version, truncated, too large, or inconsistent; the message names the file and the JSON path of the field at fault.</exception>
+    /// <exception cref="IOException">The file cannot be opened or is a directory.</exception>
     public static AllocatorDump Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return Parse(File.ReadAllText(path), path);
+        using FileStream file = InputFile.OpenRead(path);
+        var bytes = new MemoryStream();
+        byte[] chunk = new byte[1 << 16];
+        int n;
+        while ((n = file.Read(chunk)) > 0)
+        {
+            if (bytes.Length + n > MaxBytes)
+            {
+                throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"{path}: longer than {MaxBytes:N0} bytes: not a Buddy dump."));
+            }
+
+            bytes.Write(chunk, 0, n);
+        }
+
+        return Parse(bytes.GetBuffer().AsSpan(0, (int)bytes.Length), path);
     }
 
     /// <summary>Parses dump JSON; <paramref name="source"/> names it in errors.</summary>
-    /// <exception cref="FormatException">Not a dump of this version, truncated, or inconsistent.</exception>
+    /// <exception cref="FormatException">Not a dump of this version, truncated, or inconsistent; the message names the JSON path of the field at fault.</exception>
     public static AllocatorDump Parse(string json, string source = "dump")
     {
         ArgumentNullException.ThrowIfNull(json);
-        using (JsonDocument probe = ParseDocument(json, source))
-        {
-            JsonElement root = probe.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("format", out JsonElement format) || format.GetString() != FormatName)
-            {
-                throw new FormatException($"{source}: not a Buddy dump (expected \"format\": \"{FormatName}\").");
-            }
+        return Parse(System.Text.Encoding.UTF8.GetBytes(json), source);
+    }
 
-            if (!root.TryGetProperty("version", out JsonElement version) || !version.TryGetInt32(out int v) || v != CurrentVersion)
-            {
-                throw new FormatException($"{source}: dump version {(root.TryGetProperty("version", out JsonElement raw) ? raw.ToString() : "(missing)")} cannot be read; this library reads version {CurrentVersion}.");
-            }
-        }
-
-        AllocatorDump dump;
+    private static AllocatorDump Parse(ReadOnlySpan<byte> utf8, string source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        CheckFormatAndVersion(utf8, source);
+        AllocatorDump? dump;
         try
         {
-            dump = JsonSerializer.Deserialize(json, DumpJsonContext.Default.AllocatorDump) ?? throw new FormatException($"{source}: empty dump.");
+            dump = JsonSerializer.Deserialize(utf8, DumpJsonContext.Default.AllocatorDump);
         }
         catch (JsonException e)
         {
-            throw new FormatException($"{source}: {e.Message}", e);
+            throw new FormatException($"{source}: {e.Path ?? "$"}: {e.Message}", e);
         }
 
-        string? problem = dump.Check();
+        if (dump is null)
+        {
+            throw new FormatException($"{source}: $: is null; expected a Buddy dump object.");
+        }
+
+        string? problem = DumpCheck.FirstProblem(dump);
         return problem is null ? dump : throw new FormatException($"{source}: {problem}");
     }
 
-    // Every run lies in memory, free blocks are naturally aligned powers of two within one zone,
-    // and no page is in two runs.
-    private string? Check()
+    // "format" must be the string "buddy-dump" and "version" the number 1, before anything else is read.
+    private static void CheckFormatAndVersion(ReadOnlySpan<byte> utf8, string source)
     {
-        if (PageSize < 512 || (PageSize & (PageSize - 1)) != 0 || MaxOrder is < 0 or > 48 || EndPfn <= FirstPfn)
+        using JsonDocument probe = ParseDocument(utf8, source);
+        JsonElement root = probe.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
         {
-            return "pageSize, maxOrder, firstPfn or endPfn is out of range.";
+            throw new FormatException($"{source}: $: is a JSON {root.ValueKind.ToString().ToLowerInvariant()}; expected an object with \"format\": \"{FormatName}\".");
         }
 
-        var runs = new List<(ulong Start, ulong End, string What)>();
-        foreach ((string name, IReadOnlyList<DumpRun> list) in new[] { ("reserved", Reserved), ("free", Free), ("allocated", Allocated), ("cached", Cached) })
+        if (!root.TryGetProperty("format", out JsonElement format) || format.ValueKind != JsonValueKind.String || format.GetString() != FormatName)
         {
-            for (int i = 0; i < list.Count; i++)
-            {
-                DumpRun r = list[i];
-                string what = string.Create(CultureInfo.InvariantCulture, $"{name}[{i}] (pfn 0x{r.Pfn:x}, {r.Pages} pages)");
-                if (r.Pages == 0 || r.Pfn < FirstPfn || r.Pfn + r.Pages > EndPfn || r.Pfn + r.Pages < r.Pfn)
-                {
-                    return $"{what} lies outside memory [0x{FirstPfn:x}, 0x{EndPfn:x}).";
-                }
-
-                if (name is "free" or "cached" && ((r.Pages & (r.Pages - 1)) != 0 || r.Pfn % r.Pages != 0))
-                {
-                    return $"{what} is not a naturally aligned power-of-two block.";
-                }
-
-                runs.Add((r.Pfn, r.Pfn + r.Pages, what));
-            }
+            throw new FormatException($"{source}: $.format: not a Buddy dump (expected \"format\": \"{FormatName}\", found {Shown(root, "format")}).");
         }
 
-        runs.Sort((a, b) => a.Start.CompareTo(b.Start));
-        for (int i = 1; i < runs.Count; i++)
+        if (!root.TryGetProperty("version", out JsonElement version) || version.ValueKind != JsonValueKind.Number || !version.TryGetInt32(out int v) || v != CurrentVersion)
         {
-            if (runs[i].Start < runs[i - 1].End)
-            {
-                return $"{runs[i].What} overlaps {runs[i - 1].What}.";
-            }
+            throw new FormatException($"{source}: $.version: dump version {Shown(root, "version")} cannot be read; this library reads version {CurrentVersion}.");
         }
-
-        ulong previous = FirstPfn;
-        foreach (DumpZone z in Zones)
-        {
-            if (z.StartPfn < previous || z.EndPfn <= z.StartPfn || z.EndPfn > EndPfn)
-            {
-                return $"zone {z.Name} [0x{z.StartPfn:x}, 0x{z.EndPfn:x}) is out of order or outside memory.";
-            }
-
-            if (z.PageblockTypes.Any(c => c is not ('U' or 'M' or 'R')))
-            {
-                return $"zone {z.Name}: pageblock types may only be U, M or R.";
-            }
-
-            previous = z.EndPfn;
-        }
-
-        return null;
     }
 
-    private static JsonDocument ParseDocument(string json, string source)
+    private static string Shown(JsonElement root, string name) =>
+        root.TryGetProperty(name, out JsonElement value) ? (value.GetRawText() is { Length: <= 40 } raw ? raw : $"a JSON {value.ValueKind.ToString().ToLowerInvariant()}") : "(missing)";
+
+    private static JsonDocument ParseDocument(ReadOnlySpan<byte> utf8, string source)
     {
         try
         {
-            return JsonDocument.Parse(json);
+            return JsonDocument.Parse(utf8.ToArray());
         }
         catch (JsonException e)
         {

@@ -1,5 +1,7 @@
 // BuddyInfo: /proc/buddyinfo, out and in, byte for byte as Linux 6.18 mm/vmstat.c prints it:
 // "Node %d, zone %8s " then "%6lu " per order, then a newline, for each populated zone.
+// Reading refuses what no kernel prints (KernelLimits): more than 23 order columns, a zone with
+// more free pages than any machine has, lines longer than MaxLineChars, binary files.
 using System.Globalization;
 using System.Text;
 
@@ -25,30 +27,43 @@ public sealed class BuddyInfo
     /// <summary>The zones, in the order printed.</summary>
     public IReadOnlyList<BuddyInfoZone> Zones { get; }
 
+    /// <summary>The longest line read: "Node N, zone NAME " and 23 counts of up to 20 digits, with room to spare.</summary>
+    public const int MaxLineChars = 4096;
+
+    /// <summary>The largest file read: 1024 nodes (MAX_NUMNODES) times 6 zones of full-length lines.</summary>
+    public const long MaxChars = 1024L * 6 * MaxLineChars;
+
+    private const string What = "a /proc/buddyinfo text";
+
     /// <summary>Reads a buddyinfo file.</summary>
-    /// <exception cref="FormatException">A line is malformed; the message names the file, line and what was expected.</exception>
+    /// <exception cref="FormatException">A line is malformed or impossible, or the file is binary or too large; the message names the file, line and what was expected.</exception>
+    /// <exception cref="IOException">The file cannot be opened or is a directory.</exception>
     public static BuddyInfo Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return Parse(File.ReadAllText(path), path);
+        using StreamReader text = InputFile.OpenText(path);
+        return Read(text, path);
     }
 
     /// <summary>Parses buddyinfo text; <paramref name="source"/> names it in error messages.</summary>
-    /// <exception cref="FormatException">A line is malformed; the message names the source, line and what was expected.</exception>
+    /// <exception cref="FormatException">A line is malformed or impossible; the message names the source, line and what was expected.</exception>
     public static BuddyInfo Parse(string text, string source = "buddyinfo")
     {
         ArgumentNullException.ThrowIfNull(text);
-        var zones = new List<BuddyInfoZone>();
-        string[] lines = text.Split('\n');
-        for (int i = 0; i < lines.Length; i++)
-        {
-            string line = lines[i].TrimEnd('\r');
-            if (line.Trim().Length == 0)
-            {
-                continue;
-            }
+        using var reader = new StringReader(text);
+        return Read(reader, source);
+    }
 
-            zones.Add(ParseLine(line, source, i + 1));
+    private static BuddyInfo Read(TextReader text, string source)
+    {
+        var zones = new List<BuddyInfoZone>();
+        var lines = new BoundedLineReader(text, source, What, MaxLineChars, MaxChars);
+        while (lines.TryReadLine(out string line))
+        {
+            if (line.Trim().Length > 0)
+            {
+                zones.Add(ParseLine(line, source, lines.LineNumber));
+            }
         }
 
         if (zones.Count == 0)
@@ -103,14 +118,35 @@ public sealed class BuddyInfo
             throw new FormatException($"{where}: zone {zone} has no counts; {Expected}.");
         }
 
+        if (counts.Length > KernelLimits.MaxOrderColumns)
+        {
+            throw new FormatException($"{where}: zone {zone} has {counts.Length} order columns; no kernel prints more than {KernelLimits.MaxOrderColumns} (NR_PAGE_ORDERS = MAX_PAGE_ORDER + 1, and MAX_PAGE_ORDER is at most {KernelLimits.MaxPageOrder}).");
+        }
+
         for (int i = 0; i < counts.Length; i++)
         {
             if (!long.TryParse(parts[4 + i], NumberStyles.None, CultureInfo.InvariantCulture, out counts[i]))
             {
-                throw new FormatException($"{where}: the count for order {i} of zone {zone}, '{parts[4 + i]}', is not a non-negative number; {Expected}.");
+                throw new FormatException($"{where}: the count for order {i} of zone {zone}, '{parts[4 + i]}', is not a non-negative number below 2^63; {Expected}.");
             }
         }
 
+        CheckFreePages(counts, zone, where);
         return new BuddyInfoZone(node, zone, counts);
+    }
+
+    // The kernel sums count << order into the zone's free pages (an unsigned long); no zone can hold
+    // KernelLimits.MaxPages or more, so a sum that reaches it (or overflows) is no real machine's.
+    private static void CheckFreePages(long[] counts, string zone, string where)
+    {
+        UInt128 pages = 0;
+        for (int order = 0; order < counts.Length; order++)
+        {
+            pages += (UInt128)(ulong)counts[order] << order;
+            if (pages >= KernelLimits.MaxPages)
+            {
+                throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"{where}: zone {zone}'s counts up to order {order} add up to {pages} free pages; no machine has {KernelLimits.MaxPages:N0} pages or more (2^{KernelLimits.MaxPhysicalAddressBits} bytes of 4 KiB pages)."));
+            }
+        }
     }
 }

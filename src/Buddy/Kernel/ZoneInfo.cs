@@ -1,7 +1,9 @@
 // ZoneInfo: the watermark subset of /proc/zoneinfo, out and in. Out: for each zone the lines
 // "Node %d, zone %8s", then min, low, high, promo, managed and "protection: (...)" exactly as
 // Linux 6.18 mm/vmstat.c zoneinfo_show_print spells them. In: any zoneinfo text; only these
-// fields are read and the rest are skipped.
+// fields are read and the rest are skipped. A text with no "Node N, zone NAME" header, or a zone
+// without all of min, low, high, managed and protection, is refused (never all-zero watermarks);
+// lines are read with BoundedLineReader, so a binary file or a huge line is refused too.
 using System.Globalization;
 using System.Text;
 using Buddy.Zones;
@@ -48,13 +50,37 @@ public static class ZoneInfo
         return sb.ToString();
     }
 
+    /// <summary>The longest line read (zoneinfo lines are under 200 characters).</summary>
+    public const int MaxLineChars = 4096;
+
+    /// <summary>The largest file read (a zoneinfo of thousands of CPUs is tens of MB).</summary>
+    public const long MaxChars = 256L << 20;
+
+    private const string What = "a /proc/zoneinfo text";
+
+    /// <summary>Reads the zones of a /proc/zoneinfo file.</summary>
+    /// <exception cref="FormatException">No zone, a zone lacks a field, a value is not a number, or the file is binary or too large; the message names the file and line.</exception>
+    /// <exception cref="IOException">The file cannot be opened or is a directory.</exception>
+    public static IReadOnlyList<ZoneInfoZone> Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        using StreamReader text = InputFile.OpenText(path);
+        return Read(text, path);
+    }
+
     /// <summary>Reads the zones of a /proc/zoneinfo text.</summary>
-    /// <exception cref="FormatException">A zone lacks a field or a value is not a number; the message names source and line.</exception>
+    /// <exception cref="FormatException">No zone, a zone lacks a field or a value is not a number; the message names source and line.</exception>
     public static IReadOnlyList<ZoneInfoZone> Parse(string text, string source = "zoneinfo")
     {
         ArgumentNullException.ThrowIfNull(text);
+        using var reader = new StringReader(text);
+        return Read(reader, source);
+    }
+
+    private static List<ZoneInfoZone> Read(TextReader text, string source)
+    {
         var zones = new List<ZoneInfoZone>();
-        string[] lines = text.Split('\n');
+        var lines = new BoundedLineReader(text, source, What, MaxLineChars, MaxChars);
         int node = 0, headerLine = 0;
         string? name = null;
         ulong? managed = null, min = null, low = null, high = null, promo = null;
@@ -78,10 +104,9 @@ public static class ZoneInfo
             protection = null;
         }
 
-        for (int i = 0; i < lines.Length; i++)
+        while (lines.TryReadLine(out string line))
         {
-            string line = lines[i].TrimEnd('\r');
-            string where = $"{source}:{i + 1}";
+            string where = $"{source}:{lines.LineNumber}";
             if (line.StartsWith("Node ", StringComparison.Ordinal))
             {
                 Finish();
@@ -92,7 +117,7 @@ public static class ZoneInfo
                 }
 
                 name = parts[3];
-                headerLine = i + 1;
+                headerLine = lines.LineNumber;
                 continue;
             }
 
@@ -146,6 +171,11 @@ public static class ZoneInfo
         }
 
         Finish();
+        if (zones.Count == 0)
+        {
+            throw new FormatException($"{source}: not {What}: no 'Node <number>, zone <name>' line followed by the zone's 'min', 'low', 'high', 'managed' and 'protection:' lines.");
+        }
+
         return zones;
     }
 }
