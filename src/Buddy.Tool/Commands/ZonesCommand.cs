@@ -93,7 +93,7 @@ internal static class ZonesCommand
         }
         else
         {
-            IReadOnlyList<ZoneInfoZone> parsed = ZoneInfo.Parse(File.ReadAllText(zoneinfoPath!), zoneinfoPath!);
+            IReadOnlyList<ZoneInfoZone> parsed = ZoneInfo.Load(zoneinfoPath!);
             if (!parsed.Any(z => z.Node == 0))
             {
                 throw new UserInputException($"--zoneinfo {zoneinfoPath}: no zone of node 0; expected a /proc/zoneinfo text with 'Node 0, zone <name>' sections.");

@@ -77,8 +77,8 @@ public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostByt
         ulong pages = endPfn - firstPfn;
         ulong headChunks = Ceiling(pages, PagesPerHeadChunk);
         total.AddUpFront(ArrayBytes(headChunks, (ulong)IntPtr.Size), headChunks);
-        ulong headChunkBytes = layout.PerCpuCaches ? 64 + PagesPerHeadChunk + 64UL : PagesPerHeadChunk / 4UL;
-        total.AddInUse((UInt128)headChunks * ArrayBytes(headChunkBytes, 1));
+        ulong headChunkStamps = 16 + PagesPerHeadChunk + 16UL; // a 32-bit stamp per page, a cache line of guard at each end
+        total.AddInUse((UInt128)headChunks * ArrayBytes(headChunkStamps, sizeof(uint)));
         return total.Result();
     }
 
