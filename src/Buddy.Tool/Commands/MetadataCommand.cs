@@ -13,7 +13,7 @@ internal static class MetadataCommand
     {
         var memory = new Option<string>("--memory") { Description = "Memory size, e.g. 1GiB.", DefaultValueFactory = _ => "1GiB" };
         var pageSize = new Option<string>("--page-size") { Description = "Page size, e.g. 4KiB.", DefaultValueFactory = _ => "4KiB" };
-        var caches = new Option<bool>("--thread-caches") { Description = "Measure with thread caches (MachineLayout.PerCpuCaches), whose lock-free double-free check keeps a byte per page." };
+        var caches = new Option<bool>("--thread-caches") { Description = "Measure with thread caches (MachineLayout.PerCpuCaches), whose per-thread stacks add to the allocation stamps." };
         var command = new Command("metadata", "Measure the allocator's metadata bytes per page: idle, half allocated, and worst case.")
         {
             memory, pageSize, caches,

@@ -257,8 +257,8 @@ public sealed partial class PageAllocator
             ref int count = ref cache.Hot.Counts[list];
             _allocatedPages += 1UL << order;
             uint stamp = SetHead(pfn, mobility); // the head chunk in hand, if it needs one
-            bool batch = TryTopUpForBatch(zone);
-            for (int i = count + 1; batch && i < ThreadCache.Batch(order) && CanTakeWithoutAllocating(zone) && zone.Take(order, order, ulong.MaxValue, mobility) is var more && more != ulong.MaxValue; i++)
+            bool batch = TryTopUpForBatch();
+            for (int i = count + 1; batch && i < ThreadCache.Batch(order) && CanTakeWithoutAllocating() && zone.Take(order, order, ulong.MaxValue, mobility) is var more && more != ulong.MaxValue; i++)
             {
                 // The fast path will mark this page between TryEnter and Exit, where nothing may
                 // throw (a freezer would wait for ever): its mark's chunk must exist before then,
@@ -327,11 +327,11 @@ public sealed partial class PageAllocator
     // The requested block is taken and marked; the batch that follows is optional. Refills the
     // reserves it may draw on; if memory is short the batch is skipped rather than failing a
     // request that is already served.
-    private bool TryTopUpForBatch(Zone zone)
+    private bool TryTopUpForBatch()
     {
         try
         {
-            zone.Area.Reserve.EnsureOperation();
+            _chunks.EnsureOperation();
             _heads.EnsureSpare();
             return true;
         }
@@ -343,7 +343,7 @@ public sealed partial class PageAllocator
 
     // Whether one more block can join a refill batch without allocating (a batch is not worth an
     // allocation that could fail half-way): a take's worth of chunks and a give-back's in hand.
-    private static bool CanTakeWithoutAllocating(Zone zone) => zone.Area.Reserve.Count > zone.Area.Reserve.PerOperation;
+    private bool CanTakeWithoutAllocating() => _chunks.Count > _chunks.PerOperation;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void SpillBatch(ThreadCache cache, int list, int order)
@@ -368,7 +368,7 @@ public sealed partial class PageAllocator
         {
             for (; released < count; released++)
             {
-                zone.Area.Reserve.EnsureOperation(); // may throw: the blocks given back so far stay given back
+                _chunks.EnsureOperation(); // may throw: the blocks given back so far stay given back
                 zone.Release(stack[released], order);
             }
         }

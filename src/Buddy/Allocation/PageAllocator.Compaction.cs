@@ -164,7 +164,7 @@ public sealed partial class PageAllocator
                 foreach (MovableBlock handle in movable)
                 {
                     Pages.Block current = handle.Current;
-                    ReserveForSteps(zone, 3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
+                    ReserveForSteps(3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
                     ulong target = FindTarget(zone, current.Order, Math.Max(scanEnd, regionEnd), ulong.MaxValue, ignoreBlockSuitable);
                     if (target == ulong.MaxValue)
                     {

@@ -158,7 +158,7 @@ public sealed partial class PageAllocator
         // Largest first, so that small blocks do not break up the room large ones need.
         blocks.Sort((a, b) => b.Current.Order.CompareTo(a.Current.Order));
         var targets = new List<ulong>(blocks.Count);
-        ReserveForSteps(zone, (2 * blocks.Count) + laterTakes + 1); // per block a pageblock retyped and a take; give-backs
+        ReserveForSteps((2 * blocks.Count) + laterTakes + 1); // per block a pageblock retyped and a take; give-backs
         foreach (MovableBlock handle in blocks)
         {
             int order = handle.Current.Order;

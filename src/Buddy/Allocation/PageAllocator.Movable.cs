@@ -111,7 +111,7 @@ public sealed partial class PageAllocator
             }
 
             Zone zone = ZoneOf(current.Pfn)!;
-            ReserveForSteps(zone, 3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
+            ReserveForSteps(3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
             ulong target = FindTarget(zone, current.Order, current.Pfn + current.PageCount, ulong.MaxValue);
             if (target == ulong.MaxValue)
             {
@@ -133,7 +133,7 @@ public sealed partial class PageAllocator
         int order = from.Order;
         if (!targetTaken)
         {
-            ReserveForSteps(zone, 2); // the take, a give-back on failure, the old frames' give-back, the new head
+            ReserveForSteps(2); // the take, a give-back on failure, the old frames' give-back, the new head
             zone.TakeSpecific(target, order);
         }
 

@@ -8,27 +8,25 @@
 // MovableBlock handle. Reserve* methods get these first; they may throw, with nothing changed.
 // Operations made of many steps (draining caches, FreeRange, compaction) reserve before each
 // step: a fault between steps leaves the steps done so far done, each whole.
-using Buddy.Zones;
+using Buddy.FreeAreas;
 
 namespace Buddy.Allocation;
 
 public sealed partial class PageAllocator
 {
-    // Room for one elementary step on any zone: a take (or a give-back), and one new head. Lock held.
+    private readonly ChunkReserve _chunks; // shared by every zone's bitmaps
+
+    // Room for one elementary step on any zone: a take and a give-back, and one new head. Lock held.
     private void ReserveForStep()
     {
-        foreach (Zone z in _zones)
-        {
-            z.Area.Reserve.EnsureOperation();
-        }
-
+        _chunks.EnsureOperation();
         _heads.EnsureSpare();
     }
 
-    // Room for `takes` takes and as many give-backs on `zone`, and one new head. Lock held.
-    private void ReserveForSteps(Zone zone, int takes)
+    // Room for `takes` takes and as many give-backs, and one new head. Lock held.
+    private void ReserveForSteps(int takes)
     {
-        zone.Area.Reserve.Ensure(checked(takes * (zone.Area.Reserve.PerOperation + 1)));
+        _chunks.Ensure(checked(takes * (_chunks.PerOperation + 1)));
         _heads.EnsureSpare();
     }
 
@@ -47,11 +45,5 @@ public sealed partial class PageAllocator
     }
 
     // After an operation that reserved for many steps: back to the usual reserve.
-    private void TrimReserves()
-    {
-        foreach (Zone z in _zones)
-        {
-            z.Area.Reserve.Trim();
-        }
-    }
+    private void TrimReserves() => _chunks.Trim();
 }

@@ -12,6 +12,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Buddy.Caches;
+using Buddy.FreeAreas;
 using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Pages;
@@ -70,6 +71,7 @@ public sealed partial class PageAllocator
         _endPfn = layout.EndAddress >> _pageShift;
         _reserved = new PfnRanges(layout.Reserved.Select(r => (r.Start >> _pageShift, (r.End + layout.PageSize - 1) >> _pageShift)));
 
+        _chunks = new ChunkReserve(FreeArea.PerOperation(_maxOrder, layout.Mobility.GroupByMobility ? MobilityRules.Types : 1));
         _zoneByLayoutIndex = new Zone?[layout.Zones.Count];
         var zones = new List<Zone>();
         ulong zoneStart = 0;
@@ -81,7 +83,7 @@ public sealed partial class PageAllocator
             ulong end = Math.Min(limitPfn, _endPfn);
             if (end > start)
             {
-                var zone = new Zone(limit.Kind, i, start, end, _maxOrder, _reserved, layout.Mobility.GroupByMobility ? layout.Mobility.PageblockOrder : -1)
+                var zone = new Zone(limit.Kind, i, start, end, _maxOrder, _reserved, layout.Mobility.GroupByMobility ? layout.Mobility.PageblockOrder : -1, _chunks)
                 {
                     IsMovableUnit = _movable.ContainsKey,
                 };
@@ -164,7 +166,7 @@ public sealed partial class PageAllocator
         {
             lock (_lock)
             {
-                long bytes = _heads.MetadataBytes;
+                long bytes = _heads.MetadataBytes + _chunks.Bytes;
                 foreach (ThreadCache c in _threadCaches)
                 {
                     bytes += c.StackBytes;
@@ -878,7 +880,7 @@ public sealed partial class PageAllocator
                     throw new ArgumentException(Invariant($"Wrong size: the allocation at {at} is an exact block of {exactPages} pages, not {pages}."), paramName);
                 }
 
-                zone.Area.Reserve.Ensure(zone.Area.Reserve.PerOperation + _maxOrder + 1); // a give-back per piece
+                _chunks.Ensure(_chunks.PerOperation + _maxOrder + 1); // a give-back per piece
                 FreeExact(zone, pfn, exactPages);
                 return;
             }

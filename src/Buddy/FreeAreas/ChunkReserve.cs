@@ -1,6 +1,6 @@
-// ChunkReserve: the empty bitmap chunks a zone keeps in hand, so that no operation has to allocate
-// memory half-way through. An operation on a zone first makes sure the reserve holds as many
-// chunks as the operation can possibly need (Ensure: this may throw OutOfMemoryException, while
+// ChunkReserve: the empty bitmap chunks an allocator keeps in hand for all its zones, so that no
+// operation has to allocate memory half-way through. An operation first makes sure the reserve
+// holds as many chunks as the operation can possibly need (Ensure: this may throw OutOfMemoryException, while
 // nothing has changed yet); the bitmaps then take chunks from the reserve instead of the heap.
 //
 // Why the bound holds: one elementary zone operation (take a block, give one back, move a
@@ -15,7 +15,7 @@ using Buddy.Allocation;
 
 namespace Buddy.FreeAreas;
 
-/// <summary>A stack of zeroed 64-word chunks shared by the bitmaps of one zone.</summary>
+/// <summary>A stack of zeroed 64-word chunks shared by the bitmaps of an allocator's zones.</summary>
 internal sealed class ChunkReserve
 {
     /// <summary>Words per chunk.</summary>

@@ -35,14 +35,15 @@ internal sealed class FreeArea
     /// <param name="types">Migrate types kept apart (1 without grouping by mobility, 3 with).</param>
     /// <param name="pageblockOrder">log2 of the pageblock size (used when <paramref name="types"/> &gt; 1).</param>
     /// <param name="initialType">The type every pageblock starts with (the kernel boots them all movable).</param>
-    public FreeArea(ulong startPfn, ulong endPfn, int maxOrder, int types = 1, int pageblockOrder = 0, int initialType = 0)
+    /// <param name="chunks">The reserve of empty bitmap chunks this area draws on (shared by an allocator's zones); null for one of its own.</param>
+    public FreeArea(ulong startPfn, ulong endPfn, int maxOrder, int types = 1, int pageblockOrder = 0, int initialType = 0, ChunkReserve? chunks = null)
     {
         Debug.Assert(endPfn > startPfn && types >= 1);
         _types = types;
         _free = new FreeBitmap[(maxOrder + 1) * types];
         _split = new FreeBitmap?[maxOrder + 1];
         _base = new ulong[maxOrder + 1];
-        Reserve = new ChunkReserve(perOperation: _free.Length + maxOrder); // one chunk per bitmap (see ChunkReserve)
+        Reserve = chunks ?? new ChunkReserve(PerOperation(maxOrder, types));
         for (int order = 0; order <= maxOrder; order++)
         {
             ulong first = startPfn >> order;
@@ -72,8 +73,11 @@ internal sealed class FreeArea
         }
     }
 
-    /// <summary>The empty chunks this area's bitmaps share; an operation reserves what it needs first.</summary>
+    /// <summary>The empty chunks this area's bitmaps draw on; an operation reserves what it needs first.</summary>
     public ChunkReserve Reserve { get; }
+
+    /// <summary>The most new chunks one elementary step can need: one per bitmap (see <see cref="ChunkReserve"/>).</summary>
+    public static int PerOperation(int maxOrder, int types) => ((maxOrder + 1) * types) + maxOrder;
 
     /// <summary>The number of migrate types kept apart.</summary>
     public int Types => _types;
@@ -92,7 +96,7 @@ internal sealed class FreeArea
     {
         get
         {
-            long bytes = (_base.Length * sizeof(ulong)) + _pageblockType.Length + Reserve.Bytes;
+            long bytes = (_base.Length * sizeof(ulong)) + _pageblockType.Length; // the reserve is counted by its owner
             foreach (FreeBitmap b in _free)
             {
                 bytes += b.MetadataBytes;

@@ -47,8 +47,7 @@ public sealed record MachineLayout
     /// Keep small free blocks (orders 0..3) in per-thread, per-zone caches, refilled and drained in
     /// batches, so that small requests that any block of a zone satisfies take no lock and no
     /// atomic instruction (the role of the kernel's per-CPU pcp lists). Off by default: cached pages
-    /// count as neither free nor allocated, which experiments on exact buddy states do not want, and
-    /// the lock-free double-free check keeps a byte per page instead of two bits.
+    /// count as neither free nor allocated, which experiments on exact buddy states do not want.
     /// </summary>
     public bool PerCpuCaches { get; init; }
 

@@ -34,7 +34,8 @@ internal sealed class Zone
     /// <param name="maxOrder">The largest order.</param>
     /// <param name="reserved">Pages never handed out.</param>
     /// <param name="pageblockOrder">log2 of the pageblock size when grouping by mobility; -1 without grouping.</param>
-    public Zone(ZoneKind kind, int index, ulong startPfn, ulong endPfn, int maxOrder, PfnRanges reserved, int pageblockOrder = -1)
+    /// <param name="chunks">The allocator's reserve of empty bitmap chunks; null for one of the zone's own.</param>
+    public Zone(ZoneKind kind, int index, ulong startPfn, ulong endPfn, int maxOrder, PfnRanges reserved, int pageblockOrder = -1, ChunkReserve? chunks = null)
     {
         Debug.Assert(endPfn > startPfn);
         Kind = kind;
@@ -43,8 +44,8 @@ internal sealed class Zone
         EndPfn = endPfn;
         _maxOrder = maxOrder;
         _area = pageblockOrder < 0
-            ? new FreeArea(startPfn, endPfn, maxOrder)
-            : new FreeArea(startPfn, endPfn, maxOrder, MobilityRules.Types, pageblockOrder, (int)MigrateType.Movable);
+            ? new FreeArea(startPfn, endPfn, maxOrder, chunks: chunks)
+            : new FreeArea(startPfn, endPfn, maxOrder, MobilityRules.Types, pageblockOrder, (int)MigrateType.Movable, chunks);
         PresentPages = endPfn - startPfn;
         ManagedPages = PresentPages - reserved.PagesIn(startPfn, endPfn);
         for (ulong root = startPfn >> maxOrder; root <= (endPfn - 1) >> maxOrder; root++)
