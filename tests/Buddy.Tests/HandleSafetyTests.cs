@@ -271,4 +271,105 @@ public sealed class HandleSafetyTests
         pages.Free(moving);
         pages.Validate();
     }
+
+    [Fact]
+    public void A_to_handle_kept_by_a_failed_migration_stays_stale_when_its_pages_go_to_someone_else()
+    {
+        var pages = new PageAllocator(MachineLayout.Flat(1 * MiB) with { MaxOrder = 4 });
+        Block kept = default;
+        MovableBlock moving = pages.AllocateMovable(Request.ForOrder(0), (_, _, to) =>
+        {
+            kept = to;
+            throw new IOException("the copy failed");
+        });
+        Assert.Throws<IOException>(() => pages.Migrate(moving));
+        Assert.False(kept.IsEmpty);
+
+        // Fill memory so that the failed target's page goes to a new movable owner.
+        var fill = new List<Block>();
+        while (pages.FreePages > 1)
+        {
+            fill.Add(pages.Allocate(Request.ForOrder(0)));
+        }
+
+        MovableBlock owner = pages.AllocateMovable(Request.ForOrder(0), (_, _, _) => { });
+        Assert.Equal(kept.Address, owner.Block.Address);
+
+        AssertRefusedAndUnchanged<ArgumentException>(pages, () => pages.Free(kept));
+        Assert.False(owner.IsFreed);
+        pages.Free(owner);
+        pages.Validate();
+    }
+
+    [Fact]
+    public void A_callback_on_a_thread_without_a_thread_cache_cannot_allocate_or_free_through_the_fast_path()
+    {
+        var pages = new PageAllocator(MachineLayout.Flat(1 * MiB) with { MaxOrder = 4, PerCpuCaches = true, Mobility = MobilitySettings.GroupingAndCompaction with { PageblockOrder = 3 } });
+        Block other = default;
+        var thread = new Thread(() => other = pages.Allocate(Request.ForOrder(0))); // a cache on another thread
+        thread.Start();
+        thread.Join();
+        var refused = new List<string>();
+        MovableBlock moving = pages.AllocateMovable(Request.ForOrder(0), (_, _, _) =>
+        {
+            // This thread has done only movable work: it has no cache of this allocator yet.
+            foreach (Action call in new Action[] { () => pages.Free(other), () => pages.Allocate(Request.ForOrder(0)) })
+            {
+                try
+                {
+                    call();
+                }
+                catch (InvalidOperationException e)
+                {
+                    refused.Add(e.Message);
+                }
+            }
+        });
+
+        Assert.True(pages.Migrate(moving));
+
+        Assert.Equal(2, refused.Count);
+        Assert.All(refused, m => Assert.Contains("inside a migrate callback", m, StringComparison.Ordinal));
+        pages.Validate();
+        pages.Free(other); // still its owner's
+        pages.Free(moving);
+        pages.Validate();
+        Assert.Equal(0UL, pages.AllocatedPages);
+    }
+
+    [Fact]
+    public void A_fast_path_free_whose_spill_runs_out_of_memory_frees_nothing_and_can_be_retried()
+    {
+        var pages = new PageAllocator(MachineLayout.Flat(64 * MiB) with { MaxOrder = 10, PerCpuCaches = true });
+        var blocks = Enumerable.Range(0, 4000).Select(_ => pages.Allocate(Request.ForOrder(0))).ToList();
+        int freed = 0;
+        int faults = 0;
+        foreach (Block b in blocks)
+        {
+            // Every free with nothing in reserve fails at its first metadata allocation: a spill's.
+            pages.DropReservedChunks();
+            Faults.FailAllocation(1);
+            try
+            {
+                pages.Free(b);
+            }
+            catch (OutOfMemoryException)
+            {
+                faults++;
+                Faults.FailAllocation(0);
+                pages.Validate();
+                pages.Free(b); // the free did not happen: the block is still its owner's to free
+            }
+            finally
+            {
+                Faults.FailAllocation(0);
+            }
+
+            freed++;
+        }
+
+        pages.Validate();
+        Assert.Equal(0UL, pages.AllocatedPages);
+        Assert.True(faults > 0, "no spill ever needed memory: the test proved nothing");
+    }
 }

@@ -1,4 +1,4 @@
-// AllocationHeads: per page, one 32-bit stamp that says whether a live allocation starts there,
+// AllocationHeads: per page, one 64-bit stamp that says whether a live allocation starts there,
 // with which mobility, and which allocation it is. A handle (Block) carries the stamp its
 // allocation was given; a free checks it, so a second free and a free through a stale handle
 // (one whose pages have since gone to another allocation) are refused alike, on the fast path
@@ -6,9 +6,10 @@
 // store.
 //
 // A stamp is (generation << 3) | mark. mark is 0 when no live allocation starts at the page, else
-// MigrateType + 1. generation counts the allocations that have started at the page (29 bits): a
+// MigrateType + 1. generation counts the allocations that have started at the page (61 bits): a
 // free keeps it and clears the mark; the next allocation there increments it. So a handle's stamp
-// matches only its own allocation, unless 2^29 allocations started at that very page since.
+// matches only its own allocation: at one allocation per nanosecond on one page, the generation
+// would take 73 years to wrap (32 bits wrapped in half a minute of a hot loop, measured).
 //
 // Chunks of 4,096 pages are allocated on first use, so a huge, idle address space costs only its
 // chunk table. Every change is a plain store of a whole stamp: under the allocator's lock, or, on
@@ -17,7 +18,7 @@
 // same instant race on its stamp (the caller's data race; a free after a free is always caught).
 //
 // The stamps of a chunk are stored transposed: page c's stamp sits at (c mod 64) * 64 + c / 64,
-// so consecutive pages lie 256 bytes apart and the 16 stamps sharing a cache line belong to pages
+// so consecutive pages lie 512 bytes apart and the 8 stamps sharing a cache line belong to pages
 // 64 apart. Threads refill their caches with runs of neighbouring pages; stored in page order,
 // two threads working on neighbouring runs would write the same cache line on every operation
 // (false sharing that cost two threads all their scaling). A guard of one cache line before and
@@ -41,20 +42,20 @@ namespace Buddy.Allocation;
 internal readonly struct AllocationHeads
 {
     /// <summary>The bits of a stamp that hold the mark (MigrateType + 1, or 0).</summary>
-    public const uint MarkMask = 7;
+    public const ulong MarkMask = 7;
 
     private const int GenerationShift = 3;
     private const int ChunkShift = 12; // pages per chunk: a 64 × 64 square of stamps
     private const int ChunkMask = (1 << ChunkShift) - 1;
-    private const int Guard = 16;      // unused stamps (one cache line) before and after a chunk's
-    private readonly uint[]?[] _chunks;
-    private readonly uint[]?[] _spare; // [0]: a chunk in hand, so that starting an allocation never has to allocate
+    private const int Guard = 8;       // unused stamps (one cache line) before and after a chunk's
+    private readonly ulong[]?[] _chunks;
+    private readonly ulong[]?[] _spare; // [0]: a chunk in hand, so that starting an allocation never has to allocate
 
     /// <summary>Creates the stamps for <paramref name="pages"/> pages, all clear.</summary>
     public AllocationHeads(ulong pages)
     {
-        _chunks = new uint[]?[(pages + ChunkMask) >> ChunkShift];
-        _spare = new uint[]?[1];
+        _chunks = new ulong[]?[(pages + ChunkMask) >> ChunkShift];
+        _spare = new ulong[]?[1];
     }
 
     /// <summary>Whether a chunk is in hand for the next page that needs one.</summary>
@@ -77,10 +78,10 @@ internal readonly struct AllocationHeads
     {
         get
         {
-            long bytes = ((long)_chunks.Length * IntPtr.Size) + ((long)(_spare[0]?.Length ?? 0) * sizeof(uint));
-            foreach (uint[]? chunk in _chunks)
+            long bytes = ((long)_chunks.Length * IntPtr.Size) + ((long)(_spare[0]?.Length ?? 0) * sizeof(ulong));
+            foreach (ulong[]? chunk in _chunks)
             {
-                bytes += (long)(chunk?.Length ?? 0) * sizeof(uint);
+                bytes += (long)(chunk?.Length ?? 0) * sizeof(ulong);
             }
 
             return bytes;
@@ -90,29 +91,29 @@ internal readonly struct AllocationHeads
     /// <summary>Starts an allocation of <paramref name="mobility"/> at page <paramref name="index"/>: the next generation, marked; returns its stamp.</summary>
     /// <remarks>Installs the page's chunk if it is missing, from the chunk in hand (<see cref="EnsureSpare"/>) or else the heap.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public uint Set(ulong index, MigrateType mobility)
+    public ulong Set(ulong index, MigrateType mobility)
     {
-        uint[] chunk = Volatile.Read(ref _chunks[index >> ChunkShift]) ?? Publish(index >> ChunkShift);
-        ref uint stamp = ref Stamp(chunk, index);
-        uint next = Next(stamp, mobility);
+        ulong[] chunk = Volatile.Read(ref _chunks[index >> ChunkShift]) ?? Publish(index >> ChunkShift);
+        ref ulong stamp = ref Stamp(chunk, index);
+        ulong next = Next(stamp, mobility);
         stamp = next;
         return next;
     }
 
     /// <summary>The stamp <see cref="Set"/> would give page <paramref name="index"/> now (for a handle made before the head is set).</summary>
-    public uint PeekNext(ulong index, MigrateType mobility) => Next(StampOf(index), mobility);
+    public ulong PeekNext(ulong index, MigrateType mobility) => Next(StampOf(index), mobility);
 
     /// <summary>Ends the allocation whose handle carries <paramref name="stamp"/>; false (nothing changes) when no live allocation with that stamp starts at page <paramref name="index"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryClear(ulong index, uint stamp)
+    public bool TryClear(ulong index, ulong stamp)
     {
-        uint[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
+        ulong[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
         if (chunk is null)
         {
             return false;
         }
 
-        ref uint current = ref Stamp(chunk, index);
+        ref ulong current = ref Stamp(chunk, index);
         if (current != stamp || (stamp & MarkMask) == 0)
         {
             return false;
@@ -125,7 +126,7 @@ internal readonly struct AllocationHeads
     /// <summary>Ends whatever live allocation starts at page <paramref name="index"/> (a free by address, which carries no stamp); false when none does.</summary>
     public bool TryClear(ulong index)
     {
-        uint stamp = StampOf(index);
+        ulong stamp = StampOf(index);
         return (stamp & MarkMask) != 0 && TryClear(index, stamp);
     }
 
@@ -142,9 +143,9 @@ internal readonly struct AllocationHeads
     public bool IsSet(ulong index) => (StampOf(index) & MarkMask) != 0;
 
     /// <summary>The stamp of page <paramref name="index"/> (0 for a page of a chunk never used).</summary>
-    public uint StampOf(ulong index)
+    public ulong StampOf(ulong index)
     {
-        uint[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
+        ulong[]? chunk = Volatile.Read(ref _chunks[index >> ChunkShift]);
         return chunk is null ? 0 : Stamp(chunk, index);
     }
 
@@ -155,14 +156,14 @@ internal readonly struct AllocationHeads
     public ulong Count()
     {
         ulong count = 0;
-        foreach (uint[]? chunk in _chunks)
+        foreach (ulong[]? chunk in _chunks)
         {
             if (chunk is null)
             {
                 continue;
             }
 
-            foreach (uint stamp in chunk)
+            foreach (ulong stamp in chunk)
             {
                 count += (stamp & MarkMask) != 0 ? 1UL : 0UL; // the guards stay zero
             }
@@ -172,13 +173,13 @@ internal readonly struct AllocationHeads
     }
 
     // The stamp after `stamp` for an allocation of `mobility`: one more generation, marked.
-    private static uint Next(uint stamp, MigrateType mobility) =>
-        unchecked((((stamp >> GenerationShift) + 1) << GenerationShift) | ((uint)mobility + 1));
+    private static ulong Next(ulong stamp, MigrateType mobility) =>
+        (((stamp >> GenerationShift) + 1) << GenerationShift) | ((ulong)mobility + 1);
 
     // Page `index`'s stamp: transposed after the guard (see the file comment). Every chunk has
     // exactly the size the layout needs and the offset is below it, so no bounds check is needed.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ref uint Stamp(uint[] chunk, ulong index)
+    private static ref ulong Stamp(ulong[] chunk, ulong index)
     {
         nuint offset = (nuint)(Guard + ((((uint)index & 63) << 6) | (((uint)index & ChunkMask) >> 6)));
         Debug.Assert(offset < (nuint)chunk.Length);
@@ -187,15 +188,15 @@ internal readonly struct AllocationHeads
 
     // Installs the chunk in hand (or, where none was put in hand, a new one) for chunkIndex.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private uint[] Publish(ulong chunkIndex)
+    private ulong[] Publish(ulong chunkIndex)
     {
-        uint[] fresh = Interlocked.Exchange(ref _spare[0], null) ?? NewChunk();
+        ulong[] fresh = Interlocked.Exchange(ref _spare[0], null) ?? NewChunk();
         return Interlocked.CompareExchange(ref _chunks[chunkIndex], fresh, null) ?? fresh;
     }
 
-    private static uint[] NewChunk()
+    private static ulong[] NewChunk()
     {
         Faults.BeforeMetadataAllocation();
-        return new uint[Guard + (1 << ChunkShift) + Guard];
+        return new ulong[Guard + (1 << ChunkShift) + Guard];
     }
 }

@@ -164,6 +164,9 @@ public sealed partial class PageAllocator
         var fresh = new ThreadCache(_id, _zones.Length, _cacheTypes);
         lock (_lock)
         {
+            // A migrate callback's thread gets no cache (one made now would not be frozen): the
+            // allocation or free it was for is refused, as on the slow path.
+            RefuseInsideCallback("Allocate or Free");
             ForgetEndedThreads();
             _threadCaches = [.. _threadCaches, fresh];
         }
@@ -212,7 +215,7 @@ public sealed partial class PageAllocator
             if (count > 0)
             {
                 ulong pfn = cache.Hot.Stacks[ThreadCache.Start(list) + --count];
-                uint stamp = _heads.Set(pfn - _firstPfn, mobility);
+                ulong stamp = _heads.Set(pfn - _firstPfn, mobility);
                 cache.Exit();
                 block = new Block(pfn, 1UL << order, _pageShift, _id, stamp, mobility, zoneHint: cacheZone);
                 BuddyMetrics.CountAllocation();
@@ -256,7 +259,7 @@ public sealed partial class PageAllocator
             int start = ThreadCache.Start(list);
             ref int count = ref cache.Hot.Counts[list];
             _allocatedPages += 1UL << order;
-            uint stamp = SetHead(pfn, mobility); // the head chunk in hand, if it needs one
+            ulong stamp = SetHead(pfn, mobility); // the head chunk in hand, if it needs one
             bool batch = TryTopUpForBatch();
             for (int i = count + 1; batch && i < ThreadCache.Batch(order) && CanTakeWithoutAllocating() && zone.Take(order, order, ulong.MaxValue, mobility) is var more && more != ulong.MaxValue; i++)
             {
@@ -291,8 +294,23 @@ public sealed partial class PageAllocator
         }
 
         int order = BitOperations.TrailingZeroCount(pages);
+        int zone = block.ZoneHint;
+        if (zone < 0)
+        {
+            zone = CacheZoneOf(block.Pfn);
+        }
 
+        Debug.Assert(zone == CacheZoneOf(block.Pfn));
         ThreadCache cache = CurrentCache();
+        int list = cache.List(zone, order, CacheType(block.Mobility));
+
+        // A full stack spills a batch first, so that nothing can fail once the head is cleared:
+        // a spill that fails (out of memory) leaves this free undone, and says so.
+        if (Volatile.Read(ref cache.Hot.Counts[list]) >= ThreadCache.High(order))
+        {
+            SpillBatch(cache, list, order);
+        }
+
         if (!cache.TryEnter())
         {
             return false;
@@ -304,23 +322,9 @@ public sealed partial class PageAllocator
             return false;
         }
 
-        int zone = block.ZoneHint;
-        if (zone < 0)
-        {
-            zone = CacheZoneOf(block.Pfn);
-        }
-
-        Debug.Assert(zone == CacheZoneOf(block.Pfn));
-        int list = cache.List(zone, order, CacheType(block.Mobility));
         ref int count = ref cache.Hot.Counts[list];
         cache.Hot.Stacks[ThreadCache.Start(list) + count++] = block.Pfn;
-        bool full = count > ThreadCache.High(order);
         cache.Exit();
-        if (full)
-        {
-            SpillBatch(cache, list, order);
-        }
-
         return true;
     }
 
@@ -350,7 +354,7 @@ public sealed partial class PageAllocator
     {
         lock (_lock)
         {
-            // (never inside a callback: the callback's own cache is frozen, so its frees take the slow path)
+            RefuseInsideCallback("Free"); // (a callback's own frees are refused: this one too)
             Spill(cache, list, order, ThreadCache.Batch(order));
         }
     }
@@ -490,7 +494,7 @@ public sealed partial class PageAllocator
     }
 
     // Starts an allocation at pfn; returns the stamp its handle carries.
-    private uint SetHead(ulong pfn, MigrateType mobility) => _heads.Set(pfn - _firstPfn, mobility);
+    private ulong SetHead(ulong pfn, MigrateType mobility) => _heads.Set(pfn - _firstPfn, mobility);
 
     private MigrateType MobilityOfHead(ulong pfn) => _heads.MobilityOf(pfn - _firstPfn) ?? MigrateType.Unmovable;
 
@@ -499,5 +503,5 @@ public sealed partial class PageAllocator
 
     private bool IsHead(ulong pfn) => _heads.IsSet(pfn - _firstPfn);
 
-    private uint StampOf(ulong pfn) => _heads.StampOf(pfn - _firstPfn);
+    private ulong StampOf(ulong pfn) => _heads.StampOf(pfn - _firstPfn);
 }

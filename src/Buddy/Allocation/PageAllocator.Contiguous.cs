@@ -92,7 +92,7 @@ public sealed partial class PageAllocator
 
                 _allocatedPages += pages;
                 TrimReserves();
-                uint stamp = SetHead(start, MigrateType.Unmovable);
+                ulong stamp = SetHead(start, MigrateType.Unmovable);
                 block = new Block(start, pages, _pageShift, _id, stamp, tracked: true); // never through a thread cache
                 failure = null;
                 return true;

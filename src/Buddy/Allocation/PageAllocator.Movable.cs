@@ -1,6 +1,5 @@
 // PageAllocator (movable blocks): handles whose frames may change, and the one mechanism that
 // moves them — take a free target, let the owner copy, give the old frames back.
-using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using Buddy.Mobility;
 using Buddy.Pages;
@@ -137,13 +136,17 @@ public sealed partial class PageAllocator
             zone.TakeSpecific(target, order);
         }
 
-        var to = new Block(target, from.PageCount, _pageShift, _id, _heads.PeekNext(target - _firstPfn, MigrateType.Movable), MigrateType.Movable, tracked: true);
+        // The target gets its stamp before the callback sees `to`: if the move fails, clearing it
+        // uses up that generation, so a `to` the callback kept stays stale for good.
+        ulong stamp = SetHead(target, MigrateType.Movable); // the head chunk is reserved
+        var to = new Block(target, from.PageCount, _pageShift, _id, stamp, MigrateType.Movable, tracked: true);
         try
         {
             RunMigrateCallback(handle, from, to);
         }
         catch
         {
+            TryClearHead(target);
             zone.Release(target, order);
             throw;
         }
@@ -151,8 +154,6 @@ public sealed partial class PageAllocator
         _movable.Remove(from.Pfn);
         _movable.Add(target, handle);
         TryClearHead(from.Pfn);
-        uint stamp = SetHead(target, MigrateType.Movable);
-        Debug.Assert(stamp == to.Stamp);
         handle.MovedTo(to);
         ZoneOf(from.Pfn)!.Release(from.Pfn, order);
     }

@@ -46,4 +46,13 @@ public sealed partial class PageAllocator
 
     // After an operation that reserved for many steps: back to the usual reserve.
     private void TrimReserves() => _chunks.Trim();
+
+    /// <summary>For fault-injection tests: drops every bitmap chunk in hand, so that the next step that needs one must allocate.</summary>
+    internal void DropReservedChunks()
+    {
+        lock (_lock)
+        {
+            _chunks.Clear();
+        }
+    }
 }

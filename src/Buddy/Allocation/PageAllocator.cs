@@ -672,7 +672,7 @@ public sealed partial class PageAllocator
             }
 
             _allocatedPages += pages;
-            uint stamp = SetHead(pfn, type);
+            ulong stamp = SetHead(pfn, type);
             BuddyMetrics.CountAllocation();
 
             // Movable blocks are tracked where it matters: for grouping (claims count them) and for
@@ -835,7 +835,7 @@ public sealed partial class PageAllocator
     // Frees the allocation at pfn after checking that it is one. pages == 0 (by address only)
     // takes whatever starts there; otherwise the allocation must have exactly that many pages.
     // A non-zero stamp comes from a handle: the live allocation at pfn must be the handle's own.
-    private void FreeCore(ulong pfn, ulong pages, string paramName, bool byAddressOnly, uint stamp)
+    private void FreeCore(ulong pfn, ulong pages, string paramName, bool byAddressOnly, ulong stamp)
     {
         RefuseInsideCallback(nameof(Free));
         ReserveForStep();

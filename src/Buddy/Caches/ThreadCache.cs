@@ -131,7 +131,7 @@ internal sealed class ThreadCache
     /// <summary>Blocks moved per refill or spill: 32 pages' worth, at least one block.</summary>
     public static int Batch(int order) => Math.Max(1, PagesPerBatch >> order);
 
-    /// <summary>A stack spills a batch once it holds more than this many blocks.</summary>
+    /// <summary>A stack that holds this many blocks spills a batch before it takes another.</summary>
     public static int High(int order) => 4 * Batch(order);
 
     /// <summary>The stack index of a zone (its place among the allocator's populated zones, lowest first), type and order.</summary>

@@ -3,12 +3,15 @@
 // holds as many chunks as the operation can possibly need (Ensure: this may throw OutOfMemoryException, while
 // nothing has changed yet); the bitmaps then take chunks from the reserve instead of the heap.
 //
-// Why the bound holds: one elementary zone operation (take a block, give one back, move a
-// pageblock's free blocks to another type) sets at most one bit region per bitmap that can need a
-// new chunk — a block and all its buddies lie in one naturally aligned max-order block, whose bits
-// at any order fit one 4,096-bit chunk when max order is at most 12, and a pageblock's free blocks
-// likewise — so it needs at most one chunk per bitmap of the zone. Empty chunks come back here
-// (up to a cap), which also spares the GC the common split/merge churn.
+// Why the bound holds: PerOperation is the number of bitmaps of one zone, (max order + 1) × types
+// + max order. One elementary step (take a block, give one back) sets at most one free bit and
+// one split bit per order, all in the bitmaps of one migrate type. A take that claims a pageblock
+// for its type also moves the pageblock's free blocks into that type's bitmaps: at each order they
+// are consecutive bits, which may straddle one chunk boundary (a zone need not start on a chunk's
+// worth of pages), so at most two chunks more per order. In all at most 3 × (max order + 1) +
+// max order chunks, within PerOperation whenever types are kept apart (3), and at most
+// 2 × max order + 1 without grouping, where nothing is claimed. Empty chunks come back here (up to
+// a cap), which also spares the GC the common split/merge churn.
 //
 // Invariants: every chunk held is all zeros; Count <= the cap after Trim.
 using Buddy.Allocation;
@@ -71,6 +74,9 @@ internal sealed class ChunkReserve
             _chunks.Push(chunk);
         }
     }
+
+    /// <summary>Drops every chunk (fault-injection tests).</summary>
+    public void Clear() => _chunks.Clear();
 
     /// <summary>Drops chunks above <see cref="Cap"/> (after an operation that reserved many).</summary>
     public void Trim()

@@ -20,15 +20,15 @@ public readonly struct Block : IEquatable<Block>
 {
     private readonly ulong _pfn;
     private readonly ulong _pages;
+    private readonly ulong _stamp; // before _owner: 32 bytes in all, no padding between
     private readonly int _owner;
-    private readonly uint _stamp;
     private readonly byte _pageShift;
     private readonly byte _mobility;
     private readonly byte _zoneHint; // the block's zone as its allocator numbers them for its caches, plus one; 0: not recorded
 
     private const byte TrackedFlag = 0x80;
 
-    internal Block(ulong pfn, ulong pages, int pageShift, int owner, uint stamp, MigrateType mobility = MigrateType.Unmovable, bool tracked = false, int zoneHint = -1)
+    internal Block(ulong pfn, ulong pages, int pageShift, int owner, ulong stamp, MigrateType mobility = MigrateType.Unmovable, bool tracked = false, int zoneHint = -1)
     {
         Debug.Assert(pages > 0);
         _pfn = pfn;
@@ -67,7 +67,7 @@ public readonly struct Block : IEquatable<Block>
     internal int Owner => _owner;
 
     /// <summary>The stamp of the allocation this handle was made for (its allocator checks it on free).</summary>
-    internal uint Stamp => _stamp;
+    internal ulong Stamp => _stamp;
 
     /// <summary>The mobility the block was allocated with.</summary>
     public MigrateType Mobility => (MigrateType)(_mobility & ~TrackedFlag);

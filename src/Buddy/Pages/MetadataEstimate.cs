@@ -77,8 +77,8 @@ public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostByt
         ulong pages = endPfn - firstPfn;
         ulong headChunks = Ceiling(pages, PagesPerHeadChunk);
         total.AddUpFront(ArrayBytes(headChunks, (ulong)IntPtr.Size), headChunks);
-        ulong headChunkStamps = 16 + PagesPerHeadChunk + 16UL; // a 32-bit stamp per page, a cache line of guard at each end
-        total.AddInUse((UInt128)headChunks * ArrayBytes(headChunkStamps, sizeof(uint)));
+        ulong headChunkStamps = 8 + PagesPerHeadChunk + 8UL; // a 64-bit stamp per page, a cache line of guard at each end
+        total.AddInUse((UInt128)headChunks * ArrayBytes(headChunkStamps, sizeof(ulong)));
         return total.Result();
     }
 
