@@ -1,6 +1,6 @@
 // PageAllocatorBenchmarks: the performance issue's workloads under BenchmarkDotNet — order-0
 // pairs, the random mixed workload, DMA-limited pairs with memory above 16 MiB full, two threads
-// — against ArrayPool, NativeMemory.AlignedAlloc and the reference buddy, in one run.
+// — against ArrayPool, NativeMemory.AlignedAlloc, mimalloc and the reference buddy, in one run.
 using BenchmarkDotNet.Attributes;
 using Buddy.Allocation;
 using Buddy.Pages;
@@ -26,6 +26,8 @@ public class PageAllocatorBenchmarks
     private PageAllocator _mixed = null!;
     private nint[] _native = null!;
     private ulong _y;
+    private nint[] _mimalloc = null!;
+    private ulong _z;
     private Buddy.Memory.NativeArena _arena = null!;
     private readonly TwoThreads _two = new();
 
@@ -49,6 +51,12 @@ public class PageAllocatorBenchmarks
         _native = new nint[Workloads.Slots];
         _y = Workloads.Seed;
         Workloads.MixedNative(_native, ref _y, Workloads.Slots * 4);
+        _mimalloc = new nint[Workloads.Slots];
+        _z = Workloads.Seed;
+        if (Mimalloc.IsAvailable)
+        {
+            Mimalloc.Mixed(_mimalloc, ref _z, Workloads.Slots * 4);
+        }
     }
 
     /// <summary>Frees what the native mixed workload holds.</summary>
@@ -56,6 +64,11 @@ public class PageAllocatorBenchmarks
     public void Cleanup()
     {
         Workloads.FreeNative(_native);
+        if (Mimalloc.IsAvailable)
+        {
+            Mimalloc.FreeAll(_mimalloc);
+        }
+
         _arena.Dispose();
         _two.Dispose();
     }
@@ -76,6 +89,14 @@ public class PageAllocatorBenchmarks
     [Benchmark(OperationsPerInvoke = Ops)]
     public void NativeAlignedPair() => Workloads.NativeAlignedPairs(Ops);
 
+    /// <summary>mimalloc's mi_malloc_aligned(4096, 4096) + mi_free.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void MimallocAlignedPair()
+    {
+        Mimalloc.EnsureAvailable();
+        Mimalloc.Pairs(Ops);
+    }
+
     /// <summary>The reference buddy's order-0 pair.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]
     public void ReferencePair() => Workloads.ReferencePairs(_reference, Ops);
@@ -87,6 +108,14 @@ public class PageAllocatorBenchmarks
     /// <summary>The random mixed workload through NativeMemory.AlignedAlloc with natural alignment.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]
     public void MixedStepNative() => Workloads.MixedNative(_native, ref _y, Ops);
+
+    /// <summary>The random mixed workload through mimalloc's mi_malloc_aligned with natural alignment.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void MixedStepMimalloc()
+    {
+        Mimalloc.EnsureAvailable();
+        Mimalloc.Mixed(_mimalloc, ref _z, Ops);
+    }
 
     /// <summary>4 KiB rent+return through BuddyMemoryPool over a native arena.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]
