@@ -100,9 +100,6 @@ internal readonly struct AllocationHeads
         return next;
     }
 
-    /// <summary>The stamp <see cref="Set"/> would give page <paramref name="index"/> now (for a handle made before the head is set).</summary>
-    public ulong PeekNext(ulong index, MigrateType mobility) => Next(StampOf(index), mobility);
-
     /// <summary>Ends the allocation whose handle carries <paramref name="stamp"/>; false (nothing changes) when no live allocation with that stamp starts at page <paramref name="index"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryClear(ulong index, ulong stamp)

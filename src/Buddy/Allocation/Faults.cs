@@ -16,9 +16,6 @@ internal static class Faults
     /// <summary>Makes the <paramref name="n"/>th metadata allocation on this thread from now fail (0 disarms).</summary>
     public static void FailAllocation(int n) => t_countdown = n;
 
-    /// <summary>Whether an armed fault has not fired yet.</summary>
-    public static bool Armed => t_countdown > 0;
-
     /// <summary>Called before every metadata allocation; throws when the armed count runs out.</summary>
     public static void BeforeMetadataAllocation()
     {
