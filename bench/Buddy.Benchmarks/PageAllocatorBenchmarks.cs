@@ -1,6 +1,8 @@
-// PageAllocatorBenchmarks: the performance issue's workloads under BenchmarkDotNet — order-0
-// pairs, the random mixed workload, DMA-limited pairs with memory above 16 MiB full, two threads
-// — against ArrayPool, NativeMemory.AlignedAlloc, mimalloc and the reference buddy, in one run.
+// PageAllocatorBenchmarks: the performance issues' workloads under BenchmarkDotNet — order-0
+// pairs, the random mixed workload, DMA-limited pairs with memory above 16 MiB full, limits that
+// cut through a zone (Below 12 MiB, a 30-bit mask through DMA32) beside their unconstrained twins
+// on the same allocator, two threads — against ArrayPool, NativeMemory.AlignedAlloc, mimalloc and
+// the reference buddy, in one run. CoreBenchmarks has the allocator without thread caches.
 using BenchmarkDotNet.Attributes;
 using Buddy.Allocation;
 using Buddy.Pages;
@@ -20,6 +22,7 @@ public class PageAllocatorBenchmarks
     private PageAllocator _cached = null!;
     private PageAllocator _uncached = null!;
     private PageAllocator _full = null!;
+    private PageAllocator _x86Large = null!;
     private ReferenceBuddy _reference = null!;
     private Block[] _slots = null!;
     private ulong _x;
@@ -38,9 +41,11 @@ public class PageAllocatorBenchmarks
         _cached = new PageAllocator(MachineLayout.Flat(1 * GiB) with { PerCpuCaches = true });
         _uncached = new PageAllocator(MachineLayout.Flat(1 * GiB));
         _full = new PageAllocator(MachineLayout.X86(1 * GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = true });
-        while (_full.TryAllocate(Request.ForOrder(0).InZone(ZoneKind.Dma32), out Block b) && b.Address >= 16 * MiB)
-        {
-        }
+        Workloads.FillDownTo(_full, ZoneKind.Dma32, 16 * MiB);
+
+        // 4 GiB of x86: DMA below 16 MiB, DMA32 up to 4 GiB, all free, so a 30-bit mask (1 GiB)
+        // cuts DMA32's free blocks in two, a quarter below it and three quarters above.
+        _x86Large = new PageAllocator(MachineLayout.X86(4 * GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = true });
 
         _reference = new ReferenceBuddy(262_144, 10);
         _mixed = new PageAllocator(MachineLayout.Flat(1 * GiB) with { PerCpuCaches = true });
@@ -128,6 +133,22 @@ public class PageAllocatorBenchmarks
     /// <summary>A 24-bit-mask order-0 pair while memory above 16 MiB is full.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]
     public void DmaLimitedPair() => Workloads.Pairs(_full, Request.ForOrder(0).WithDmaMask(24), Ops);
+
+    /// <summary>Order-0 pairs below 12 MiB (a limit inside the DMA zone) while memory above 16 MiB is full.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void BelowLimitPair() => Workloads.Pairs(_full, Request.ForOrder(0).Below(12 * MiB), Ops);
+
+    /// <summary>BelowLimitPair's twin: unconstrained order-0 pairs on the same full allocator.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void BelowLimitUnconstrainedPair() => Workloads.Order0Pairs(_full, Ops);
+
+    /// <summary>Order-0 pairs with a 30-bit DMA mask on a 4 GiB x86 layout, all free: the mask cuts through DMA32.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void DmaMask30Pair() => Workloads.Pairs(_x86Large, Request.ForOrder(0).WithDmaMask(30), Ops);
+
+    /// <summary>DmaMask30Pair's twin: unconstrained order-0 pairs on the same 4 GiB allocator.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void DmaMask30UnconstrainedPair() => Workloads.Order0Pairs(_x86Large, Ops);
 
     /// <summary>Order-0 pairs on two threads at once (time per pair of the aggregate).</summary>
     [Benchmark(OperationsPerInvoke = Ops * 2)]

@@ -1,10 +1,12 @@
-// Workloads: the benchmark workloads of the performance issue, written once and run by both
-// `buddy bench` and BenchmarkDotNet, against Buddy and the baselines.
+// Workloads: the benchmark workloads of the performance issues (5 and 12), written once and run by
+// both `buddy bench` and BenchmarkDotNet, against Buddy and the baselines, with the layouts and
+// set-up steps both tools share (the full x86 machine, the huge sparse space).
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using Buddy.Allocation;
 using Buddy.Pages;
+using Buddy.Zones;
 
 namespace Buddy.Simulation.Baselines;
 
@@ -20,7 +22,62 @@ public static class Workloads
     /// <summary>The largest order the mixed workload asks for.</summary>
     public const int MaxMixedOrder = 6;
 
+    /// <summary>How many random allocations the huge-space metadata figure makes.</summary>
+    public const int HugeSpaceAllocations = 100_000;
+
+    /// <summary>The huge space's description, for reports.</summary>
+    public const string HugeSpaceName = "huge sparse space (MachineLayout.Flat(2^62) with MaxOrder 40, 4 KiB pages)";
+
     private static readonly Request[] s_orders = [.. Enumerable.Range(0, MaxMixedOrder + 1).Select(Request.ForOrder)];
+
+    /// <summary>Issue 12's huge sparse space: 2^62 bytes of 4 KiB pages (2^50 pages), blocks of up to 2^40 pages, no thread caches.</summary>
+    public static MachineLayout HugeSpace => MachineLayout.Flat(1UL << 62) with { MaxOrder = 40 };
+
+    /// <summary>
+    /// Builds an allocator over <paramref name="layout"/>, or returns <see langword="null"/> with the
+    /// reason in <paramref name="refusal"/> when this build refuses the layout (its constructor throws
+    /// <see cref="ArgumentException"/>), so a benchmark can say "not supported by this build".
+    /// </summary>
+    public static PageAllocator? TryCreate(MachineLayout layout, out string? refusal)
+    {
+        try
+        {
+            refusal = null;
+            return new PageAllocator(layout);
+        }
+        catch (ArgumentException e)
+        {
+            refusal = e.Message;
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Allocates order-0 pages from <paramref name="zone"/> (and the zones below it) until one lands
+    /// below <paramref name="address"/>, which is kept too: fills what those zones hold at and above
+    /// <paramref name="address"/>. With <see cref="ZoneKind.Dma32"/> and 16 MiB on an x86 layout of at
+    /// most 4 GiB: "memory above 16 MiB full".
+    /// </summary>
+    public static void FillDownTo(PageAllocator pages, ZoneKind zone, ulong address)
+    {
+        ArgumentNullException.ThrowIfNull(pages);
+        while (pages.TryAllocate(Request.ForOrder(0).InZone(zone), out Block b) && b.Address >= address)
+        {
+        }
+    }
+
+    /// <summary><paramref name="count"/> allocations of random orders 0..6 (picked as the mixed workload picks them), kept; returns them (empty where one failed).</summary>
+    public static Block[] RandomAllocations(PageAllocator pages, ref ulong x, int count)
+    {
+        ArgumentNullException.ThrowIfNull(pages);
+        var blocks = new Block[count];
+        for (int i = 0; i < count; i++)
+        {
+            pages.TryAllocate(s_orders[OrderOf(Next(ref x))], out blocks[i]);
+        }
+
+        return blocks;
+    }
 
     /// <summary>One xorshift64 step (Marsaglia's 13, 7, 17).</summary>
     public static ulong Next(ref ulong x)
