@@ -131,14 +131,20 @@ public sealed class SimulationCliTests : IDisposable
         string json = Path.Combine(_dir, "bench.json");
         (int code, string stdout, string stderr) = Run("bench", "--quick", "--json", json);
         Assert.True(code == 0, stderr);
-        foreach (string who in new[] { "ArrayPool", "NativeMemory.AlignedAlloc", "reference buddy", "without thread caches", "Targets (issue 5)" })
+        foreach (string who in new[] { "ArrayPool", "NativeMemory.AlignedAlloc", "reference buddy", "without thread caches", "Targets (issue 5)", "Targets (issue 12)", "Below(12 MiB)", "30-bit DMA mask", "Huge space: " })
         {
             Assert.Contains(who, stdout, StringComparison.Ordinal);
         }
 
+        // One line per issue-12 target, each measured (or, for the huge space, said not to be) and judged.
+        string[] targets = [.. stdout.Split('\n').Where(l => l.TrimStart().StartsWith("target ", StringComparison.Ordinal))];
+        Assert.Equal(10, targets.Length);
+        Assert.All(targets, t => Assert.Matches(": (measured .+|not measured .+): (met|not met)\r?$", t));
+
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
         var rows = doc.RootElement.EnumerateArray().ToList();
         Assert.Contains(rows, r => r.GetProperty("workload").GetString() == "random mixed step" && r.GetProperty("implementation").GetString() == "Buddy");
+        Assert.Contains(rows, r => r.GetProperty("workload").GetString() == "random mixed step" && r.GetProperty("implementation").GetString() == "Buddy without thread caches");
         Assert.All(rows, r => Assert.True(r.GetProperty("nsPerOp").GetDouble() > 0));
     }
 }
