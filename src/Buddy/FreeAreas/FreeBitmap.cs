@@ -789,7 +789,7 @@ internal sealed class FreeBitmap
     // Validates a node whose children span 2^shift bits, starting at bit nodeBase, and what hangs below it.
     private string? Check(BitmapNode node, int shift, long nodeBase, ref Tally tally)
     {
-        if (node.Any == 0 && (_kept < 0 || (_kept << LeafShift) >> (shift + 6) != nodeBase >> (shift + 6)))
+        if (node.Any == 0 && (_kept < 0 || (shift + 6 < 63 && (_kept << LeafShift) >> (shift + 6) != nodeBase >> (shift + 6))))
         {
             return $"an empty node at bit {nodeBase} is off the kept path";
         }
