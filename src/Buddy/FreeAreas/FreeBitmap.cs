@@ -1,73 +1,81 @@
-// FreeBitmap: a set of indices in [0, Length) with O(levels) find-first and find-last.
+// FreeBitmap: a set of indices in [0, Length), Length up to 2^62, as a 64-ary radix tree whose
+// metadata follows the set bits, not the address space. Also the tree's nodes (BitmapLeaf,
+// BitmapInner), which come from and go back to a ChunkReserve.
 //
-// Invariants:
-// - Leaf words live in chunks of 64 words (4,096 bits). A chunk exists only while at least one of
-//   its bits is set; it is created by the first Set and dropped by the Clear that empties it, so an
-//   idle bitmap (nothing set) costs only its summary levels.
-// - Summary level 1 has one bit per leaf word (so one summary word per chunk); level L+1 has one
-//   bit per word of level L. A summary bit is set exactly when the word it summarises is non-zero.
-// - The top level is a single word.
+// Shape: Levels is fixed by Length. A leaf holds 64 words (4,096 bits) and a mask of its non-zero
+// words; each inner level spans 64 times more, with a mask of non-empty children (Any), a mask of
+// entirely-ones children (Full) and 64 child references. A bitmap of at most 4,096 bits is one leaf.
+//
+// Invariants (checked by Validate):
+// - A leaf's Any bit w is set exactly when word w is non-zero; no bit at or beyond Length is set.
+// - An inner node's Any bit c is set exactly when child c holds a set bit. Full bit c is set
+//   exactly when child c is entirely ones, and then there is no child node (Full is a subset of
+//   Any). So no materialised node is entirely ones: a Set that fills a leaf folds it (and any
+//   parent it fills) into its parent's Full bit; the root folds into _rootFull. Clear inside a full
+//   child materialises the path (copy-on-write). Only spans inside [0, Length) are ever full.
+// - A materialised node with no set bit lies on the path to leaf _kept: the last leaf Clear
+//   emptied stays attached with its ancestors, so that a bit set and cleared at one place over and
+//   over takes and gives no node. That path is released when another leaf empties, by SetRange
+//   covering it, or by ReleaseKept. Released nodes go back to the reserve all zeros.
+// - Every change first makes sure the reserve holds the nodes it will create, before it changes
+//   anything: an OutOfMemoryException leaves the bitmap as it was.
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Buddy.FreeAreas;
 
-/// <summary>A hierarchical bitmap with lazily allocated leaves and find-first/find-last in O(log64 n).</summary>
+/// <summary>A 64-ary radix-tree bitmap: lazily materialised nodes, full subtrees folded into one bit, find and next queries in O(height).</summary>
 /// <remarks>
 /// Not thread-safe: the zone that owns it serialises access.
 /// </remarks>
 internal sealed class FreeBitmap
 {
-    private const int ChunkWords = 64;
-    private const int ChunkShift = 12; // bits per chunk = 64 words × 64 bits
+    private const int LeafShift = 12; // log2 of a leaf's bits
+    private const int MaxLevels = 10; // 2^62 bits: a leaf and nine inner levels
 
-    private readonly ulong[]?[] _chunks;
-    private readonly ulong[][] _summary; // _summary[0] is level 1 (bit per leaf word); last is one word
     private readonly ChunkReserve _reserve;
+    private readonly int _topShift; // log2 of the span of one root child; 6 (a word) when the root is a leaf
+    private BitmapNode? _root;
+    private bool _rootFull;
     private long _count;
-    private int _liveChunks;
+    private long _kept = -1; // the leaf (index >> 12) whose path may hold empty nodes, or -1
+    private int _leaves;
+    private int _inners;
 
-    /// <summary>Creates an empty bitmap of <paramref name="length"/> bits.</summary>
+    /// <summary>Creates an empty bitmap of <paramref name="length"/> bits, drawing nodes from <paramref name="reserve"/> (or a reserve of its own).</summary>
     public FreeBitmap(long length, ChunkReserve? reserve = null)
     {
-        _reserve = reserve ?? new ChunkReserve(perOperation: 1);
-        Debug.Assert(length > 0);
+        Debug.Assert(length > 0 && length <= 1L << 62);
         Length = length;
-        long leafWords = (length + 63) >> 6;
-        long chunks = (leafWords + ChunkWords - 1) / ChunkWords;
-        _chunks = new ulong[]?[chunks];
-        var levels = new List<ulong[]>();
-        long words = leafWords;
-        do
-        {
-            words = (words + 63) >> 6;
-            levels.Add(new ulong[words]);
-        }
-        while (words > 1);
-        _summary = [.. levels];
+        Levels = NodesPerChange(length);
+        _topShift = LeafShift + (6 * (Levels - 2));
+        _reserve = reserve ?? new ChunkReserve(perOperation: Levels);
     }
 
     /// <summary>The number of indices the bitmap can hold.</summary>
     public long Length { get; }
 
-    /// <summary>The number of set bits.</summary>
+    /// <summary>Levels of the tree, leaves included.</summary>
+    public int Levels { get; }
+
+    /// <summary>The number of set bits, full subtrees included.</summary>
     public long Count => _count;
 
-    /// <summary>Bytes of memory held for this bitmap's words (leaves, summaries and chunk table).</summary>
-    public long MetadataBytes
-    {
-        get
-        {
-            long bytes = (long)_chunks.Length * IntPtr.Size
-                + ((long)_liveChunks * ChunkWords * sizeof(ulong));
-            foreach (ulong[] level in _summary)
-            {
-                bytes += (long)level.Length * sizeof(ulong);
-            }
+    /// <summary>Bytes held by this bitmap's nodes (object headers included).</summary>
+    public long MetadataBytes => ((long)_leaves * BitmapLeaf.Bytes) + ((long)_inners * BitmapInner.Bytes);
 
-            return bytes;
+    /// <summary>The most new nodes one Set or one Clear on a bitmap of <paramref name="length"/> bits can need: one per level.</summary>
+    public static int NodesPerChange(long length)
+    {
+        int levels = 1;
+        for (int span = LeafShift; span < 62 && (1L << span) < length; span += 6)
+        {
+            levels++;
         }
+
+        return levels;
     }
 
     /// <summary>Whether bit <paramref name="index"/> is set.</summary>
@@ -75,114 +83,131 @@ internal sealed class FreeBitmap
     public bool Test(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length);
-        ulong[]? chunk = _chunks[index >> ChunkShift];
-        return chunk is not null && (chunk[(index >> 6) & (ChunkWords - 1)] & (1UL << (int)index)) != 0;
+        BitmapNode? node = _root;
+        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
+        {
+            BitmapInner inner = Unsafe.As<BitmapInner>(node);
+            int c = (int)(index >> shift) & 63;
+            if (((inner.Full >> c) & 1) != 0)
+            {
+                return true;
+            }
+
+            node = inner.Child(c);
+        }
+
+        return node is null ? _rootFull : ((Unsafe.As<BitmapLeaf>(node).Word((int)(index >> 6) & 63) >> (int)index) & 1) != 0;
     }
 
     /// <summary>Sets bit <paramref name="index"/>, which must be clear.</summary>
     public void Set(long index)
     {
-        Debug.Assert((ulong)index < (ulong)Length);
-        long chunkIndex = index >> ChunkShift;
-        ulong[] chunk = _chunks[chunkIndex] ?? NewChunk(chunkIndex);
-        ref ulong word = ref chunk[(index >> 6) & (ChunkWords - 1)];
-        ulong bit = 1UL << (int)index;
-        Debug.Assert((word & bit) == 0, "bit already set");
-        bool wasEmpty = word == 0;
-        word |= bit;
-        _count++;
-        if (wasEmpty)
+        Debug.Assert((ulong)index < (ulong)Length && !Test(index), "bit already set");
+        BitmapNode? node = _root;
+        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
         {
-            long w = index >> 6;
-            for (int level = 0; level < _summary.Length; level++)
-            {
-                ref ulong s = ref _summary[level][w >> 6];
-                bool summaryWasEmpty = s == 0;
-                s |= 1UL << (int)w;
-                if (!summaryWasEmpty)
-                {
-                    break;
-                }
+            BitmapInner inner = Unsafe.As<BitmapInner>(node);
+            int c = (int)(index >> shift) & 63;
+            node = ((inner.Any >> c) & 1) != 0 ? inner.Child(c) : null;
+        }
 
-                w >>= 6;
-            }
+        if (node is null || node.Any == 0)
+        {
+            SetOnNewPath(index);
+            return;
+        }
+
+        _count++;
+        if (SetInLeaf(Unsafe.As<BitmapLeaf>(node), index))
+        {
+            Fold(index);
+        }
+    }
+
+    /// <summary>Sets <paramref name="count"/> bits from <paramref name="start"/>, all clear, creating O(height) nodes whatever the count.</summary>
+    public void SetRange(long start, long count)
+    {
+        Debug.Assert(start >= 0 && count >= 0 && start <= Length - count);
+        Debug.Assert(count == 0 || (ulong)NextSet(start) >= (ulong)(start + count), "a bit in the range is already set");
+        if (count == 0)
+        {
+            return;
+        }
+
+        _reserve.Ensure(2 * Levels, 2); // the two edges of the range; nothing changed before this
+        _count += count;
+        if (Levels == 1)
+        {
+            BitmapLeaf leaf = Unsafe.As<BitmapLeaf>(_root ??= NewNode(6));
+            SetWords(leaf, start, start + count);
+        }
+        else
+        {
+            SetRangeIn(Unsafe.As<BitmapInner>(_root ??= NewNode(_topShift)), _topShift, 0, start, start + count);
+        }
+
+        if (IsFull(_root!, _topShift))
+        {
+            Release(_root!, _topShift);
+            _root = null;
+            _rootFull = true;
         }
     }
 
     /// <summary>Clears bit <paramref name="index"/>, which must be set.</summary>
     public void Clear(long index)
     {
-        Debug.Assert((ulong)index < (ulong)Length);
-        long chunkIndex = index >> ChunkShift;
-        ulong[]? chunk = _chunks[chunkIndex];
-        Debug.Assert(chunk is not null, "bit not set");
-        ref ulong word = ref chunk[(index >> 6) & (ChunkWords - 1)];
-        ulong bit = 1UL << (int)index;
-        Debug.Assert((word & bit) != 0, "bit not set");
-        word &= ~bit;
-        _count--;
-        if (word == 0)
+        Debug.Assert((ulong)index < (ulong)Length && Test(index), "bit not set");
+        if (_rootFull)
         {
-            long w = index >> 6;
-            for (int level = 0; level < _summary.Length; level++)
-            {
-                ref ulong s = ref _summary[level][w >> 6];
-                s &= ~(1UL << (int)w);
-                if (level == 0 && s == 0)
-                {
-                    ReleaseChunk(chunkIndex);
-                }
+            _reserve.Ensure(Levels - 1, 1);
+            _root = NewFull(_topShift);
+            _rootFull = false;
+        }
 
-                if (s != 0)
-                {
-                    break;
-                }
+        Path path = default;
+        BitmapNode node = _root!;
+        for (int shift = _topShift, d = 0; shift >= LeafShift; shift -= 6, d++)
+        {
+            BitmapInner inner = Unsafe.As<BitmapInner>(node);
+            path[d] = inner;
+            int c = (int)(index >> shift) & 63;
+            node = ((inner.Full >> c) & 1) != 0 ? Materialise(inner, c, shift) : inner.Child(c)!;
+        }
 
-                w >>= 6;
-            }
+        BitmapLeaf leaf = Unsafe.As<BitmapLeaf>(node);
+        int w = (int)(index >> 6) & 63;
+        ref ulong word = ref leaf.Word(w);
+        word &= ~(1UL << (int)index);
+        _count--;
+        if (word == 0 && (leaf.Any &= ~(1UL << w)) == 0)
+        {
+            Emptied(index, ref path);
         }
     }
 
     /// <summary>The lowest set index, or -1 when the bitmap is empty.</summary>
     public long FindFirst()
     {
-        long w = 0;
-        for (int level = _summary.Length - 1; level >= 0; level--)
+        if (_rootFull)
         {
-            ulong s = _summary[level][w];
-            if (s == 0)
-            {
-                Debug.Assert(level == _summary.Length - 1, "summary points at an empty word");
-                return -1;
-            }
-
-            w = (w << 6) + BitOperations.TrailingZeroCount(s);
+            return 0;
         }
 
-        ulong leaf = _chunks[w >> 6]![w & (ChunkWords - 1)];
-        Debug.Assert(leaf != 0);
-        return (w << 6) + BitOperations.TrailingZeroCount(leaf);
+        BitmapNode? root = _root;
+        return root is null || root.Any == 0 ? -1 : DescendFirst(root, _topShift, 0);
     }
 
     /// <summary>The highest set index, or -1 when the bitmap is empty.</summary>
     public long FindLast()
     {
-        long w = 0;
-        for (int level = _summary.Length - 1; level >= 0; level--)
+        if (_rootFull)
         {
-            ulong s = _summary[level][w];
-            if (s == 0)
-            {
-                Debug.Assert(level == _summary.Length - 1, "summary points at an empty word");
-                return -1;
-            }
-
-            w = (w << 6) + 63 - BitOperations.LeadingZeroCount(s);
+            return Length - 1;
         }
 
-        ulong leaf = _chunks[w >> 6]![w & (ChunkWords - 1)];
-        Debug.Assert(leaf != 0);
-        return (w << 6) + 63 - BitOperations.LeadingZeroCount(leaf);
+        BitmapNode? root = _root;
+        return root is null || root.Any == 0 ? -1 : DescendLast(root, _topShift, 0);
     }
 
     /// <summary>The highest set index below <paramref name="end"/>, or -1.</summary>
@@ -199,146 +224,714 @@ internal sealed class FreeBitmap
         }
 
         long i = end - 1;
-        long w = i >> 6;
-        ulong[]? chunk = _chunks[w >> 6];
-        ulong leaf = chunk is null ? 0 : chunk[w & (ChunkWords - 1)] & (ulong.MaxValue >> (63 - (int)(i & 63)));
-        if (leaf != 0)
+        if (_rootFull)
         {
-            return (w << 6) + 63 - BitOperations.LeadingZeroCount(leaf);
+            return i;
         }
 
-        // Climb the summaries for the highest non-empty entry before w, then descend to its leaf.
-        long idx = w;
-        int level = 0;
-        while (true)
+        Candidate lower = default;
+        BitmapNode? node = _root;
+        long nodeBase = 0;
+        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
         {
-            if (level >= _summary.Length)
+            BitmapInner inner = Unsafe.As<BitmapInner>(node);
+            int c = (int)(i >> shift) & 63;
+            ulong below = inner.Any & ((1UL << c) - 1);
+            if (below != 0)
             {
-                return -1;
+                lower = new Candidate(inner, shift, nodeBase, below);
             }
 
-            ulong s = _summary[level][idx >> 6] & ((1UL << (int)(idx & 63)) - 1);
-            if (s != 0)
+            if (((inner.Full >> c) & 1) != 0)
             {
-                idx = ((idx >> 6) << 6) + 63 - BitOperations.LeadingZeroCount(s);
+                return i;
+            }
+
+            nodeBase += (long)c << shift;
+            node = ((inner.Any >> c) & 1) != 0 ? inner.Child(c) : null;
+        }
+
+        return node is null ? LastIn(lower) : LastInLeafBefore(Unsafe.As<BitmapLeaf>(node), nodeBase, i, lower);
+    }
+
+    /// <summary>The lowest set index at or above <paramref name="from"/>, or -1.</summary>
+    public long NextSet(long from)
+    {
+        Debug.Assert(from >= 0);
+        if (from >= Length)
+        {
+            return -1;
+        }
+
+        if (_rootFull)
+        {
+            return from;
+        }
+
+        Candidate higher = default;
+        BitmapNode? node = _root;
+        long nodeBase = 0;
+        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
+        {
+            BitmapInner inner = Unsafe.As<BitmapInner>(node);
+            int c = (int)(from >> shift) & 63;
+            ulong above = inner.Any & (ulong.MaxValue << c << 1);
+            if (above != 0)
+            {
+                higher = new Candidate(inner, shift, nodeBase, above);
+            }
+
+            if (((inner.Full >> c) & 1) != 0)
+            {
+                return from;
+            }
+
+            nodeBase += (long)c << shift;
+            node = ((inner.Any >> c) & 1) != 0 ? inner.Child(c) : null;
+        }
+
+        return node is null ? FirstIn(higher) : FirstInLeafFrom(Unsafe.As<BitmapLeaf>(node), nodeBase, from, higher);
+    }
+
+    /// <summary>The lowest clear index at or above <paramref name="from"/>, or <see cref="Length"/>.</summary>
+    public long NextClear(long from)
+    {
+        Debug.Assert(from >= 0);
+        if (from >= Length || _rootFull)
+        {
+            return Length;
+        }
+
+        Candidate higher = default;
+        BitmapNode? node = _root;
+        long nodeBase = 0;
+        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
+        {
+            BitmapInner inner = Unsafe.As<BitmapInner>(node);
+            int c = (int)(from >> shift) & 63;
+            ulong above = ~inner.Full & (ulong.MaxValue << c << 1);
+            if (above != 0)
+            {
+                higher = new Candidate(inner, shift, nodeBase, above);
+            }
+
+            if (((inner.Full >> c) & 1) != 0)
+            {
+                return FirstClearIn(higher);
+            }
+
+            nodeBase += (long)c << shift;
+            node = ((inner.Any >> c) & 1) != 0 ? inner.Child(c) : null;
+        }
+
+        return node is null ? from : Math.Min(Length, FirstClearInLeafFrom(Unsafe.As<BitmapLeaf>(node), nodeBase, from, higher));
+    }
+
+    /// <summary>Enumerates the set indices in ascending order (for validation and reports); full subtrees bit by bit.</summary>
+    public IEnumerable<long> EnumerateSet()
+    {
+        for (long i = NextSet(0); i >= 0; i = NextSet(i + 1))
+        {
+            yield return i;
+        }
+    }
+
+    /// <summary>Releases the path kept attached after the last leaf emptied (see the file comment); allocates nothing.</summary>
+    public void ReleaseKept()
+    {
+        long kept = _kept;
+        _kept = -1;
+        BitmapNode? node = _root;
+        if (kept < 0 || node is null)
+        {
+            return;
+        }
+
+        if (node.Any == 0)
+        {
+            Release(node, _topShift);
+            _root = null;
+            return;
+        }
+
+        for (int shift = _topShift; shift >= LeafShift; shift -= 6)
+        {
+            BitmapInner inner = Unsafe.As<BitmapInner>(node);
+            int c = (int)((kept << LeafShift) >> shift) & 63;
+            BitmapNode? child = inner.Child(c);
+            if (child is null || child.Any == 0)
+            {
+                DetachAndRelease(inner, c, shift);
+                return;
+            }
+
+            node = child;
+        }
+    }
+
+    /// <summary>Checks masks, full bits, the kept path, node and bit counts against the tree; returns the first problem or null.</summary>
+    public string? Validate()
+    {
+        if (_rootFull)
+        {
+            return _root is not null ? "the root is full but materialised"
+                : _topShift + 6 > 62 || Length != 1L << (_topShift + 6) ? "the root is full but the tree spans more than Length"
+                : _count != Length ? $"count {_count} but the full root holds {Length}" : null;
+        }
+
+        var tally = new Tally();
+        string? problem = _root is null ? null : Check(_root, _topShift, 0, ref tally);
+        return problem
+            ?? (tally.Bits != _count ? $"count {_count} but {tally.Bits} bits are set"
+            : tally.Leaves != _leaves || tally.Inners != _inners ? $"{_leaves} leaves and {_inners} inner nodes counted, {tally.Leaves} and {tally.Inners} attached"
+            : null);
+    }
+
+    private static BitmapLeaf Leaf(BitmapNode node) => Unsafe.As<BitmapLeaf>(node);
+
+    private static BitmapInner Inner(BitmapNode node) => Unsafe.As<BitmapInner>(node);
+
+    // Whether a node whose children span 2^shift bits each (a leaf when shift < 12) is entirely ones.
+    private static bool IsFull(BitmapNode node, int shift) =>
+        shift < LeafShift ? Leaf(node).WordSpan.IndexOfAnyExcept(ulong.MaxValue) < 0 : Inner(node).Full == ulong.MaxValue;
+
+    // Sets the bit in its leaf; returns whether the leaf is now entirely ones.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool SetInLeaf(BitmapLeaf leaf, long index)
+    {
+        int w = (int)(index >> 6) & 63;
+        ref ulong word = ref leaf.Word(w);
+        word |= 1UL << (int)index;
+        leaf.Any |= 1UL << w;
+        return word == ulong.MaxValue && IsFull(leaf, 6);
+    }
+
+    // Set when the path to the bit has an empty or missing node: creates what is missing, then marks the path non-empty bottom-up.
+    private void SetOnNewPath(long index)
+    {
+        if (_root is null)
+        {
+            _reserve.Ensure(Levels - 1, 1);
+            _root = NewNode(_topShift);
+        }
+
+        Path path = default;
+        BitmapNode node = _root;
+        for (int shift = _topShift, d = 0; shift >= LeafShift; shift -= 6, d++)
+        {
+            BitmapInner inner = Inner(node);
+            path[d] = inner;
+            int c = (int)(index >> shift) & 63;
+            node = inner.Child(c) ?? Attach(inner, c, shift);
+        }
+
+        _count++;
+        bool full = SetInLeaf(Leaf(node), index);
+        for (int d = Levels - 2; d >= 0; d--)
+        {
+            ulong bit = 1UL << (int)(index >> (_topShift - (6 * d)));
+            if ((path[d]!.Any & bit) != 0)
+            {
                 break;
             }
 
-            idx >>= 6;
-            level++;
+            path[d]!.Any |= bit;
         }
 
-        while (level > 0)
+        if (full)
         {
-            level--;
-            idx = (idx << 6) + 63 - BitOperations.LeadingZeroCount(_summary[level][idx]);
+            Fold(index);
         }
-
-        ulong word = _chunks[idx >> 6]![idx & (ChunkWords - 1)];
-        Debug.Assert(word != 0);
-        return (idx << 6) + 63 - BitOperations.LeadingZeroCount(word);
     }
 
-    /// <summary>Enumerates the set indices in ascending order (for validation and reports).</summary>
-    public IEnumerable<long> EnumerateSet()
+    // A new empty child c of an inner node whose children span 2^shift bits; first reserves the rest of the path.
+    private BitmapNode Attach(BitmapInner inner, int c, int shift)
     {
-        for (long c = 0; c < _chunks.Length; c++)
+        _reserve.Ensure((shift - LeafShift) / 6, 1);
+        BitmapNode child = NewNode(shift - 6);
+        inner.Child(c) = child;
+        return child;
+    }
+
+    // Clear met a full child: replaces it by a node of all ones (reserving the rest of the path first).
+    private BitmapNode Materialise(BitmapInner inner, int c, int shift)
+    {
+        _reserve.Ensure((shift - LeafShift) / 6, 1);
+        BitmapNode child = NewFull(shift - 6);
+        inner.Child(c) = child;
+        inner.Full &= ~(1UL << c);
+        return child;
+    }
+
+    // The leaf of `index` just emptied: it becomes the kept leaf (releasing the previous one), and its ancestors learn it is empty.
+    private void Emptied(long index, ref Path path)
+    {
+        long leaf = index >> LeafShift;
+        if (_kept != leaf)
         {
-            ulong[]? chunk = _chunks[c];
-            if (chunk is null)
+            ReleaseKept();
+            _kept = leaf;
+        }
+
+        for (int d = Levels - 2; d >= 0; d--)
+        {
+            if ((path[d]!.Any &= ~(1UL << (int)(index >> (_topShift - (6 * d))))) != 0)
             {
+                return;
+            }
+        }
+    }
+
+    // The leaf of `index` is entirely ones: folds it, and every ancestor it fills, into the full bit above.
+    private void Fold(long index)
+    {
+        Path path = default;
+        BitmapNode node = _root!;
+        for (int shift = _topShift, d = 0; shift >= LeafShift; shift -= 6, d++)
+        {
+            path[d] = Inner(node);
+            node = Inner(node).Child((int)(index >> shift) & 63)!;
+        }
+
+        for (int d = Levels - 2; d >= 0; d--)
+        {
+            int shift = _topShift - (6 * d);
+            int c = (int)(index >> shift) & 63;
+            DetachAndRelease(path[d]!, c, shift);
+            path[d]!.Full |= 1UL << c;
+            if (path[d]!.Full != ulong.MaxValue)
+            {
+                return;
+            }
+        }
+
+        Release(_root!, _topShift);
+        _root = null;
+        _rootFull = true;
+    }
+
+    // Sets [start, end) below an inner node whose children span 2^shift bits and whose first bit is nodeBase.
+    private void SetRangeIn(BitmapInner node, int shift, long nodeBase, long start, long end)
+    {
+        long span = 1L << shift;
+        int first = (int)((start - nodeBase) >> shift);
+        int last = (int)((end - 1 - nodeBase) >> shift);
+        for (int c = first; c <= last; c++)
+        {
+            long childBase = nodeBase + ((long)c << shift);
+            long from = Math.Max(start, childBase);
+            long to = Math.Min(end, childBase + span);
+            node.Any |= 1UL << c;
+            if (from == childBase && to == childBase + span)
+            {
+                DetachAndRelease(node, c, shift);
+                node.Full |= 1UL << c;
                 continue;
             }
 
-            for (int i = 0; i < ChunkWords; i++)
+            BitmapNode child = node.Child(c) ?? Attach(node, c, shift);
+            if (shift == LeafShift)
             {
-                ulong word = chunk[i];
-                while (word != 0)
-                {
-                    int bit = BitOperations.TrailingZeroCount(word);
-                    yield return (c << ChunkShift) + ((long)i << 6) + bit;
-                    word &= word - 1;
-                }
+                SetWords(Leaf(child), from - childBase, to - childBase);
+            }
+            else
+            {
+                SetRangeIn(Inner(child), shift - 6, childBase, from, to);
+            }
+
+            if (IsFull(child, shift - 6))
+            {
+                DetachAndRelease(node, c, shift);
+                node.Full |= 1UL << c;
             }
         }
     }
 
-    /// <summary>Checks that counts, chunks and every summary level agree with the leaves.</summary>
-    public string? Validate()
+    // Sets bits [from, to) of a leaf, word by word.
+    private static void SetWords(BitmapLeaf leaf, long from, long to)
     {
-        long count = 0;
-        int live = 0;
-        for (long c = 0; c < _chunks.Length; c++)
+        while (from < to)
         {
-            ulong[]? chunk = _chunks[c];
-            ulong expectSummary = 0;
-            if (chunk is not null)
-            {
-                live++;
-                for (int i = 0; i < ChunkWords; i++)
-                {
-                    count += BitOperations.PopCount(chunk[i]);
-                    if (chunk[i] != 0)
-                    {
-                        expectSummary |= 1UL << i;
-                    }
-                }
-
-                if (expectSummary == 0)
-                {
-                    return $"leaf chunk {c} is empty but still allocated";
-                }
-            }
-
-            if (_summary[0][c] != expectSummary)
-            {
-                return $"summary word {c} of level 1 disagrees with its leaf chunk";
-            }
+            int w = (int)(from >> 6);
+            int bit = (int)(from & 63);
+            int n = (int)Math.Min(64 - bit, to - from);
+            ulong mask = (n == 64 ? ulong.MaxValue : (1UL << n) - 1) << bit;
+            Debug.Assert((leaf.Word(w) & mask) == 0, "a bit in the range is already set");
+            leaf.Word(w) |= mask;
+            leaf.Any |= 1UL << w;
+            from += n;
         }
-
-        for (int level = 1; level < _summary.Length; level++)
-        {
-            ulong[] below = _summary[level - 1];
-            for (long w = 0; w < _summary[level].Length; w++)
-            {
-                ulong expect = 0;
-                for (int i = 0; i < 64 && (w << 6) + i < below.Length; i++)
-                {
-                    if (below[(w << 6) + i] != 0)
-                    {
-                        expect |= 1UL << i;
-                    }
-                }
-
-                if (_summary[level][w] != expect)
-                {
-                    return $"summary word {w} of level {level + 1} disagrees with level {level}";
-                }
-            }
-        }
-
-        if (count != _count)
-        {
-            return $"count {_count} but {count} bits are set";
-        }
-
-        return live != _liveChunks ? $"{_liveChunks} chunks counted but {live} allocated" : null;
     }
 
-    private ulong[] NewChunk(long chunkIndex)
+    // Detaches child c (if any) of an inner node whose children span 2^shift bits and gives its subtree back; the subtree holds no set bit.
+    private void DetachAndRelease(BitmapInner inner, int c, int shift)
     {
-        ulong[] chunk = _reserve.Take();
-        _chunks[chunkIndex] = chunk;
-        _liveChunks++;
-        return chunk;
+        BitmapNode? child = inner.Child(c);
+        if (child is not null)
+        {
+            inner.Child(c) = null;
+            Release(child, shift - 6);
+        }
     }
 
-    private void ReleaseChunk(long chunkIndex)
+    // Gives a detached subtree back to the reserve, zeroed; a node whose children span 2^shift bits (a leaf when shift < 12).
+    private void Release(BitmapNode node, int shift)
     {
-        // The chunk's words are all zero here (its summary word just became zero), so it can be
-        // kept as the spare without clearing: that spares the GC the common split/merge churn.
-        _reserve.Give(_chunks[chunkIndex]!);
-        _chunks[chunkIndex] = null;
-        _liveChunks--;
+        if (shift < LeafShift)
+        {
+            BitmapLeaf leaf = Leaf(node);
+            leaf.WordSpan.Clear();
+            leaf.Any = 0;
+            _leaves--;
+            _reserve.Give(leaf);
+            return;
+        }
+
+        BitmapInner inner = Inner(node);
+        for (int c = 0; c < 64; c++)
+        {
+            DetachAndRelease(inner, c, shift);
+        }
+
+        inner.Any = 0;
+        inner.Full = 0;
+        _inners--;
+        _reserve.Give(inner);
     }
+
+    // A zeroed node whose children span 2^shift bits: a leaf when shift < 12.
+    private BitmapNode NewNode(int shift)
+    {
+        if (shift < LeafShift)
+        {
+            _leaves++;
+            return _reserve.TakeLeaf();
+        }
+
+        _inners++;
+        return _reserve.TakeInner();
+    }
+
+    // A node of all ones (for copy-on-write of a full child).
+    private BitmapNode NewFull(int shift)
+    {
+        BitmapNode node = NewNode(shift);
+        node.Any = ulong.MaxValue;
+        if (shift < LeafShift)
+        {
+            Leaf(node).WordSpan.Fill(ulong.MaxValue);
+        }
+        else
+        {
+            Inner(node).Full = ulong.MaxValue;
+        }
+
+        return node;
+    }
+
+    // The lowest set bit of a non-empty node whose children span 2^shift bits and whose first bit is nodeBase.
+    private static long DescendFirst(BitmapNode node, int shift, long nodeBase)
+    {
+        for (; shift >= LeafShift; shift -= 6)
+        {
+            BitmapInner inner = Inner(node);
+            int c = BitOperations.TrailingZeroCount(inner.Any);
+            nodeBase += (long)c << shift;
+            if (((inner.Full >> c) & 1) != 0)
+            {
+                return nodeBase;
+            }
+
+            node = inner.Child(c)!;
+        }
+
+        BitmapLeaf leaf = Leaf(node);
+        int w = BitOperations.TrailingZeroCount(leaf.Any);
+        return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(leaf.Word(w));
+    }
+
+    // The highest set bit of a non-empty node.
+    private static long DescendLast(BitmapNode node, int shift, long nodeBase)
+    {
+        for (; shift >= LeafShift; shift -= 6)
+        {
+            BitmapInner inner = Inner(node);
+            int c = 63 - BitOperations.LeadingZeroCount(inner.Any);
+            nodeBase += (long)c << shift;
+            if (((inner.Full >> c) & 1) != 0)
+            {
+                return nodeBase + (1L << shift) - 1;
+            }
+
+            node = inner.Child(c)!;
+        }
+
+        BitmapLeaf leaf = Leaf(node);
+        int w = 63 - BitOperations.LeadingZeroCount(leaf.Any);
+        return nodeBase + (w << 6) + 63 - BitOperations.LeadingZeroCount(leaf.Word(w));
+    }
+
+    // The lowest clear bit of a node that is not entirely ones (may lie at or beyond Length).
+    private static long DescendFirstClear(BitmapNode node, int shift, long nodeBase)
+    {
+        for (; shift >= LeafShift; shift -= 6)
+        {
+            BitmapInner inner = Inner(node);
+            int c = BitOperations.TrailingZeroCount(~inner.Full);
+            nodeBase += (long)c << shift;
+            if (((inner.Any >> c) & 1) == 0)
+            {
+                return nodeBase;
+            }
+
+            node = inner.Child(c)!;
+        }
+
+        BitmapLeaf leaf = Leaf(node);
+        int w = leaf.WordSpan.IndexOfAnyExcept(ulong.MaxValue);
+        return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(~leaf.Word(w));
+    }
+
+    private static long FirstIn(Candidate higher)
+    {
+        if (higher.Node is null)
+        {
+            return -1;
+        }
+
+        int c = BitOperations.TrailingZeroCount(higher.Mask);
+        long childBase = higher.Base + ((long)c << higher.Shift);
+        return ((higher.Node.Full >> c) & 1) != 0 ? childBase : DescendFirst(higher.Node.Child(c)!, higher.Shift - 6, childBase);
+    }
+
+    private static long LastIn(Candidate lower)
+    {
+        if (lower.Node is null)
+        {
+            return -1;
+        }
+
+        int c = 63 - BitOperations.LeadingZeroCount(lower.Mask);
+        long childBase = lower.Base + ((long)c << lower.Shift);
+        return ((lower.Node.Full >> c) & 1) != 0 ? childBase + (1L << lower.Shift) - 1 : DescendLast(lower.Node.Child(c)!, lower.Shift - 6, childBase);
+    }
+
+    private long FirstClearIn(Candidate higher)
+    {
+        if (higher.Node is null)
+        {
+            return Length;
+        }
+
+        int c = BitOperations.TrailingZeroCount(higher.Mask);
+        long childBase = higher.Base + ((long)c << higher.Shift);
+        return childBase >= Length || ((higher.Node.Any >> c) & 1) == 0 ? Math.Min(childBase, Length)
+            : Math.Min(Length, DescendFirstClear(higher.Node.Child(c)!, higher.Shift - 6, childBase));
+    }
+
+    private static long FirstInLeafFrom(BitmapLeaf leaf, long nodeBase, long from, Candidate higher)
+    {
+        int w = (int)(from >> 6) & 63;
+        ulong word = leaf.Word(w) & (ulong.MaxValue << (int)from);
+        if (word != 0)
+        {
+            return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(word);
+        }
+
+        ulong words = leaf.Any & (ulong.MaxValue << w << 1);
+        if (words == 0)
+        {
+            return FirstIn(higher);
+        }
+
+        w = BitOperations.TrailingZeroCount(words);
+        return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(leaf.Word(w));
+    }
+
+    private static long LastInLeafBefore(BitmapLeaf leaf, long nodeBase, long i, Candidate lower)
+    {
+        int w = (int)(i >> 6) & 63;
+        ulong word = leaf.Word(w) & (ulong.MaxValue >> (63 - (int)(i & 63)));
+        if (word != 0)
+        {
+            return nodeBase + (w << 6) + 63 - BitOperations.LeadingZeroCount(word);
+        }
+
+        ulong words = leaf.Any & ((1UL << w) - 1);
+        if (words == 0)
+        {
+            return LastIn(lower);
+        }
+
+        w = 63 - BitOperations.LeadingZeroCount(words);
+        return nodeBase + (w << 6) + 63 - BitOperations.LeadingZeroCount(leaf.Word(w));
+    }
+
+    private long FirstClearInLeafFrom(BitmapLeaf leaf, long nodeBase, long from, Candidate higher)
+    {
+        int w = (int)(from >> 6) & 63;
+        ulong word = ~leaf.Word(w) & (ulong.MaxValue << (int)from);
+        if (word != 0)
+        {
+            return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(word);
+        }
+
+        int next = leaf.WordSpan[(w + 1)..].IndexOfAnyExcept(ulong.MaxValue);
+        if (next < 0)
+        {
+            return FirstClearIn(higher);
+        }
+
+        w += 1 + next;
+        return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(~leaf.Word(w));
+    }
+
+    // Validates a node whose children span 2^shift bits, starting at bit nodeBase, and what hangs below it.
+    private string? Check(BitmapNode node, int shift, long nodeBase, ref Tally tally)
+    {
+        if (node.Any == 0 && (_kept < 0 || (shift + 6 < 63 && (_kept << LeafShift) >> (shift + 6) != nodeBase >> (shift + 6))))
+        {
+            return $"an empty node at bit {nodeBase} is off the kept path";
+        }
+
+        if (IsFull(node, shift))
+        {
+            return $"the node at bit {nodeBase} is entirely ones but materialised";
+        }
+
+        return shift < LeafShift ? CheckLeaf(Leaf(node), nodeBase, ref tally) : CheckInner(Inner(node), shift, nodeBase, ref tally);
+    }
+
+    private string? CheckLeaf(BitmapLeaf leaf, long nodeBase, ref Tally tally)
+    {
+        tally.Leaves++;
+        for (int w = 0; w < 64; w++)
+        {
+            ulong word = leaf.Word(w);
+            if ((word != 0) != (((leaf.Any >> w) & 1) != 0))
+            {
+                return $"leaf at bit {nodeBase}: word {w} disagrees with the summary";
+            }
+
+            long wordBase = nodeBase + (w << 6);
+            if (word != 0 && wordBase + 63 - BitOperations.LeadingZeroCount(word) >= Length)
+            {
+                return $"leaf at bit {nodeBase}: a bit at or beyond Length is set";
+            }
+
+            tally.Bits += BitOperations.PopCount(word);
+        }
+
+        return null;
+    }
+
+    private string? CheckInner(BitmapInner inner, int shift, long nodeBase, ref Tally tally)
+    {
+        tally.Inners++;
+        for (int c = 0; c < 64; c++)
+        {
+            string? problem = CheckChild(inner, c, shift, nodeBase + ((long)c << shift), ref tally);
+            if (problem is not null)
+            {
+                return problem;
+            }
+        }
+
+        return null;
+    }
+
+    private string? CheckChild(BitmapInner inner, int c, int shift, long childBase, ref Tally tally)
+    {
+        bool any = ((inner.Any >> c) & 1) != 0;
+        bool full = ((inner.Full >> c) & 1) != 0;
+        BitmapNode? child = inner.Child(c);
+        if (full)
+        {
+            tally.Bits += 1L << shift;
+            return !any ? $"child at bit {childBase} is full but not marked non-empty"
+                : child is not null ? $"child at bit {childBase} is full but materialised"
+                : childBase > Length - (1L << shift) ? $"child at bit {childBase} is full but reaches beyond Length"
+                : null;
+        }
+
+        if (child is null)
+        {
+            return any ? $"child at bit {childBase} is marked non-empty but missing" : null;
+        }
+
+        return any != (child.Any != 0) ? $"child at bit {childBase}: the parent's mask disagrees with it"
+            : Check(child, shift - 6, childBase, ref tally);
+    }
+
+    /// <summary>A sibling subtree to fall back on when the search below the path finds nothing.</summary>
+    private readonly record struct Candidate(BitmapInner? Node, int Shift, long Base, ulong Mask);
+
+    private struct Tally
+    {
+        public long Bits;
+        public int Leaves;
+        public int Inners;
+    }
+
+    /// <summary>The inner nodes on the way from the root to a leaf.</summary>
+    [InlineArray(MaxLevels - 1)]
+    private struct Path
+    {
+        private BitmapInner? _node;
+    }
+}
+
+/// <summary>A node of a <see cref="FreeBitmap"/> tree: a leaf or an inner node.</summary>
+internal abstract class BitmapNode
+{
+    /// <summary>Leaf: bit w set iff word w is non-zero. Inner: bit c set iff child c holds a set bit.</summary>
+    public ulong Any;
+}
+
+/// <summary>A leaf: 4,096 bits.</summary>
+internal sealed class BitmapLeaf : BitmapNode
+{
+    /// <summary>Bytes per leaf: object header and method table (24 counted, as for every object), the mask and 64 words.</summary>
+    public const int Bytes = 24 + 8 + (64 * 8);
+
+    /// <summary>The words.</summary>
+    public LeafWords Words;
+
+    /// <summary>The 64 words as a span.</summary>
+    public Span<ulong> WordSpan => MemoryMarshal.CreateSpan(ref Word(0), 64);
+
+    /// <summary>Word <paramref name="w"/> (0..63), without a bounds check.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref ulong Word(int w) => ref Unsafe.Add(ref Unsafe.As<LeafWords, ulong>(ref Words), w);
+}
+
+/// <summary>An inner node: 64 children, each empty (no node), full (a Full bit, no node) or a node.</summary>
+internal sealed class BitmapInner : BitmapNode
+{
+    /// <summary>Bytes per inner node: object header (24 counted), two masks and 64 references.</summary>
+    public const int Bytes = 24 + 16 + (64 * 8);
+
+    /// <summary>Bit c set iff child c is entirely ones (then it has no node).</summary>
+    public ulong Full;
+
+    /// <summary>The child nodes.</summary>
+    public NodeChildren Children;
+
+    /// <summary>Child <paramref name="c"/> (0..63), without a bounds check.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref BitmapNode? Child(int c) => ref Unsafe.Add(ref Unsafe.As<NodeChildren, BitmapNode?>(ref Children), c);
+}
+
+/// <summary>A leaf's 64 words.</summary>
+[InlineArray(64)]
+internal struct LeafWords
+{
+    private ulong _word;
+}
+
+/// <summary>An inner node's 64 child references.</summary>
+[InlineArray(64)]
+internal struct NodeChildren
+{
+    private BitmapNode? _child;
 }
