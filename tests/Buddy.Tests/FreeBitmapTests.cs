@@ -85,7 +85,7 @@ public class FreeBitmapTests
         var bitmap = new FreeBitmap(length, reserve);
         bitmap.Set(index);
         bitmap.Clear(index);
-        int inHand = reserve.Count;
+        long inHand = reserve.Bytes;
         long bytes = bitmap.MetadataBytes;
         long allocated = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 1000; i++)
@@ -95,7 +95,7 @@ public class FreeBitmapTests
         }
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - allocated);
-        Assert.Equal(inHand, reserve.Count);
+        Assert.Equal(inHand, reserve.Bytes);
         Assert.Equal(bytes, bitmap.MetadataBytes);
         Assert.Null(bitmap.Validate());
     }

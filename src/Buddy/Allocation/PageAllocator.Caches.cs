@@ -78,12 +78,13 @@ public sealed partial class PageAllocator
         return zone >= 0 && TryTakeFromCache(zone, request.Mobility, order, out block);
     }
 
-    // The zone whose cache can serve a request for a whole order-`order` block (its layout index),
-    // or -1: normal priority, an alignment and boundary the block meets by itself, not a movable
-    // block the allocator must track, and a highest allowed zone that lies wholly below the
-    // address limit (so that any block of that zone's cache will do, as with the kernel's per-zone
-    // pcp lists; a limit that cuts through a zone takes the slow path). The zone is the one
-    // HighestZoneIndex finds.
+    // The zone whose cache can refill for a request for a whole order-`order` block (its layout
+    // index), or -1: normal priority, an alignment and boundary the block meets by itself, not a
+    // movable block the allocator must track, and a highest allowed zone that lies wholly below
+    // the address limit (so that any block of that zone will do, as with the kernel's per-zone pcp
+    // lists). A limit that cuts through the zone is served from the cache only when the block on
+    // top of the stack lies below it (TryPopCached); otherwise the slow path searches below the
+    // limit. The zone is the one HighestZoneIndex finds.
     private int CacheZone(in Request request, int order)
     {
         if (request.IsShaped)
@@ -100,14 +101,17 @@ public sealed partial class PageAllocator
             return -1;
         }
 
-        return PlacementZone(request.ZonePlusOne, request.HasLimit, request.RawMaxAddress, order);
+        int zone = PlacementZone(request.ZonePlusOne, request.HasLimit, request.RawMaxAddress, order, out ulong cutPfn);
+        return cutPfn == ulong.MaxValue ? zone : -1;
     }
 
     // The zone (layout index) whose cache serves a block of `order` with this zone (ZoneKind + 1,
-    // 0 for none) and address limit, or -1: the highest allowed zone, as HighestZoneIndex finds
-    // it, if it lies wholly below the limit.
-    private int PlacementZone(int zonePlusOne, bool hasLimit, ulong maxAddress, int order)
+    // 0 for none) and address limit, or -1: the highest allowed zone with room below the limit, as
+    // HighestZoneIndex finds it. cutPfn is the limit's first excluded pfn when the limit cuts
+    // through that zone (a cached block serves only if it lies below), else ulong.MaxValue.
+    private int PlacementZone(int zonePlusOne, bool hasLimit, ulong maxAddress, int order, out ulong cutPfn)
     {
+        cutPfn = ulong.MaxValue;
         int highest = zonePlusOne != 0 ? _highestZoneForKind[zonePlusOne - 1] : _topZone;
         if (!hasLimit)
         {
@@ -119,7 +123,8 @@ public sealed partial class PageAllocator
         {
             if (_zoneByLayoutIndex[i] is { } zone && zone.StartPfn + (1UL << order) <= limitPfn)
             {
-                return zone.EndPfn <= limitPfn ? i : -1;
+                cutPfn = zone.EndPfn <= limitPfn ? ulong.MaxValue : limitPfn;
+                return i;
             }
         }
 
@@ -186,10 +191,11 @@ public sealed partial class PageAllocator
         // (uint)order < _cacheMaxOrder + 1 also rejects order -1 and every order without caches (-1).
         if ((uint)order < (uint)(_cacheMaxOrder + 1) && (mobility != MigrateType.Movable || _cacheTypes == 1))
         {
-            int zone = request.IsPlaced ? _cacheZoneByLayoutIndex[PlacementZone(request.ZonePlusOne, request.HasLimit, request.RawMaxAddress, order) + 1] : _topCacheZone;
+            ulong limitPfn = ulong.MaxValue;
+            int zone = request.IsPlaced ? _cacheZoneByLayoutIndex[PlacementZone(request.ZonePlusOne, request.HasLimit, request.RawMaxAddress, order, out limitPfn) + 1] : _topCacheZone;
             if (zone >= 0)
             {
-                return TryPop(CurrentCache(), zone, mobility, order, out block);
+                return TryPop(CurrentCache(), zone, mobility, order, limitPfn, out block);
             }
         }
 
@@ -197,24 +203,52 @@ public sealed partial class PageAllocator
         return false;
     }
 
-    // Pops from this thread's stack for `zone` (a layout index from CacheZone), or refills it.
-    private bool TryTakeFromCache(int zone, MigrateType mobility, int order, out Block block)
+    // Walks the zonelist from `highest` (a layout index from CacheZone) as get_page_from_freelist
+    // does, each zone's stack first: a zone below its low watermark (read without the lock, as the
+    // kernel's zone_watermark_fast reads its counters) is passed over for the next one down; the
+    // first zone that passes serves from its stack, or the refill (under the lock) takes a batch.
+    private bool TryTakeFromCache(int highest, MigrateType mobility, int order, out Block block)
     {
         ThreadCache cache = CurrentCache();
-        return TryPop(cache, _cacheZoneByLayoutIndex[zone + 1], mobility, order, out block) || RefillAndAllocate(cache, zone, order, mobility, out block);
+        for (int i = highest; i >= 0; i--)
+        {
+            if (_zoneByLayoutIndex[i] is not { } zone)
+            {
+                continue;
+            }
+
+            if (TryPop(cache, _cacheZoneByLayoutIndex[i + 1], mobility, order, ulong.MaxValue, out block))
+            {
+                return true;
+            }
+
+            if (CouldServe(zone, order, highest))
+            {
+                break;
+            }
+        }
+
+        return RefillAndAllocate(cache, highest, order, mobility, out block);
     }
 
-    // Pops a block from the owner's stack without any lock; false when the stack is empty or frozen.
+    // Whether a refill would take from this zone (a lockless estimate; the refill checks again).
+    private bool CouldServe(Zone zone, int order, int highest) => _layout.Watermarks.Enabled
+        ? WatermarkOk(zone, order, WatermarkKind.Low, highest, AllocationPriority.Normal)
+        : zone.FreePages >= 1UL << order;
+
+    // Pops a block from the owner's stack without any lock, if the one on top lies below limitPfn;
+    // false when the stack is empty or frozen, or its top block is not below the limit.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryPop(ThreadCache cache, int cacheZone, MigrateType mobility, int order, out Block block)
+    private bool TryPop(ThreadCache cache, int cacheZone, MigrateType mobility, int order, ulong limitPfn, out Block block)
     {
         int list = cache.List(cacheZone, order, CacheType(mobility));
         if (cache.TryEnter())
         {
             ref int count = ref cache.Hot.Counts[list];
-            if (count > 0)
+            ulong pfn;
+            if (count > 0 && (pfn = cache.Hot.Stacks[ThreadCache.Start(list) + count - 1]) + (1UL << order) <= limitPfn)
             {
-                ulong pfn = cache.Hot.Stacks[ThreadCache.Start(list) + --count];
+                count--;
                 ulong stamp = _heads.Set(pfn - _firstPfn, mobility);
                 cache.Exit();
                 block = new Block(pfn, 1UL << order, _pageShift, _id, stamp, mobility, zoneHint: cacheZone);
@@ -347,7 +381,7 @@ public sealed partial class PageAllocator
 
     // Whether one more block can join a refill batch without allocating (a batch is not worth an
     // allocation that could fail half-way): a take's worth of chunks and a give-back's in hand.
-    private bool CanTakeWithoutAllocating() => _chunks.Count > _chunks.PerOperation;
+    private bool CanTakeWithoutAllocating() => _chunks.HasOperation;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void SpillBatch(ThreadCache cache, int list, int order)

@@ -2,8 +2,8 @@
 // anything, so that an out-of-memory (or any exception) thrown by an allocation leaves the
 // allocator consistent and loses no page.
 //
-// What an operation may need: bitmap chunks (each zone's ChunkReserve: one elementary take needs
-// at most PerOperation, a give-back one), an allocation-head chunk (the one AllocationHeads keeps
+// What an operation may need: bitmap nodes (the allocator's ChunkReserve: one elementary take and
+// one give-back need at most FreeArea.PerOperation), an allocation-head chunk (the one AllocationHeads keeps
 // in hand: one head per elementary step), room in the bookkeeping dictionaries, and a
 // MovableBlock handle. Reserve* methods get these first; they may throw, with nothing changed.
 // Operations made of many steps (draining caches, FreeRange, compaction) reserve before each
@@ -26,7 +26,7 @@ public sealed partial class PageAllocator
     // Room for `takes` takes and as many give-backs, and one new head. Lock held.
     private void ReserveForSteps(int takes)
     {
-        _chunks.Ensure(checked(takes * (_chunks.PerOperation + 1)));
+        _chunks.EnsureOperations(takes);
         _heads.EnsureSpare();
     }
 

@@ -71,7 +71,8 @@ public sealed partial class PageAllocator
         _endPfn = layout.EndAddress >> _pageShift;
         _reserved = new PfnRanges(layout.Reserved.Select(r => (r.Start >> _pageShift, (r.End + layout.PageSize - 1) >> _pageShift)));
 
-        _chunks = new ChunkReserve(FreeArea.PerOperation(_maxOrder, layout.Mobility.GroupByMobility ? MobilityRules.Types : 1));
+        (int leaves, int inners) = FreeArea.PerOperation(_maxOrder, layout.Mobility.GroupByMobility ? MobilityRules.Types : 1, _endPfn - _firstPfn + (1UL << _maxOrder));
+        _chunks = new ChunkReserve(leaves, inners);
         _zoneByLayoutIndex = new Zone?[layout.Zones.Count];
         var zones = new List<Zone>();
         ulong zoneStart = 0;
@@ -462,11 +463,11 @@ public sealed partial class PageAllocator
         foreach (Zone z in _zones)
         {
             managed += z.ManagedPages;
-            string? problem = z.Validate(_reserved, (start, order) =>
+            string? problem = z.Validate(_reserved, (start, order, count) =>
             {
-                if (_reserved.Covers(start, start + (1UL << order)))
+                if (_reserved.Covers(start, start + (count << order)))
                 {
-                    reservedInUnits += 1UL << order;
+                    reservedInUnits += count << order;
                 }
                 else
                 {
@@ -845,9 +846,15 @@ public sealed partial class PageAllocator
             throw new ArgumentException(Invariant($"Page 0x{pfn << _pageShift:x} is outside the managed memory."), paramName);
         }
 
-        if (stamp != 0 && StampOf(pfn) != stamp)
+        if (stamp != 0)
         {
-            ThrowStale(zone, pfn, pages, paramName);
+            if (StampOf(pfn) != stamp)
+            {
+                ThrowStale(zone, pfn, pages, paramName);
+            }
+
+            FreeLive(zone, pfn, pages);
+            return;
         }
 
         (ulong unitStart, int unitOrder, bool unitFree) = zone.FindUnit(pfn);
@@ -880,8 +887,9 @@ public sealed partial class PageAllocator
                     throw new ArgumentException(Invariant($"Wrong size: the allocation at {at} is an exact block of {exactPages} pages, not {pages}."), paramName);
                 }
 
-                _chunks.Ensure(_chunks.PerOperation + _maxOrder + 1); // a give-back per piece
+                _chunks.EnsureOperations(_maxOrder + 2); // a give-back per piece
                 FreeExact(zone, pfn, exactPages);
+                TrimReserves();
                 return;
             }
 
@@ -919,7 +927,7 @@ public sealed partial class PageAllocator
             throw new ArgumentException(Invariant($"Wrong order: the allocation at {at} is order {unitOrder}, not {asked}."), paramName);
         }
 
-        if (_movable.Remove(pfn, out MovableBlock? handle))
+        if (_movable.Count > 0 && _movable.Remove(pfn, out MovableBlock? handle))
         {
             handle.MarkFreed();
         }
@@ -927,6 +935,32 @@ public sealed partial class PageAllocator
         TryClearHead(pfn);
         zone.Release(pfn, unitOrder);
         _allocatedPages -= 1UL << unitOrder;
+    }
+
+    // Frees the live allocation a handle's stamp was just matched with: its stamp proves that an
+    // allocation of exactly `pages` pages starts at pfn (a FreeRange that cuts it, a migration that
+    // moves it, re-stamp it), so the unit need not be looked up.
+    private void FreeLive(Zone zone, ulong pfn, ulong pages)
+    {
+        if (_exact.Count > 0 && _exact.TryGetValue(pfn, out ulong exactPages))
+        {
+            Debug.Assert(exactPages == pages);
+            _chunks.EnsureOperations(_maxOrder + 2); // a give-back per piece
+            FreeExact(zone, pfn, exactPages);
+            TrimReserves();
+            return;
+        }
+
+        int order = PageMath.Log2(pages);
+        Debug.Assert(zone.FindUnit(pfn) == (pfn, order, false), "a live stamp names an allocated unit of the handle's order");
+        if (_movable.Count > 0 && _movable.Remove(pfn, out MovableBlock? handle))
+        {
+            handle.MarkFreed();
+        }
+
+        TryClearHead(pfn);
+        zone.Release(pfn, order);
+        _allocatedPages -= pages;
     }
 
     // A handle whose allocation has ended: say what became of its pages.

@@ -4,14 +4,14 @@
 // possibly need (Ensure: this may throw OutOfMemoryException, while nothing has changed yet); the
 // bitmaps then take nodes from the reserve instead of the heap.
 //
-// Why the bound holds: one Set or Clear on a bitmap needs at most FreeBitmap.NodesPerChange of its
-// length new nodes (one per level: a path created or a full subtree materialised). PerOperation is
-// that bound summed over the changes one elementary step can make (FreeArea.PerOperation). A count
-// of nodes is held of each kind: a change needs at most one leaf and fewer inner nodes than that
-// count, so holding `count` of each covers any mix. Empty nodes come back here (up to a cap).
+// Why the bound holds: one Set or Clear on a bitmap needs at most one new leaf and
+// FreeBitmap.NodesPerChange(length) - 1 new inner nodes (a path created, or a full subtree
+// materialised). FreeArea.PerOperation sums that over the changes one elementary take and one
+// give-back can make; EnsureOperation holds that many of each kind. Empty nodes come back here
+// (up to a cap of two operations' worth), which also spares the GC the split/merge churn.
 //
 // Invariants: every node held is all zeros (masks clear, words clear, no children); each stack
-// holds at most the cap after Trim.
+// holds at most its cap after Trim.
 using Buddy.Allocation;
 
 namespace Buddy.FreeAreas;
@@ -22,22 +22,29 @@ internal sealed class ChunkReserve
     private readonly Stack<BitmapLeaf> _leaves;
     private readonly Stack<BitmapInner> _inners;
 
-    /// <summary>Creates an empty reserve for operations that need at most <paramref name="perOperation"/> nodes each.</summary>
+    /// <summary>Creates an empty reserve for operations that need at most <paramref name="perOperation"/> nodes of each kind.</summary>
     public ChunkReserve(int perOperation)
+        : this(perOperation, perOperation)
     {
-        PerOperation = perOperation;
-        _leaves = new Stack<BitmapLeaf>(Cap); // Give never grows them, so never allocates
-        _inners = new Stack<BitmapInner>(Cap);
     }
 
-    /// <summary>The most nodes one elementary operation can need.</summary>
-    public int PerOperation { get; }
+    /// <summary>Creates an empty reserve for operations (one take and one give-back) that need at most <paramref name="leaves"/> leaves and <paramref name="inners"/> inner nodes.</summary>
+    public ChunkReserve(int leaves, int inners)
+    {
+        LeavesPerOperation = leaves;
+        InnersPerOperation = inners;
+        _leaves = new Stack<BitmapLeaf>(2 * leaves); // Give never grows them, so never allocates
+        _inners = new Stack<BitmapInner>(2 * inners);
+    }
 
-    /// <summary>How many returned nodes of each kind the reserve keeps: two operations' worth.</summary>
-    public int Cap => 2 * (PerOperation + 1);
+    /// <summary>The most leaves one elementary take and one give-back can need.</summary>
+    public int LeavesPerOperation { get; }
 
-    /// <summary>Nodes in hand of either kind (the smaller of the two stacks).</summary>
-    public int Count => Math.Min(_leaves.Count, _inners.Count);
+    /// <summary>The most inner nodes one elementary take and one give-back can need.</summary>
+    public int InnersPerOperation { get; }
+
+    /// <summary>Whether one operation's worth of each kind is in hand (so that a step allocates nothing).</summary>
+    public bool HasOperation => _leaves.Count >= LeavesPerOperation && _inners.Count >= InnersPerOperation;
 
     /// <summary>Bytes held.</summary>
     public long Bytes => ((long)_leaves.Count * BitmapLeaf.Bytes) + ((long)_inners.Count * BitmapInner.Bytes);
@@ -53,7 +60,16 @@ internal sealed class ChunkReserve
     }
 
     /// <summary>Makes sure one elementary take and one give-back can run without allocating.</summary>
-    public void EnsureOperation() => Ensure(PerOperation + 1);
+    public void EnsureOperation()
+    {
+        if (!HasOperation)
+        {
+            Ensure(InnersPerOperation, LeavesPerOperation);
+        }
+    }
+
+    /// <summary>Makes sure <paramref name="operations"/> takes and as many give-backs can run without allocating.</summary>
+    public void EnsureOperations(int operations) => Ensure(checked(operations * InnersPerOperation), checked(operations * LeavesPerOperation));
 
     /// <summary>A zeroed leaf: from the reserve, or (when an operation was not reserved for) from the heap.</summary>
     public BitmapLeaf TakeLeaf() => _leaves.TryPop(out BitmapLeaf? leaf) ? leaf : Create(static () => new BitmapLeaf());
@@ -61,19 +77,19 @@ internal sealed class ChunkReserve
     /// <summary>A zeroed inner node: from the reserve, or from the heap.</summary>
     public BitmapInner TakeInner() => _inners.TryPop(out BitmapInner? inner) ? inner : Create(static () => new BitmapInner());
 
-    /// <summary>Takes back an all-zero leaf, keeping at most <see cref="Cap"/>.</summary>
+    /// <summary>Takes back an all-zero leaf, keeping at most two operations' worth.</summary>
     public void Give(BitmapLeaf leaf)
     {
-        if (_leaves.Count < Cap)
+        if (_leaves.Count < 2 * LeavesPerOperation)
         {
             _leaves.Push(leaf);
         }
     }
 
-    /// <summary>Takes back an all-zero inner node with no children, keeping at most <see cref="Cap"/>.</summary>
+    /// <summary>Takes back an all-zero inner node with no children, keeping at most two operations' worth.</summary>
     public void Give(BitmapInner inner)
     {
-        if (_inners.Count < Cap)
+        if (_inners.Count < 2 * InnersPerOperation)
         {
             _inners.Push(inner);
         }
@@ -86,15 +102,15 @@ internal sealed class ChunkReserve
         _inners.Clear();
     }
 
-    /// <summary>Drops nodes above <see cref="Cap"/> (after an operation that reserved many).</summary>
+    /// <summary>Drops nodes above two operations' worth (after an operation that reserved many).</summary>
     public void Trim()
     {
-        while (_leaves.Count > Cap)
+        while (_leaves.Count > 2 * LeavesPerOperation)
         {
             _leaves.Pop();
         }
 
-        while (_inners.Count > Cap)
+        while (_inners.Count > 2 * InnersPerOperation)
         {
             _inners.Pop();
         }

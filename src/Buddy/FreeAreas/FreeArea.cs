@@ -9,6 +9,8 @@
 // - Bit i of Split(order) is set iff that block is divided into two halves managed separately.
 //   A block that is neither free nor split is a unit: allocated, reserved or outside the zone.
 // - Without grouping by mobility there is one type (0) and no pageblock map.
+// - Bit o of _ordersWithFree[type] is set iff Free(o, type) holds at least one block, so a search
+//   skips empty orders with one TZCNT instead of probing every order's bitmap.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
@@ -27,6 +29,7 @@ internal sealed class FreeArea
     private readonly int _types;
     private readonly byte[] _pageblockType; // empty without grouping
     private readonly ulong _pageblockBase;
+    private readonly ulong[] _ordersWithFree; // per type: bit o set iff that type has a free block of order o
 
     /// <summary>Creates empty bitmaps for pfns <c>[startPfn, endPfn)</c>, orders 0..<paramref name="maxOrder"/>.</summary>
     /// <param name="startPfn">The zone's first page frame.</param>
@@ -43,7 +46,9 @@ internal sealed class FreeArea
         _free = new FreeBitmap[(maxOrder + 1) * types];
         _split = new FreeBitmap?[maxOrder + 1];
         _base = new ulong[maxOrder + 1];
-        Reserve = chunks ?? new ChunkReserve(PerOperation(maxOrder, types));
+        _ordersWithFree = new ulong[types];
+        (int leaves, int inners) = PerOperation(maxOrder, types, endPfn - startPfn + (1UL << maxOrder));
+        Reserve = chunks ?? new ChunkReserve(leaves, inners);
         for (int order = 0; order <= maxOrder; order++)
         {
             ulong first = startPfn >> order;
@@ -76,8 +81,32 @@ internal sealed class FreeArea
     /// <summary>The empty chunks this area's bitmaps draw on; an operation reserves what it needs first.</summary>
     public ChunkReserve Reserve { get; }
 
-    /// <summary>The most new chunks one elementary step can need: one per bitmap (see <see cref="ChunkReserve"/>).</summary>
-    public static int PerOperation(int maxOrder, int types) => ((maxOrder + 1) * types) + maxOrder;
+    /// <summary>
+    /// The most new bitmap nodes one elementary take and one give-back can need in a zone of
+    /// <paramref name="pages"/> pages (see <see cref="ChunkReserve"/>): a leaf and a path of inner
+    /// nodes per change of a bit.
+    /// </summary>
+    /// <remarks>
+    /// A take changes at most one free bit and one split bit per order; when it claims pageblocks
+    /// for its type (types &gt; 1) it also moves their free blocks, consecutive bits at each order
+    /// that span at most two leaves, cleared on one type's bitmap and set on another's: four more
+    /// paths per order. A give-back clears at most one free and one split bit per order (inside a
+    /// folded full subtree a clear materialises its path) and sets one free bit.
+    /// </remarks>
+    public static (int Leaves, int Inners) PerOperation(int maxOrder, int types, ulong pages)
+    {
+        int freeChanges = 1 + (types > 1 ? 4 : 0) + 1; // take (with claims), give-back
+        int leaves = 0, inners = 0;
+        for (int order = 0; order <= maxOrder; order++)
+        {
+            int path = FreeBitmap.NodesPerChange((long)Math.Max(1, pages >> order)) - 1;
+            int changes = freeChanges + (order > 0 ? 2 : 0); // and the split bit, taken and given back
+            leaves += changes;
+            inners += changes * path;
+        }
+
+        return (leaves, inners);
+    }
 
     /// <summary>The number of migrate types kept apart.</summary>
     public int Types => _types;
@@ -144,11 +173,77 @@ internal sealed class FreeArea
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool IsFree(int order, ulong pfn) => _free[(order * _types) + TypeOf(pfn)].Test(Index(order, pfn));
 
+    /// <summary>The orders at which <paramref name="type"/> has free blocks: bit o set for order o.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong OrdersWithFree(int type) => _ordersWithFree[type];
+
     /// <summary>Records a free block on its pageblock's list.</summary>
-    public void AddFree(int order, ulong pfn) => _free[(order * _types) + TypeOf(pfn)].Set(Index(order, pfn));
+    public void AddFree(int order, ulong pfn)
+    {
+        int type = TypeOf(pfn);
+        _free[(order * _types) + type].Set(Index(order, pfn));
+        _ordersWithFree[type] |= 1UL << order;
+    }
 
     /// <summary>Removes a free block from its pageblock's list.</summary>
-    public void RemoveFree(int order, ulong pfn) => _free[(order * _types) + TypeOf(pfn)].Clear(Index(order, pfn));
+    public void RemoveFree(int order, ulong pfn)
+    {
+        int type = TypeOf(pfn);
+        FreeBitmap free = _free[(order * _types) + type];
+        free.Clear(Index(order, pfn));
+        if (free.Count == 0)
+        {
+            _ordersWithFree[type] &= ~(1UL << order);
+        }
+    }
+
+    /// <summary>Records <paramref name="count"/> consecutive free blocks of <paramref name="order"/> from <paramref name="pfn"/>, all in pageblocks of one type, in O(bitmap height).</summary>
+    public void AddFreeRun(int order, ulong pfn, ulong count)
+    {
+        int type = TypeOf(pfn);
+        Debug.Assert(_types == 1 || PageblockRunEnd(pfn) >= pfn + (count << order), "a run of free blocks spans pageblocks of different types");
+        _free[(order * _types) + type].SetRange(Index(order, pfn), (long)count);
+        _ordersWithFree[type] |= 1UL << order;
+    }
+
+    /// <summary>How many consecutive blocks of <paramref name="order"/> from <paramref name="pfn"/> are free on the list of pfn's pageblock type (0 when pfn's block is not).</summary>
+    public ulong FreeRun(int order, ulong pfn)
+    {
+        FreeBitmap free = _free[(order * _types) + TypeOf(pfn)];
+        long index = Index(order, pfn);
+        return free.Test(index) ? (ulong)(free.NextClear(index) - index) : 0;
+    }
+
+    /// <summary>Whether any free block of <paramref name="order"/> (any type) or any split one starts in [<paramref name="fromPfn"/>, <paramref name="toPfn"/>).</summary>
+    public bool AnyBlockIn(int order, ulong fromPfn, ulong toPfn)
+    {
+        long from = Index(order, fromPfn), to = Index(order, toPfn);
+        for (int t = 0; t < _types; t++)
+        {
+            long next = _free[(order * _types) + t].NextSet(from);
+            if (next >= 0 && next < to)
+            {
+                return true;
+            }
+        }
+
+        long split = _split[order]?.NextSet(from) ?? -1;
+        return split >= 0 && split < to;
+    }
+
+    /// <summary>The first pfn at or after <paramref name="pfn"/>'s pageblock where the pageblock type changes (the end of the zone's pageblocks when it never does).</summary>
+    public ulong PageblockRunEnd(ulong pfn)
+    {
+        long first = (long)((pfn >> PageblockOrder) - _pageblockBase);
+        int type = _pageblockType[first];
+        long i = first + 1;
+        while (i < _pageblockType.Length && _pageblockType[i] == type)
+        {
+            i++;
+        }
+
+        return ((ulong)i + _pageblockBase) << PageblockOrder;
+    }
 
     /// <summary>The pfn of the lowest free block of <paramref name="order"/> on <paramref name="type"/>'s list, or <see cref="ulong.MaxValue"/>.</summary>
     public ulong LowestFree(int order, int type)
@@ -200,7 +295,7 @@ internal sealed class FreeArea
     /// <summary>The number of split blocks of <paramref name="order"/>.</summary>
     public long SplitCount(int order) => order == 0 ? 0 : _split[order]!.Count;
 
-    /// <summary>Checks every bitmap's own invariants; returns the first problem or null.</summary>
+    /// <summary>Checks every bitmap's own invariants and the per-type order masks; returns the first problem or null.</summary>
     public string? ValidateBitmaps()
     {
         for (int order = 0; order < _base.Length; order++)
@@ -211,6 +306,11 @@ internal sealed class FreeArea
                 if (problem is not null)
                 {
                     return $"order {order} type {t}: {problem}";
+                }
+
+                if (((_ordersWithFree[t] >> order) & 1) != (_free[(order * _types) + t].Count > 0 ? 1UL : 0UL))
+                {
+                    return $"order {order} type {t}: the order mask disagrees with the bitmap's count";
                 }
             }
 

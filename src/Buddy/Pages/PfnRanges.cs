@@ -72,6 +72,13 @@ internal sealed class PfnRanges
         return i < _starts.Length && _starts[i] <= start && _ends[i] >= end;
     }
 
+    /// <summary>The first range that ends after <paramref name="pfn"/> (it may contain pfn or lie above it), or (<see cref="ulong.MaxValue"/>, <see cref="ulong.MaxValue"/>).</summary>
+    public (ulong Start, ulong End) NextRange(ulong pfn)
+    {
+        int i = FirstEndingAfter(pfn);
+        return i < _starts.Length ? (_starts[i], _ends[i]) : (ulong.MaxValue, ulong.MaxValue);
+    }
+
     /// <summary>Whether <paramref name="pfn"/> is in the set.</summary>
     public bool Contains(ulong pfn) => Covers(pfn, pfn + 1);
 

@@ -9,6 +9,7 @@
 // - FreePages equals the sum over orders of NrFree(order) << order.
 using System.Diagnostics;
 using System.Globalization;
+using System.Numerics;
 using Buddy.FreeAreas;
 using Buddy.Mobility;
 using Buddy.Pages;
@@ -48,11 +49,7 @@ internal sealed class Zone
             : new FreeArea(startPfn, endPfn, maxOrder, MobilityRules.Types, pageblockOrder, (int)MigrateType.Movable, chunks);
         PresentPages = endPfn - startPfn;
         ManagedPages = PresentPages - reserved.PagesIn(startPfn, endPfn);
-        for (ulong root = startPfn >> maxOrder; root <= (endPfn - 1) >> maxOrder; root++)
-        {
-            Populate(root << maxOrder, maxOrder, reserved);
-        }
-
+        PopulateRoots(reserved);
         Debug.Assert(FreePages == ManagedPages);
     }
 
@@ -107,15 +104,13 @@ internal sealed class Zone
     /// <summary>The largest order with a free block, or -1.</summary>
     public int LargestFreeOrder()
     {
-        for (int order = _maxOrder; order >= 0; order--)
+        ulong orders = 0;
+        for (int t = 0; t < _area.Types; t++)
         {
-            if (_area.NrFree(order) > 0)
-            {
-                return order;
-            }
+            orders |= _area.OrdersWithFree(t);
         }
 
-        return -1;
+        return 63 - BitOperations.LeadingZeroCount(orders);
     }
 
     /// <summary>Whether a free block of at least <paramref name="order"/> exists.</summary>
@@ -127,17 +122,18 @@ internal sealed class Zone
     /// <paramref name="limitPfn"/>; returns its pfn and order, or (<see cref="ulong.MaxValue"/>, -1).
     /// Changes nothing.
     /// </summary>
-    /// <remarks>O(max order × bitmap levels): one find-first per order.</remarks>
+    /// <remarks>O(max order × bitmap levels): one find-first per order that has free blocks of the type.</remarks>
     public (ulong Pfn, int Order) FindFit(int order, int searchOrder, ulong limitPfn, int type = 0)
     {
         Debug.Assert(searchOrder >= order && searchOrder <= _maxOrder);
-        for (int current = searchOrder; current <= _maxOrder; current++)
+        for (ulong orders = _area.OrdersWithFree(type) >> searchOrder << searchOrder; orders != 0; orders &= orders - 1)
         {
+            int current = BitOperations.TrailingZeroCount(orders);
             ulong pfn = _area.LowestFree(current, type);
 
             // When the lowest block of this order is above the limit every one is; a larger order
             // may still have a block lower down.
-            if (pfn != ulong.MaxValue && pfn + (1UL << order) <= limitPfn)
+            if (pfn + (1UL << order) <= limitPfn)
             {
                 return (pfn, current);
             }
@@ -371,9 +367,11 @@ internal sealed class Zone
 
     /// <summary>
     /// Checks every invariant of the zone; <paramref name="reserved"/> tells reserved pages, and
-    /// <paramref name="onUnit"/> sees each non-free unit (start, order) so the caller can account for it.
+    /// <paramref name="onUnit"/> sees each non-free unit (start, order, 1), or a run of reserved
+    /// max-order units (start, max order, count), so the caller can account for it.
     /// </summary>
-    public string? Validate(PfnRanges reserved, Action<ulong, int> onUnit)
+    /// <remarks>O(units + free blocks below the max order + runs): runs of free or reserved max-order blocks are checked as one.</remarks>
+    public string? Validate(PfnRanges reserved, Action<ulong, int, ulong> onUnit)
     {
         string? problem = _area.ValidateBitmaps();
         if (problem is not null)
@@ -383,13 +381,37 @@ internal sealed class Zone
 
         ulong free = 0;
         ulong visited = 0;
-        for (ulong root = StartPfn >> _maxOrder; root <= (EndPfn - 1) >> _maxOrder; root++)
+        ulong size = 1UL << _maxOrder;
+        for (ulong root = StartPfn & ~(size - 1); root < EndPfn;)
         {
-            problem = ValidateNode(root << _maxOrder, _maxOrder, reserved, onUnit, ref free, ref visited);
+            ulong step = size;
+            bool inside = root >= StartPfn && root + size <= EndPfn;
+            ulong freeRun = inside ? _area.FreeRun(_maxOrder, root) : 0;
+            ulong reservedRun = inside && freeRun == 0 ? ReservedRun(root, reserved) : 0;
+            if (freeRun > 0)
+            {
+                step = freeRun << _maxOrder;
+                problem = ValidateFreeRun(root, freeRun, reserved);
+                visited += freeRun;
+                free += step;
+            }
+            else if (reservedRun > 1)
+            {
+                step = reservedRun << _maxOrder;
+                problem = _area.AnyBlockIn(_maxOrder, root, root + step) ? $"a free or split block lies among the reserved max-order blocks from pfn 0x{root:x}" : null;
+                onUnit(root, _maxOrder, reservedRun);
+            }
+            else
+            {
+                problem = ValidateNode(root, _maxOrder, reserved, onUnit, ref free, ref visited);
+            }
+
             if (problem is not null)
             {
                 return $"zone {Name}: {problem}";
             }
+
+            root += step;
         }
 
         // Every set bit must have been reached from a root: count them against what the walk saw.
@@ -419,7 +441,7 @@ internal sealed class Zone
         return null;
     }
 
-    private string? ValidateNode(ulong start, int order, PfnRanges reserved, Action<ulong, int> onUnit, ref ulong free, ref ulong visited)
+    private string? ValidateNode(ulong start, int order, PfnRanges reserved, Action<ulong, int, ulong> onUnit, ref ulong free, ref ulong visited)
     {
         ulong end = start + (1UL << order);
         if (end <= StartPfn || start >= EndPfn)
@@ -483,15 +505,49 @@ internal sealed class Zone
             return $"{where} mixes reserved and unreserved pages";
         }
 
-        onUnit(start, order);
+        onUnit(start, order, 1);
         return FindBitBelow(start, order);
     }
 
-    private string? ValidateHalves(ulong start, int order, PfnRanges reserved, Action<ulong, int> onUnit, ref ulong free, ref ulong visited)
+    private string? ValidateHalves(ulong start, int order, PfnRanges reserved, Action<ulong, int, ulong> onUnit, ref ulong free, ref ulong visited)
     {
         ulong half = 1UL << (order - 1);
         return ValidateNode(start, order - 1, reserved, onUnit, ref free, ref visited)
             ?? ValidateNode(start + half, order - 1, reserved, onUnit, ref free, ref visited);
+    }
+
+    // The number of max-order blocks from root that lie wholly inside the zone and wholly in one reserved range.
+    private ulong ReservedRun(ulong root, PfnRanges reserved)
+    {
+        (ulong start, ulong end) = reserved.NextRange(root);
+        ulong size = 1UL << _maxOrder;
+        return start > root || end < root + size ? 0 : ((Math.Min(end, EndPfn) & ~(size - 1)) - root) >> _maxOrder;
+    }
+
+    // A run of free max-order blocks on one type's list: no reserved page in it, and (grouping by
+    // mobility) no pageblock type change inside any of its blocks. Bits below the blocks are caught
+    // by the count of reachable bits in Validate.
+    private string? ValidateFreeRun(ulong root, ulong count, PfnRanges reserved)
+    {
+        ulong end = root + (count << _maxOrder);
+        if (reserved.Intersects(root, end))
+        {
+            return $"the free max-order blocks from pfn 0x{root:x} to 0x{end:x} hold reserved pages";
+        }
+
+        if (Grouped && _maxOrder > _area.PageblockOrder)
+        {
+            for (ulong p = root; p < end; p = _area.PageblockRunEnd(p))
+            {
+                ulong change = _area.PageblockRunEnd(p);
+                if (change < end && (change & ((1UL << _maxOrder) - 1)) != 0)
+                {
+                    return string.Create(CultureInfo.InvariantCulture, $"order-{_maxOrder} block at pfn 0x{change & ~((1UL << _maxOrder) - 1):x} is free but spans pageblocks of different types");
+                }
+            }
+        }
+
+        return null;
     }
 
     // Within a unit no descendant may carry a bit; probing the first descendant at each order is
@@ -517,6 +573,38 @@ internal sealed class Zone
         {
             _area.MarkSplit(current, pfn);
             _area.AddFree(current - 1, pfn + (1UL << (current - 1)));
+        }
+    }
+
+    // Frees every unreserved page: runs of max-order blocks that are wholly inside the zone and
+    // free of reserved pages are recorded at once (O(bitmap height) each, so an address space of
+    // 2^40 max-order blocks costs no more than one of 256); runs of wholly reserved ones stay
+    // reserved units; the blocks at the edges and around reserved ranges are divided (Populate).
+    private void PopulateRoots(PfnRanges reserved)
+    {
+        ulong size = 1UL << _maxOrder;
+        for (ulong root = StartPfn & ~(size - 1); root < EndPfn;)
+        {
+            ulong end = root + size;
+            bool inside = root >= StartPfn && end <= EndPfn;
+            (ulong reservedStart, ulong reservedEnd) = reserved.NextRange(root);
+            if (inside && reservedStart >= end)
+            {
+                ulong runEnd = Math.Min(EndPfn, reservedStart) & ~(size - 1);
+                ulong count = (runEnd - root) >> _maxOrder;
+                _area.AddFreeRun(_maxOrder, root, count);
+                FreePages += count << _maxOrder;
+                root = runEnd;
+            }
+            else if (inside && reservedStart <= root && reservedEnd >= end)
+            {
+                root = Math.Min(EndPfn, reservedEnd) & ~(size - 1); // reserved units
+            }
+            else
+            {
+                Populate(root, _maxOrder, reserved);
+                root = end;
+            }
         }
     }
 
