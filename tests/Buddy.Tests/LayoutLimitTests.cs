@@ -1,6 +1,7 @@
-// LayoutLimitTests: every layout MachineLayout.Validate accepts can be built, and every one it
-// cannot build is refused up front — a null member naming the setting, a size whose metadata
-// would not fit saying how much it would need — before the allocator reserves any memory.
+// LayoutLimitTests: every layout MachineLayout.Validate accepts can be built at once, whatever its
+// size (metadata grows with use, not with the address space), and every one it refuses is refused
+// up front — a null member naming the setting, pageblocks too small for the max order — before
+// the allocator reserves any memory.
 using Buddy.Allocation;
 using Buddy.Mobility;
 using Buddy.Pages;
@@ -33,47 +34,68 @@ public class LayoutLimitTests
 
     [Theory]
     [InlineData(40, 4096)]
-    [InlineData(42, 4096)]
     [InlineData(44, 4096)]
+    [InlineData(50, 4096)]
     [InlineData(54, 512)]
-    public void A_layout_too_large_to_build_is_refused_saying_how_much_it_would_need(int log2Pages, ulong pageSize)
+    public void A_huge_layout_is_built_at_once_with_metadata_that_does_not_grow_with_its_size(int log2Pages, ulong pageSize)
     {
         MachineLayout layout = MachineLayout.Flat((1UL << log2Pages) * pageSize) with { PageSize = pageSize };
         MetadataEstimate estimate = layout.EstimateMetadata();
 
-        (ArgumentException e, long allocated) = Refused(() => _ = new PageAllocator(layout));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var pages = new PageAllocator(layout);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
-        Assert.Equal("Size", e.ParamName);
-        Assert.True(estimate.UpFrontBytes > MetadataEstimate.BudgetBytes);
-        Assert.True(estimate.UpFrontBytes >= (1UL << log2Pages) / 128, "the bitmaps alone need more than a byte per 128 pages");
-        Assert.Contains($"needs about {MetadataEstimate.Format(estimate.UpFrontBytes)} of allocator metadata up front", e.Message, StringComparison.Ordinal);
-        Assert.Contains($"at most {MetadataEstimate.Format(MetadataEstimate.BudgetBytes)} can be built", e.Message, StringComparison.Ordinal);
-        Assert.True(allocated < NothingBuilt, $"{allocated} bytes allocated before the refusal");
+        Assert.True(allocated < NothingBuilt, $"{allocated} bytes allocated to build {1UL << log2Pages} pages");
+        Assert.True((ulong)allocated <= estimate.UpFrontBytes, $"{allocated} bytes allocated, {estimate.UpFrontBytes} estimated");
+        Assert.True(estimate.MostBytes >= (1UL << log2Pages) / 8, "every page in use costs at least its bits");
+        Assert.Equal(1UL << log2Pages, pages.FreePages);
+        pages.Validate();
     }
 
     [Fact]
-    public void The_largest_address_range_Validate_knew_is_refused_without_overflow()
+    public void The_largest_address_range_a_ulong_holds_is_built_and_its_estimate_does_not_overflow()
     {
         // 2^55 - 1 pages of 512 bytes: the largest Size a ulong holds.
         MachineLayout layout = MachineLayout.Flat(ulong.MaxValue / 512 * 512) with { PageSize = 512 };
         MetadataEstimate estimate = layout.EstimateMetadata();
 
-        Assert.True(estimate.UpFrontBytes > ulong.MaxValue / 512 / 128, "the estimate wrapped around");
-        Assert.True(estimate.MostBytes >= estimate.UpFrontBytes);
-        (ArgumentException e, _) = Refused(layout.Validate);
-        Assert.Equal("Size", e.ParamName);
+        Assert.True(estimate.MostBytes > ulong.MaxValue / 512 / 8, "the estimate wrapped around");
+        Assert.True(estimate.UpFrontBytes < NothingBuilt);
+        var pages = new PageAllocator(layout);
+        Block top = pages.Allocate(Request.ForOrder(0).AlignedTo(512UL << pages.MaxOrder));
+        Assert.Equal(ulong.MaxValue / 512, pages.FreePages + 1);
+        pages.Free(top);
+        pages.Validate();
     }
 
     [Fact]
-    public void A_pageblock_map_longer_than_one_array_can_be_is_refused()
+    public void A_pageblock_map_of_2_31_entries_costs_nothing_until_pageblocks_are_retyped()
     {
-        // 2^32 pages in pageblocks of 2 pages: 2^31 pageblock entries, above Array.MaxLength.
+        // 2^32 pages in pageblocks of 2 pages: 2^31 pageblocks, more than one array could hold.
         MachineLayout layout = MachineLayout.Flat(4 * TiB * 4) with { Mobility = MobilitySettings.Grouping with { PageblockOrder = 1 } };
-        Assert.True(layout.EstimateMetadata().LargestArray > (ulong)Array.MaxLength);
+        var pages = new PageAllocator(layout);
+        Assert.True(pages.MetadataBytes < NothingBuilt, $"{pages.MetadataBytes} bytes");
 
+        Block unmovable = pages.Allocate(Request.ForOrder(0)); // steals (and retypes) pageblocks from the movable ones
+        Block movable = pages.Allocate(Request.ForOrder(0).WithMobility(MigrateType.Movable));
+        pages.Validate();
+        Assert.True(pages.MetadataBytes < NothingBuilt, $"{pages.MetadataBytes} bytes");
+        pages.Free(unmovable);
+        pages.Free(movable);
+        pages.Validate();
+    }
+
+    [Theory]
+    [InlineData(40, 27)]
+    [InlineData(14, 1)]
+    public void Pageblocks_too_small_for_the_max_order_are_refused_naming_the_bound(int maxOrder, int pageblockOrder)
+    {
+        MachineLayout layout = MachineLayout.Flat(1 * GiB) with { MaxOrder = maxOrder, Mobility = MobilitySettings.Grouping with { PageblockOrder = pageblockOrder } };
         (ArgumentException e, long allocated) = Refused(() => _ = new PageAllocator(layout));
 
-        Assert.Equal("Size", e.ParamName);
+        Assert.Equal("Mobility", e.ParamName);
+        Assert.Contains($"PageblockOrder must be at least {layout.MaxOrder - MobilitySettings.MaxPageblocksPerBlockLog2}", e.Message, StringComparison.Ordinal);
         Assert.True(allocated < NothingBuilt, $"{allocated} bytes allocated before the refusal");
     }
 
@@ -81,9 +103,9 @@ public class LayoutLimitTests
     [InlineData(false, false)]
     [InlineData(true, false)]
     [InlineData(false, true)]
-    public void The_estimate_bounds_what_the_constructor_allocates(bool mobility, bool caches)
+    public void The_estimate_bounds_what_the_constructor_allocates_and_what_use_adds(bool mobility, bool caches)
     {
-        // 2^30 pages (4 TiB of 4 KiB pages): large enough that fixed costs vanish.
+        // 2^30 pages (4 TiB of 4 KiB pages), x86 zones.
         MachineLayout layout = MachineLayout.X86(4 * TiB) with
         {
             Mobility = mobility ? MobilitySettings.Grouping : MobilitySettings.None,
@@ -95,9 +117,19 @@ public class LayoutLimitTests
         var pages = new PageAllocator(layout);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
-        Assert.InRange((ulong)allocated, estimate.UpFrontBytes * 9 / 10, estimate.UpFrontBytes);
-        Assert.InRange((ulong)pages.MetadataBytes, 0UL, estimate.UpFrontBytes);
-        Assert.True(estimate.MostBytes > estimate.UpFrontBytes);
+        Assert.InRange((ulong)allocated, 1UL, estimate.UpFrontBytes);
+        Assert.InRange((ulong)pages.MetadataBytes, 1UL, estimate.UpFrontBytes);
+        Assert.True(estimate.UpFrontBytes < NothingBuilt, $"{estimate.UpFrontBytes} bytes up front");
+
+        // Use grows it, within the most.
+        var blocks = new List<Block>();
+        for (int i = 0; i < 20_000; i++)
+        {
+            blocks.Add(pages.Allocate(Request.ForOrder(i % 3)));
+        }
+
+        Assert.InRange((ulong)pages.MetadataBytes, estimate.UpFrontBytes / 2, estimate.MostBytes);
+        blocks.ForEach(pages.Free);
     }
 
     [Fact]

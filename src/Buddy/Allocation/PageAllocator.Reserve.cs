@@ -4,11 +4,13 @@
 //
 // What an operation may need: bitmap nodes (the allocator's ChunkReserve: one elementary take and
 // one give-back need at most FreeArea.PerOperation), an allocation-head chunk (the one AllocationHeads keeps
-// in hand: one head per elementary step), room in the bookkeeping dictionaries, and a
+// in hand: one head per elementary step), spare pageblock-type pages (grouping by mobility), room
+// in the bookkeeping dictionaries, and a
 // MovableBlock handle. Reserve* methods get these first; they may throw, with nothing changed.
 // Operations made of many steps (draining caches, FreeRange, compaction) reserve before each
 // step: a fault between steps leaves the steps done so far done, each whole.
 using Buddy.FreeAreas;
+using Buddy.Zones;
 
 namespace Buddy.Allocation;
 
@@ -21,6 +23,20 @@ public sealed partial class PageAllocator
     {
         _chunks.EnsureOperation();
         _heads.EnsureSpare();
+        if (_layout.Mobility.GroupByMobility)
+        {
+            ReservePageblockSpares();
+        }
+    }
+
+    // Room for one step's pageblock retyping in every zone (a claim or a merge retypes at most the
+    // pageblocks of one max-order block). Lock held.
+    private void ReservePageblockSpares()
+    {
+        foreach (Zone z in _zones)
+        {
+            z.Area.EnsurePageblockSpares();
+        }
     }
 
     // Room for `takes` takes and as many give-backs, and one new head. Lock held.
@@ -28,6 +44,10 @@ public sealed partial class PageAllocator
     {
         _chunks.EnsureOperations(takes);
         _heads.EnsureSpare();
+        if (_layout.Mobility.GroupByMobility)
+        {
+            ReservePageblockSpares();
+        }
     }
 
     // Makes the head chunks of [start, end) exist, so that marking any page there allocates nothing. Lock held.

@@ -27,7 +27,7 @@ internal sealed class FreeArea
     private readonly FreeBitmap?[] _split;  // _split[0] is null: a page cannot be split
     private readonly ulong[] _base;
     private readonly int _types;
-    private readonly byte[] _pageblockType; // empty without grouping
+    private readonly PageblockTypes? _pageblockType; // null without grouping
     private readonly ulong _pageblockBase;
     private readonly ulong[] _ordersWithFree; // per type: bit o set iff that type has a free block of order o
 
@@ -69,12 +69,7 @@ internal sealed class FreeArea
         if (types > 1)
         {
             _pageblockBase = startPfn >> pageblockOrder;
-            _pageblockType = new byte[((endPfn - 1) >> pageblockOrder) - _pageblockBase + 1];
-            _pageblockType.AsSpan().Fill((byte)initialType);
-        }
-        else
-        {
-            _pageblockType = [];
+            _pageblockType = new PageblockTypes((long)(((endPfn - 1) >> pageblockOrder) - _pageblockBase + 1), (byte)initialType);
         }
     }
 
@@ -115,7 +110,7 @@ internal sealed class FreeArea
     public int PageblockOrder { get; }
 
     /// <summary>The number of pageblocks (0 without grouping).</summary>
-    public int Pageblocks => _pageblockType.Length;
+    public long Pageblocks => _pageblockType?.Count ?? 0;
 
     /// <summary>The first pfn of pageblock index 0.</summary>
     public ulong FirstPageblockPfn => _pageblockBase << PageblockOrder;
@@ -125,7 +120,7 @@ internal sealed class FreeArea
     {
         get
         {
-            long bytes = (_base.Length * sizeof(ulong)) + _pageblockType.Length; // the reserve is counted by its owner
+            long bytes = (_base.Length * sizeof(ulong)) + (_pageblockType?.MetadataBytes ?? 0); // the reserve is counted by its owner
             foreach (FreeBitmap b in _free)
             {
                 bytes += b.MetadataBytes;
@@ -157,17 +152,23 @@ internal sealed class FreeArea
 
     /// <summary>The migrate type of the pageblock holding <paramref name="pfn"/> (0 without grouping).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int TypeOf(ulong pfn) => _types == 1 ? 0 : _pageblockType[(pfn >> PageblockOrder) - _pageblockBase];
+    public int TypeOf(ulong pfn) => _pageblockType is null ? 0 : _pageblockType[(long)((pfn >> PageblockOrder) - _pageblockBase)];
 
     /// <summary>Sets the migrate type of the pageblock holding <paramref name="pfn"/>; its free blocks must be moved by the caller.</summary>
     public void SetPageblockType(ulong pfn, int type)
     {
-        Debug.Assert(_types > 1);
-        _pageblockType[(pfn >> PageblockOrder) - _pageblockBase] = (byte)type;
+        Debug.Assert(_pageblockType is not null);
+        _pageblockType!.Set((long)((pfn >> PageblockOrder) - _pageblockBase), (byte)type);
     }
 
     /// <summary>The type of pageblock <paramref name="index"/>.</summary>
-    public int PageblockTypeAt(int index) => _pageblockType[index];
+    public int PageblockTypeAt(long index) => _pageblockType![index];
+
+    /// <summary>Maximal runs of pageblocks of one type (index, count, type), in O(pageblocks retyped), not O(pageblocks).</summary>
+    public IEnumerable<(long Start, long Count, byte Type)> PageblockRuns() => _pageblockType?.Runs() ?? [];
+
+    /// <summary>Makes sure the pageblock retyping of one elementary take and one give-back allocates nothing (grouping only); may throw <see cref="OutOfMemoryException"/>, with nothing changed.</summary>
+    public void EnsurePageblockSpares() => _pageblockType?.EnsureSpares(4);
 
     /// <summary>Whether the order-<paramref name="order"/> block at <paramref name="pfn"/> is free in its own right.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -201,7 +202,6 @@ internal sealed class FreeArea
     public void AddFreeRun(int order, ulong pfn, ulong count)
     {
         int type = TypeOf(pfn);
-        Debug.Assert(_types == 1 || PageblockRunEnd(pfn) >= pfn + (count << order), "a run of free blocks spans pageblocks of different types");
         _free[(order * _types) + type].SetRange(Index(order, pfn), (long)count);
         _ordersWithFree[type] |= 1UL << order;
     }
@@ -229,20 +229,6 @@ internal sealed class FreeArea
 
         long split = _split[order]?.NextSet(from) ?? -1;
         return split >= 0 && split < to;
-    }
-
-    /// <summary>The first pfn at or after <paramref name="pfn"/>'s pageblock where the pageblock type changes (the end of the zone's pageblocks when it never does).</summary>
-    public ulong PageblockRunEnd(ulong pfn)
-    {
-        long first = (long)((pfn >> PageblockOrder) - _pageblockBase);
-        int type = _pageblockType[first];
-        long i = first + 1;
-        while (i < _pageblockType.Length && _pageblockType[i] == type)
-        {
-            i++;
-        }
-
-        return ((ulong)i + _pageblockBase) << PageblockOrder;
     }
 
     /// <summary>The pfn of the lowest free block of <paramref name="order"/> on <paramref name="type"/>'s list, or <see cref="ulong.MaxValue"/>.</summary>

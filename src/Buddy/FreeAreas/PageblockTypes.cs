@@ -4,10 +4,15 @@
 //
 // Types are kept in pages of 4,096 entries. A page exists only once one of its entries has been
 // given a type other than the initial one (or EnsureWritable asked for it); every entry of a page
-// that does not exist has the initial type. Pages are found through an open-addressing table
-// keyed by page number (Fibonacci hashing, linear probing, at most half full), so a read is the
-// table, the entry (its key and its page, side by side), then the byte: two dependent loads, for
-// any count. The last page holds only the entries up to Count.
+// that does not exist has the initial type. A map of at most 4,096 pages (2^24 pageblocks, every
+// zone of a real machine) finds them in a directory indexed by page number; a larger one through
+// an open-addressing table keyed by page number (Fibonacci hashing, linear probing, at most half
+// full). Either way a read is two dependent loads. Every page has 4,096 entries (the last page's entries
+// past Count are unused), so a spare fits any page.
+//
+// Spares: EnsureSpares(n) puts n empty pages in hand and grows the table for n more pages, so that
+// the Sets of one allocator step (which retype at most the pageblocks of one max-order block, at
+// most 2^12 entries when MachineLayout.Validate holds: two pages) allocate nothing.
 //
 // Invariants (checked by Validate): the table's length is a power of two, at least twice the number
 // of pages; no empty slot lies between a page's home slot and the slot it sits in (so a lookup
@@ -34,7 +39,10 @@ internal sealed class PageblockTypes
     private const int PageMask = PageSize - 1;
     private const int InitialSlots = 8;
     private const ulong Golden = 0x9E3779B97F4A7C15; // 2^64 / φ, for Fibonacci hashing
+    private const int DirectPages = 4096; // up to this many pages, a directory instead of a table
     private readonly byte _initial;
+    private readonly byte[]?[]? _direct; // the directory, for a map of at most DirectPages pages
+    private readonly Stack<byte[]> _spares = new();
     private Entry[] _slots;
     private int _hashShift; // 64 - log2(_slots.Length)
     private long _pages;
@@ -48,13 +56,37 @@ internal sealed class PageblockTypes
         _initial = initial;
         _slots = new Entry[InitialSlots];
         _hashShift = 64 - BitOperations.Log2(InitialSlots);
+        if (PagesFor(count) <= DirectPages)
+        {
+            _direct = new byte[]?[PagesFor(count)];
+        }
+    }
+
+    /// <summary>Makes sure <paramref name="pages"/> pages can be made without allocating (pages in hand, room in the table); may throw <see cref="OutOfMemoryException"/>, with nothing else changed.</summary>
+    public void EnsureSpares(int pages)
+    {
+        if (_spares.Count >= pages && (_direct is not null || (_pages + pages) * 2 <= _slots.Length))
+        {
+            return;
+        }
+
+        while (_direct is null && (_pages + pages) * 2 > _slots.Length)
+        {
+            Grow();
+        }
+
+        while (_spares.Count < pages)
+        {
+            Faults.BeforeMetadataAllocation();
+            _spares.Push(new byte[PageSize]);
+        }
     }
 
     /// <summary>The number of entries.</summary>
     public long Count { get; }
 
     /// <summary>Bytes held: the table and the pages.</summary>
-    public long MetadataBytes => ((long)_slots.Length * Unsafe.SizeOf<Entry>()) + _pageBytes;
+    public long MetadataBytes => ((long)_slots.Length * Unsafe.SizeOf<Entry>()) + ((long)(_direct?.Length ?? 0) * IntPtr.Size) + _pageBytes + ((long)_spares.Count * PageSize);
 
     /// <summary>The type of entry <paramref name="index"/>.</summary>
     public byte this[long index]
@@ -128,20 +160,15 @@ internal sealed class PageblockTypes
         }
 
         long pages = 0, bytes = 0;
-        foreach (Entry e in _slots)
+        foreach ((long key, byte[] page) in Pages())
         {
-            if (e.Page is null)
+            if (key < 0 || key >= PagesFor(Count) || page.Length != PageSize || !ReferenceEquals(PageOf(key), page))
             {
-                continue;
-            }
-
-            if (e.Key < 0 || e.Key >= PagesFor(Count) || e.Page.Length != PageLength(e.Key) || !ReferenceEquals(PageOf(e.Key), e.Page))
-            {
-                return $"page {e.Key} (length {e.Page.Length}) is out of range, of the wrong length, a duplicate or not reachable from its home slot";
+                return $"page {key} (length {page.Length}) is out of range, of the wrong length, a duplicate or not reachable from its home slot";
             }
 
             pages++;
-            bytes += e.Page.Length;
+            bytes += page.Length;
         }
 
         return pages == _pages && bytes == _pageBytes ? null : $"{pages} pages of {bytes} bytes found, {_pages} of {_pageBytes} counted";
@@ -159,10 +186,11 @@ internal sealed class PageblockTypes
                 yield return (next, first - next, _initial);
             }
 
-            for (int i = 0, j; i < page.Length; i = j)
+            int length = PageLength(key);
+            for (int i = 0, j; i < length; i = j)
             {
                 j = i + 1;
-                while (j < page.Length && page[j] == page[i])
+                while (j < length && page[j] == page[i])
                 {
                     j++;
                 }
@@ -170,7 +198,7 @@ internal sealed class PageblockTypes
                 yield return (first + i, j - i, page[i]);
             }
 
-            next = first + page.Length;
+            next = first + length;
         }
 
         if (Count > next)
@@ -182,17 +210,34 @@ internal sealed class PageblockTypes
     // The pages made, sorted by key.
     private List<(long Key, byte[] Page)> PagesInOrder()
     {
-        var pages = new List<(long Key, byte[] Page)>((int)Math.Min(_pages, int.MaxValue));
+        var pages = new List<(long Key, byte[] Page)>(Pages());
+        pages.Sort((a, b) => a.Key.CompareTo(b.Key));
+        return pages;
+    }
+
+    // The pages made, in directory or table order.
+    private IEnumerable<(long Key, byte[] Page)> Pages()
+    {
+        if (_direct is not null)
+        {
+            for (long key = 0; key < _direct.Length; key++)
+            {
+                if (_direct[key] is { } page)
+                {
+                    yield return (key, page);
+                }
+            }
+
+            yield break;
+        }
+
         foreach (Entry e in _slots)
         {
             if (e.Page is not null)
             {
-                pages.Add((e.Key, e.Page));
+                yield return (e.Key, e.Page);
             }
         }
-
-        pages.Sort((a, b) => a.Key.CompareTo(b.Key));
-        return pages;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -210,6 +255,11 @@ internal sealed class PageblockTypes
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private byte[]? PageOf(long key)
     {
+        if (_direct is { } direct)
+        {
+            return direct[key];
+        }
+
         Entry[] slots = _slots;
         int mask = slots.Length - 1;
         for (int i = Home(key, _hashShift); ; i = (i + 1) & mask)
@@ -226,19 +276,27 @@ internal sealed class PageblockTypes
     // large; allocates both before changing anything.
     private byte[] Materialise(long key)
     {
-        Faults.BeforeMetadataAllocation();
-        byte[] page = new byte[PageLength(key)];
-        if (_initial != 0)
+        if (!_spares.TryPop(out byte[]? page))
         {
-            page.AsSpan().Fill(_initial);
+            Faults.BeforeMetadataAllocation();
+            page = new byte[PageSize]; // the last page too (its entries past Count unused): spares fit any page
         }
 
-        if ((_pages + 1) * 2 > _slots.Length)
+        page.AsSpan().Fill(_initial);
+        if (_direct is not null)
         {
-            Grow();
+            _direct[key] = page;
+        }
+        else
+        {
+            if ((_pages + 1) * 2 > _slots.Length)
+            {
+                Grow();
+            }
+
+            Insert(_slots, _hashShift, key, page);
         }
 
-        Insert(_slots, _hashShift, key, page);
         _pages++;
         _pageBytes += page.Length;
         return page;
@@ -278,7 +336,7 @@ internal sealed class PageblockTypes
 
     private static long PagesFor(long count) => (count + PageMask) >> PageShift;
 
-    // Entries in page `key`: a whole page but for the last.
+    // Entries of page `key` that are in the map: all but in the last page.
     private int PageLength(long key) => (int)Math.Min(PageSize, Count - (key << PageShift));
 
     // A slot: a page and its key; empty while Page is null.

@@ -205,6 +205,11 @@ public sealed record MachineLayout
             throw new ArgumentException(Invariant($"Mobility.PageblockOrder must be from 1 to MaxOrder ({MaxOrder}), not {Mobility.PageblockOrder}."), nameof(Mobility));
         }
 
+        if (Mobility.GroupByMobility && MaxOrder - Mobility.PageblockOrder > MobilitySettings.MaxPageblocksPerBlockLog2)
+        {
+            throw new ArgumentException(Invariant($"Mobility.PageblockOrder {Mobility.PageblockOrder} is too small for MaxOrder {MaxOrder}: a max-order block may span at most 2^{MobilitySettings.MaxPageblocksPerBlockLog2} pageblocks (a claim retypes every pageblock of the block it takes), so PageblockOrder must be at least {MaxOrder - MobilitySettings.MaxPageblocksPerBlockLog2}. (The kernel's pageblock is MAX_PAGE_ORDER or one below: 9 and 10 on x86-64.)"), nameof(Mobility));
+        }
+
         if (Mobility.Compaction && !Mobility.GroupByMobility)
         {
             throw new ArgumentException("Mobility.Compaction needs Mobility.GroupByMobility: compaction moves movable pages, which only grouping tells apart.", nameof(Mobility));

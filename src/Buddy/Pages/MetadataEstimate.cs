@@ -3,10 +3,14 @@
 // use in the worst pattern — and the budget a layout must fit to be built.
 //
 // Invariants:
-// - The estimate mirrors the constructors of Zone, FreeArea, FreeBitmap and AllocationHeads: per
-//   zone and order a free bitmap per migrate type and a split bitmap (orders above 0), each with a
-//   chunk table and summary levels; the max-order free blocks' leaf chunks; the pageblock map;
-//   the allocation heads' chunk table. It is an upper bound up to small per-object headers.
+// - The estimate mirrors the constructors of Zone, FreeArea, FreeBitmap, PageblockTypes and
+//   AllocationHeads. Up front: per zone and order an empty bitmap object per migrate type and a
+//   split bitmap (orders above 0), the runs of free max-order blocks (two tree paths each) and the
+//   blocks divided at the zone's and reserved ranges' edges (a path per bit); the pageblock-type
+//   directory; the allocation heads' top table. Most: every bitmap node, every head chunk and
+//   directory node, every pageblock-type page. It is an upper bound up to small per-object headers.
+// - Up front is O(zones × max order × tree height + reserved ranges), not O(pages): address
+//   spaces of any size Validate accepts are built in microseconds.
 // - The arithmetic is done in UInt128 and saturates at ulong.MaxValue: no layout Validate lets
 //   through (at most 2^58 pages) can overflow it.
 using System.Globalization;
@@ -15,8 +19,8 @@ using Buddy.Mobility;
 namespace Buddy.Pages;
 
 /// <summary>Bytes of managed memory a <see cref="MachineLayout"/>'s allocator metadata needs.</summary>
-/// <param name="UpFrontBytes">Allocated by the <see cref="Allocation.PageAllocator"/> constructor (about 1/73 byte per page without mobility).</param>
-/// <param name="MostBytes">The most it can reach: every bitmap chunk and every allocation-head chunk in use.</param>
+/// <param name="UpFrontBytes">Allocated by the <see cref="Allocation.PageAllocator"/> constructor: a few KiB per zone, whatever the size.</param>
+/// <param name="MostBytes">The most it can reach: every bitmap node and every allocation-head chunk in use.</param>
 /// <param name="LargestArray">The element count of the largest single array the constructor allocates.</param>
 public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostBytes, ulong LargestArray)
 {
@@ -24,14 +28,19 @@ public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostByt
     public const ulong FixedBudgetBytes = 4 * Units.GiB;
 
     private const int ArrayHeader = 24;
-    private const int BitsPerChunk = 4096;   // FreeBitmap: 64 leaf words
+    private const int LeafBytes = 544;        // FreeAreas.BitmapLeaf: 4,096 bits and a mask
+    private const int InnerBytes = 552;       // FreeAreas.BitmapInner: 64 children and two masks
+    private const int BitmapObjectBytes = 96; // an empty FreeBitmap
     private const int PagesPerHeadChunk = 4096;
+    private const int HeadTopShift = 12;      // AllocationHeads: at most 4,096 top entries
+    private const int HeadNodeShift = 9;      // 512-entry directory nodes
+    private const int PageblocksPerPage = 4096; // PageblockTypes
 
     /// <summary>
     /// The most metadata a layout may need up front: the smaller of <see cref="FixedBudgetBytes"/>
     /// and half the memory this process can use (<see cref="GC.GetGCMemoryInfo()"/>'s
     /// TotalAvailableMemoryBytes: physical memory, or the container's or GC heap's limit).
-    /// Until the metadata grows with use rather than with address space, a larger layout is refused.
+    /// The metadata grows with use, so in practice every layout Validate accepts fits.
     /// </summary>
     public static ulong BudgetBytes => Math.Min(FixedBudgetBytes, (ulong)Math.Max(0, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes) / 2);
 
@@ -76,25 +85,39 @@ public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostByt
 
         ulong pages = endPfn - firstPfn;
         ulong headChunks = Ceiling(pages, PagesPerHeadChunk);
-        total.AddUpFront(ArrayBytes(headChunks, (ulong)IntPtr.Size), headChunks);
+        int depth = 0;
+        while (headChunks > 1UL << (HeadTopShift + (HeadNodeShift * depth)))
+        {
+            depth++;
+        }
+
+        ulong topEntries = Ceiling(pages, 1UL << (12 + (HeadNodeShift * depth))) + 1;
+        total.AddUpFront(ArrayBytes(topEntries, (ulong)IntPtr.Size) + ArrayBytes((ulong)depth + 1, (ulong)IntPtr.Size), topEntries);
         ulong headChunkStamps = 8 + PagesPerHeadChunk + 8UL; // a 64-bit stamp per page, a cache line of guard at each end
-        total.AddInUse((UInt128)headChunks * ArrayBytes(headChunkStamps, sizeof(ulong)));
+        UInt128 nodes = 0;
+        for (int level = 1, nodeShift = HeadNodeShift; level <= depth; level++, nodeShift += HeadNodeShift)
+        {
+            nodes += Ceiling(headChunks, 1UL << nodeShift);
+        }
+
+        total.AddInUse(((UInt128)headChunks * ArrayBytes(headChunkStamps, sizeof(ulong))) + (nodes * ArrayBytes(1UL << HeadNodeShift, (ulong)IntPtr.Size)));
         return total.Result();
     }
 
     private static void AddZone(ref Sum total, MachineLayout layout, ulong start, ulong end, int types)
     {
-        int edges = 2 + (2 * layout.Reserved.Count); // blocks split at the zone's and reserved ranges' edges
+        ulong edges = 2 + (2 * (ulong)layout.Reserved.Count); // blocks divided at the zone's and reserved ranges' edges
         for (int order = 0; order <= layout.MaxOrder; order++)
         {
             ulong length = ((end - 1) >> order) - (start >> order) + 1;
-            int bitmaps = types + (order > 0 ? 1 : 0);
-            total.AddUpFront((UInt128)bitmaps * EmptyBitmapBytes(length), Ceiling(Ceiling(length, 64), 64));
-            total.AddUpFront((UInt128)bitmaps * Math.Min((ulong)edges, Ceiling(length, BitsPerChunk)) * ChunkBytes, 0);
-            total.AddInUse((UInt128)bitmaps * Ceiling(length, BitsPerChunk) * ChunkBytes);
+            ulong bitmaps = (ulong)types + (order > 0 ? 1UL : 0UL);
+            int levels = Levels(length);
+            total.AddUpFront((UInt128)bitmaps * BitmapObjectBytes, 0);
+            total.AddUpFront((UInt128)edges * 2 * (ulong)levels * InnerBytes, 0); // a free and a split bit per edge, each a path
+            total.AddInUse((UInt128)bitmaps * AllNodesBytes(length));
             if (order == layout.MaxOrder)
             {
-                total.AddUpFront((UInt128)Ceiling(length, BitsPerChunk) * ChunkBytes, 0); // every max-order block starts free
+                total.AddUpFront((UInt128)(edges + 1) * 2 * (ulong)levels * InnerBytes, 0); // the runs of free max-order blocks: two edge paths each
             }
         }
 
@@ -102,23 +125,36 @@ public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostByt
         {
             int pageblockOrder = layout.Mobility.PageblockOrder;
             ulong pageblocks = ((end - 1) >> pageblockOrder) - (start >> pageblockOrder) + 1;
-            total.AddUpFront(ArrayBytes(pageblocks, 1), pageblocks);
+            ulong typePages = Ceiling(pageblocks, PageblocksPerPage);
+            ulong directory = typePages <= PageblocksPerPage ? typePages : 0;
+            total.AddUpFront(ArrayBytes(directory, (ulong)IntPtr.Size) + ArrayBytes(8, 16), directory);
+            total.AddInUse(((UInt128)typePages * ArrayBytes(PageblocksPerPage, 1)) + (directory == 0 ? (UInt128)typePages * 2 * 16 : 0));
         }
     }
 
-    private static ulong ChunkBytes => ArrayBytes(64, sizeof(ulong));
-
-    // A FreeBitmap with nothing set: its chunk table and its summary levels.
-    private static UInt128 EmptyBitmapBytes(ulong length)
+    // Levels of a FreeBitmap of `length` bits: a leaf of 4,096 bits, then 64 children per level.
+    private static int Levels(ulong length)
     {
-        ulong words = Ceiling(length, 64);
-        UInt128 bytes = ArrayBytes(Ceiling(words, 64), (ulong)IntPtr.Size) + 64; // chunk table, object and level list
-        do
+        int levels = 1;
+        for (int span = 12; span < 62 && (1UL << span) < length; span += 6)
         {
-            words = Ceiling(words, 64);
-            bytes += ArrayBytes(words, sizeof(ulong));
+            levels++;
         }
-        while (words > 1);
+
+        return levels;
+    }
+
+    // Every node of a FreeBitmap of `length` bits: its leaves and all inner levels.
+    private static UInt128 AllNodesBytes(ulong length)
+    {
+        ulong nodes = Ceiling(length, 4096);
+        UInt128 bytes = (UInt128)nodes * LeafBytes;
+        while (nodes > 1)
+        {
+            nodes = Ceiling(nodes, 64);
+            bytes += (UInt128)nodes * InnerBytes;
+        }
+
         return bytes;
     }
 

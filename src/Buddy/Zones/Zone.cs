@@ -382,6 +382,7 @@ internal sealed class Zone
         ulong free = 0;
         ulong visited = 0;
         ulong size = 1UL << _maxOrder;
+        List<ulong>? typeChanges = null; // pfns where the pageblock type changes, made on first need
         for (ulong root = StartPfn & ~(size - 1); root < EndPfn;)
         {
             ulong step = size;
@@ -391,7 +392,7 @@ internal sealed class Zone
             if (freeRun > 0)
             {
                 step = freeRun << _maxOrder;
-                problem = ValidateFreeRun(root, freeRun, reserved);
+                problem = ValidateFreeRun(root, freeRun, reserved, ref typeChanges);
                 visited += freeRun;
                 free += step;
             }
@@ -527,7 +528,7 @@ internal sealed class Zone
     // A run of free max-order blocks on one type's list: no reserved page in it, and (grouping by
     // mobility) no pageblock type change inside any of its blocks. Bits below the blocks are caught
     // by the count of reachable bits in Validate.
-    private string? ValidateFreeRun(ulong root, ulong count, PfnRanges reserved)
+    private string? ValidateFreeRun(ulong root, ulong count, PfnRanges reserved, ref List<ulong>? typeChanges)
     {
         ulong end = root + (count << _maxOrder);
         if (reserved.Intersects(root, end))
@@ -537,12 +538,13 @@ internal sealed class Zone
 
         if (Grouped && _maxOrder > _area.PageblockOrder)
         {
-            for (ulong p = root; p < end; p = _area.PageblockRunEnd(p))
+            typeChanges ??= [.. _area.PageblockRuns().Skip(1).Select(r => (((ulong)r.Start << _area.PageblockOrder) + _area.FirstPageblockPfn))];
+            int i = typeChanges.BinarySearch(root + 1);
+            for (i = i < 0 ? ~i : i; i < typeChanges.Count && typeChanges[i] < end; i++)
             {
-                ulong change = _area.PageblockRunEnd(p);
-                if (change < end && (change & ((1UL << _maxOrder) - 1)) != 0)
+                if ((typeChanges[i] & ((1UL << _maxOrder) - 1)) != 0)
                 {
-                    return string.Create(CultureInfo.InvariantCulture, $"order-{_maxOrder} block at pfn 0x{change & ~((1UL << _maxOrder) - 1):x} is free but spans pageblocks of different types");
+                    return string.Create(CultureInfo.InvariantCulture, $"order-{_maxOrder} block at pfn 0x{typeChanges[i] & ~((1UL << _maxOrder) - 1):x} is free but spans pageblocks of different types");
                 }
             }
         }
