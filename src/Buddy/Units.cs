@@ -3,7 +3,7 @@ using System.Globalization;
 
 namespace Buddy;
 
-/// <summary>Binary size constants and size text (IEC units: KiB, MiB, GiB, TiB).</summary>
+/// <summary>Binary size constants and size text (IEC units: KiB, MiB, GiB, TiB, PiB, EiB).</summary>
 public static class Units
 {
     /// <summary>1,024 bytes.</summary>
@@ -18,10 +18,16 @@ public static class Units
     /// <summary>2^40 bytes.</summary>
     public const ulong TiB = 1UL << 40;
 
+    /// <summary>2^50 bytes.</summary>
+    public const ulong PiB = 1UL << 50;
+
+    /// <summary>2^60 bytes.</summary>
+    public const ulong EiB = 1UL << 60;
+
     private static readonly (string Suffix, ulong Factor)[] s_suffixes =
     [
-        ("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB),
-        ("T", TiB), ("G", GiB), ("M", MiB), ("K", KiB), ("B", 1),
+        ("EiB", EiB), ("PiB", PiB), ("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB),
+        ("E", EiB), ("P", PiB), ("T", TiB), ("G", GiB), ("M", MiB), ("K", KiB), ("B", 1),
     ];
 
     /// <summary>Parses a size such as <c>4096</c>, <c>64KiB</c>, <c>16M</c> or <c>1.5GiB</c>.</summary>
@@ -44,7 +50,7 @@ public static class Units
 
         if (!decimal.TryParse(t, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out decimal value))
         {
-            error = $"'{text}' is not a size: expected a number with an optional unit (B, KiB, MiB, GiB, TiB), e.g. 64KiB";
+            error = $"'{text}' is not a size: expected a number with an optional unit (B, KiB, MiB, GiB, TiB, PiB, EiB), e.g. 64KiB";
             return false;
         }
 
@@ -63,7 +69,7 @@ public static class Units
     /// <summary>Formats a byte count in the largest IEC unit that divides it exactly (e.g. 64 KiB).</summary>
     public static string FormatSize(ulong bytes)
     {
-        foreach ((string suffix, ulong factor) in s_suffixes.AsSpan(0, 4))
+        foreach ((string suffix, ulong factor) in s_suffixes.AsSpan(0, 6))
         {
             if (bytes >= factor && bytes % factor == 0)
             {

@@ -1,5 +1,8 @@
-// `buddy metadata [--memory SIZE] [--page-size SIZE] [--thread-caches]`: the allocator's metadata
-// per page, measured idle, half used in large blocks, and at its worst (every other page free).
+// `buddy metadata [--memory SIZE] [--page-size SIZE] [--max-order N] [--thread-caches]`: the
+// allocator's metadata per page, measured idle, after 100,000 random allocations, half used in
+// large blocks, and at its worst (every other page free). The last two allocate in proportion to
+// the size, so they are skipped (saying so) on spaces where that would take too long; the first two
+// run on any size Validate accepts, up to 2^62 bytes.
 using System.CommandLine;
 using Buddy.Allocation;
 using Buddy.Pages;
@@ -14,19 +17,44 @@ internal static class MetadataCommand
         var memory = new Option<string>("--memory") { Description = "Memory size, e.g. 1GiB.", DefaultValueFactory = _ => "1GiB" };
         var pageSize = new Option<string>("--page-size") { Description = "Page size, e.g. 4KiB.", DefaultValueFactory = _ => "4KiB" };
         var caches = new Option<bool>("--thread-caches") { Description = "Measure with thread caches (MachineLayout.PerCpuCaches), whose per-thread stacks add to the allocation stamps." };
-        var command = new Command("metadata", "Measure the allocator's metadata bytes per page: idle, half allocated, and worst case.")
+        var maxOrder = new Option<int>("--max-order") { Description = "The largest block order.", DefaultValueFactory = _ => MachineLayout.DefaultMaxOrder };
+        var command = new Command("metadata", "Measure the allocator's metadata bytes per page: idle, after 100,000 random allocations, half allocated, and worst case.")
         {
-            memory, pageSize, caches,
+            memory, pageSize, maxOrder, caches,
         };
         command.SetAction(parse =>
         {
             ulong size = Output.ParseSize(parse.GetValue(memory)!, "--memory");
             ulong page = Output.ParsePageSize(parse.GetValue(pageSize)!, "--page-size");
-            MachineLayout layout = MachineLayout.Flat(size) with { PageSize = page, PerCpuCaches = parse.GetValue(caches) };
-            SimulationBudget.Check("--memory", size, [layout]);
+            MachineLayout layout = MachineLayout.Flat(size) with { PageSize = page, MaxOrder = parse.GetValue(maxOrder), PerCpuCaches = parse.GetValue(caches) };
+            try
+            {
+                layout.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                throw new UserInputException($"--memory, --page-size, --max-order: {e.Message}");
+            }
+
             var pages = new PageAllocator(layout);
             stdout.WriteLine($"{Units.FormatSize(size)} of {Units.FormatSize(page)} pages ({pages.TotalPages} pages), max order {pages.MaxOrder}{(layout.PerCpuCaches ? ", thread caches" : "")}");
             Report(stdout, "idle", pages);
+
+            var fresh = new PageAllocator(layout);
+            int made = 0;
+            ulong x = 88172645463325252;
+            while (made < 100_000 && RandomAllocation(fresh, ref x))
+            {
+                made++;
+            }
+
+            Report(stdout, $"{made:N0} random allocations (orders 0-6)", fresh);
+            stdout.WriteLine($"  {"",-38} {fresh.MetadataBytes / Math.Max(1, made),12:N0} bytes per allocation");
+            if (pages.TotalPages >> pages.MaxOrder > 1UL << 20)
+            {
+                stdout.WriteLine("  half allocated and worst case: skipped above 2^20 max-order blocks (they allocate in proportion to the size)");
+                return 0;
+            }
 
             var blocks = new List<Block>();
             while (pages.FreePages > pages.TotalPages / 2 && pages.TryAllocate(Request.ForOrder(pages.MaxOrder), out Block big))
@@ -57,6 +85,16 @@ internal static class MetadataCommand
             return 0;
         });
         return command;
+    }
+
+    // An allocation of a random order 0..6 (as the benchmarks' mixed workload draws them), if it fits.
+    private static bool RandomAllocation(PageAllocator pages, ref ulong x)
+    {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int order = Math.Min(System.Numerics.BitOperations.TrailingZeroCount(x), Math.Min(6, pages.MaxOrder));
+        return pages.TryAllocate(Request.ForOrder(order), out _);
     }
 
     private static void Report(TextWriter o, string state, PageAllocator pages) =>
