@@ -41,6 +41,9 @@ internal sealed class FreeBitmap
     private bool _rootFull;
     private long _count;
     private long _kept = -1; // the leaf (index >> 12) whose path may hold empty nodes, or -1
+    private long _cachedIndex = -1; // the leaf (index >> 12) of _cached, or -1
+    private BitmapLeaf? _cached; // the last leaf Set, Clear or TryClear reached, while attached
+    private Path _cachedPath; // when Levels > 2: _cached's ancestors, root first (with two levels the parent is _root)
     private int _leaves;
     private int _inners;
 
@@ -83,42 +86,21 @@ internal sealed class FreeBitmap
     public bool Test(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length);
-        BitmapNode? node = _root;
-        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
-        {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            int c = (int)(index >> shift) & 63;
-            if (((inner.Full >> c) & 1) != 0)
-            {
-                return true;
-            }
-
-            node = inner.Child(c);
-        }
-
-        return node is null ? _rootFull : ((Unsafe.As<BitmapLeaf>(node).Word((int)(index >> 6) & 63) >> (int)index) & 1) != 0;
+        return (index >> LeafShift) == _cachedIndex ? IsSetIn(_cached!, index) : TestUncached(index);
     }
 
     /// <summary>Sets bit <paramref name="index"/>, which must be clear.</summary>
     public void Set(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length && !Test(index), "bit already set");
-        BitmapNode? node = _root;
-        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
+        BitmapLeaf leaf = (index >> LeafShift) == _cachedIndex ? _cached! : Reach(index, create: true)!;
+        if (leaf.Any == 0)
         {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            int c = (int)(index >> shift) & 63;
-            node = ((inner.Any >> c) & 1) != 0 ? inner.Child(c) : null;
-        }
-
-        if (node is null || node.Any == 0)
-        {
-            SetOnNewPath(index);
-            return;
+            Filled(index);
         }
 
         _count++;
-        if (SetInLeaf(Unsafe.As<BitmapLeaf>(node), index))
+        if (SetInLeaf(leaf, index))
         {
             Fold(index);
         }
@@ -158,32 +140,21 @@ internal sealed class FreeBitmap
     public void Clear(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length && Test(index), "bit not set");
-        if (_rootFull)
+        ClearIn((index >> LeafShift) == _cachedIndex ? _cached! : Reach(index, create: false)!, index);
+    }
+
+    /// <summary>Clears bit <paramref name="index"/> if it is set; returns whether it was.</summary>
+    public bool TryClear(long index)
+    {
+        Debug.Assert((ulong)index < (ulong)Length);
+        BitmapLeaf? leaf = (index >> LeafShift) == _cachedIndex ? _cached : Reach(index, create: false);
+        if (leaf is null || !IsSetIn(leaf, index))
         {
-            _reserve.Ensure(Levels - 1, 1);
-            _root = NewFull(_topShift);
-            _rootFull = false;
+            return false;
         }
 
-        Path path = default;
-        BitmapNode node = _root!;
-        for (int shift = _topShift, d = 0; shift >= LeafShift; shift -= 6, d++)
-        {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            path[d] = inner;
-            int c = (int)(index >> shift) & 63;
-            node = ((inner.Full >> c) & 1) != 0 ? Materialise(inner, c, shift) : inner.Child(c)!;
-        }
-
-        BitmapLeaf leaf = Unsafe.As<BitmapLeaf>(node);
-        int w = (int)(index >> 6) & 63;
-        ref ulong word = ref leaf.Word(w);
-        word &= ~(1UL << (int)index);
-        _count--;
-        if (word == 0 && (leaf.Any &= ~(1UL << w)) == 0)
-        {
-            Emptied(index, ref path);
-        }
+        ClearIn(leaf, index);
+        return true;
     }
 
     /// <summary>The lowest set index, or -1 when the bitmap is empty.</summary>
@@ -380,7 +351,7 @@ internal sealed class FreeBitmap
         }
 
         var tally = new Tally();
-        string? problem = _root is null ? null : Check(_root, _topShift, 0, ref tally);
+        string? problem = CheckCache() ?? (_root is null ? null : Check(_root, _topShift, 0, ref tally));
         return problem
             ?? (tally.Bits != _count ? $"count {_count} but {tally.Bits} bits are set"
             : tally.Leaves != _leaves || tally.Inners != _inners ? $"{_leaves} leaves and {_inners} inner nodes counted, {tally.Leaves} and {tally.Inners} attached"
@@ -406,41 +377,106 @@ internal sealed class FreeBitmap
         return word == ulong.MaxValue && IsFull(leaf, 6);
     }
 
-    // Set when the path to the bit has an empty or missing node: creates what is missing, then marks the path non-empty bottom-up.
-    private void SetOnNewPath(long index)
+    // Whether the bit is set in its leaf.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsSetIn(BitmapLeaf leaf, long index) => ((leaf.Word((int)(index >> 6) & 63) >> (int)index) & 1) != 0;
+
+    // Test outside the cached leaf: a walk from the root that changes nothing.
+    private bool TestUncached(long index)
     {
-        if (_root is null)
+        BitmapNode? node = _root;
+        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
+        {
+            BitmapInner inner = Inner(node);
+            int c = (int)(index >> shift) & 63;
+            if (((inner.Full >> c) & 1) != 0)
+            {
+                return true;
+            }
+
+            node = inner.Child(c);
+        }
+
+        return node is null ? _rootFull : IsSetIn(Leaf(node), index);
+    }
+
+    // Clears the bit in the cached leaf; when the leaf empties, its ancestors learn it.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ClearIn(BitmapLeaf leaf, long index)
+    {
+        int w = (int)(index >> 6) & 63;
+        ref ulong word = ref leaf.Word(w);
+        word &= ~(1UL << (int)index);
+        _count--;
+        if (word == 0 && (leaf.Any &= ~(1UL << w)) == 0)
+        {
+            Emptied(index);
+        }
+    }
+
+    // Walks to the leaf of `index` and caches it: full nodes on the way are materialised (the bit is set), missing ones
+    // created when `create` (the bit is to be set); null when the way is missing and not `create` (the bit is clear).
+    private BitmapLeaf? Reach(long index, bool create)
+    {
+        DropCache(); // the walk overwrites the cached path
+        if (_rootFull)
+        {
+            _reserve.Ensure(Levels - 1, 1);
+            _root = NewFull(_topShift);
+            _rootFull = false;
+        }
+        else if (_root is null && create)
         {
             _reserve.Ensure(Levels - 1, 1);
             _root = NewNode(_topShift);
         }
 
-        Path path = default;
-        BitmapNode node = _root;
-        for (int shift = _topShift, d = 0; shift >= LeafShift; shift -= 6, d++)
+        BitmapNode? node = _root;
+        for (int shift = _topShift, d = 0; shift >= LeafShift && node is not null; shift -= 6, d++)
         {
             BitmapInner inner = Inner(node);
-            path[d] = inner;
-            int c = (int)(index >> shift) & 63;
-            node = inner.Child(c) ?? Attach(inner, c, shift);
-        }
-
-        _count++;
-        bool full = SetInLeaf(Leaf(node), index);
-        for (int d = Levels - 2; d >= 0; d--)
-        {
-            ulong bit = 1UL << (int)(index >> (_topShift - (6 * d)));
-            if ((path[d]!.Any & bit) != 0)
+            if (Levels > 2)
             {
-                break;
+                _cachedPath[d] = inner;
             }
 
-            path[d]!.Any |= bit;
+            int c = (int)(index >> shift) & 63;
+            node = ((inner.Full >> c) & 1) != 0 ? Materialise(inner, c, shift) : inner.Child(c) ?? (create ? Attach(inner, c, shift) : null);
         }
 
-        if (full)
+        if (node is null)
         {
-            Fold(index);
+            return null;
+        }
+
+        _cachedIndex = index >> LeafShift;
+        return _cached = Leaf(node);
+    }
+
+    // Forgets the cached leaf (it is being detached, or its path is being overwritten).
+    private void DropCache()
+    {
+        _cachedIndex = -1;
+        _cached = null;
+    }
+
+    // Ancestor d (0: the root) of the cached leaf.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private BitmapInner Ancestor(int d) => Levels == 2 ? Inner(_root!) : _cachedPath[d]!;
+
+    // The cached leaf, empty so far, is about to get the bit `index`: its ancestors learn it, bottom-up, up to one that knew.
+    private void Filled(long index)
+    {
+        for (int d = Levels - 2; d >= 0; d--)
+        {
+            BitmapInner inner = Ancestor(d);
+            ulong bit = 1UL << (int)(index >> (_topShift - (6 * d)));
+            if ((inner.Any & bit) != 0)
+            {
+                return;
+            }
+
+            inner.Any |= bit;
         }
     }
 
@@ -463,8 +499,9 @@ internal sealed class FreeBitmap
         return child;
     }
 
-    // The leaf of `index` just emptied: it becomes the kept leaf (releasing the previous one), and its ancestors learn it is empty.
-    private void Emptied(long index, ref Path path)
+    // The cached leaf, that of `index`, just emptied: it becomes the kept leaf (releasing the previous kept path cannot
+    // detach it, as its ancestors still count it non-empty), then its ancestors learn it is empty.
+    private void Emptied(long index)
     {
         long leaf = index >> LeafShift;
         if (_kept != leaf)
@@ -475,7 +512,7 @@ internal sealed class FreeBitmap
 
         for (int d = Levels - 2; d >= 0; d--)
         {
-            if ((path[d]!.Any &= ~(1UL << (int)(index >> (_topShift - (6 * d))))) != 0)
+            if ((Ancestor(d).Any &= ~(1UL << (int)(index >> (_topShift - (6 * d))))) != 0)
             {
                 return;
             }
@@ -580,6 +617,11 @@ internal sealed class FreeBitmap
         if (shift < LeafShift)
         {
             BitmapLeaf leaf = Leaf(node);
+            if (leaf == _cached)
+            {
+                DropCache();
+            }
+
             leaf.WordSpan.Clear();
             leaf.Any = 0;
             _leaves--;
@@ -786,6 +828,30 @@ internal sealed class FreeBitmap
         return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(~leaf.Word(w));
     }
 
+    // Checks that the cached leaf, if any, is the attached leaf of its index, reached through the cached path.
+    private string? CheckCache()
+    {
+        if (_cached is null)
+        {
+            return _cachedIndex != -1 ? $"leaf {_cachedIndex} is cached without a node" : null;
+        }
+
+        BitmapNode? node = _root;
+        long index = _cachedIndex << LeafShift;
+        for (int shift = _topShift, d = 0; shift >= LeafShift && node is not null; shift -= 6, d++)
+        {
+            if (Levels > 2 && _cachedPath[d] != node)
+            {
+                return $"the cached path to leaf {_cachedIndex} disagrees with the tree at depth {d}";
+            }
+
+            int c = (int)(index >> shift) & 63;
+            node = ((Inner(node).Full >> c) & 1) != 0 ? null : Inner(node).Child(c);
+        }
+
+        return node != _cached || _cachedIndex < 0 || index >= Length ? $"the cached leaf {_cachedIndex} is not attached there" : null;
+    }
+
     // Validates a node whose children span 2^shift bits, starting at bit nodeBase, and what hangs below it.
     private string? Check(BitmapNode node, int shift, long nodeBase, ref Tally tally)
     {
@@ -873,7 +939,7 @@ internal sealed class FreeBitmap
         public int Inners;
     }
 
-    /// <summary>The inner nodes on the way from the root to a leaf.</summary>
+    /// <summary>The inner nodes on the way from the root to a leaf, root first.</summary>
     [InlineArray(MaxLevels - 1)]
     private struct Path
     {
