@@ -86,15 +86,16 @@ internal sealed class FreeBitmap
     public bool Test(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length);
-        return (index >> LeafShift) == _cachedIndex ? IsSetIn(_cached!, index) : TestUncached(index);
+        BitmapLeaf? leaf = (index >> LeafShift) == _cachedIndex ? _cached : Shallow(index);
+        return leaf is not null ? IsSetIn(leaf, index) : TestUncached(index);
     }
 
     /// <summary>Sets bit <paramref name="index"/>, which must be clear.</summary>
     public void Set(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length && !Test(index), "bit already set");
-        BitmapLeaf leaf = (index >> LeafShift) == _cachedIndex ? _cached! : Reach(index, create: true)!;
-        if (leaf.Any == 0)
+        BitmapLeaf leaf = (index >> LeafShift) == _cachedIndex ? _cached! : Shallow(index) ?? Reach(index, create: true)!;
+        if (leaf.Any == 0 && (_count != 0 || _kept != index >> LeafShift))
         {
             Filled(index);
         }
@@ -116,7 +117,12 @@ internal sealed class FreeBitmap
             return;
         }
 
-        _reserve.Ensure(2 * Levels, 2); // the two edges of the range; nothing changed before this
+        if (_count == 0)
+        {
+            ReleaseKept(); // its marks would mislead the range's
+        }
+
+        _reserve.Ensure(2 * Levels, 2); // the two edges of the range; nothing else changed before this
         _count += count;
         if (Levels == 1)
         {
@@ -140,14 +146,14 @@ internal sealed class FreeBitmap
     public void Clear(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length && Test(index), "bit not set");
-        ClearIn((index >> LeafShift) == _cachedIndex ? _cached! : Reach(index, create: false)!, index);
+        ClearIn((index >> LeafShift) == _cachedIndex ? _cached! : Shallow(index) ?? Reach(index, create: false)!, index);
     }
 
     /// <summary>Clears bit <paramref name="index"/> if it is set; returns whether it was.</summary>
     public bool TryClear(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length);
-        BitmapLeaf? leaf = (index >> LeafShift) == _cachedIndex ? _cached : Reach(index, create: false);
+        BitmapLeaf? leaf = (index >> LeafShift) == _cachedIndex ? _cached : Shallow(index) ?? Reach(index, create: false);
         if (leaf is null || !IsSetIn(leaf, index))
         {
             return false;
@@ -158,33 +164,15 @@ internal sealed class FreeBitmap
     }
 
     /// <summary>The lowest set index, or -1 when the bitmap is empty.</summary>
-    public long FindFirst()
-    {
-        if (_rootFull)
-        {
-            return 0;
-        }
-
-        BitmapNode? root = _root;
-        return root is null || root.Any == 0 ? -1 : DescendFirst(root, _topShift, 0);
-    }
+    public long FindFirst() => _count == 0 ? -1 : _rootFull ? 0 : DescendFirst(_root!, _topShift, 0);
 
     /// <summary>The highest set index, or -1 when the bitmap is empty.</summary>
-    public long FindLast()
-    {
-        if (_rootFull)
-        {
-            return Length - 1;
-        }
-
-        BitmapNode? root = _root;
-        return root is null || root.Any == 0 ? -1 : DescendLast(root, _topShift, 0);
-    }
+    public long FindLast() => _count == 0 ? -1 : _rootFull ? Length - 1 : DescendLast(_root!, _topShift, 0);
 
     /// <summary>The highest set index below <paramref name="end"/>, or -1.</summary>
     public long FindLastBefore(long end)
     {
-        if (end <= 0)
+        if (end <= 0 || _count == 0)
         {
             return -1;
         }
@@ -229,7 +217,7 @@ internal sealed class FreeBitmap
     public long NextSet(long from)
     {
         Debug.Assert(from >= 0);
-        if (from >= Length)
+        if (from >= Length || _count == 0)
         {
             return -1;
         }
@@ -310,36 +298,16 @@ internal sealed class FreeBitmap
     /// <summary>Releases the path kept attached after the last leaf emptied (see the file comment); allocates nothing.</summary>
     public void ReleaseKept()
     {
-        long kept = _kept;
-        _kept = -1;
-        BitmapNode? node = _root;
-        if (kept < 0 || node is null)
+        if (_count == 0 && _root is not null)
         {
-            return;
-        }
-
-        if (node.Any == 0)
-        {
-            Release(node, _topShift);
+            Release(_root, _topShift); // the tree is the kept path
             _root = null;
+            _kept = -1;
             return;
         }
 
-        for (int shift = _topShift; shift >= LeafShift; shift -= 6)
-        {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            int c = (int)((kept << LeafShift) >> shift) & 63;
-            BitmapNode? child = inner.Child(c);
-            if (child is null || child.Any == 0)
-            {
-                DetachAndRelease(inner, c, shift);
-                return;
-            }
-
-            node = child;
-        }
+        ReleaseKeptPath();
     }
-
     /// <summary>Checks masks, full bits, the kept path, node and bit counts against the tree; returns the first problem or null.</summary>
     public string? Validate()
     {
@@ -348,6 +316,11 @@ internal sealed class FreeBitmap
             return _root is not null ? "the root is full but materialised"
                 : _topShift + 6 > 62 || Length != 1L << (_topShift + 6) ? "the root is full but the tree spans more than Length"
                 : _count != Length ? $"count {_count} but the full root holds {Length}" : null;
+        }
+
+        if (_count == 0 && _root is not null)
+        {
+            return CheckCache() ?? CheckMarkedPath();
         }
 
         var tally = new Tally();
@@ -377,9 +350,50 @@ internal sealed class FreeBitmap
         return word == ulong.MaxValue && IsFull(leaf, 6);
     }
 
+    // Releases the empty part of the kept path in a non-empty bitmap: the subtree below the last ancestor still non-empty.
+    private void ReleaseKeptPath()
+    {
+        long kept = _kept;
+        _kept = -1;
+        BitmapNode? node = kept < 0 ? null : _root;
+        if (node is null)
+        {
+            return;
+        }
+
+        for (int shift = _topShift; shift >= LeafShift; shift -= 6)
+        {
+            BitmapInner inner = Inner(node);
+            int c = (int)((kept << LeafShift) >> shift) & 63;
+            BitmapNode? child = inner.Child(c);
+            if (child is null || child.Any == 0)
+            {
+                DetachAndRelease(inner, c, shift);
+                return;
+            }
+
+            node = child;
+        }
+    }
+
     // Whether the bit is set in its leaf.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsSetIn(BitmapLeaf leaf, long index) => ((leaf.Word((int)(index >> 6) & 63) >> (int)index) & 1) != 0;
+
+    // The leaf of `index` in a tree of one or two levels, when materialised and not under a full bit; null otherwise. Two
+    // loads at most, no bookkeeping: the cache serves deeper trees and the walks that create or materialise nodes.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private BitmapLeaf? Shallow(long index)
+    {
+        BitmapNode? root = _root;
+        if (Levels == 1 || root is null)
+        {
+            return Unsafe.As<BitmapLeaf?>(root);
+        }
+
+        int c = (int)(index >> LeafShift) & 63;
+        return Levels == 2 && ((Inner(root).Full >> c) & 1) == 0 ? Unsafe.As<BitmapLeaf?>(Inner(root).Child(c)) : null;
+    }
 
     // Test outside the cached leaf: a walk from the root that changes nothing.
     private bool TestUncached(long index)
@@ -400,7 +414,8 @@ internal sealed class FreeBitmap
         return node is null ? _rootFull : IsSetIn(Leaf(node), index);
     }
 
-    // Clears the bit in the cached leaf; when the leaf empties, its ancestors learn it.
+    // Clears the bit in the cached leaf; when the leaf empties, its ancestors learn it (unless it was the last bit and the
+    // leaf is already the kept one: then nothing else changes).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ClearIn(BitmapLeaf leaf, long index)
     {
@@ -408,7 +423,7 @@ internal sealed class FreeBitmap
         ref ulong word = ref leaf.Word(w);
         word &= ~(1UL << (int)index);
         _count--;
-        if (word == 0 && (leaf.Any &= ~(1UL << w)) == 0)
+        if (word == 0 && (leaf.Any &= ~(1UL << w)) == 0 && (_count != 0 || _kept != index >> LeafShift))
         {
             Emptied(index);
         }
@@ -460,13 +475,30 @@ internal sealed class FreeBitmap
         _cached = null;
     }
 
+    // Clears the masks of the inner nodes on the kept path of an empty bitmap, which still mark the way to the kept leaf.
+    private void UnmarkKept()
+    {
+        BitmapNode? node = _kept < 0 ? null : _root;
+        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
+        {
+            node.Any = 0;
+            node = Inner(node).Child((int)((_kept << LeafShift) >> shift) & 63);
+        }
+    }
+
     // Ancestor d (0: the root) of the cached leaf.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private BitmapInner Ancestor(int d) => Levels == 2 ? Inner(_root!) : _cachedPath[d]!;
 
     // The cached leaf, empty so far, is about to get the bit `index`: its ancestors learn it, bottom-up, up to one that knew.
+    // In an empty bitmap the kept path (another leaf's) first forgets the way it still marks.
     private void Filled(long index)
     {
+        if (_count == 0)
+        {
+            UnmarkKept();
+        }
+
         for (int d = Levels - 2; d >= 0; d--)
         {
             BitmapInner inner = Ancestor(d);
@@ -500,14 +532,19 @@ internal sealed class FreeBitmap
     }
 
     // The cached leaf, that of `index`, just emptied: it becomes the kept leaf (releasing the previous kept path cannot
-    // detach it, as its ancestors still count it non-empty), then its ancestors learn it is empty.
+    // detach it, as its ancestors still count it non-empty), then its ancestors learn it is empty, unless the bitmap is.
     private void Emptied(long index)
     {
         long leaf = index >> LeafShift;
         if (_kept != leaf)
         {
-            ReleaseKept();
+            ReleaseKeptPath();
             _kept = leaf;
+        }
+
+        if (_count == 0)
+        {
+            return; // the last bit went: the path keeps its marks
         }
 
         for (int d = Levels - 2; d >= 0; d--)
@@ -852,6 +889,32 @@ internal sealed class FreeBitmap
         return node != _cached || _cachedIndex < 0 || index >= Length ? $"the cached leaf {_cachedIndex} is not attached there" : null;
     }
 
+    // An empty bitmap's tree: the kept path alone, each inner node marking the way to the kept leaf, which is all zeros.
+    private string? CheckMarkedPath()
+    {
+        if (_kept < 0 || _kept << LeafShift >= Length)
+        {
+            return "an empty bitmap holds nodes but no kept leaf";
+        }
+
+        BitmapNode node = _root!;
+        long index = _kept << LeafShift;
+        for (int shift = _topShift; shift >= LeafShift; shift -= 6)
+        {
+            BitmapInner inner = Inner(node);
+            int c = (int)(index >> shift) & 63;
+            if (inner.Any != 1UL << c || inner.Full != 0 || inner.Child(c) is null || inner.ChildSpan.Count((BitmapNode?)null) != 63)
+            {
+                return $"the empty bitmap's node at level {shift} does not mark the way to kept leaf {_kept} alone";
+            }
+
+            node = inner.Child(c)!;
+        }
+
+        return node.Any != 0 || Leaf(node).WordSpan.IndexOfAnyExcept(0UL) >= 0 ? $"the empty bitmap's kept leaf {_kept} holds bits"
+            : _leaves != 1 || _inners != Levels - 1 ? $"the empty bitmap counts {_leaves} leaves and {_inners} inner nodes besides the kept path" : null;
+    }
+
     // Validates a node whose children span 2^shift bits, starting at bit nodeBase, and what hangs below it.
     private string? Check(BitmapNode node, int shift, long nodeBase, ref Tally tally)
     {
@@ -982,6 +1045,9 @@ internal sealed class BitmapInner : BitmapNode
 
     /// <summary>The child nodes.</summary>
     public NodeChildren Children;
+
+    /// <summary>The 64 children as a span.</summary>
+    public Span<BitmapNode?> ChildSpan => MemoryMarshal.CreateSpan(ref Child(0), 64);
 
     /// <summary>Child <paramref name="c"/> (0..63), without a bounds check.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
