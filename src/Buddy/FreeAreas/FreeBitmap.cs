@@ -17,6 +17,16 @@
 //   emptied stays attached with its ancestors, so that a bit set and cleared at one place over and
 //   over takes and gives no node. That path is released when another leaf empties, by SetRange
 //   covering it, or by ReleaseKept. Released nodes go back to the reserve all zeros.
+// - Masks are exact (above) while Count > 0. When Count is 0 the tree is nothing or the kept path
+//   alone, and every inner node on it still has exactly the Any bit leading to the kept leaf (the
+//   marks of its last bit): so a bit set and cleared at one place in an otherwise empty bitmap
+//   changes only its leaf and the count, at any depth. Searches answer an empty bitmap from the
+//   count; the first Set elsewhere clears the marks (UnmarkKept), SetRange releases the path first.
+// - Cache: _cached is null (and _cachedIndex -1) or the attached leaf number _cachedIndex, and when
+//   Levels > 2 _cachedPath holds its ancestors, root first. Only Reach fills it (the walk that may
+//   create or materialise nodes); Release drops it with the leaf, so every detach (a fold, a kept
+//   path released, a range covering it, the root folded or released) forgets it. Trees of one or
+//   two levels reach an uncached leaf in two loads (Shallow) and need no path: the parent is _root.
 // - Every change first makes sure the reserve holds the nodes it will create, before it changes
 //   anything: an OutOfMemoryException leaves the bitmap as it was.
 using System.Diagnostics;
