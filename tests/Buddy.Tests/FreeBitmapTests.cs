@@ -32,6 +32,27 @@ public class FreeBitmapTests
         }, iter: 40);
     }
 
+    [Theory]
+    [InlineData(1L << 18)]
+    [InlineData(1L << 30)]
+    [InlineData(1L << 50)]
+    public void Operations_interleaved_on_a_few_leaves_agree_with_a_run_list(long length)
+    {
+        long[] leaves = [0, 4096, length / 2, length - 4096]; // two siblings, two far apart: the cache is hit, missed and dropped
+        Gen.Select(Gen.Int[0, 9], Gen.Int[0, 3], Gen.Long[0, long.MaxValue]).Array[1, 120].Sample(ops =>
+        {
+            var bitmap = new FreeBitmap(length);
+            var model = new RunList();
+            foreach ((int kind, int leaf, long r) in ops)
+            {
+                long index = leaves[leaf] + ((r % 3) switch { 0 => r % 4, 1 => 4092 + (r % 4), _ => r % 4096 });
+                ApplyInLeaf(bitmap, model, kind, leaves[leaf], index);
+                Assert.Null(bitmap.Validate());
+                Agree(bitmap, model, length, index);
+            }
+        }, iter: 60);
+    }
+
     [Fact]
     public void An_idle_huge_bitmap_is_tiny_and_a_huge_range_is_a_few_nodes()
     {
@@ -237,6 +258,68 @@ public class FreeBitmapTests
         long count = Math.Min(room, kind == 8 ? 1 + (b % 9000) : (1L << (int)(b % 63)) + (b % 1000));
         bitmap.SetRange(index, count);
         model.AddRange(index, count);
+    }
+
+    // Kinds 0-3 toggle the bit, 4-5 TryClear it, 6 tests it, 7 fills its leaf (ranges, then a Set that folds it), 8 releases the
+    // kept path, 9 clears the first set bit of the leaf (materialising a folded one).
+    private static void ApplyInLeaf(FreeBitmap bitmap, RunList model, int kind, long leafBase, long index)
+    {
+        switch (kind)
+        {
+            case < 4:
+                Toggle(bitmap, model, index);
+                break;
+            case < 6:
+                bool was = model.Contains(index);
+                Assert.Equal(was, bitmap.TryClear(index));
+                if (was)
+                {
+                    model.Remove(index);
+                }
+
+                break;
+            case 6:
+                Assert.Equal(model.Contains(index), bitmap.Test(index));
+                break;
+            case 7:
+                FillLeaf(bitmap, model, leafBase);
+                break;
+            case 8:
+                bitmap.ReleaseKept();
+                break;
+            default:
+                long first = model.NextSet(leafBase);
+                if (first >= 0 && first < leafBase + 4096)
+                {
+                    bitmap.Clear(first);
+                    model.Remove(first);
+                }
+
+                break;
+        }
+    }
+
+    // Sets every clear bit of the leaf at leafBase: its clear runs but the last bit by SetRange, that bit by Set.
+    private static void FillLeaf(FreeBitmap bitmap, RunList model, long leafBase)
+    {
+        long end = leafBase + 4096;
+        for (long clear = model.NextClear(leafBase, end); clear < end; clear = model.NextClear(clear, end))
+        {
+            long next = model.NextSet(clear);
+            long count = Math.Min(next < 0 ? end : next, end) - clear;
+            bool last = clear + count == end;
+            if (count > 1 || !last)
+            {
+                bitmap.SetRange(clear, last ? count - 1 : count);
+                model.AddRange(clear, last ? count - 1 : count);
+            }
+
+            if (last)
+            {
+                bitmap.Set(end - 1);
+                model.AddRange(end - 1, 1);
+            }
+        }
     }
 
     private static void Toggle(FreeBitmap bitmap, RunList model, long index)

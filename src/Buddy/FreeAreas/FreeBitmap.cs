@@ -17,6 +17,16 @@
 //   emptied stays attached with its ancestors, so that a bit set and cleared at one place over and
 //   over takes and gives no node. That path is released when another leaf empties, by SetRange
 //   covering it, or by ReleaseKept. Released nodes go back to the reserve all zeros.
+// - Masks are exact (above) while Count > 0. When Count is 0 the tree is nothing or the kept path
+//   alone, and every inner node on it still has exactly the Any bit leading to the kept leaf (the
+//   marks of its last bit): so a bit set and cleared at one place in an otherwise empty bitmap
+//   changes only its leaf and the count, at any depth. Searches answer an empty bitmap from the
+//   count; the first Set elsewhere clears the marks (UnmarkKept), SetRange releases the path first.
+// - Cache: _cached is null (and _cachedIndex -1) or the attached leaf number _cachedIndex, and when
+//   Levels > 2 _cachedPath holds its ancestors, root first. Only Reach fills it (the walk that may
+//   create or materialise nodes); Release drops it with the leaf, so every detach (a fold, a kept
+//   path released, a range covering it, the root folded or released) forgets it. Trees of one or
+//   two levels reach an uncached leaf in two loads (Shallow) and need no path: the parent is _root.
 // - Every change first makes sure the reserve holds the nodes it will create, before it changes
 //   anything: an OutOfMemoryException leaves the bitmap as it was.
 using System.Diagnostics;
@@ -41,6 +51,9 @@ internal sealed class FreeBitmap
     private bool _rootFull;
     private long _count;
     private long _kept = -1; // the leaf (index >> 12) whose path may hold empty nodes, or -1
+    private long _cachedIndex = -1; // the leaf (index >> 12) of _cached, or -1
+    private BitmapLeaf? _cached; // the last leaf Set, Clear or TryClear reached, while attached
+    private Path _cachedPath; // when Levels > 2: _cached's ancestors, root first (with two levels the parent is _root)
     private int _leaves;
     private int _inners;
 
@@ -83,42 +96,22 @@ internal sealed class FreeBitmap
     public bool Test(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length);
-        BitmapNode? node = _root;
-        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
-        {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            int c = (int)(index >> shift) & 63;
-            if (((inner.Full >> c) & 1) != 0)
-            {
-                return true;
-            }
-
-            node = inner.Child(c);
-        }
-
-        return node is null ? _rootFull : ((Unsafe.As<BitmapLeaf>(node).Word((int)(index >> 6) & 63) >> (int)index) & 1) != 0;
+        BitmapLeaf? leaf = (index >> LeafShift) == _cachedIndex ? _cached : Shallow(index);
+        return leaf is not null ? IsSetIn(leaf, index) : TestUncached(index);
     }
 
     /// <summary>Sets bit <paramref name="index"/>, which must be clear.</summary>
     public void Set(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length && !Test(index), "bit already set");
-        BitmapNode? node = _root;
-        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
+        BitmapLeaf leaf = (index >> LeafShift) == _cachedIndex ? _cached! : Shallow(index) ?? Reach(index, create: true)!;
+        if (leaf.Any == 0 && (_count != 0 || _kept != index >> LeafShift))
         {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            int c = (int)(index >> shift) & 63;
-            node = ((inner.Any >> c) & 1) != 0 ? inner.Child(c) : null;
-        }
-
-        if (node is null || node.Any == 0)
-        {
-            SetOnNewPath(index);
-            return;
+            Filled(index);
         }
 
         _count++;
-        if (SetInLeaf(Unsafe.As<BitmapLeaf>(node), index))
+        if (SetInLeaf(leaf, index))
         {
             Fold(index);
         }
@@ -134,7 +127,12 @@ internal sealed class FreeBitmap
             return;
         }
 
-        _reserve.Ensure(2 * Levels, 2); // the two edges of the range; nothing changed before this
+        if (_count == 0)
+        {
+            ReleaseKept(); // its marks would mislead the range's
+        }
+
+        _reserve.Ensure(2 * Levels, 2); // the two edges of the range; nothing else changed before this
         _count += count;
         if (Levels == 1)
         {
@@ -158,62 +156,33 @@ internal sealed class FreeBitmap
     public void Clear(long index)
     {
         Debug.Assert((ulong)index < (ulong)Length && Test(index), "bit not set");
-        if (_rootFull)
+        ClearIn((index >> LeafShift) == _cachedIndex ? _cached! : Shallow(index) ?? Reach(index, create: false)!, index);
+    }
+
+    /// <summary>Clears bit <paramref name="index"/> if it is set; returns whether it was.</summary>
+    public bool TryClear(long index)
+    {
+        Debug.Assert((ulong)index < (ulong)Length);
+        BitmapLeaf? leaf = (index >> LeafShift) == _cachedIndex ? _cached : Shallow(index) ?? Reach(index, create: false);
+        if (leaf is null || !IsSetIn(leaf, index))
         {
-            _reserve.Ensure(Levels - 1, 1);
-            _root = NewFull(_topShift);
-            _rootFull = false;
+            return false;
         }
 
-        Path path = default;
-        BitmapNode node = _root!;
-        for (int shift = _topShift, d = 0; shift >= LeafShift; shift -= 6, d++)
-        {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            path[d] = inner;
-            int c = (int)(index >> shift) & 63;
-            node = ((inner.Full >> c) & 1) != 0 ? Materialise(inner, c, shift) : inner.Child(c)!;
-        }
-
-        BitmapLeaf leaf = Unsafe.As<BitmapLeaf>(node);
-        int w = (int)(index >> 6) & 63;
-        ref ulong word = ref leaf.Word(w);
-        word &= ~(1UL << (int)index);
-        _count--;
-        if (word == 0 && (leaf.Any &= ~(1UL << w)) == 0)
-        {
-            Emptied(index, ref path);
-        }
+        ClearIn(leaf, index);
+        return true;
     }
 
     /// <summary>The lowest set index, or -1 when the bitmap is empty.</summary>
-    public long FindFirst()
-    {
-        if (_rootFull)
-        {
-            return 0;
-        }
-
-        BitmapNode? root = _root;
-        return root is null || root.Any == 0 ? -1 : DescendFirst(root, _topShift, 0);
-    }
+    public long FindFirst() => _count == 0 ? -1 : _rootFull ? 0 : DescendFirst(_root!, _topShift, 0);
 
     /// <summary>The highest set index, or -1 when the bitmap is empty.</summary>
-    public long FindLast()
-    {
-        if (_rootFull)
-        {
-            return Length - 1;
-        }
-
-        BitmapNode? root = _root;
-        return root is null || root.Any == 0 ? -1 : DescendLast(root, _topShift, 0);
-    }
+    public long FindLast() => _count == 0 ? -1 : _rootFull ? Length - 1 : DescendLast(_root!, _topShift, 0);
 
     /// <summary>The highest set index below <paramref name="end"/>, or -1.</summary>
     public long FindLastBefore(long end)
     {
-        if (end <= 0)
+        if (end <= 0 || _count == 0)
         {
             return -1;
         }
@@ -258,7 +227,7 @@ internal sealed class FreeBitmap
     public long NextSet(long from)
     {
         Debug.Assert(from >= 0);
-        if (from >= Length)
+        if (from >= Length || _count == 0)
         {
             return -1;
         }
@@ -339,36 +308,16 @@ internal sealed class FreeBitmap
     /// <summary>Releases the path kept attached after the last leaf emptied (see the file comment); allocates nothing.</summary>
     public void ReleaseKept()
     {
-        long kept = _kept;
-        _kept = -1;
-        BitmapNode? node = _root;
-        if (kept < 0 || node is null)
+        if (_count == 0 && _root is not null)
         {
-            return;
-        }
-
-        if (node.Any == 0)
-        {
-            Release(node, _topShift);
+            Release(_root, _topShift); // the tree is the kept path
             _root = null;
+            _kept = -1;
             return;
         }
 
-        for (int shift = _topShift; shift >= LeafShift; shift -= 6)
-        {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            int c = (int)((kept << LeafShift) >> shift) & 63;
-            BitmapNode? child = inner.Child(c);
-            if (child is null || child.Any == 0)
-            {
-                DetachAndRelease(inner, c, shift);
-                return;
-            }
-
-            node = child;
-        }
+        ReleaseKeptPath();
     }
-
     /// <summary>Checks masks, full bits, the kept path, node and bit counts against the tree; returns the first problem or null.</summary>
     public string? Validate()
     {
@@ -379,8 +328,13 @@ internal sealed class FreeBitmap
                 : _count != Length ? $"count {_count} but the full root holds {Length}" : null;
         }
 
+        if (_count == 0 && _root is not null)
+        {
+            return CheckCache() ?? CheckMarkedPath();
+        }
+
         var tally = new Tally();
-        string? problem = _root is null ? null : Check(_root, _topShift, 0, ref tally);
+        string? problem = CheckCache() ?? (_root is null ? null : Check(_root, _topShift, 0, ref tally));
         return problem
             ?? (tally.Bits != _count ? $"count {_count} but {tally.Bits} bits are set"
             : tally.Leaves != _leaves || tally.Inners != _inners ? $"{_leaves} leaves and {_inners} inner nodes counted, {tally.Leaves} and {tally.Inners} attached"
@@ -406,41 +360,165 @@ internal sealed class FreeBitmap
         return word == ulong.MaxValue && IsFull(leaf, 6);
     }
 
-    // Set when the path to the bit has an empty or missing node: creates what is missing, then marks the path non-empty bottom-up.
-    private void SetOnNewPath(long index)
+    // Releases the empty part of the kept path in a non-empty bitmap: the subtree below the last ancestor still non-empty.
+    private void ReleaseKeptPath()
     {
-        if (_root is null)
+        long kept = _kept;
+        _kept = -1;
+        BitmapNode? node = kept < 0 ? null : _root;
+        if (node is null)
+        {
+            return;
+        }
+
+        for (int shift = _topShift; shift >= LeafShift; shift -= 6)
+        {
+            BitmapInner inner = Inner(node);
+            int c = (int)((kept << LeafShift) >> shift) & 63;
+            BitmapNode? child = inner.Child(c);
+            if (child is null || child.Any == 0)
+            {
+                DetachAndRelease(inner, c, shift);
+                return;
+            }
+
+            node = child;
+        }
+    }
+
+    // Whether the bit is set in its leaf.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsSetIn(BitmapLeaf leaf, long index) => ((leaf.Word((int)(index >> 6) & 63) >> (int)index) & 1) != 0;
+
+    // The leaf of `index` in a tree of one or two levels, when materialised and not under a full bit; null otherwise. Two
+    // loads at most, no bookkeeping: the cache serves deeper trees and the walks that create or materialise nodes.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private BitmapLeaf? Shallow(long index)
+    {
+        BitmapNode? root = _root;
+        if (Levels == 1 || root is null)
+        {
+            return Unsafe.As<BitmapLeaf?>(root);
+        }
+
+        int c = (int)(index >> LeafShift) & 63;
+        return Levels == 2 && ((Inner(root).Full >> c) & 1) == 0 ? Unsafe.As<BitmapLeaf?>(Inner(root).Child(c)) : null;
+    }
+
+    // Test outside the cached leaf: a walk from the root that changes nothing.
+    private bool TestUncached(long index)
+    {
+        BitmapNode? node = _root;
+        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
+        {
+            BitmapInner inner = Inner(node);
+            int c = (int)(index >> shift) & 63;
+            if (((inner.Full >> c) & 1) != 0)
+            {
+                return true;
+            }
+
+            node = inner.Child(c);
+        }
+
+        return node is null ? _rootFull : IsSetIn(Leaf(node), index);
+    }
+
+    // Clears the bit in the cached leaf; when the leaf empties, its ancestors learn it (unless it was the last bit and the
+    // leaf is already the kept one: then nothing else changes).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ClearIn(BitmapLeaf leaf, long index)
+    {
+        int w = (int)(index >> 6) & 63;
+        ref ulong word = ref leaf.Word(w);
+        word &= ~(1UL << (int)index);
+        _count--;
+        if (word == 0 && (leaf.Any &= ~(1UL << w)) == 0 && (_count != 0 || _kept != index >> LeafShift))
+        {
+            Emptied(index);
+        }
+    }
+
+    // Walks to the leaf of `index` and caches it: full nodes on the way are materialised (the bit is set), missing ones
+    // created when `create` (the bit is to be set); null when the way is missing and not `create` (the bit is clear).
+    private BitmapLeaf? Reach(long index, bool create)
+    {
+        DropCache(); // the walk overwrites the cached path
+        if (_rootFull)
+        {
+            _reserve.Ensure(Levels - 1, 1);
+            _root = NewFull(_topShift);
+            _rootFull = false;
+        }
+        else if (_root is null && create)
         {
             _reserve.Ensure(Levels - 1, 1);
             _root = NewNode(_topShift);
         }
 
-        Path path = default;
-        BitmapNode node = _root;
-        for (int shift = _topShift, d = 0; shift >= LeafShift; shift -= 6, d++)
+        BitmapNode? node = _root;
+        for (int shift = _topShift, d = 0; shift >= LeafShift && node is not null; shift -= 6, d++)
         {
             BitmapInner inner = Inner(node);
-            path[d] = inner;
-            int c = (int)(index >> shift) & 63;
-            node = inner.Child(c) ?? Attach(inner, c, shift);
-        }
-
-        _count++;
-        bool full = SetInLeaf(Leaf(node), index);
-        for (int d = Levels - 2; d >= 0; d--)
-        {
-            ulong bit = 1UL << (int)(index >> (_topShift - (6 * d)));
-            if ((path[d]!.Any & bit) != 0)
+            if (Levels > 2)
             {
-                break;
+                _cachedPath[d] = inner;
             }
 
-            path[d]!.Any |= bit;
+            int c = (int)(index >> shift) & 63;
+            node = ((inner.Full >> c) & 1) != 0 ? Materialise(inner, c, shift) : inner.Child(c) ?? (create ? Attach(inner, c, shift) : null);
         }
 
-        if (full)
+        if (node is null)
         {
-            Fold(index);
+            return null;
+        }
+
+        _cachedIndex = index >> LeafShift;
+        return _cached = Leaf(node);
+    }
+
+    // Forgets the cached leaf (it is being detached, or its path is being overwritten).
+    private void DropCache()
+    {
+        _cachedIndex = -1;
+        _cached = null;
+    }
+
+    // Clears the masks of the inner nodes on the kept path of an empty bitmap, which still mark the way to the kept leaf.
+    private void UnmarkKept()
+    {
+        BitmapNode? node = _kept < 0 ? null : _root;
+        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
+        {
+            node.Any = 0;
+            node = Inner(node).Child((int)((_kept << LeafShift) >> shift) & 63);
+        }
+    }
+
+    // Ancestor d (0: the root) of the cached leaf.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private BitmapInner Ancestor(int d) => Levels == 2 ? Inner(_root!) : _cachedPath[d]!;
+
+    // The cached leaf, empty so far, is about to get the bit `index`: its ancestors learn it, bottom-up, up to one that knew.
+    // In an empty bitmap the kept path (another leaf's) first forgets the way it still marks.
+    private void Filled(long index)
+    {
+        if (_count == 0)
+        {
+            UnmarkKept();
+        }
+
+        for (int d = Levels - 2; d >= 0; d--)
+        {
+            BitmapInner inner = Ancestor(d);
+            ulong bit = 1UL << (int)(index >> (_topShift - (6 * d)));
+            if ((inner.Any & bit) != 0)
+            {
+                return;
+            }
+
+            inner.Any |= bit;
         }
     }
 
@@ -463,19 +541,25 @@ internal sealed class FreeBitmap
         return child;
     }
 
-    // The leaf of `index` just emptied: it becomes the kept leaf (releasing the previous one), and its ancestors learn it is empty.
-    private void Emptied(long index, ref Path path)
+    // The cached leaf, that of `index`, just emptied: it becomes the kept leaf (releasing the previous kept path cannot
+    // detach it, as its ancestors still count it non-empty), then its ancestors learn it is empty, unless the bitmap is.
+    private void Emptied(long index)
     {
         long leaf = index >> LeafShift;
         if (_kept != leaf)
         {
-            ReleaseKept();
+            ReleaseKeptPath();
             _kept = leaf;
+        }
+
+        if (_count == 0)
+        {
+            return; // the last bit went: the path keeps its marks
         }
 
         for (int d = Levels - 2; d >= 0; d--)
         {
-            if ((path[d]!.Any &= ~(1UL << (int)(index >> (_topShift - (6 * d))))) != 0)
+            if ((Ancestor(d).Any &= ~(1UL << (int)(index >> (_topShift - (6 * d))))) != 0)
             {
                 return;
             }
@@ -580,6 +664,11 @@ internal sealed class FreeBitmap
         if (shift < LeafShift)
         {
             BitmapLeaf leaf = Leaf(node);
+            if (leaf == _cached)
+            {
+                DropCache();
+            }
+
             leaf.WordSpan.Clear();
             leaf.Any = 0;
             _leaves--;
@@ -786,6 +875,56 @@ internal sealed class FreeBitmap
         return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(~leaf.Word(w));
     }
 
+    // Checks that the cached leaf, if any, is the attached leaf of its index, reached through the cached path.
+    private string? CheckCache()
+    {
+        if (_cached is null)
+        {
+            return _cachedIndex != -1 ? $"leaf {_cachedIndex} is cached without a node" : null;
+        }
+
+        BitmapNode? node = _root;
+        long index = _cachedIndex << LeafShift;
+        for (int shift = _topShift, d = 0; shift >= LeafShift && node is not null; shift -= 6, d++)
+        {
+            if (Levels > 2 && _cachedPath[d] != node)
+            {
+                return $"the cached path to leaf {_cachedIndex} disagrees with the tree at depth {d}";
+            }
+
+            int c = (int)(index >> shift) & 63;
+            node = ((Inner(node).Full >> c) & 1) != 0 ? null : Inner(node).Child(c);
+        }
+
+        return node != _cached || _cachedIndex < 0 || index >= Length ? $"the cached leaf {_cachedIndex} is not attached there" : null;
+    }
+
+    // An empty bitmap's tree: the kept path alone, each inner node marking the way to the kept leaf, which is all zeros.
+    private string? CheckMarkedPath()
+    {
+        if (_kept < 0 || _kept << LeafShift >= Length)
+        {
+            return "an empty bitmap holds nodes but no kept leaf";
+        }
+
+        BitmapNode node = _root!;
+        long index = _kept << LeafShift;
+        for (int shift = _topShift; shift >= LeafShift; shift -= 6)
+        {
+            BitmapInner inner = Inner(node);
+            int c = (int)(index >> shift) & 63;
+            if (inner.Any != 1UL << c || inner.Full != 0 || inner.Child(c) is null || inner.ChildSpan.Count((BitmapNode?)null) != 63)
+            {
+                return $"the empty bitmap's node at level {shift} does not mark the way to kept leaf {_kept} alone";
+            }
+
+            node = inner.Child(c)!;
+        }
+
+        return node.Any != 0 || Leaf(node).WordSpan.IndexOfAnyExcept(0UL) >= 0 ? $"the empty bitmap's kept leaf {_kept} holds bits"
+            : _leaves != 1 || _inners != Levels - 1 ? $"the empty bitmap counts {_leaves} leaves and {_inners} inner nodes besides the kept path" : null;
+    }
+
     // Validates a node whose children span 2^shift bits, starting at bit nodeBase, and what hangs below it.
     private string? Check(BitmapNode node, int shift, long nodeBase, ref Tally tally)
     {
@@ -873,7 +1012,7 @@ internal sealed class FreeBitmap
         public int Inners;
     }
 
-    /// <summary>The inner nodes on the way from the root to a leaf.</summary>
+    /// <summary>The inner nodes on the way from the root to a leaf, root first.</summary>
     [InlineArray(MaxLevels - 1)]
     private struct Path
     {
@@ -916,6 +1055,9 @@ internal sealed class BitmapInner : BitmapNode
 
     /// <summary>The child nodes.</summary>
     public NodeChildren Children;
+
+    /// <summary>The 64 children as a span.</summary>
+    public Span<BitmapNode?> ChildSpan => MemoryMarshal.CreateSpan(ref Child(0), 64);
 
     /// <summary>Child <paramref name="c"/> (0..63), without a bounds check.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
