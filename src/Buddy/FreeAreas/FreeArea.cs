@@ -186,6 +186,24 @@ internal sealed class FreeArea
         _ordersWithFree[type] |= 1UL << order;
     }
 
+    /// <summary>Removes the block at <paramref name="pfn"/> from its pageblock's list if it is a free block of <paramref name="order"/>; returns whether it was (one walk: the merge's "is the buddy free? take it").</summary>
+    public bool TryRemoveFree(int order, ulong pfn)
+    {
+        int type = TypeOf(pfn);
+        FreeBitmap free = _free[(order * _types) + type];
+        if (!free.TryClear(Index(order, pfn)))
+        {
+            return false;
+        }
+
+        if (free.Count == 0)
+        {
+            _ordersWithFree[type] &= ~(1UL << order);
+        }
+
+        return true;
+    }
+
     /// <summary>Removes a free block from its pageblock's list.</summary>
     public void RemoveFree(int order, ulong pfn)
     {

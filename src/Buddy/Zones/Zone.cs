@@ -217,12 +217,11 @@ internal sealed class Zone
         while (order < _maxOrder)
         {
             ulong buddy = PageMath.BuddyOf(pfn, order);
-            if (buddy < StartPfn || buddy + (1UL << order) > EndPfn || !_area.IsFree(order, buddy))
+            if (buddy < StartPfn || buddy + (1UL << order) > EndPfn || !_area.TryRemoveFree(order, buddy))
             {
                 break;
             }
 
-            _area.RemoveFree(order, buddy);
             if (Grouped && order >= _area.PageblockOrder && _area.TypeOf(buddy) != _area.TypeOf(pfn))
             {
                 // Match the buddy's pageblocks to the freed block's type, so that one free block
