@@ -118,6 +118,30 @@ public class HugeSpaceTests
     }
 
     [Fact]
+    public void FreeRange_and_pagetypeinfo_cost_nothing_per_page_of_a_huge_block()
+    {
+        var pages = new PageAllocator(Huge() with { Mobility = MobilitySettings.Grouping with { PageblockOrder = 28 } });
+        Block big = pages.Allocate(Request.ForOrder(40)); // unmovable: claims all 4,096 pageblocks of a movable max-order block
+        long before = pages.MetadataBytes;
+
+        // Everything but the block's first and last page: two cuts down 40 orders, 2^40 - 2 pages freed.
+        pages.FreeRange(big.Address + Page, (1UL << 40) - 2);
+        pages.Validate();
+        Assert.Equal((1UL << 50) - 2, pages.FreePages);
+        // O(max order): a stamp chunk (32 KiB) for each half the two cuts leave, not one per page.
+        Assert.True(pages.MetadataBytes - before < 4 * 40 * 40 * 1024, $"{pages.MetadataBytes - before} bytes more for one FreeRange");
+
+        string info = pages.PageTypeInfo();
+        string normal = info.Split('\n').Single(l => l.StartsWith("Node 0, zone   Normal", StringComparison.Ordinal));
+        Assert.Equal(["4096", "4190208", "0"], normal.Split(' ', StringSplitOptions.RemoveEmptyEntries)[4..7]);
+
+        pages.FreeRange(big.Address, 1);
+        pages.FreeRange(big.Address + (((1UL << 40) - 1) * Page), 1);
+        pages.Validate();
+        Assert.Equal(1UL << 50, pages.FreePages);
+    }
+
+    [Fact]
     public void Metadata_after_100_000_random_allocations_is_proportional_to_them()
     {
         var pages = new PageAllocator(Huge());

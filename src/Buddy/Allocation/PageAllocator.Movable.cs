@@ -31,10 +31,18 @@ public sealed partial class PageAllocator
                     }
                 }
 
+                // The kernel counts the pageblocks of the pfns from the zone's start in pageblock
+                // steps (pagetypeinfo_showblockcount_print): the zone's first `visited` pageblocks.
                 long[] blocks = new long[Kernel.PageTypeInfo.TypeNames.Count];
-                for (ulong pfn = z.StartPfn; pfn < z.EndPfn; pfn += 1UL << pageblockOrder)
+                long visited = (long)((z.EndPfn - z.StartPfn + (1UL << pageblockOrder) - 1) >> pageblockOrder);
+                if (!z.Grouped)
                 {
-                    blocks[z.Grouped ? z.Area.TypeOf(pfn) : (int)MigrateType.Movable]++;
+                    blocks[(int)MigrateType.Movable] = visited;
+                }
+
+                foreach ((long start, long count, byte type) in z.Area.PageblockRuns())
+                {
+                    blocks[type] += Math.Max(0, Math.Min(start + count, visited) - start);
                 }
 
                 zones.Add(new Kernel.PageTypeInfoZone(0, z.Name, free, blocks));

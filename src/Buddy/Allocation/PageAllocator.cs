@@ -311,19 +311,7 @@ public sealed partial class PageAllocator
                 ThawCaches();
             }
 
-            // The heads this may set (the pieces of cut runs and blocks), before anything changes.
-            ulong headsFrom = start, headsTo = end;
-            foreach ((ulong runStart, ulong runPages) in _exact)
-            {
-                if (runStart < end && runStart + runPages > start)
-                {
-                    headsFrom = Math.Min(headsFrom, runStart);
-                    headsTo = Math.Max(headsTo, runStart + runPages);
-                }
-            }
-
-            ulong maxBlock = 1UL << _maxOrder; // a cut unit starts at most this far before the range
-            ReserveHeads(Math.Max(_firstPfn, headsFrom & ~(maxBlock - 1)), Math.Min(_endPfn, (headsTo + maxBlock - 1) & ~(maxBlock - 1)));
+            ReserveCutHeads(start, end); // the heads this may set, before anything changes
             if (_exact.Count > 0)
             {
                 foreach ((ulong runStart, ulong runPages) in _exact.ToList())
@@ -369,6 +357,42 @@ public sealed partial class PageAllocator
                     SetHead(unitStart + (1UL << (unitOrder - 1)), mobility);
                 }
             }
+        }
+    }
+
+    // Makes the head chunks exist for every page FreeRange may stamp: the pieces of the exact runs
+    // it touches, and the halves of the units it cuts, which hold one of its two edges (at each
+    // order, the block holding the edge and its upper half). O(max order) pages per run and edge,
+    // whatever the range's length. Lock held.
+    private void ReserveCutHeads(ulong start, ulong end)
+    {
+        foreach (ulong edge in (ReadOnlySpan<ulong>)[start, end - 1])
+        {
+            for (int order = 0; order < _maxOrder; order++)
+            {
+                ulong unit = edge & ~((2UL << order) - 1);
+                ReserveHead(unit);
+                ReserveHead(unit + (1UL << order));
+            }
+        }
+
+        foreach ((ulong runStart, ulong runPages) in _exact)
+        {
+            if (runStart < end && runStart + runPages > start)
+            {
+                foreach ((ulong piece, _) in PageMath.AlignedPieces(runStart, runPages, _maxOrder))
+                {
+                    ReserveHead(piece);
+                }
+            }
+        }
+    }
+
+    private void ReserveHead(ulong pfn)
+    {
+        if (pfn >= _firstPfn && pfn < _endPfn)
+        {
+            _heads.EnsureChunk(pfn - _firstPfn);
         }
     }
 
