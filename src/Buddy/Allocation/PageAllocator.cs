@@ -877,7 +877,7 @@ public sealed partial class PageAllocator
                 ThrowStale(zone, pfn, pages, paramName);
             }
 
-            FreeLive(zone, pfn, pages);
+            FreeLive(zone, pfn, pages, stamp);
             return;
         }
 
@@ -963,8 +963,8 @@ public sealed partial class PageAllocator
 
     // Frees the live allocation a handle's stamp was just matched with: its stamp proves that an
     // allocation of exactly `pages` pages starts at pfn (a FreeRange that cuts it, a migration that
-    // moves it, re-stamp it), so the unit need not be looked up.
-    private void FreeLive(Zone zone, ulong pfn, ulong pages)
+    // moves it, re-stamp it), so the unit need not be looked up, nor the stamp read again to clear it.
+    private void FreeLive(Zone zone, ulong pfn, ulong pages, ulong stamp)
     {
         if (_exact.Count > 0 && _exact.TryGetValue(pfn, out ulong exactPages))
         {
@@ -982,7 +982,8 @@ public sealed partial class PageAllocator
             handle.MarkFreed();
         }
 
-        TryClearHead(pfn);
+        bool cleared = _heads.TryClear(pfn - _firstPfn, stamp);
+        Debug.Assert(cleared, "the stamp was matched under the lock");
         zone.Release(pfn, order);
         _allocatedPages -= pages;
     }

@@ -13,6 +13,7 @@
 //   skips empty orders with one TZCNT instead of probing every order's bitmap.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Buddy.FreeAreas;
 
@@ -172,25 +173,25 @@ internal sealed class FreeArea
 
     /// <summary>Whether the order-<paramref name="order"/> block at <paramref name="pfn"/> is free in its own right.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool IsFree(int order, ulong pfn) => _free[(order * _types) + TypeOf(pfn)].Test(Index(order, pfn));
+    public bool IsFree(int order, ulong pfn) => FreeList(order, TypeOf(pfn)).Test(Index(order, pfn));
 
     /// <summary>The orders at which <paramref name="type"/> has free blocks: bit o set for order o.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong OrdersWithFree(int type) => _ordersWithFree[type];
+    public ulong OrdersWithFree(int type) => OrderMask(type);
 
     /// <summary>Records a free block on its pageblock's list.</summary>
     public void AddFree(int order, ulong pfn)
     {
         int type = TypeOf(pfn);
-        _free[(order * _types) + type].Set(Index(order, pfn));
-        _ordersWithFree[type] |= 1UL << order;
+        FreeList(order, type).Set(Index(order, pfn));
+        OrderMask(type) |= 1UL << order;
     }
 
     /// <summary>Removes the block at <paramref name="pfn"/> from its pageblock's list if it is a free block of <paramref name="order"/>; returns whether it was (one walk: the merge's "is the buddy free? take it").</summary>
     public bool TryRemoveFree(int order, ulong pfn)
     {
         int type = TypeOf(pfn);
-        FreeBitmap free = _free[(order * _types) + type];
+        FreeBitmap free = FreeList(order, type);
         if (!free.TryClear(Index(order, pfn)))
         {
             return false;
@@ -198,7 +199,7 @@ internal sealed class FreeArea
 
         if (free.Count == 0)
         {
-            _ordersWithFree[type] &= ~(1UL << order);
+            OrderMask(type) &= ~(1UL << order);
         }
 
         return true;
@@ -208,11 +209,11 @@ internal sealed class FreeArea
     public void RemoveFree(int order, ulong pfn)
     {
         int type = TypeOf(pfn);
-        FreeBitmap free = _free[(order * _types) + type];
+        FreeBitmap free = FreeList(order, type);
         free.Clear(Index(order, pfn));
         if (free.Count == 0)
         {
-            _ordersWithFree[type] &= ~(1UL << order);
+            OrderMask(type) &= ~(1UL << order);
         }
     }
 
@@ -252,8 +253,8 @@ internal sealed class FreeArea
     /// <summary>The pfn of the lowest free block of <paramref name="order"/> on <paramref name="type"/>'s list, or <see cref="ulong.MaxValue"/>.</summary>
     public ulong LowestFree(int order, int type)
     {
-        long i = _free[(order * _types) + type].FindFirst();
-        return i < 0 ? ulong.MaxValue : ((ulong)i + _base[order]) << order;
+        long i = FreeList(order, type).FindFirst();
+        return i < 0 ? ulong.MaxValue : ((ulong)i + Base(order)) << order;
     }
 
     /// <summary>The pfn of the highest free block of <paramref name="order"/> on <paramref name="type"/>'s list, or <see cref="ulong.MaxValue"/>.</summary>
@@ -278,13 +279,13 @@ internal sealed class FreeArea
 
     /// <summary>Whether the block at <paramref name="pfn"/> (order ≥ 1) is split into halves.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool IsSplit(int order, ulong pfn) => _split[order]!.Test(Index(order, pfn));
+    public bool IsSplit(int order, ulong pfn) => Splits(order).Test(Index(order, pfn));
 
     /// <summary>Marks a block as split.</summary>
-    public void MarkSplit(int order, ulong pfn) => _split[order]!.Set(Index(order, pfn));
+    public void MarkSplit(int order, ulong pfn) => Splits(order).Set(Index(order, pfn));
 
     /// <summary>Marks a split block whole again (its halves merged).</summary>
-    public void ClearSplit(int order, ulong pfn) => _split[order]!.Clear(Index(order, pfn));
+    public void ClearSplit(int order, ulong pfn) => Splits(order).Clear(Index(order, pfn));
 
     /// <summary>The pfns of all free blocks of <paramref name="order"/> and <paramref name="type"/>, ascending.</summary>
     public IEnumerable<ulong> EnumerateFree(int order, int type)
@@ -332,6 +333,37 @@ internal sealed class FreeArea
     private long Index(int order, ulong pfn)
     {
         Debug.Assert((pfn & ((1UL << order) - 1)) == 0, "block not naturally aligned");
-        return (long)((pfn >> order) - _base[order]);
+        return (long)((pfn >> order) - Base(order));
+    }
+
+    // The per-order and per-type arrays are read without bounds checks on the take and give-back
+    // paths, which touch several of them at every level: the zone passes orders 0..max order only
+    // and types come from the pageblock map or MigrateType, both below _types.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private FreeBitmap FreeList(int order, int type)
+    {
+        Debug.Assert((uint)order < (uint)_base.Length && (uint)type < (uint)_types);
+        return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_free), (order * _types) + type);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private FreeBitmap Splits(int order)
+    {
+        Debug.Assert(order > 0 && order < _split.Length);
+        return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_split), order)!;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong Base(int order)
+    {
+        Debug.Assert((uint)order < (uint)_base.Length);
+        return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_base), order);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref ulong OrderMask(int type)
+    {
+        Debug.Assert((uint)type < (uint)_types);
+        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_ordersWithFree), type);
     }
 }
