@@ -1,6 +1,7 @@
 using Buddy.Allocation;
 using Buddy.Mobility;
 using Buddy.Pages;
+using Buddy.Simulation.Baselines;
 using Buddy.Zones;
 using CsCheck;
 using static Buddy.Units;
@@ -145,14 +146,11 @@ public class HugeSpaceTests
     public void Metadata_after_100_000_random_allocations_is_proportional_to_them()
     {
         var pages = new PageAllocator(Huge());
-        ulong x = 88172645463325252;
+        ulong x = Workloads.Seed;
         var live = new List<Block>();
         for (int i = 0; i < 100_000; i++)
         {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            live.Add(pages.Allocate(Request.ForOrder(Math.Min(System.Numerics.BitOperations.TrailingZeroCount(x), 6))));
+            live.Add(pages.Allocate(Request.ForOrder(Workloads.OrderOf(Workloads.Next(ref x)))));
         }
 
         long busy = pages.MetadataBytes;

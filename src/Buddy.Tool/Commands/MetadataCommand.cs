@@ -6,6 +6,7 @@
 using System.CommandLine;
 using Buddy.Allocation;
 using Buddy.Pages;
+using Buddy.Simulation.Baselines;
 
 namespace Buddy.Tool.Commands;
 
@@ -42,7 +43,7 @@ internal static class MetadataCommand
 
             var fresh = new PageAllocator(layout);
             int made = 0;
-            ulong x = 88172645463325252;
+            ulong x = Workloads.Seed;
             while (made < 100_000 && RandomAllocation(fresh, ref x))
             {
                 made++;
@@ -88,14 +89,8 @@ internal static class MetadataCommand
     }
 
     // An allocation of a random order 0..6 (as the benchmarks' mixed workload draws them), if it fits.
-    private static bool RandomAllocation(PageAllocator pages, ref ulong x)
-    {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        int order = Math.Min(System.Numerics.BitOperations.TrailingZeroCount(x), Math.Min(6, pages.MaxOrder));
-        return pages.TryAllocate(Request.ForOrder(order), out _);
-    }
+    private static bool RandomAllocation(PageAllocator pages, ref ulong x) =>
+        pages.TryAllocate(Request.ForOrder(Math.Min(Workloads.OrderOf(Workloads.Next(ref x)), pages.MaxOrder)), out _);
 
     private static void Report(TextWriter o, string state, PageAllocator pages) =>
         o.WriteLine($"  {state,-38} {pages.MetadataBytes,12:N0} bytes  {(double)pages.MetadataBytes / pages.TotalPages,6:F3} bytes/page");

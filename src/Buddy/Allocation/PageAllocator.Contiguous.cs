@@ -70,7 +70,7 @@ public sealed partial class PageAllocator
 
                 // What the allocation needs after the range is cleared, before anything moves.
                 int pieces = PageMath.AlignedPieces(start, pages, _maxOrder).Count();
-                ReserveHeads(start, start + 1);
+                ReserveHead(start);
                 _exact.EnsureCapacity(_exact.Count + 1);
                 _ranges.EnsureCapacity(_ranges.Count + 1);
                 if (!Evacuate(zone, start, start + pages, pieces))
@@ -186,7 +186,7 @@ public sealed partial class PageAllocator
         {
             foreach (ulong target in targets)
             {
-                ReserveHeads(target, target + 1);
+                ReserveHead(target);
             }
         }
         catch

@@ -50,17 +50,12 @@ public sealed partial class PageAllocator
         }
     }
 
-    // Makes the head chunks of [start, end) exist, so that marking any page there allocates nothing. Lock held.
-    private void ReserveHeads(ulong start, ulong end)
+    // Makes the head chunk of pfn exist, so that stamping it allocates nothing. Lock held.
+    private void ReserveHead(ulong pfn)
     {
-        for (ulong pfn = start; pfn < end; pfn += 1UL << 12)
+        if (pfn >= _firstPfn && pfn < _endPfn)
         {
             _heads.EnsureChunk(pfn - _firstPfn);
-        }
-
-        if (end > start)
-        {
-            _heads.EnsureChunk(end - 1 - _firstPfn);
         }
     }
 

@@ -388,14 +388,6 @@ public sealed partial class PageAllocator
         }
     }
 
-    private void ReserveHead(ulong pfn)
-    {
-        if (pfn >= _firstPfn && pfn < _endPfn)
-        {
-            _heads.EnsureChunk(pfn - _firstPfn);
-        }
-    }
-
     // Every page of [start, end) must be in an allocated unit that no thread cache holds. Lock held, caches frozen.
     private void CheckRangeAllocated(ulong start, ulong end, string paramName)
     {

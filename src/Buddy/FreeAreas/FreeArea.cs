@@ -208,13 +208,8 @@ internal sealed class FreeArea
     /// <summary>Removes a free block from its pageblock's list.</summary>
     public void RemoveFree(int order, ulong pfn)
     {
-        int type = TypeOf(pfn);
-        FreeBitmap free = FreeList(order, type);
-        free.Clear(Index(order, pfn));
-        if (free.Count == 0)
-        {
-            OrderMask(type) &= ~(1UL << order);
-        }
+        bool removed = TryRemoveFree(order, pfn);
+        Debug.Assert(removed, "the block is not on its pageblock's free list");
     }
 
     /// <summary>Records <paramref name="count"/> consecutive free blocks of <paramref name="order"/> from <paramref name="pfn"/>, all in pageblocks of one type, in O(bitmap height).</summary>
