@@ -70,6 +70,7 @@ public sealed class NativeArenaTests : IDisposable
         Assert.Throws<ArgumentOutOfRangeException>(() => m.Pin(4097));
         ((IDisposable)m).Dispose();
         ((IDisposable)m).Dispose();
+        _arena.DrainCaches(); // the block waits in this thread's cache until then
         Assert.Equal(before, _arena.Pages.FreePages);
         Assert.Throws<ObjectDisposedException>(() => m.GetSpan());
         Assert.Throws<ObjectDisposedException>(() => m.DangerousGetPointer());

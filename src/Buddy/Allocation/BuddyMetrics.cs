@@ -17,6 +17,7 @@ public static class BuddyMetrics
 
     internal static readonly Counter<long> Allocations = s_meter.CreateCounter<long>("buddy.allocations", "{block}", "Blocks allocated.");
     internal static readonly Counter<long> Failures = s_meter.CreateCounter<long>("buddy.allocation.failures", "{request}", "Requests that failed, by reason.");
+    internal static readonly Counter<long> AbandonedRentals = s_meter.CreateCounter<long>("buddy.arena.abandoned_rentals", "{rental}", "Arena rentals whose owner was garbage-collected without Dispose; their memory was given back.");
     internal static readonly Counter<long> CompactionPagesMoved = s_meter.CreateCounter<long>("buddy.compaction.pages_moved", "{page}", "Pages migrated by compaction.");
 
     static BuddyMetrics()
@@ -31,6 +32,15 @@ public static class BuddyMetrics
         if (Allocations.Enabled)
         {
             Allocations.Add(1);
+        }
+    }
+
+    /// <summary>Counts one rental reclaimed from an owner dropped without Dispose.</summary>
+    internal static void CountAbandonedRental()
+    {
+        if (AbandonedRentals.Enabled)
+        {
+            AbandonedRentals.Add(1);
         }
     }
 

@@ -5,16 +5,10 @@
 // thread pushes and pops with plain loads and stores; other threads reach it only through a
 // freeze (an asymmetric Dekker handshake), so the common path has no atomic instruction.
 //
-// The handshake. The owner writes Busy = 1, then reads Frozen; if it is set the owner backs out
-// (Busy = 0) and takes the allocator's locked slow path. A thread that must see or empty every
-// cache holds the allocator's lock, writes Frozen = 1 on each, calls
-// Interlocked.MemoryBarrierProcessWide (membarrier on Linux) and waits for Busy = 0. The barrier
-// orders the owner's Busy store before its Frozen load on every CPU, so either the freezer sees
-// Busy = 1 and waits, or the owner sees Frozen = 1 and backs out. The owner never takes the lock
-// while Busy is set, so the wait always ends.
+// The handshake is CacheGate's (see there): a freezer holds the allocator's lock.
 //
 // Invariants:
-// - Only the owner thread writes Busy; Frozen changes only under the allocator's lock.
+// - Only the owner thread writes Hot.Gate.Busy; Hot.Gate.Frozen changes only under the allocator's lock.
 // - Nothing between TryEnter and Exit takes a lock, allocates or can throw: a freezer waits for
 //   Exit (the allocation heads a pop marks are allocated when the page enters the cache).
 // - The stacks and counts change only (a) on the owner thread with Busy = 1 and Frozen = 0 seen,
@@ -36,13 +30,9 @@ namespace Buddy.Caches;
 [StructLayout(LayoutKind.Explicit, Size = 88 + (ThreadCache.MaxLists * sizeof(int)) + 64)]
 internal struct CacheHotState
 {
-    /// <summary>1 while the owner thread is inside a fast-path operation.</summary>
+    /// <summary>The owner's Busy flag and the freezer's Frozen flag.</summary>
     [FieldOffset(64)]
-    public int Busy;
-
-    /// <summary>1 while a thread holding the allocator's lock has the cache frozen.</summary>
-    [FieldOffset(68)]
-    public int Frozen;
+    public CacheGate Gate;
 
     /// <summary>The <see cref="Allocation.PageAllocator.Id"/> of the allocator the cache belongs to.</summary>
     [FieldOffset(72)]
@@ -153,33 +143,19 @@ internal sealed class ThreadCache
     public bool TryEnter()
     {
         Debug.Assert(Owner == Thread.CurrentThread);
-        Volatile.Write(ref Hot.Busy, 1);
-        if (Volatile.Read(ref Hot.Frozen) != 0)
-        {
-            Volatile.Write(ref Hot.Busy, 0);
-            return false;
-        }
-
-        return true;
+        return Hot.Gate.TryEnter();
     }
 
     /// <summary>Owner only: leaves the fast-path operation.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Exit() => Volatile.Write(ref Hot.Busy, 0);
+    public void Exit() => Hot.Gate.Exit();
 
     /// <summary>Allocator's lock held: marks the cache frozen (call <see cref="WaitIdle"/> after a process-wide barrier).</summary>
-    public void Freeze() => Volatile.Write(ref Hot.Frozen, 1);
+    public void Freeze() => Hot.Gate.Freeze();
 
     /// <summary>Allocator's lock held, after <see cref="Freeze"/> and a process-wide barrier: waits until the owner is outside its operation.</summary>
-    public void WaitIdle()
-    {
-        var spin = default(SpinWait);
-        while (Volatile.Read(ref Hot.Busy) != 0)
-        {
-            spin.SpinOnce(sleep1Threshold: -1);
-        }
-    }
+    public void WaitIdle() => Hot.Gate.WaitIdle();
 
     /// <summary>Allocator's lock held: lets the owner back in.</summary>
-    public void Thaw() => Volatile.Write(ref Hot.Frozen, 0);
+    public void Thaw() => Hot.Gate.Thaw();
 }

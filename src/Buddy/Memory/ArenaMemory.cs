@@ -1,12 +1,17 @@
-// ArenaMemory: one rented arena block as a MemoryManager<byte>. One state word holds the owner's
-// Dispose flag and the pin count, changed only by compare-and-swap, so that:
+// ArenaMemory: the owner of one arena rental, as a MemoryManager<byte>. Every rent makes a new one
+// over a reused Rental (the memory, a weak handle on this owner, a state word); it is the only
+// managed allocation of a rent. One state word here holds the owner's Dispose flag and the pin
+// count, changed only by compare-and-swap, so that:
 // - Pin is refused once disposed; Unpin without a Pin throws and leaves the count at zero;
 // - the block goes back exactly once, when the state first becomes "disposed, no pins" — at
 //   Dispose, or at the last Unpin after it — so a pinned block is never rented again under a pin;
 // - after Dispose every access throws ObjectDisposedException. A second Dispose is a no-op, as
 //   IDisposable wants (the checked mode reports it); an ArenaMemory is never reused for another
-//   rental, so no Dispose of it can ever return someone else's block.
-// The rental holds a reference on the arena's mapping (ArenaHandle) until its block goes back.
+//   rental, so no stale owner — and no Memory<byte> or pin taken from it — can reach the memory
+//   of a later rental, nor Dispose it.
+// An owner dropped without Dispose is found by the arena's sweep after a garbage collection, and
+// its memory goes back (NativeArena.AbandonedRentals counts it). The rental holds a reference on
+// the arena's mapping (ArenaHandle) until its memory goes back.
 using System.Buffers;
 using Buddy.Pages;
 
@@ -15,7 +20,10 @@ namespace Buddy.Memory;
 /// <summary>A block of a <see cref="NativeArena"/> as <see cref="Memory{T}"/>; dispose it to give the block back.</summary>
 /// <remarks>
 /// Thread-safe. The memory stays valid until the rental is disposed, even after the arena is
-/// disposed. Disposing while pinned defers the return to the last <see cref="Unpin"/>.
+/// disposed. Disposing while pinned defers the return to the last <see cref="Unpin"/>. An owner
+/// that becomes unreachable without Dispose has its memory reclaimed after a garbage collection:
+/// keep the owner (or a <see cref="Memory{T}"/> or pin from it) reachable while you use a
+/// <see cref="Span{T}"/> or pointer taken from it, as you would keep a SafeHandle alive.
 /// </remarks>
 public sealed unsafe class ArenaMemory : MemoryManager<byte>
 {
@@ -23,23 +31,40 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
     private const int PinMask = DisposedFlag - 1;
 
     private readonly NativeArena _arena;
+    private readonly Rental _rental;
+    private readonly long _rented; // the rental's state word while this owner holds it
+    private readonly ulong _address;
+    private readonly int _length;
     private readonly Block _block;
     private int _state; // DisposedFlag | pins
 
-    internal ArenaMemory(NativeArena arena, Block block)
+    internal ArenaMemory(NativeArena arena, Rental rental)
     {
         _arena = arena;
-        _block = block;
+        _rental = rental;
+        _address = rental.Address;
+        _length = rental.Length;
+        _block = rental.Block;
+        _rented = rental.Begin(this);
     }
+
+    /// <summary>The rental this owner holds.</summary>
+    internal Rental Rental => _rental;
+
+    /// <summary>The rental's state word while this owner holds it.</summary>
+    internal long Rented => _rented;
 
     /// <summary>Checked mode: the stack trace of the owner's Dispose.</summary>
     internal string? ReturnedAt { get; private set; }
 
-    /// <summary>The block behind this memory (its real address and size).</summary>
+    /// <summary>The page block behind this memory (its real address and size); empty (<see cref="Block.IsEmpty"/>) for a rental below a page, which is a small block of the arena's size classes.</summary>
     public Block Block => _block;
 
+    /// <summary>The real address of the first byte.</summary>
+    public ulong Address => _address;
+
     /// <summary>The length in bytes.</summary>
-    public int Length => (int)_block.Size;
+    public int Length => _length;
 
     /// <summary>Pins taken and not yet released.</summary>
     public int PinCount => Volatile.Read(ref _state) & PinMask;
@@ -52,14 +77,14 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
     public nint DangerousGetPointer()
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        return (nint)_block.Address;
+        return (nint)_address;
     }
 
     /// <inheritdoc/>
     public override Span<byte> GetSpan()
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        return new Span<byte>((void*)_block.Address, Length);
+        return new Span<byte>((void*)_address, _length);
     }
 
     /// <inheritdoc/>
@@ -80,12 +105,12 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
             ObjectDisposedException.ThrowIf((state & DisposedFlag) != 0, this);
             if ((state & PinMask) == PinMask)
             {
-                throw new InvalidOperationException($"The arena memory {_block} has {PinMask} pins, the most it can count.");
+                throw new InvalidOperationException($"The arena memory {this} has {PinMask} pins, the most it can count.");
             }
         }
         while (Interlocked.CompareExchange(ref _state, state + 1, state) != state);
 
-        return new MemoryHandle((byte*)_block.Address + elementIndex, default, this);
+        return new MemoryHandle((byte*)_address + elementIndex, default, this);
     }
 
     /// <inheritdoc/>
@@ -98,7 +123,7 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
             state = Volatile.Read(ref _state);
             if ((state & PinMask) == 0)
             {
-                throw new InvalidOperationException($"Unpin without a matching Pin: the arena memory {_block} is not pinned.");
+                throw new InvalidOperationException($"Unpin without a matching Pin: the arena memory {this} is not pinned.");
             }
         }
         while (Interlocked.CompareExchange(ref _state, state - 1, state) != state);
@@ -138,4 +163,9 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
             _arena.Return(this); // not pinned: the block goes back now
         }
     }
+
+    /// <inheritdoc/>
+    public override string ToString() => _block.IsEmpty
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_length} bytes at 0x{_address:x}")
+        : _block.ToString();
 }

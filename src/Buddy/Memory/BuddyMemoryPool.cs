@@ -1,14 +1,27 @@
 // BuddyMemoryPool: MemoryPool<byte> over a native arena, so System.IO.Pipelines and friends get
-// naturally aligned, pinned-by-nature native buffers. Each buffer is an ArenaMemory, so it keeps
-// the arena's memory mapped until it is disposed, and its Dispose is idempotent.
+// naturally aligned, pinned-by-nature native buffers. Each buffer is an ArenaMemory (NativeArena.Rent
+// by size): a new owner per rent over reused bookkeeping, served by the calling thread's cache up
+// to 64 KiB; it keeps the arena's memory mapped until it is disposed, and its Dispose is idempotent.
 using System.Buffers;
 
 namespace Buddy.Memory;
 
 /// <summary>A <see cref="MemoryPool{T}"/> whose buffers are blocks of a <see cref="NativeArena"/>.</summary>
 /// <remarks>
-/// A rental is the next power-of-two block (at least one page) and is naturally aligned. Thread-safe.
-/// Disposing the pool does not release the arena.
+/// <para>
+/// A rental below a page is a small block of the kmalloc-style size classes (8 bytes to half a
+/// page, the next power of two, naturally aligned to it); from a page up it is the next
+/// power-of-two block of pages, naturally aligned to its size. <c>Rent(-1)</c> gives one 4 KiB
+/// block; a size above <see cref="MaxBufferSize"/> throws <see cref="ArgumentOutOfRangeException"/>
+/// (rent larger blocks from the arena itself).
+/// </para>
+/// <para>
+/// Thread-safe: rent on any thread, dispose on any other. Disposing an owner twice does nothing
+/// (the arena's checked mode reports it); a disposed owner, and every Memory&lt;byte&gt; or pin
+/// taken from it, refuses all use with <see cref="ObjectDisposedException"/>, also after its memory
+/// went to another rental. An owner dropped without Dispose is reclaimed after a garbage
+/// collection (<see cref="NativeArena.AbandonedRentals"/>). Disposing the pool does not release the arena.
+/// </para>
 /// </remarks>
 public sealed class BuddyMemoryPool : MemoryPool<byte>
 {
@@ -16,7 +29,6 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     public const int DefaultBufferSize = 4096;
 
     private readonly NativeArena _arena;
-    private long _rentals;
 
     /// <summary>Creates a pool over <paramref name="arena"/>; buffers up to <paramref name="maxBufferSize"/> bytes (default: the arena's largest block, at most 1 GiB).</summary>
     public BuddyMemoryPool(NativeArena arena, int maxBufferSize = 0)
@@ -34,8 +46,8 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     /// <inheritdoc/>
     public override int MaxBufferSize { get; }
 
-    /// <summary>Buffers rented so far.</summary>
-    public long Rentals => Interlocked.Read(ref _rentals);
+    /// <summary>Buffers rented from the pool's arena so far, through any of its pools or <see cref="NativeArena.Rent(ulong, bool)"/> (a snapshot while other threads rent).</summary>
+    public long Rentals => _arena.Rents;
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minBufferSize"/> is below -1 or above <see cref="MaxBufferSize"/>.</exception>
@@ -52,9 +64,7 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
             throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize, $"minBufferSize must be -1 or from 0 to {MaxBufferSize}.");
         }
 
-        ArenaMemory buffer = _arena.Rent((ulong)Math.Max(1, minBufferSize));
-        Interlocked.Increment(ref _rentals);
-        return buffer;
+        return _arena.Rent((ulong)Math.Max(1, minBufferSize));
     }
 
     /// <inheritdoc/>

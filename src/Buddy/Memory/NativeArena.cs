@@ -1,13 +1,23 @@
 // NativeArena: the buddy allocator over real memory. The arena reserves one native range aligned
 // to its largest block, so a block's real address is divisible by its size; blocks come out as
-// Memory<byte> (ArenaMemory), Span<byte> and, for interop, raw pointers. Invariant: every live
-// rental (ArenaMemory, and so every pool buffer and pipe segment; every movable rental) holds a
-// reference on the mapping (ArenaHandle), so Dispose stops new rents and the memory is unmapped
-// only when the last rental is returned: no use of a rental after the arena's disposal can fault.
+// Memory<byte> (ArenaMemory), Span<byte> and, for interop, raw pointers. Rents below a page take a
+// small block of the kmalloc-style size classes (SmallAllocator); rents of up to 64 KiB go through
+// the calling thread's RentalCache, which keeps ready rentals so that a rent and its return take
+// no lock and allocate only the owner (see Rental, RentalCache, RentalRegistry).
+//
+// Invariants:
+// - Every rental holding memory (rented, or ready in a cache; every movable rental) holds a
+//   reference on the mapping (ArenaHandle), so Dispose stops new rents, empties the caches, and
+//   the memory is unmapped only when the last rental is returned: no use of a rental after the
+//   arena's disposal can fault.
+// - A rental ends once: by its owner's Dispose (or last Unpin), or by the sweep after the GC found
+//   its owner unreachable; either way its memory goes back to a cache or to the allocator.
+// - Caches are frozen (CacheGate) only under _cachesLock; the checked mode uses no cache.
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Buddy.Allocation;
 using Buddy.Pages;
+using Buddy.Small;
 using Buddy.Zones;
 
 namespace Buddy.Memory;
@@ -23,11 +33,24 @@ public sealed class NativeArena : IDisposable
     /// <summary>The byte freed memory is filled with in the checked mode.</summary>
     public const byte Poison = 0xDD;
 
+    [ThreadStatic]
+    private static RentalCache? t_rentals; // the calling thread's cache of the arena it used last
+    private static int s_nextId;
+
+    private readonly int _id = Interlocked.Increment(ref s_nextId);
     private readonly ArenaHandle _handle;
     private readonly bool _checked;
+    private readonly int _cacheMaxOrder;                            // the largest order a RentalCache keeps, or -1
+    private readonly RentalRegistry _rentals = new();
+    private readonly Lock _cachesLock = new();
+    private RentalCache[] _caches = [];
+    private long _uncachedRents;
+    private long _forgottenRents;                                   // rents of caches whose thread ended
+    private long _abandoned;
+    private SmallAllocator? _small;
     private readonly Lock _checkLock = new();
     private readonly bool[] _poisoned = [];                         // checked mode: per page
-    private readonly Dictionary<ArenaMemory, string> _live = [];    // checked mode: rent stack traces
+    private readonly List<(string Rental, string RentedAt)> _abandonedReports = []; // checked mode
     private readonly Lock _movableLock = new();                     // taken inside the allocator's lock, never around it
     private readonly Dictionary<Mobility.MovableBlock, string> _movable = []; // live movable rentals (checked mode: rent stack traces)
     private BuddyMemoryPool? _pool;
@@ -42,6 +65,10 @@ public sealed class NativeArena : IDisposable
         {
             _poisoned = new bool[size / pages.PageSize];
         }
+
+        int maxCachedOrder = PageMath.Log2(RentalCache.MaxBytes) - PageMath.Log2(pages.PageSize);
+        _cacheMaxOrder = isChecked ? -1 : Math.Min(Math.Min(RentalCache.MaxOrder, pages.MaxOrder), maxCachedOrder);
+        GcSentinel.Start(this);
     }
 
     /// <summary>The real address of the arena's first byte (aligned to the largest block).</summary>
@@ -95,40 +122,97 @@ public sealed class NativeArena : IDisposable
     internal bool IsMemoryReleased => _handle.IsReleased;
 
     /// <summary>Rents a block for <paramref name="request"/> as <see cref="ArenaMemory"/>; <paramref name="clear"/> zeroes it.</summary>
+    /// <remarks>Any request the allocator takes (zones, address limits, alignment, boundaries); the block is whole pages.</remarks>
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="AllocationFailedException">The request cannot be served.</exception>
     /// <exception cref="ArgumentException">The block would be larger than 2 GiB (a Memory&lt;byte&gt; cannot hold it).</exception>
     public ArenaMemory Rent(Request request, bool clear = false)
     {
-        _handle.Acquire(); // the rental's reference on the mapping, released when its block goes back
-        try
+        Rental rental = TakeRental(request, Rental.Uncached);
+        Interlocked.Increment(ref _uncachedRents);
+        return Own(rental, clear);
+    }
+
+    /// <summary>
+    /// Rents at least <paramref name="bytes"/> bytes: below a page, a block of the kmalloc-style size
+    /// classes (8 B to half a page, naturally aligned to its class); from a page, the next
+    /// power-of-two block of pages (naturally aligned). Up to 64 KiB, the calling thread's cache
+    /// serves it without a lock.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
+    /// <exception cref="AllocationFailedException">The arena has no block that large free.</exception>
+    /// <exception cref="ArgumentException">The block would be larger than 2 GiB.</exception>
+    public ArenaMemory Rent(ulong bytes, bool clear = false)
+    {
+        if (bytes < Pages.PageSize && bytes <= SmallAllocator.MaxSize)
         {
-            ArenaMemory memory = new(this, RentBlock(request));
-            if (_checked)
-            {
-                lock (_checkLock)
-                {
-                    _live.Add(memory, Environment.StackTrace);
-                }
-            }
-
-            if (clear)
-            {
-                memory.GetSpan().Clear();
-            }
-
-            return memory;
+            return Own(TakeSmallRental(Math.Max(1, bytes)), clear);
         }
-        catch
+
+        int order = PageMath.OrderForPages(((bytes - 1) / Pages.PageSize) + 1);
+        return order <= _cacheMaxOrder ? Own(TakeCachedRental(order), clear) : Rent(Request.ForBytes(bytes), clear);
+    }
+
+    /// <summary>Rentals whose owner was garbage-collected without Dispose; their memory was given back.</summary>
+    public long AbandonedRentals => Interlocked.Read(ref _abandoned);
+
+    /// <summary>Rents so far (through <see cref="Rent(ulong, bool)"/>, <see cref="Rent(Request, bool)"/> and the arena's pools); a snapshot while other threads rent.</summary>
+    public long Rents
+    {
+        get
         {
-            _handle.Release();
-            throw;
+            long total = Interlocked.Read(ref _uncachedRents) + Interlocked.Read(ref _forgottenRents);
+            foreach (RentalCache cache in Volatile.Read(ref _caches))
+            {
+                total += Volatile.Read(ref cache.Hot.Rents);
+            }
+
+            return total;
         }
     }
 
-    /// <summary>Rents at least <paramref name="bytes"/> bytes (the next power-of-two block).</summary>
-    /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
-    public ArenaMemory Rent(ulong bytes, bool clear = false) => Rent(Request.ForBytes(bytes), clear);
+    /// <summary>
+    /// Gives back the memory of every rental whose owner the garbage collector found unreachable
+    /// (dropped without Dispose). Runs by itself after every garbage collection; returns how many
+    /// rentals it reclaimed.
+    /// </summary>
+    public int ReclaimAbandoned()
+    {
+        int reclaimed = 0;
+        foreach (Rental rental in _rentals.All())
+        {
+            long state = Volatile.Read(ref rental.State);
+            if ((state & 1) != 0 && rental.Owner.Target is null && rental.TryReclaim(state))
+            {
+                Abandoned(rental);
+                reclaimed++;
+            }
+        }
+
+        return reclaimed;
+    }
+
+    /// <summary>Checked mode: the rentals reclaimed from owners dropped without Dispose, each with the stack trace of its rent.</summary>
+    public IReadOnlyList<(string Rental, string RentedAt)> AbandonedReports()
+    {
+        lock (_checkLock)
+        {
+            return [.. _abandonedReports];
+        }
+    }
+
+    /// <summary>The GC sentinel's sweep: never throws on the finalizer thread (a failure leaves the rental for the next sweep's report).</summary>
+    internal void SweepAfterCollection()
+    {
+        try
+        {
+            ReclaimAbandoned();
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or OutOfMemoryException)
+        {
+            System.Diagnostics.Trace.TraceError($"Buddy: reclaiming abandoned arena rentals failed: {e.Message}");
+        }
+    }
 
     /// <summary>
     /// Rents a movable block: the allocator may migrate it (compaction, contiguous ranges), copying
@@ -202,13 +286,19 @@ public sealed class NativeArena : IDisposable
     /// <summary>Whether the arena runs in the checked mode.</summary>
     public bool IsChecked => _checked;
 
-    /// <summary>The rentals not given back: in the checked mode every one with the stack trace of its rent; otherwise the movable ones (with an empty trace).</summary>
+    /// <summary>The rentals not given back: in the checked mode every one with the stack trace of its rent; otherwise the movable ones (with an empty trace). A rental below a page has an empty <see cref="Block"/>.</summary>
     public IReadOnlyList<(Block Block, string RentedAt)> LiveRentals()
     {
-        List<(Block, string)> live;
-        lock (_checkLock)
+        List<(Block, string)> live = [];
+        if (_checked)
         {
-            live = [.. _live.Select(kv => (kv.Key.Block, kv.Value))];
+            foreach (Rental rental in _rentals.All())
+            {
+                if (rental.IsRented && rental.RentedAt is { } rentedAt)
+                {
+                    live.Add((rental.Block, rentedAt));
+                }
+            }
         }
 
         lock (_movableLock)
@@ -236,48 +326,345 @@ public sealed class NativeArena : IDisposable
             return;
         }
 
+        DrainCaches();
         if (_checked)
         {
             ThrowIfLeakedAs("are live as the arena is disposed; its memory stays mapped until they are returned");
         }
     }
 
+    // The owner's end of a rental (its Dispose, or its last Unpin after Dispose): the memory goes
+    // to the calling thread's cache when it has room, else back to the allocator.
     internal void Return(ArenaMemory memory)
     {
-        Block block = memory.Block;
+        Rental rental = memory.Rental;
         if (_checked)
         {
-            lock (_checkLock)
-            {
-                _live.Remove(memory);
-                unsafe
-                {
-                    new Span<byte>((void*)block.Address, (int)block.Size).Fill(Poison);
-                }
-
-                ulong first = (block.Address - BaseAddress) / Pages.PageSize;
-                _poisoned.AsSpan((int)first, (int)block.PageCount).Fill(true);
-            }
+            PoisonReturned(rental);
         }
 
-        try
+        rental.End(memory.Rented);
+        GC.KeepAlive(memory); // reachable until the rental ended: the sweep cannot reclaim it twice
+        if (rental.Order < 0 || !TryCache(rental))
         {
-            Pages.Free(block);
-        }
-        finally
-        {
-            _handle.Release(); // the rental is over even if the allocator refused its block
+            Release(rental);
         }
     }
 
     /// <summary>Checked mode: a second return of <paramref name="memory"/>.</summary>
     internal static void DoubleReturn(ArenaMemory memory) =>
-        throw new InvalidOperationException($"Double return: the arena block {memory.Block} was returned twice; the first return was at:\n{memory.ReturnedAt}");
+        throw new InvalidOperationException($"Double return: the arena memory {memory} was returned twice; the first return was at:\n{memory.ReturnedAt}");
+
+    // A new owner for a rental that holds memory and no owner.
+    private ArenaMemory Own(Rental rental, bool clear)
+    {
+        if (_checked)
+        {
+            rental.RentedAt = Environment.StackTrace;
+        }
+
+        var memory = new ArenaMemory(this, rental);
+        if (clear)
+        {
+            memory.GetSpan().Clear();
+        }
+
+        return memory;
+    }
+
+    // A ready rental of `order` from the calling thread's cache, refilling it in a batch when empty.
+    private Rental TakeCachedRental(int order)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        RentalCache cache = CurrentCache();
+        if (cache.Hot.Gate.TryEnter())
+        {
+            Rental? ready = cache.TryPop(order);
+            if (ready is not null)
+            {
+                cache.Hot.Rents++;
+                cache.Hot.Gate.Exit();
+                return ready;
+            }
+
+            cache.Hot.Gate.Exit();
+        }
+
+        return Refill(cache, order);
+    }
+
+    // Takes a batch (a quarter of the stack) from the allocator: one to rent, the rest onto the
+    // cache. Only the first may fail; the batch stops at the first block the allocator refuses.
+    private Rental Refill(RentalCache cache, int order)
+    {
+        Rental first = TakeRental(Request.ForOrder(order), order);
+        for (int i = 1; i < Math.Max(1, RentalCache.High(order) / 4); i++)
+        {
+            if (!TryTakeRental(order, out Rental? more))
+            {
+                break;
+            }
+
+            if (!TryCache(more))
+            {
+                Release(more);
+                break;
+            }
+        }
+
+        Interlocked.Increment(ref _uncachedRents);
+        return first;
+    }
+
+    // Pushes a ready rental onto the calling thread's cache; false when the arena is disposed or
+    // the cache is frozen; a full stack first gives its older half back to the allocator.
+    private bool TryCache(Rental rental)
+    {
+        RentalCache cache = CurrentCache();
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            if (!cache.Hot.Gate.TryEnter())
+            {
+                return false;
+            }
+
+            if (IsDisposed) // read inside the gate: Dispose retires first, then drains frozen caches
+            {
+                cache.Hot.Gate.Exit();
+                return false;
+            }
+
+            if (cache.TryPush(rental, rental.Order))
+            {
+                cache.Hot.Gate.Exit();
+                return true;
+            }
+
+            Span<Rental?> spill = cache.SpillBuffer.AsSpan(0, RentalCache.High(rental.Order) / 2);
+            int count = cache.TakeOldest(rental.Order, spill);
+            cache.Hot.Gate.Exit();
+            foreach (Rental? old in spill[..count])
+            {
+                Release(old!);
+            }
+
+            spill.Clear();
+        }
+
+        return false;
+    }
+
+    // A rental holding a block for `request` (a reference on the mapping taken); throws when the
+    // allocator cannot serve it even after reclaiming abandoned rentals.
+    private Rental TakeRental(Request request, int order)
+    {
+        _handle.Acquire(); // the block's reference on the mapping, released when it goes back
+        try
+        {
+            Block block = RentBlock(request);
+            Rental rental = _rentals.TakeSpare();
+            rental.Attach(block, order);
+            return rental;
+        }
+        catch
+        {
+            _handle.Release();
+            throw;
+        }
+    }
+
+    // One more block of `order` for a refill batch, or false (no memory, or the arena disposed).
+    private bool TryTakeRental(int order, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Rental? rental)
+    {
+        rental = null;
+        if (IsDisposed || !Pages.TryAllocate(Request.ForOrder(order), out Block block))
+        {
+            return false;
+        }
+
+        _handle.Acquire();
+        rental = _rentals.TakeSpare();
+        rental.Attach(block, order);
+        return true;
+    }
+
+    // A rental holding a small block of at least `bytes` bytes.
+    private Rental TakeSmallRental(ulong bytes)
+    {
+        _handle.Acquire();
+        try
+        {
+            SmallAllocator small = Volatile.Read(ref _small) ?? CreateSmall();
+            Rental rental = _rentals.TakeSpare();
+            rental.Attach(small.Allocate(bytes));
+            Interlocked.Increment(ref _uncachedRents);
+            return rental;
+        }
+        catch
+        {
+            _handle.Release();
+            throw;
+        }
+    }
+
+    private SmallAllocator CreateSmall()
+    {
+        lock (_checkLock)
+        {
+            return _small ??= new SmallAllocator(Pages);
+        }
+    }
+
+    // Gives a rental's memory back to the allocator, the rental to the spares, and its reference
+    // on the mapping back (the last one, after Dispose, unmaps the arena).
+    private void Release(Rental rental)
+    {
+        try
+        {
+            if (rental.Small.IsEmpty)
+            {
+                Pages.Free(rental.Block);
+            }
+            else
+            {
+                _small!.Free(rental.Small);
+            }
+        }
+        finally
+        {
+            rental.Detach();
+            _rentals.ReturnSpare(rental);
+            _handle.Release(); // the rental is over even if the allocator refused its block
+        }
+    }
+
+    // The sweep's end of a rental whose owner was collected.
+    private void Abandoned(Rental rental)
+    {
+        Interlocked.Increment(ref _abandoned);
+        BuddyMetrics.CountAbandonedRental();
+        if (_checked)
+        {
+            lock (_checkLock)
+            {
+                _abandonedReports.Add((rental.Block.IsEmpty ? Invariant($"{rental.Length} bytes at 0x{rental.Address:x}") : rental.Block.ToString(), rental.RentedAt ?? ""));
+            }
+
+            PoisonReturned(rental);
+        }
+
+        Release(rental);
+    }
+
+    // The calling thread's cache for this arena, created on first use.
+    private RentalCache CurrentCache()
+    {
+        RentalCache? cache = t_rentals;
+        return cache is not null && cache.ArenaId == _id ? cache : AttachCache();
+    }
+
+    private RentalCache AttachCache()
+    {
+        Thread me = Thread.CurrentThread;
+        foreach (RentalCache c in Volatile.Read(ref _caches))
+        {
+            if (c.Owner == me)
+            {
+                return t_rentals = c;
+            }
+        }
+
+        var fresh = new RentalCache(_id);
+        lock (_cachesLock)
+        {
+            foreach (RentalCache ended in Array.FindAll(_caches, c => !c.Owner.IsAlive))
+            {
+                Empty(ended); // its thread has ended: no one is inside it
+                _forgottenRents += ended.Hot.Rents;
+            }
+
+            _caches = [.. Array.FindAll(_caches, c => c.Owner.IsAlive), fresh];
+        }
+
+        return t_rentals = fresh;
+    }
+
+    /// <summary>
+    /// Gives every ready rental in the threads' caches back to the allocator, so that its free
+    /// pages count them (as <see cref="PageAllocator.DrainCaches"/> does for its per-CPU lists).
+    /// Dispose does it too; threads keep renting meanwhile and refill their caches as they need.
+    /// </summary>
+    // CacheGate's handshake: freezes every cache, waits for owners inside an operation, empties
+    // them and lets the owners in again (after Dispose they find the arena disposed and give
+    // their returns straight back).
+    public void DrainCaches()
+    {
+        lock (_cachesLock)
+        {
+            if (_caches.Length == 0)
+            {
+                return;
+            }
+
+            foreach (RentalCache cache in _caches)
+            {
+                cache.Hot.Gate.Freeze();
+            }
+
+            Interlocked.MemoryBarrierProcessWide();
+            foreach (RentalCache cache in _caches)
+            {
+                cache.Hot.Gate.WaitIdle();
+                Empty(cache);
+                cache.Hot.Gate.Thaw();
+            }
+        }
+    }
+
+    // Gives back every ready rental of a cache that is frozen and idle, or whose thread has ended.
+    private void Empty(RentalCache cache)
+    {
+        var all = new Rental?[RentalCache.High(0)];
+        for (int order = 0; order < RentalCache.Orders; order++)
+        {
+            int count = cache.TakeOldest(order, all);
+            foreach (Rental? rental in all.AsSpan(0, count))
+            {
+                Release(rental!);
+            }
+        }
+    }
+
+    // Checked mode: fills a returned page block with the poison and marks its pages.
+    private void PoisonReturned(Rental rental)
+    {
+        if (rental.Block.IsEmpty)
+        {
+            return; // small blocks share pages with others: not poisoned
+        }
+
+        Block block = rental.Block;
+        lock (_checkLock)
+        {
+            unsafe
+            {
+                new Span<byte>((void*)block.Address, (int)block.Size).Fill(Poison);
+            }
+
+            ulong first = (block.Address - BaseAddress) / Pages.PageSize;
+            _poisoned.AsSpan((int)first, (int)block.PageCount).Fill(true);
+        }
+    }
 
     // A block for a rental, checked (size, poison) before anyone sees it; on a refusal it went back.
+    // Reclaims abandoned rentals and tries once more before reporting the allocator's failure.
     private Block RentBlock(Request request)
     {
-        Block block = Pages.Allocate(request);
+        if (!Pages.TryAllocate(request, out Block block) && (ReclaimAbandoned() == 0 || !Pages.TryAllocate(request, out block)))
+        {
+            block = Pages.Allocate(request); // throws, saying why
+        }
+
         if (block.Size > int.MaxValue)
         {
             Pages.Free(block);
@@ -291,6 +678,8 @@ public sealed class NativeArena : IDisposable
 
         return block;
     }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
     private void ThrowIfNotRented(Mobility.MovableBlock block)
     {

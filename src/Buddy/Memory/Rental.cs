@@ -1,0 +1,108 @@
+// Rental: the reusable bookkeeping of one arena rental. It holds the memory a rental covers (a
+// page block, or a small block of the arena's size classes), a weak handle on the ArenaMemory that
+// currently owns it, and a state word. A rent allocates only its owner (an ArenaMemory, new for
+// every rental and never reused, so a disposed owner stays disposed and cannot reach the memory
+// of whoever rents next); everything else here is reused, which keeps a rent cheap and lets the
+// sweep (RentalRegistry) find owners that were garbage-collected without Dispose.
+//
+// State: (sequence << 1) | rented. Each transition adds one. A rental ends through exactly one CAS
+// from the word its owner was given (ArenaMemory keeps it): the owner's Dispose, or the sweep when
+// the owner is gone. A sweep that read "rented" and then found no owner frees nothing if the
+// rental ended (and perhaps began again) in between, because the word moved on.
+//
+// Invariants:
+// - The state is odd exactly while an owner holds the rental: from Begin to the owner's Dispose
+//   (or its last Unpin after Dispose), or until the sweep reclaims it.
+// - While rented, Owner's target is that owner; Begin sets it before publishing the odd state.
+// - Memory fields (Block, Small, Address, Length, Order) change only while the state is even, by
+//   the one thread holding the rental (a cache's owner, or the arena under its lock).
+// - A rental holding memory holds one reference on the arena's mapping (ArenaHandle), taken when
+//   the memory is attached and released when it goes back to the allocator.
+using System.Runtime.InteropServices;
+using Buddy.Pages;
+using Buddy.Small;
+
+namespace Buddy.Memory;
+
+/// <summary>One rental's memory, owner handle and state, reused from rental to rental.</summary>
+internal sealed class Rental
+{
+    /// <summary>The order of a page block kept in a thread's rental cache; <see cref="Uncached"/> for other memory.</summary>
+    public const int Uncached = -1;
+
+    /// <summary>The (sequence &lt;&lt; 1) | rented word.</summary>
+    public long State;
+
+    /// <summary>The page block, for page rentals (empty for small ones).</summary>
+    public Block Block;
+
+    /// <summary>The small block, for rentals below a page (empty for page ones).</summary>
+    public PoolBlock Small;
+
+    /// <summary>The first byte's address.</summary>
+    public ulong Address;
+
+    /// <summary>The length in bytes a Memory&lt;byte&gt; over it has.</summary>
+    public int Length;
+
+    /// <summary>The cache order of its page block (0 to <see cref="RentalCache.MaxOrder"/>), or <see cref="Uncached"/>.</summary>
+    public int Order = Uncached;
+
+    /// <summary>Checked mode: the stack trace of the current rent.</summary>
+    public string? RentedAt;
+
+    /// <summary>A weak handle on the current owner (an <see cref="ArenaMemory"/>).</summary>
+    public GCHandle Owner = GCHandle.Alloc(null, GCHandleType.Weak);
+
+    /// <summary>Whether an owner holds it now (a snapshot while other threads run).</summary>
+    public bool IsRented => (Volatile.Read(ref State) & 1) != 0;
+
+    /// <summary>Whether memory is attached.</summary>
+    public bool HasMemory => Address != 0;
+
+    /// <summary>Attaches a page block.</summary>
+    public void Attach(Block block, int order)
+    {
+        Block = block;
+        Small = default;
+        Address = block.Address;
+        Length = (int)block.Size;
+        Order = order;
+    }
+
+    /// <summary>Attaches a small block.</summary>
+    public void Attach(PoolBlock small)
+    {
+        Block = default;
+        Small = small;
+        Address = small.Address;
+        Length = (int)small.Size;
+        Order = Uncached;
+    }
+
+    /// <summary>Forgets the memory (it went back to the allocator).</summary>
+    public void Detach()
+    {
+        Block = default;
+        Small = default;
+        Address = 0;
+        Length = 0;
+        Order = Uncached;
+        RentedAt = null;
+    }
+
+    /// <summary>Starts a rental for <paramref name="owner"/>: returns the odd state word the owner keeps.</summary>
+    public long Begin(ArenaMemory owner)
+    {
+        long rented = State + 1;
+        Owner.Target = owner;            // before the odd state: a sweep that sees it rented finds this owner
+        Volatile.Write(ref State, rented);
+        return rented;
+    }
+
+    /// <summary>Owner's end of the rental: only the owner can end it while it is reachable, so a plain store will do.</summary>
+    public void End(long rented) => Volatile.Write(ref State, rented + 1);
+
+    /// <summary>The sweep's end of the rental: true when the rental still was <paramref name="rented"/> and now is ended.</summary>
+    public bool TryReclaim(long rented) => Interlocked.CompareExchange(ref State, rented + 1, rented) == rented;
+}

@@ -1,0 +1,97 @@
+// RentalRegistry: every Rental an arena has made, and the ones holding no memory (spares). The
+// sweep walks all of them to find rentals whose owner the GC collected without Dispose; a rental
+// is never removed, so a snapshot (the array and its count, read under the lock) stays valid while
+// the registry grows. GcSentinel runs the sweep after every garbage collection, on the finalizer
+// thread, as long as its arena lives and its memory is mapped.
+//
+// Invariants: every Rental of the arena is in _all exactly once; a spare holds no memory, has an
+// even state and is in no thread's cache; a rental's weak handle is freed only when the arena's
+// memory is released (FreeHandles), after which nothing rents.
+using System.Runtime.InteropServices;
+
+namespace Buddy.Memory;
+
+/// <summary>All rentals of one arena, and the spares among them.</summary>
+internal sealed class RentalRegistry
+{
+    private readonly Lock _lock = new();
+    private readonly Stack<Rental> _spares = new();
+    private Rental[] _all = new Rental[64];
+    private int _count;
+
+    /// <summary>A rental holding no memory: a spare, or a new one.</summary>
+    public Rental TakeSpare()
+    {
+        lock (_lock)
+        {
+            if (_spares.TryPop(out Rental? spare))
+            {
+                return spare;
+            }
+
+            var fresh = new Rental();
+            if (_count == _all.Length)
+            {
+                Array.Resize(ref _all, _count * 2);
+            }
+
+            _all[_count++] = fresh;
+            return fresh;
+        }
+    }
+
+    /// <summary>Takes back a rental whose memory went back to the allocator.</summary>
+    public void ReturnSpare(Rental rental)
+    {
+        lock (_lock)
+        {
+            _spares.Push(rental);
+        }
+    }
+
+    /// <summary>Every rental made so far (entries past the count are not rentals).</summary>
+    public ReadOnlySpan<Rental> All()
+    {
+        lock (_lock)
+        {
+            return _all.AsSpan(0, _count);
+        }
+    }
+
+    /// <summary>Frees the weak handles once nothing can rent any more (the arena's memory is released).</summary>
+    public void FreeHandles()
+    {
+        foreach (Rental rental in All())
+        {
+            rental.Owner.Free();
+        }
+    }
+}
+
+/// <summary>An object that dies with every garbage collection and runs its arena's sweep when finalized, then leaves a successor for the next one.</summary>
+/// <remarks>
+/// It reaches its arena through a weak GCHandle, not a WeakReference: a WeakReference is itself
+/// finalizable and, dying in the same collection, may have freed its handle before this runs.
+/// </remarks>
+internal sealed class GcSentinel
+{
+    private readonly GCHandle _arena;
+
+    private GcSentinel(GCHandle arena) => _arena = arena;
+
+    /// <summary>Starts the chain for <paramref name="arena"/>.</summary>
+    public static void Start(NativeArena arena) => _ = new GcSentinel(GCHandle.Alloc(arena, GCHandleType.Weak));
+
+    /// <summary>Runs on the finalizer thread after the collection that found this object dead.</summary>
+    ~GcSentinel()
+    {
+        if (_arena.Target is not NativeArena arena || arena.IsMemoryReleased)
+        {
+            _arena.Free(); // the arena is gone: the chain ends
+            return;
+        }
+
+        arena.SweepAfterCollection();
+        _ = new GcSentinel(_arena);
+    }
+}

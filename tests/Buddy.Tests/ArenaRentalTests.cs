@@ -1,0 +1,236 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Buddy.Memory;
+using static Buddy.Units;
+
+namespace Buddy.Tests;
+
+/// <summary>Issue 13's rental path: owners never reused, small rents, abandoned owners reclaimed, many threads.</summary>
+public sealed class ArenaRentalTests : IDisposable
+{
+    private readonly NativeArena _arena = NativeArena.Create(64 * MiB);
+
+    public void Dispose() => _arena.Dispose();
+
+    // Pages the arena's rentals hold, with the threads' caches of ready rentals emptied first.
+    private static ulong Allocated(NativeArena arena)
+    {
+        arena.DrainCaches();
+        return arena.Pages.AllocatedPages;
+    }
+
+    [Fact]
+    public unsafe void A_stale_owner_and_its_memory_are_refused_after_the_memory_went_to_a_new_rental()
+    {
+        IMemoryOwner<byte> stale = _arena.Pool.Rent(4096);
+        Memory<byte> staleMemory = stale.Memory;
+        Memory<byte> staleSlice = staleMemory[100..200];
+        ulong address = ((ArenaMemory)stale).Address;
+        stale.Dispose();
+
+        using IMemoryOwner<byte> fresh = _arena.Pool.Rent(4096);
+        Assert.Equal(address, ((ArenaMemory)fresh).Address); // the same page, from this thread's cache
+        Assert.NotSame(stale, fresh);                          // but never the same owner
+        fresh.Memory.Span.Fill(0x5A);
+
+        Assert.Throws<ObjectDisposedException>(() => stale.Memory);
+        Assert.Throws<ObjectDisposedException>(() => staleMemory.Span[0] = 1);
+        Assert.Throws<ObjectDisposedException>(() => staleSlice.Span.Fill(2));
+        Assert.Throws<ObjectDisposedException>(() => staleMemory.Pin());
+        Assert.True(MemoryMarshal.TryGetMemoryManager<byte, ArenaMemory>(staleMemory, out ArenaMemory? manager));
+        Assert.Throws<ObjectDisposedException>(() => manager!.GetSpan());
+        Assert.Throws<ObjectDisposedException>(() => manager!.DangerousGetPointer());
+        stale.Dispose(); // a second Dispose of the stale owner is ignored: it does not end the new rental
+
+        Assert.False(((ArenaMemory)fresh).IsDisposed);
+        Assert.True(fresh.Memory.Span.IndexOfAnyExcept((byte)0x5A) < 0);
+        using IMemoryOwner<byte> other = _arena.Pool.Rent(4096);
+        Assert.NotEqual(address, ((ArenaMemory)other).Address); // the fresh rental's page stays its own
+    }
+
+    [Fact]
+    public void Rents_below_a_page_take_a_naturally_aligned_small_block_of_their_size_class()
+    {
+        var live = new List<IMemoryOwner<byte>>();
+        ulong pagesBefore = Allocated(_arena);
+        for (int size = 1; size < 4096; size += size < 64 ? 1 : 37)
+        {
+            IMemoryOwner<byte> owner = _arena.Pool.Rent(size);
+            var memory = (ArenaMemory)owner;
+            int expected = Math.Max(8, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)size));
+            Assert.Equal(expected, owner.Memory.Length);
+            Assert.Equal(0UL, memory.Address % (ulong)expected); // naturally aligned to its class
+            Assert.True(memory.Block.IsEmpty, "a rent below a page is not a page block");
+            Assert.InRange(memory.Address, _arena.BaseAddress, _arena.BaseAddress + _arena.Size - (ulong)expected);
+            owner.Memory.Span.Fill((byte)size);
+            live.Add(owner);
+        }
+
+        foreach (IMemoryOwner<byte> owner in live)
+        {
+            byte mark = owner.Memory.Span[0];
+            Assert.True(owner.Memory.Span.IndexOfAnyExcept(mark) < 0, "small rentals overlap");
+        }
+
+        Assert.True(Allocated(_arena) - pagesBefore < (ulong)live.Count, "small rents share pages");
+        live.ForEach(o => o.Dispose());
+        Assert.Equal(pagesBefore, Allocated(_arena)); // empty slabs went back to the allocator
+        _arena.Pages.Validate();
+    }
+
+    [Fact]
+    public void Rent_zero_and_minus_one_and_the_largest_buffer_behave_as_documented()
+    {
+        using IMemoryOwner<byte> zero = _arena.Pool.Rent(0);
+        Assert.Equal(8, zero.Memory.Length);
+        using IMemoryOwner<byte> standard = _arena.Pool.Rent(-1);
+        Assert.Equal(BuddyMemoryPool.DefaultBufferSize, standard.Memory.Length);
+        Assert.Equal("minBufferSize", Assert.Throws<ArgumentOutOfRangeException>(() => _arena.Pool.Rent(_arena.Pool.MaxBufferSize + 1)).ParamName);
+    }
+
+    [Fact]
+    public void An_owner_dropped_without_Dispose_comes_back_after_a_garbage_collection()
+    {
+        ulong before = Allocated(_arena);
+        long abandonedBefore = _arena.AbandonedRentals;
+        RentAndDrop(_arena, 4096, 3);
+        RentAndDrop(_arena, 100, 2);
+        RentAndDrop(_arena, (int)(1 * MiB), 1);
+        Assert.True(Allocated(_arena) > before);
+
+        CollectUntil(() => _arena.AbandonedRentals - abandonedBefore >= 6);
+        Assert.Equal(6, _arena.AbandonedRentals - abandonedBefore);
+        Assert.Equal(before, Allocated(_arena));
+        _arena.Pages.Validate();
+    }
+
+    [Fact]
+    public void The_checked_mode_reports_an_abandoned_rental_with_the_stack_of_its_rent()
+    {
+        using NativeArena arena = NativeArena.Create(8 * MiB, new ArenaOptions { Checked = true });
+        RentAndDrop(arena, 8192, 1);
+        CollectUntil(() => arena.AbandonedRentals >= 1);
+        (string rental, string rentedAt) = Assert.Single(arena.AbandonedReports());
+        Assert.Contains("8 KiB", rental, StringComparison.Ordinal);
+        Assert.Contains(nameof(RentAndDrop), rentedAt, StringComparison.Ordinal);
+        Assert.Empty(arena.LiveRentals());
+        Assert.Equal(0UL, arena.Pages.AllocatedPages);
+    }
+
+    [Fact]
+    public async Task Abandoned_pipes_give_every_page_back_after_a_garbage_collection()
+    {
+        ulong before = Allocated(_arena);
+        await AbandonPipes(_arena, 20);
+        Assert.True(Allocated(_arena) > before, "the abandoned pipes hold segments");
+
+        CollectUntil(() => Allocated(_arena) == before);
+        Assert.Equal(before, Allocated(_arena));
+        Assert.True(_arena.AbandonedRentals > 0);
+        _arena.Pages.Validate();
+    }
+
+    [Fact]
+    public async Task Many_threads_rent_write_and_return_on_other_threads_without_overlap_or_loss()
+    {
+        const int Threads = 4, PerThread = 3000;
+        var handoff = new BlockingCollection<(IMemoryOwner<byte> Owner, byte Mark)>(boundedCapacity: 256);
+        long checkedRentals = 0;
+        ulong before = Allocated(_arena);
+        Task[] renters = [.. Enumerable.Range(0, Threads).Select(t => Task.Run(() =>
+        {
+            var random = new Random(t);
+            for (int i = 0; i < PerThread; i++)
+            {
+                int size = random.Next(4) switch { 0 => random.Next(1, 4096), 1 => 4096, 2 => random.Next(4097, 65_537), _ => 256 * 1024 };
+                IMemoryOwner<byte> owner = _arena.Pool.Rent(size);
+                byte mark = (byte)random.Next(1, 256);
+                owner.Memory.Span.Fill(mark);
+                handoff.Add((owner, mark));
+            }
+        }, TestContext.Current.CancellationToken))];
+        Task[] returners = [.. Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            foreach ((IMemoryOwner<byte> owner, byte mark) in handoff.GetConsumingEnumerable())
+            {
+                Thread.Yield(); // let the renters write meanwhile: an overlap would show
+                Assert.True(owner.Memory.Span.IndexOfAnyExcept(mark) < 0, "a rental's bytes were changed by another rental");
+                owner.Dispose();
+                Interlocked.Increment(ref checkedRentals);
+            }
+        }, TestContext.Current.CancellationToken))];
+
+        await Task.WhenAll(renters);
+        handoff.CompleteAdding();
+        await Task.WhenAll(returners);
+        Assert.Equal(Threads * PerThread, checkedRentals);
+        Assert.Equal(before, Allocated(_arena)); // no page lost, none left behind in a cache
+        _arena.Pages.Validate();
+    }
+
+    [Fact]
+    public void Disposing_the_arena_empties_every_thread_cache_and_unmaps_when_the_last_rental_returns()
+    {
+        NativeArena arena = NativeArena.Create(8 * MiB);
+        var worker = new Thread(() =>
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                ((IDisposable)arena.Rent(4096)).Dispose(); // leaves ready rentals in the worker's cache
+            }
+        });
+        worker.Start();
+        worker.Join();
+        IMemoryOwner<byte> live = arena.Pool.Rent(4096);
+        arena.Dispose();
+        Assert.Equal(1UL, arena.Pages.AllocatedPages); // only the live rental: every cache was emptied
+        Assert.Throws<ObjectDisposedException>(() => arena.Pool.Rent(4096));
+        live.Memory.Span.Fill(1); // still mapped
+        live.Dispose();
+        Assert.Equal(0UL, arena.Pages.AllocatedPages); // the return went straight back, not to a cache
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RentAndDrop(NativeArena arena, int bytes, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            arena.Pool.Rent(bytes).Memory.Span.Fill(7);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static async Task AbandonPipes(NativeArena arena, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            var pipe = new Pipe(new PipeOptions(pool: arena.Pool, pauseWriterThreshold: 0, useSynchronizationContext: false));
+            for (int chunk = 0; chunk < 5; chunk++)
+            {
+                Memory<byte> memory = pipe.Writer.GetMemory(3000);
+                memory.Span[..3000].Fill((byte)chunk);
+                pipe.Writer.Advance(3000);
+                await pipe.Writer.FlushAsync();
+            }
+
+            // Read some without advancing past it, and never complete either side: abandoned.
+            ReadResult read = await pipe.Reader.ReadAsync();
+            pipe.Reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+        }
+    }
+
+    // Forces collections (the sweep runs after each, on the finalizer thread) until the condition holds or ten rounds pass.
+    private static void CollectUntil(Func<bool> done)
+    {
+        for (int round = 0; round < 10 && !done(); round++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+    }
+}
