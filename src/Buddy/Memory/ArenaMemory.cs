@@ -25,26 +25,23 @@ namespace Buddy.Memory;
 /// keep the owner (or a <see cref="Memory{T}"/> or pin from it) reachable while you use a
 /// <see cref="Span{T}"/> or pointer taken from it, as you would keep a SafeHandle alive.
 /// </remarks>
-public sealed unsafe class ArenaMemory : MemoryManager<byte>
+public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
 {
     private const int DisposedFlag = 1 << 30;
     private const int PinMask = DisposedFlag - 1;
 
-    private readonly NativeArena _arena;
+    // Five fields (48 bytes with the object header): a rent's only allocation, kept small.
     private readonly Rental _rental;
     private readonly long _rented; // the rental's state word while this owner holds it
     private readonly ulong _address;
     private readonly int _length;
-    private readonly Block _block;
     private int _state; // DisposedFlag | pins
 
-    internal ArenaMemory(NativeArena arena, Rental rental)
+    internal ArenaMemory(Rental rental)
     {
-        _arena = arena;
         _rental = rental;
         _address = rental.Address;
         _length = rental.Length;
-        _block = rental.Block;
         _rented = rental.Begin(this);
     }
 
@@ -58,7 +55,16 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
     internal string? ReturnedAt { get; private set; }
 
     /// <summary>The page block behind this memory (its real address and size); empty (<see cref="Block.IsEmpty"/>) for a rental below a page, which is a small block of the arena's size classes.</summary>
-    public Block Block => _block;
+    /// <exception cref="ObjectDisposedException">The rental is over (disposed, and unpinned): its block may be someone else's now.</exception>
+    public Block Block
+    {
+        get
+        {
+            Block block = _rental.Block;
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _rental.State) != _rented, this); // read after the block: still this rental's
+            return block;
+        }
+    }
 
     /// <summary>The real address of the first byte.</summary>
     public ulong Address => _address;
@@ -130,9 +136,13 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
 
         if (state - 1 == DisposedFlag)
         {
-            _arena.Return(this); // the owner disposed it while pinned: the last pin gives the block back
+            _rental.Arena.Return(this); // the owner disposed it while pinned: the last pin gives the block back
         }
     }
+
+    /// <summary>Gives the rental back (at once, or at the last <see cref="Unpin"/>); a second call does nothing.</summary>
+    /// <remarks>Re-implemented to skip MemoryManager's GC.SuppressFinalize: an ArenaMemory has no finalizer.</remarks>
+    void IDisposable.Dispose() => Dispose(disposing: true);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
@@ -143,7 +153,7 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
             state = Volatile.Read(ref _state);
             if ((state & DisposedFlag) != 0)
             {
-                if (_arena.IsChecked)
+                if (_rental.Arena.IsChecked)
                 {
                     NativeArena.DoubleReturn(this); // the checked mode reports what the normal mode forgives
                 }
@@ -153,19 +163,17 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>
         }
         while (Interlocked.CompareExchange(ref _state, state | DisposedFlag, state) != state);
 
-        if (_arena.IsChecked)
+        if (_rental.Arena.IsChecked)
         {
             ReturnedAt = Environment.StackTrace;
         }
 
         if (state == 0)
         {
-            _arena.Return(this); // not pinned: the block goes back now
+            _rental.Arena.Return(this); // not pinned: the block goes back now
         }
     }
 
     /// <inheritdoc/>
-    public override string ToString() => _block.IsEmpty
-        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_length} bytes at 0x{_address:x}")
-        : _block.ToString();
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_length} bytes at 0x{_address:x}");
 }

@@ -41,7 +41,7 @@ public sealed class NativeArena : IDisposable
     private readonly ArenaHandle _handle;
     private readonly bool _checked;
     private readonly int _cacheMaxOrder;                            // the largest order a RentalCache keeps, or -1
-    private readonly RentalRegistry _rentals = new();
+    private readonly RentalRegistry _rentals;
     private readonly Lock _cachesLock = new();
     private RentalCache[] _caches = [];
     private long _uncachedRents;
@@ -58,6 +58,7 @@ public sealed class NativeArena : IDisposable
     private NativeArena(ArenaHandle handle, ulong size, PageAllocator pages, bool isChecked)
     {
         _handle = handle;
+        _rentals = new RentalRegistry(this);
         Size = size;
         Pages = pages;
         _checked = isChecked;
@@ -363,7 +364,7 @@ public sealed class NativeArena : IDisposable
             rental.RentedAt = Environment.StackTrace;
         }
 
-        var memory = new ArenaMemory(this, rental);
+        var memory = new ArenaMemory(rental);
         if (clear)
         {
             memory.GetSpan().Clear();
@@ -379,12 +380,12 @@ public sealed class NativeArena : IDisposable
         RentalCache cache = CurrentCache();
         if (cache.Hot.Gate.TryEnter())
         {
-            Rental? ready = cache.TryPop(order);
-            if (ready is not null)
+            int ready = cache.TryPop(order);
+            if (ready >= 0)
             {
                 cache.Hot.Rents++;
                 cache.Hot.Gate.Exit();
-                return ready;
+                return _rentals.At(ready);
             }
 
             cache.Hot.Gate.Exit();
@@ -434,21 +435,19 @@ public sealed class NativeArena : IDisposable
                 return false;
             }
 
-            if (cache.TryPush(rental, rental.Order))
+            if (cache.TryPush(rental.Index, rental.Order))
             {
                 cache.Hot.Gate.Exit();
                 return true;
             }
 
-            Span<Rental?> spill = cache.SpillBuffer.AsSpan(0, RentalCache.High(rental.Order) / 2);
+            Span<int> spill = cache.SpillBuffer.AsSpan(0, RentalCache.High(rental.Order) / 2);
             int count = cache.TakeOldest(rental.Order, spill);
             cache.Hot.Gate.Exit();
-            foreach (Rental? old in spill[..count])
+            foreach (int old in spill[..count])
             {
-                Release(old!);
+                Release(_rentals.At(old));
             }
-
-            spill.Clear();
         }
 
         return false;
@@ -624,13 +623,13 @@ public sealed class NativeArena : IDisposable
     // Gives back every ready rental of a cache that is frozen and idle, or whose thread has ended.
     private void Empty(RentalCache cache)
     {
-        var all = new Rental?[RentalCache.High(0)];
+        var all = new int[RentalCache.High(0)];
         for (int order = 0; order < RentalCache.Orders; order++)
         {
             int count = cache.TakeOldest(order, all);
-            foreach (Rental? rental in all.AsSpan(0, count))
+            foreach (int rental in all.AsSpan(0, count))
             {
-                Release(rental!);
+                Release(_rentals.At(rental));
             }
         }
     }

@@ -33,6 +33,19 @@ internal sealed class Rental
     /// <summary>The (sequence &lt;&lt; 1) | rented word.</summary>
     public long State;
 
+    /// <summary>Creates a rental of <paramref name="arena"/> holding no memory; <paramref name="index"/> is its place in the arena's registry.</summary>
+    public Rental(NativeArena arena, int index)
+    {
+        Arena = arena;
+        Index = index;
+    }
+
+    /// <summary>The arena it belongs to.</summary>
+    public NativeArena Arena { get; }
+
+    /// <summary>Its place in the arena's registry (what a thread cache's stacks hold).</summary>
+    public int Index { get; }
+
     /// <summary>The page block, for page rentals (empty for small ones).</summary>
     public Block Block;
 

@@ -6,7 +6,7 @@
 // the arena's cache lock with the cache frozen or its owner dead (CacheGate's handshake).
 //
 // Invariants:
-// - Every rental on a stack holds a page block of that stack's order, has an even state (no
+// - Every index on a stack is a registered rental that holds a page block of that stack's order, has an even state (no
 //   owner) and holds a reference on the arena's mapping; the page allocator counts its pages as
 //   allocated.
 // - Nothing between TryEnter and Exit takes a lock, allocates or can throw.
@@ -55,8 +55,8 @@ internal sealed class RentalCache
     /// <summary>Entries of all stacks: 64 + 32 + 16 + 8 + 4 (256 KiB of order-0 pages at most, and as much per order above).</summary>
     private const int Entries = 128 - (128 >> Orders);
 
-    /// <summary>The stacks, lowest order first (see <see cref="Start"/>).</summary>
-    public readonly Rental?[] Stacks = new Rental?[Entries];
+    /// <summary>The stacks of registry indexes (<see cref="Rental.Index"/>: ints, so a push needs no GC write barrier), lowest order first (see <see cref="Start"/>).</summary>
+    public readonly int[] Stacks = new int[Entries];
 
     /// <summary>The gate and the counts.</summary>
     public RentalCacheHot Hot;
@@ -81,26 +81,23 @@ internal sealed class RentalCache
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Start(int order) => 128 - (128 >> order);
 
-    /// <summary>Owner only, inside the gate: pops a ready rental of <paramref name="order"/>, or null.</summary>
+    /// <summary>Owner only, inside the gate: pops the registry index of a ready rental of <paramref name="order"/>, or -1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Rental? TryPop(int order)
+    public int TryPop(int order)
     {
         ref int count = ref Hot.Counts[order];
         if (count == 0)
         {
-            return null;
+            return -1;
         }
 
         count--;
-        ref Rental? slot = ref Stacks[Start(order) + count];
-        Rental? rental = slot;
-        slot = null;
-        return rental;
+        return Stacks[Start(order) + count];
     }
 
-    /// <summary>Owner only, inside the gate: pushes a ready rental; false when the stack is full.</summary>
+    /// <summary>Owner only, inside the gate: pushes the registry index of a ready rental; false when the stack is full.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryPush(Rental rental, int order)
+    public bool TryPush(int rental, int order)
     {
         ref int count = ref Hot.Counts[order];
         if (count >= High(order))
@@ -114,20 +111,19 @@ internal sealed class RentalCache
     }
 
     /// <summary>Owner inside the gate, or frozen: moves up to <c>into.Length</c> rentals of <paramref name="order"/>, oldest first, into <paramref name="into"/>; returns how many.</summary>
-    public int TakeOldest(int order, Span<Rental?> into)
+    public int TakeOldest(int order, Span<int> into)
     {
         ref int depth = ref Hot.Counts[order];
         int count = Math.Min(into.Length, depth);
-        Span<Rental?> stack = Stacks.AsSpan(Start(order), depth);
+        Span<int> stack = Stacks.AsSpan(Start(order), depth);
         stack[..count].CopyTo(into);
         stack[count..].CopyTo(stack);
-        stack[(depth - count)..].Clear();
         depth -= count;
         return count;
     }
 
     /// <summary>Room for one spill: half the deepest stack.</summary>
-    public readonly Rental?[] SpillBuffer = new Rental?[64 / 2];
+    public readonly int[] SpillBuffer = new int[64 / 2];
 
     /// <summary>Rentals on all stacks (exact when frozen or read by the owner).</summary>
     public int Count

@@ -12,7 +12,7 @@ using System.Runtime.InteropServices;
 namespace Buddy.Memory;
 
 /// <summary>All rentals of one arena, and the spares among them.</summary>
-internal sealed class RentalRegistry
+internal sealed class RentalRegistry(NativeArena arena)
 {
     private readonly Lock _lock = new();
     private readonly Stack<Rental> _spares = new();
@@ -29,16 +29,22 @@ internal sealed class RentalRegistry
                 return spare;
             }
 
-            var fresh = new Rental();
+            var fresh = new Rental(arena, _count);
             if (_count == _all.Length)
             {
-                Array.Resize(ref _all, _count * 2);
+                Rental[] grown = new Rental[_count * 2];
+                _all.CopyTo(grown, 0);
+                Volatile.Write(ref _all, grown); // readers by index see either array, both complete up to the index
             }
 
             _all[_count++] = fresh;
             return fresh;
         }
     }
+
+    /// <summary>The rental at <paramref name="index"/> (one a thread cache holds: registered before it was cached).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public Rental At(int index) => Volatile.Read(ref _all)[index];
 
     /// <summary>Takes back a rental whose memory went back to the allocator.</summary>
     public void ReturnSpare(Rental rental)
