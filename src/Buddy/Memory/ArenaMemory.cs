@@ -1,5 +1,5 @@
 // ArenaMemory: the owner of one arena rental, as a MemoryManager<byte>. Every rent makes a new one
-// over a reused Rental (the memory, a weak handle on this owner, a state word); it is the only
+// over a reused Rental (the memory, a reference to this owner, a state word); it is the only
 // managed allocation of a rent. One state word here holds the owner's Dispose flag and the pin
 // count, changed only by compare-and-swap, so that:
 // - Pin is refused once disposed; Unpin without a Pin throws and leaves the count at zero;

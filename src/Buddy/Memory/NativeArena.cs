@@ -174,8 +174,8 @@ public sealed class NativeArena : IDisposable
 
     /// <summary>
     /// Gives back the memory of every rental whose owner the garbage collector found unreachable
-    /// (dropped without Dispose). Runs by itself after every garbage collection; returns how many
-    /// rentals it reclaimed.
+    /// (dropped without Dispose). Runs by itself after every garbage collection; an owner is found
+    /// by the second collection after its rent. Returns how many rentals it reclaimed.
     /// </summary>
     public int ReclaimAbandoned()
     {
@@ -183,7 +183,7 @@ public sealed class NativeArena : IDisposable
         foreach (Rental rental in _rentals.All())
         {
             long state = Volatile.Read(ref rental.State);
-            if ((state & 1) != 0 && rental.Owner.Target is null && rental.TryReclaim(state))
+            if ((state & 1) != 0 && rental.OwnerIsGone(state) && rental.TryReclaim(state))
             {
                 Abandoned(rental);
                 reclaimed++;

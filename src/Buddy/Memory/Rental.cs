@@ -10,10 +10,18 @@
 // the owner is gone. A sweep that read "rented" and then found no owner frees nothing if the
 // rental ended (and perhaps began again) in between, because the word moved on.
 //
+// The owner reference. A rent stores the owner in a plain field (Strong): setting a weak GCHandle
+// costs an 11 ns runtime call, most rentals end long before the next collection, and a strong
+// reference from the rental cannot hide an abandoned owner for long because the sweep, after each
+// collection, demotes every strong reference it finds to the weak handle (Demote). An owner
+// dropped without Dispose is therefore reclaimed after the second collection that follows its rent.
+//
 // Invariants:
 // - The state is odd exactly while an owner holds the rental: from Begin to the owner's Dispose
 //   (or its last Unpin after Dispose), or until the sweep reclaims it.
-// - While rented, Owner's target is that owner; Begin sets it before publishing the odd state.
+// - While rented, the owner is in Strong, or (once demoted) Strong is null and Weak's target is
+//   the owner or null (the owner was collected). Begin sets Strong before publishing the odd
+//   state; the owner's End publishes the even state before clearing Strong.
 // - Memory fields (Block, Small, Address, Length, Order) change only while the state is even, by
 //   the one thread holding the rental (a cache's owner, or the arena under its lock).
 // - A rental holding memory holds one reference on the arena's mapping (ArenaHandle), taken when
@@ -64,8 +72,11 @@ internal sealed class Rental
     /// <summary>Checked mode: the stack trace of the current rent.</summary>
     public string? RentedAt;
 
-    /// <summary>A weak handle on the current owner (an <see cref="ArenaMemory"/>).</summary>
-    public GCHandle Owner = GCHandle.Alloc(null, GCHandleType.Weak);
+    /// <summary>The current owner until the sweep demotes it (see the file comment).</summary>
+    public ArenaMemory? Strong;
+
+    /// <summary>A weak handle on the current owner once demoted (an <see cref="ArenaMemory"/>).</summary>
+    public GCHandle Weak = GCHandle.Alloc(null, GCHandleType.Weak);
 
     /// <summary>Whether an owner holds it now (a snapshot while other threads run).</summary>
     public bool IsRented => (Volatile.Read(ref State) & 1) != 0;
@@ -108,13 +119,34 @@ internal sealed class Rental
     public long Begin(ArenaMemory owner)
     {
         long rented = State + 1;
-        Owner.Target = owner;            // before the odd state: a sweep that sees it rented finds this owner
+        Strong = owner;                  // before the odd state: a sweep that sees it rented finds this owner
         Volatile.Write(ref State, rented);
         return rented;
     }
 
     /// <summary>Owner's end of the rental: only the owner can end it while it is reachable, so a plain store will do.</summary>
-    public void End(long rented) => Volatile.Write(ref State, rented + 1);
+    public void End(long rented)
+    {
+        Volatile.Write(ref State, rented + 1);
+        Volatile.Write(ref Strong, null); // after the even state: a sweep that still saw it rented finds no owner only once it ended
+    }
+
+    /// <summary>
+    /// The sweep's look at a rental it read as <paramref name="rented"/>: moves a strong owner to the
+    /// weak handle (false: look again after the next collection), or reports whether the owner is
+    /// gone (true: reclaim it with <see cref="TryReclaim"/>, which fails if the rental ended meanwhile).
+    /// </summary>
+    public bool OwnerIsGone(long rented)
+    {
+        if (Volatile.Read(ref Strong) is { } owner)
+        {
+            Weak.Target = owner;
+            Interlocked.CompareExchange(ref Strong, null, owner); // fails only if the rental ended (and began again)
+            return false;
+        }
+
+        return (rented & 1) != 0 && Weak.Target is null;
+    }
 
     /// <summary>The sweep's end of the rental: true when the rental still was <paramref name="rented"/> and now is ended.</summary>
     public bool TryReclaim(long rented) => Interlocked.CompareExchange(ref State, rented + 1, rented) == rented;

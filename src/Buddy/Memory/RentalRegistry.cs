@@ -69,7 +69,7 @@ internal sealed class RentalRegistry(NativeArena arena)
     {
         foreach (Rental rental in All())
         {
-            rental.Owner.Free();
+            rental.Weak.Free();
         }
     }
 }
