@@ -11,7 +11,7 @@
 // rental ended (and perhaps began again) in between, because the word moved on.
 //
 // The owner reference. A rent stores the owner in a plain field (Strong): setting a weak GCHandle
-// costs an 11 ns runtime call, most rentals end long before the next collection, and a strong
+// is a runtime call, most rentals end long before the next collection, and a strong
 // reference from the rental cannot hide an abandoned owner for long because the sweep, after each
 // collection, demotes every strong reference it finds to the weak handle (Demote). An owner
 // dropped without Dispose is therefore reclaimed after the second collection that follows its rent.
