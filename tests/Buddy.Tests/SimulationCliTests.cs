@@ -131,15 +131,22 @@ public sealed class SimulationCliTests : IDisposable
         string json = Path.Combine(_dir, "bench.json");
         (int code, string stdout, string stderr) = Run("bench", "--quick", "--json", json);
         Assert.True(code == 0, stderr);
-        foreach (string who in new[] { "ArrayPool", "NativeMemory.AlignedAlloc", "reference buddy", "without thread caches", "Targets (issue 5)", "Targets (issue 12)", "Below(12 MiB)", "30-bit DMA mask", "Huge space: " })
+        foreach (string who in new[] { "ArrayPool", "NativeMemory.AlignedAlloc", "reference buddy", "without thread caches", "Targets (issue 5)", "Targets (issue 12)", "Below(12 MiB)", "30-bit DMA mask", "Huge space: ",
+                     "Targets (issue 13)", "64 KiB rent+return pair", "through a Pipe", "Allocated on the GC heap (issue 13)", "Resident memory (issue 13)" })
         {
             Assert.Contains(who, stdout, StringComparison.Ordinal);
         }
 
-        // One line per issue-12 target, each measured (or, for the huge space, said not to be) and judged.
+        // One line per issue-12 and issue-13 target, each measured (or, for the huge space, said not to be) and judged.
         string[] targets = [.. stdout.Split('\n').Where(l => l.TrimStart().StartsWith("target ", StringComparison.Ordinal))];
-        Assert.Equal(10, targets.Length);
+        Assert.Equal(13, targets.Length);
         Assert.All(targets, t => Assert.Matches(": (measured .+|not measured .+): (met|not met)\r?$", t));
+        Assert.Contains(targets, t => t.Contains("target BuddyMemoryPool 4 KiB pair ≤ 1.0× MemoryPool<byte>.Shared's", StringComparison.Ordinal));
+        Assert.Contains(targets, t => t.Contains("target 0 B allocated per rent", StringComparison.Ordinal));
+        Assert.Contains(targets, t => t.Contains("target pipe throughput ≥ the default pool's", StringComparison.Ordinal));
+
+        // The burst's resident memory: the arena's give-back is either called or said to be missing.
+        Assert.Matches("BuddyMemoryPool \\(arena with thread caches\\): before .+ MiB, after the burst .+(give-back: not available|after give-back \\(NativeArena\\.GiveBack)", stdout);
 
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
         var rows = doc.RootElement.EnumerateArray().ToList();

@@ -1,8 +1,11 @@
 // `buddy bench [--json FILE] [--quick]`: a quick side-by-side of Buddy and the baselines on the
-// performance issues' workloads (5 and 12), timed with a Stopwatch (about 30 s; BenchmarkDotNet is
-// in bench/Buddy.Benchmarks for rigour). After a warm-up, every workload runs once per round, five
-// rounds, round-robin: each figure is its median, and each target ratio is the median of the
-// rounds' ratios, so ratios hold while a shared machine's speed drifts.
+// performance issues' workloads (5, 12 and 13), timed with a Stopwatch (about 30 s; BenchmarkDotNet
+// is in bench/Buddy.Benchmarks for rigour). After a warm-up, every workload runs once per round,
+// five rounds, round-robin: each figure is its median, and each target ratio is the median of the
+// rounds' ratios, so ratios hold while a shared machine's speed drifts. The untimed run before the
+// rounds also counts the bytes each workload allocates on the GC heap. Issue 13's resident-memory
+// figures (a burst, its return, the give-back) are read after the rounds.
+using System.Buffers;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -22,20 +25,22 @@ internal static class BenchCommand
     /// <param name="Workload">What was run.</param>
     /// <param name="Implementation">Who ran it.</param>
     /// <param name="NsPerOp">Median nanoseconds per operation (a pair, a step, an event).</param>
-    internal sealed record Measurement(string Workload, string Implementation, double NsPerOp);
+    /// <param name="AllocatedBytesPerOp">GC-heap bytes allocated per operation in the untimed run.</param>
+    internal sealed record Measurement(string Workload, string Implementation, double NsPerOp, double AllocatedBytesPerOp);
 
     public static Command Create(TextWriter stdout)
     {
         var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file." }.AcceptOutputFile();
         var quick = new Option<bool>("--quick") { Description = "A tenth of the operations and no warm-up (a smoke run, not a measurement)." };
-        var command = new Command("bench", "Time Buddy against ArrayPool, NativeMemory.AlignedAlloc and a reference buddy (about 30 s).") { json, quick };
+        var command = new Command("bench", "Time Buddy against ArrayPool, MemoryPool<byte>.Shared, NativeMemory.AlignedAlloc and a reference buddy (about 30 s).") { json, quick };
         command.SetAction(parse =>
         {
             int scale = parse.GetValue(quick) ? 10 : 1;
             BenchRun run = Run(scale, line => stdout.WriteLine(line));
-            List<Measurement> results = [.. run.Cases.Select(c => new Measurement(c.Workload, c.Implementation, c.Median))];
+            List<Measurement> results = [.. run.Cases.Select(c => new Measurement(c.Workload, c.Implementation, c.Median, c.AllocatedPerOp))];
             Print(Output.Console(stdout), results);
             PrintIssue12(stdout, run);
+            PrintIssue13(stdout, run);
             if (parse.GetValue(json) is { } file)
             {
                 Output.WriteJson(file, results);
@@ -54,15 +59,19 @@ internal static class BenchCommand
     /// <param name="OpsPerCount">Operations per count (2 for two threads).</param>
     /// <param name="Warm">Whether to warm it (rounds of short calls) before the timed rounds.</param>
     /// <param name="WarmCalls">Short calls per warm-up round.</param>
-    private sealed record Case(string Workload, string Implementation, Action<int> Run, int Ops, int OpsPerCount, bool Warm, int WarmCalls = 50)
+    /// <param name="OtherThreads">Whether it runs on other threads (its allocations are counted over all threads).</param>
+    private sealed record Case(string Workload, string Implementation, Action<int> Run, int Ops, int OpsPerCount, bool Warm, int WarmCalls = 50, bool OtherThreads = false)
     {
         public List<double> Times { get; } = [];
+
+        /// <summary>GC-heap bytes allocated per operation in the untimed run.</summary>
+        public double AllocatedPerOp { get; set; }
 
         public double Median => MedianOf(Times);
     }
 
-    /// <summary>What one bench run measured: the cases with their per-round times, and the huge space's figures.</summary>
-    private sealed record BenchRun(List<Case> Cases, int Rounds, HugeSpaceFigures Huge)
+    /// <summary>What one bench run measured: the cases with their per-round times, the huge space's figures and the bursts' resident memory.</summary>
+    private sealed record BenchRun(List<Case> Cases, int Rounds, HugeSpaceFigures Huge, BurstRun Bursts)
     {
         public Case Get(string workload, string implementation) =>
             Cases.First(c => c.Workload == workload && c.Implementation == implementation);
@@ -83,6 +92,14 @@ internal static class BenchCommand
     /// <param name="AfterBytes1GiB">Its metadata bytes after the random allocations.</param>
     private sealed record HugeSpaceFigures(string? Refusal, long IdleBytes, long AfterBytes, long IdleBytes1GiB, long AfterBytes1GiB);
 
+    /// <summary>Issue 13's bursts: the process's resident memory around a burst on each pool.</summary>
+    /// <param name="Bytes">The burst's size.</param>
+    /// <param name="BufferSize">The size of each rental.</param>
+    /// <param name="Arena">The burst on a fresh BuddyMemoryPool (arena with thread caches).</param>
+    /// <param name="ArenaDisposed">The resident set after that arena was disposed (unmapped), the floor a give-back could reach.</param>
+    /// <param name="Shared">The burst on MemoryPool&lt;byte&gt;.Shared, given back by a full aggressive collection.</param>
+    private sealed record BurstRun(long Bytes, int BufferSize, BurstFigures Arena, long ArenaDisposed, BurstFigures Shared);
+
     // Workload and implementation names the summary lines look up.
     private const string Pair = "order-0 pair";
     private const string Mixed = "random mixed step";
@@ -94,6 +111,14 @@ internal static class BenchCommand
     private const string BelowLimit = "Below(12 MiB) pair, x86 1 GiB, above 16 MiB full";
     private const string Mask30 = "30-bit DMA mask pair, x86 4 GiB, all free";
     private const string Construction = "allocator construction (ns per allocator)";
+    private const string Pool4K = "4 KiB rent+return pair";
+    private const string Pool64K = "64 KiB rent+return pair";
+    private const string PipeGiB = "1 GiB through a Pipe, 4-64 KiB writes (per MiB)";
+    private const string PoolCached = "BuddyMemoryPool (arena with thread caches)";
+    private const string PoolPlain = "BuddyMemoryPool (arena, default options)";
+    private const string SharedPool = "MemoryPool<byte>.Shared";
+    private const string SharedArrays = "ArrayPool<byte>.Shared";
+    private const string DefaultPipePool = "default pool (MemoryPool<byte>.Shared, served from ArrayPool<byte>.Shared)";
 
     private const int TimedRounds = 5;
 
@@ -138,9 +163,24 @@ internal static class BenchCommand
         Add(Pair, "NativeMemory.AlignedAlloc(4096, 4096)", Workloads.NativeAlignedPairs);
         Add(Pair, Reference, n => Workloads.ReferencePairs(reference, n));
 
+        // Issue 13: the pools, 4 KiB and 64 KiB pairs (a pair beyond the thread caches' orders, or
+        // without them, costs as the uncached core does: fewer per run), and 1 GiB through a Pipe.
         using Memory.NativeArena arena = Memory.NativeArena.Create(64 * Units.MiB, new Memory.ArenaOptions { PerCpuCaches = true });
-        Add("4 KiB rent+return pair", "BuddyMemoryPool (native arena)", n => Workloads.PoolPairs(arena.Pool, n));
-        Add("4 KiB rent+return pair", "MemoryPool<byte>.Shared", n => Workloads.PoolPairs(System.Buffers.MemoryPool<byte>.Shared, n));
+        using Memory.NativeArena plainArena = Memory.NativeArena.Create(64 * Units.MiB);
+        Add(Pool4K, PoolCached, n => Workloads.PoolPairs(arena.Pool, 4096, n));
+        Add(Pool4K, PoolPlain, n => Workloads.PoolPairs(plainArena.Pool, 4096, n), count: uncachedOps);
+        Add(Pool4K, SharedPool, n => Workloads.PoolPairs(MemoryPool<byte>.Shared, 4096, n));
+        Add(Pool4K, SharedArrays, n => Workloads.ArrayPoolPairs(4096, n));
+        Add(Pool64K, PoolCached, n => Workloads.PoolPairs(arena.Pool, 65536, n), count: uncachedOps);
+        Add(Pool64K, PoolPlain, n => Workloads.PoolPairs(plainArena.Pool, 65536, n), count: uncachedOps);
+        Add(Pool64K, SharedPool, n => Workloads.PoolPairs(MemoryPool<byte>.Shared, 65536, n));
+        Add(Pool64K, SharedArrays, n => Workloads.ArrayPoolPairs(65536, n));
+        int pipeMiB = 1024 / scale;
+        void AddPipe(string who, MemoryPool<byte> pool) =>
+            cases.Add(new Case(PipeGiB, who, n => Workloads.PipeThroughput(pool, n * (long)Units.MiB), pipeMiB, 1, warm, WarmCalls: 20, OtherThreads: true));
+        AddPipe(PoolCached, arena.Pool);
+        AddPipe(PoolPlain, plainArena.Pool);
+        AddPipe(DefaultPipePool, MemoryPool<byte>.Shared);
 
         // Each mixed workload runs on its own allocator and slots, brought to the steady state first.
         Action<int> MixedOn(PageAllocator pages)
@@ -191,12 +231,12 @@ internal static class BenchCommand
 
         var shared = new PageAllocator(MachineLayout.Flat(1 * Units.GiB) with { PerCpuCaches = true });
         Add("order-0 pair, 1 thread (ns per pair)", Buddy, n => Workloads.Order0Pairs(shared, n));
-        Add("order-0 pair, 2 threads (ns per pair, aggregate)", Buddy, OnTwoThreads(n => Workloads.Order0Pairs(shared, n)), opsPerCount: 2);
+        cases.Add(new Case("order-0 pair, 2 threads (ns per pair, aggregate)", Buddy, OnTwoThreads(n => Workloads.Order0Pairs(shared, n)), ops, 2, warm, OtherThreads: true));
 
         // The machine's own scaling of thread-local work, for reading the two-thread figure:
         // ArrayPool's thread-local path shares nothing between threads either.
         Add("ArrayPool pair, 1 thread (machine yardstick)", "ArrayPool<byte>.Shared", Workloads.ArrayPoolPairs);
-        Add("ArrayPool pair, 2 threads (aggregate)", "ArrayPool<byte>.Shared", OnTwoThreads(Workloads.ArrayPoolPairs), opsPerCount: 2);
+        cases.Add(new Case("ArrayPool pair, 2 threads (aggregate)", "ArrayPool<byte>.Shared", OnTwoThreads(Workloads.ArrayPoolPairs), ops, 2, warm, OtherThreads: true));
 
         // Construction: a few allocators per run, built and dropped.
         static Action<int> Build(MachineLayout layout) => count =>
@@ -244,9 +284,14 @@ internal static class BenchCommand
             }
         }
 
+        // The untimed run also counts the bytes each workload allocates on the GC heap: on this
+        // thread, or on all threads for a workload that runs on others (the pipe's tasks).
         foreach (Case c in cases)
         {
+            long before = c.OtherThreads ? GC.GetTotalAllocatedBytes(precise: true) : GC.GetAllocatedBytesForCurrentThread();
             c.Run(c.Ops);
+            long after = c.OtherThreads ? GC.GetTotalAllocatedBytes(precise: true) : GC.GetAllocatedBytesForCurrentThread();
+            c.AllocatedPerOp = (double)(after - before) / ((long)c.Ops * c.OpsPerCount);
         }
 
         for (int round = 0; round < TimedRounds; round++)
@@ -261,7 +306,27 @@ internal static class BenchCommand
         }
 
         Workloads.FreeNative(native);
-        return new BenchRun(cases, TimedRounds, figures);
+        progress("resident memory ...");
+        return new BenchRun(cases, TimedRounds, figures, MeasureBursts(256 * Units.MiB / (ulong)scale));
+    }
+
+    // Issue 13's resident memory: a burst of 64 KiB rentals, every page written, on a fresh arena
+    // with thread caches (then disposed: the floor a give-back could reach), then on
+    // MemoryPool<byte>.Shared. Each figure is the process's VmRSS, read between the steps.
+    private static BurstRun MeasureBursts(ulong bytes)
+    {
+        const int buffer = 64 * 1024;
+        BurstFigures onArena;
+        long disposed;
+        using (Memory.NativeArena burst = Memory.NativeArena.Create(1 * Units.GiB, new Memory.ArenaOptions { PerCpuCaches = true }))
+        {
+            onArena = ResidentMemory.Burst(burst.Pool, (long)bytes, buffer, () => ResidentMemory.TryGiveBack(burst));
+            burst.Dispose();
+            disposed = ResidentMemory.ProcessBytes();
+        }
+
+        BurstFigures onShared = ResidentMemory.Burst(MemoryPool<byte>.Shared, (long)bytes, buffer, ResidentMemory.CollectAggressively);
+        return new BurstRun((long)bytes, buffer, onArena, disposed, onShared);
     }
 
     // Metadata of the huge space and of 1 GiB, each without thread caches: idle, then after
@@ -294,13 +359,14 @@ internal static class BenchCommand
 
     private static void Print(IAnsiConsole console, List<Measurement> results)
     {
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("workload", "implementation", "ns/op", "vs Buddy");
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("workload", "implementation", "ns/op", "vs Buddy", "B/op");
         foreach (IGrouping<string, Measurement> group in results.GroupBy(r => r.Workload))
         {
             double buddy = group.First().NsPerOp;
             foreach (Measurement m in group)
             {
-                table.AddRow(Markup.Escape(m.Workload), Markup.Escape(m.Implementation), m.NsPerOp.ToString("F1", CultureInfo.InvariantCulture), (m.NsPerOp / buddy).ToString("F2", CultureInfo.InvariantCulture) + "×");
+                table.AddRow(Markup.Escape(m.Workload), Markup.Escape(m.Implementation), m.NsPerOp.ToString("F1", CultureInfo.InvariantCulture), (m.NsPerOp / buddy).ToString("F2", CultureInfo.InvariantCulture) + "×",
+                    m.AllocatedBytesPerOp.ToString(m.AllocatedBytesPerOp < 100 ? "F1" : "N0", CultureInfo.InvariantCulture));
             }
         }
 
@@ -368,5 +434,37 @@ internal static class BenchCommand
         double Ms(string who) => run.Get(Construction, who).Median / 1e6;
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Huge space: the {Workloads.HugeSpaceName} without thread caches: construction {Ms(HugeUncached):F3} ms (1 GiB: {Ms("Buddy without thread caches, 1 GiB"):F3} ms); metadata idle {h.IdleBytes:N0} bytes, after {Workloads.HugeSpaceAllocations:N0} random allocations of orders 0..{Workloads.MaxMixedOrder} {h.AfterBytes:N0} bytes ({size1})."));
+    }
+
+    // Issue 13's targets, each from the per-round ratios of this run, then the bytes allocated per
+    // rent and per GiB of pipe, then the bursts' resident memory. One line each, straight to stdout.
+    private static void PrintIssue13(TextWriter console, BenchRun run)
+    {
+        static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+        static string Verdict(bool met) => met ? "met" : "not met";
+        console.WriteLine("Targets (issue 13), ratios are medians over the rounds of each round's ratio:");
+
+        Case cached4 = run.Get(Pool4K, PoolCached), plain4 = run.Get(Pool4K, PoolPlain), shared4 = run.Get(Pool4K, SharedPool);
+        double pair = BenchRun.Ratio(cached4, shared4);
+        console.WriteLine(F($"  target BuddyMemoryPool 4 KiB pair ≤ 1.0× MemoryPool<byte>.Shared's: measured {pair:F2}× ({cached4.Median:F1} ns vs {shared4.Median:F1} ns; arena with the default options {BenchRun.Ratio(plain4, shared4):F2}×, {plain4.Median:F1} ns): {Verdict(pair <= 1)}"));
+
+        Case[] rents = [cached4, plain4, run.Get(Pool64K, PoolCached), run.Get(Pool64K, PoolPlain)];
+        double most = rents.Max(c => c.AllocatedPerOp);
+        console.WriteLine(F($"  target 0 B allocated per rent: measured {most:F2} B (BuddyMemoryPool, the most of 4 KiB and 64 KiB on both arenas; MemoryPool<byte>.Shared {shared4.AllocatedPerOp:F2} B, ArrayPool<byte>.Shared {run.Get(Pool4K, SharedArrays).AllocatedPerOp:F2} B): {Verdict(most == 0)}"));
+
+        Case pipeCached = run.Get(PipeGiB, PoolCached), pipePlain = run.Get(PipeGiB, PoolPlain), pipeDefault = run.Get(PipeGiB, DefaultPipePool);
+        double throughput = BenchRun.Ratio(pipeDefault, pipeCached); // the default pool's time / Buddy's: Buddy's throughput relative to it
+        static double MsPerGiB(Case c) => c.Median * 1024 / 1e6;
+        static double GiBps(Case c) => 1e9 / (c.Median * 1024);
+        console.WriteLine(F($"  target pipe throughput ≥ the default pool's: measured {throughput:F2}× (1 GiB in {MsPerGiB(pipeCached):F0} ms, {GiBps(pipeCached):F1} GiB/s, vs {MsPerGiB(pipeDefault):F0} ms, {GiBps(pipeDefault):F1} GiB/s; arena with the default options {BenchRun.Ratio(pipeDefault, pipePlain):F2}×, {MsPerGiB(pipePlain):F0} ms): {Verdict(throughput >= 1)}"));
+
+        console.WriteLine(F($"Allocated on the GC heap (issue 13): per 4 KiB rent BuddyMemoryPool {cached4.AllocatedPerOp:F1} B (default options {plain4.AllocatedPerOp:F1} B), MemoryPool<byte>.Shared {shared4.AllocatedPerOp:F1} B, ArrayPool<byte>.Shared {run.Get(Pool4K, SharedArrays).AllocatedPerOp:F1} B; per 64 KiB rent {run.Get(Pool64K, PoolCached).AllocatedPerOp:F1} B ({run.Get(Pool64K, PoolPlain).AllocatedPerOp:F1} B), {run.Get(Pool64K, SharedPool).AllocatedPerOp:F1} B, {run.Get(Pool64K, SharedArrays).AllocatedPerOp:F1} B; per GiB through the pipe {pipeCached.AllocatedPerOp * 1024:N0} B ({pipePlain.AllocatedPerOp * 1024:N0} B), default pool {pipeDefault.AllocatedPerOp * 1024:N0} B."));
+
+        BurstRun b = run.Bursts;
+        static string Delta(long bytes, long from) => F($"{(bytes - from) / (double)Units.MiB:+0.0;-0.0;0.0} MiB");
+        static string GiveBack(BurstFigures f) => f.AfterGiveBack is { } after ? F($"after give-back ({f.GiveBack}) {Delta(after, f.Before)}") : $"give-back: {f.GiveBack}";
+        console.WriteLine(F($"Resident memory (issue 13), VmRSS of the process around a burst of {b.Bytes / (double)Units.MiB:F0} MiB in {b.BufferSize / 1024} KiB rentals, every page written, then all returned:"));
+        console.WriteLine(F($"  {PoolCached}: before {b.Arena.Before / (double)Units.MiB:F1} MiB, after the burst {Delta(b.Arena.AfterBurst, b.Arena.Before)}, after the return {Delta(b.Arena.AfterReturn, b.Arena.Before)}, {GiveBack(b.Arena)}; after disposing the arena (unmapped) {Delta(b.ArenaDisposed, b.Arena.Before)}"));
+        console.WriteLine(F($"  {SharedPool}: before {b.Shared.Before / (double)Units.MiB:F1} MiB, after the burst {Delta(b.Shared.AfterBurst, b.Shared.Before)}, after the return {Delta(b.Shared.AfterReturn, b.Shared.Before)}, {GiveBack(b.Shared)}"));
     }
 }
