@@ -72,6 +72,9 @@ internal sealed class ArenaReservation
     private readonly ulong _size;
     private readonly ulong _chunkBytes;
     private readonly int _chunkShift;
+    private readonly ulong _basePfn;     // the rent path's check works in pages: no shifts from pfn to address
+    private readonly ulong _chunkPages;
+    private readonly int _chunkPageShift;
     private readonly long _chunks;
     private readonly ulong[] _committed;
     private readonly ulong[] _resident;
@@ -82,7 +85,7 @@ internal sealed class ArenaReservation
     private volatile bool _movesPossible; // set under the allocator's lock; read by the give-back under it
 
     /// <summary>Makes the grid of a fresh reservation: nothing committed, nothing resident (a heap fallback: everything both).</summary>
-    public ArenaReservation(ArenaHandle handle, ulong start, ulong size, ulong chunkBytes, int allocatorId)
+    public ArenaReservation(ArenaHandle handle, ulong start, ulong size, ulong chunkBytes, int pageShift, int allocatorId)
     {
         _handle = handle;
         ArenaMapping mapping = _mapping = handle.Mapping;
@@ -90,6 +93,9 @@ internal sealed class ArenaReservation
         _size = size;
         _chunkBytes = chunkBytes;
         _chunkShift = BitOperations.Log2(chunkBytes);
+        _basePfn = start >> pageShift;
+        _chunkPageShift = _chunkShift - pageShift; // a chunk holds whole pages (ChunkBytesFor)
+        _chunkPages = 1UL << _chunkPageShift;
         _chunks = (long)((size + chunkBytes - 1) >> _chunkShift);
         long words = (_chunks + 63) >> 6;
         if (words > Array.MaxLength)
@@ -138,14 +144,14 @@ internal sealed class ArenaReservation
         return Math.Clamp(Math.Min(largestBlock, alignment), lower, upper);
     }
 
-    /// <summary>The rent path's check: whether every chunk of the block at <paramref name="address"/> is resident (one bit test for a block no larger than a chunk).</summary>
+    /// <summary>The rent path's check: whether every chunk of the <paramref name="pages"/> pages at <paramref name="pfn"/> is resident (one bit test for a block no larger than a chunk).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool IsResident(ulong address, ulong size)
+    public bool IsResident(ulong pfn, ulong pages)
     {
-        ulong chunk = (address - _base) >> _chunkShift;
-        return size <= _chunkBytes // a naturally aligned block no larger than a chunk lies in one
+        ulong chunk = (pfn - _basePfn) >> _chunkPageShift;
+        return pages <= _chunkPages // a naturally aligned block no larger than a chunk lies in one
             ? (Volatile.Read(ref _resident[(int)(chunk >> 6)]) & (1UL << (int)chunk)) != 0
-            : AllResident((long)chunk, ChunkOf(address + size - 1));
+            : AllResident((long)chunk, (long)((pfn + pages - 1 - _basePfn) >> _chunkPageShift));
     }
 
     /// <summary>
