@@ -4,7 +4,7 @@ using System.Diagnostics.Metrics;
 
 namespace Buddy.Allocation;
 
-/// <summary>The "Buddy" meter: allocations, failures, compaction moves, and pages in use per zone.</summary>
+/// <summary>The "Buddy" meter: allocations, failures, compaction moves, pages in use per zone, and native arenas' resident and committed bytes.</summary>
 /// <remarks>Thread-safe. Instruments cost a field read when nobody listens.</remarks>
 public static class BuddyMetrics
 {
@@ -14,15 +14,19 @@ public static class BuddyMetrics
     private static readonly Meter s_meter = new(MeterName, "0.1.0");
     private static readonly Lock s_lock = new();
     private static readonly List<WeakReference<PageAllocator>> s_allocators = [];
+    private static readonly List<WeakReference<Memory.ArenaReservation>> s_arenas = [];
 
     internal static readonly Counter<long> Allocations = s_meter.CreateCounter<long>("buddy.allocations", "{block}", "Blocks allocated.");
     internal static readonly Counter<long> Failures = s_meter.CreateCounter<long>("buddy.allocation.failures", "{request}", "Requests that failed, by reason.");
     internal static readonly Counter<long> AbandonedRentals = s_meter.CreateCounter<long>("buddy.arena.abandoned_rentals", "{rental}", "Arena rentals whose owner was garbage-collected without Dispose; their memory was given back.");
     internal static readonly Counter<long> CompactionPagesMoved = s_meter.CreateCounter<long>("buddy.compaction.pages_moved", "{page}", "Pages migrated by compaction.");
+    internal static readonly Counter<long> ArenaGivenBack = s_meter.CreateCounter<long>("buddy.arena.given_back", "By", "Bytes of free native-arena memory given back to the operating system.");
 
     static BuddyMetrics()
     {
         s_meter.CreateObservableGauge("buddy.zone.pages_in_use", ObservePagesInUse, "{page}", "Pages of each zone not free (allocated, cached or reserved), per allocator.");
+        s_meter.CreateObservableGauge("buddy.arena.resident_bytes", () => ObserveArenas(r => r.ResidentBytes), "By", "Bytes of each native arena committed and used since their last give-back (an upper bound on its resident memory), per allocator.");
+        s_meter.CreateObservableGauge("buddy.arena.committed_bytes", () => ObserveArenas(r => r.CommittedBytes), "By", "Bytes of each native arena committed (readable and writable), per allocator.");
     }
 
     /// <summary>Counts one allocation when someone listens to <see cref="Allocations"/>.</summary>
@@ -51,6 +55,33 @@ public static class BuddyMetrics
         {
             s_allocators.RemoveAll(w => !w.TryGetTarget(out _));
             s_allocators.Add(new WeakReference<PageAllocator>(allocator));
+        }
+    }
+
+    /// <summary>Registers a native arena's reservation for the arena gauges (until it is collected).</summary>
+    internal static void Register(Memory.ArenaReservation arena)
+    {
+        lock (s_lock)
+        {
+            s_arenas.RemoveAll(w => !w.TryGetTarget(out _));
+            s_arenas.Add(new WeakReference<Memory.ArenaReservation>(arena));
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> ObserveArenas(Func<Memory.ArenaReservation, ulong> bytes)
+    {
+        Memory.ArenaReservation[] live;
+        lock (s_lock)
+        {
+            live = [.. s_arenas.Select(w => w.TryGetTarget(out Memory.ArenaReservation? a) ? a : null).OfType<Memory.ArenaReservation>()];
+        }
+
+        foreach (Memory.ArenaReservation arena in live)
+        {
+            if (!arena.IsReleased)
+            {
+                yield return new Measurement<long>((long)bytes(arena), new KeyValuePair<string, object?>("allocator", arena.AllocatorId));
+            }
         }
     }
 

@@ -4,7 +4,9 @@
 // Every allocation of metadata that an operation may need (bitmap chunks, allocation-head chunks,
 // bookkeeping that grows) calls BeforeMetadataAllocation first. Normally that is one read of a
 // thread-static counter. A test arms the counter on its own thread: the Nth such allocation from
-// then on throws OutOfMemoryException, as the runtime would.
+// then on throws OutOfMemoryException, as the runtime would. The same goes for a native arena's
+// commits (ArenaReservation): an armed countdown makes the Nth commit on the thread fail as an
+// mprotect or VirtualAlloc refused with ENOMEM would.
 namespace Buddy.Allocation;
 
 /// <summary>Fault injection for tests: makes the Nth metadata allocation on the calling thread throw <see cref="OutOfMemoryException"/>.</summary>
@@ -12,6 +14,9 @@ internal static class Faults
 {
     [ThreadStatic]
     private static int t_countdown;
+
+    [ThreadStatic]
+    private static int t_commitCountdown;
 
     /// <summary>Makes the <paramref name="n"/>th metadata allocation on this thread from now fail (0 disarms).</summary>
     public static void FailAllocation(int n) => t_countdown = n;
@@ -26,4 +31,10 @@ internal static class Faults
 #pragma warning restore CA2201
         }
     }
+
+    /// <summary>Makes the <paramref name="n"/>th arena commit on this thread from now fail (0 disarms).</summary>
+    public static void FailCommit(int n) => t_commitCountdown = n;
+
+    /// <summary>Called before every arena commit; true when the armed count runs out (the commit then fails as ENOMEM would).</summary>
+    public static bool CommitFails() => t_commitCountdown > 0 && --t_commitCountdown == 0;
 }

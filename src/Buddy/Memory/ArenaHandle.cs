@@ -1,10 +1,12 @@
-// ArenaHandle: owns an arena's native memory — an mmap'd range on Linux, an aligned allocation
-// elsewhere — and gives it back exactly once. It counts the arena's live rentals with the
-// SafeHandle's own reference count: every rental acquires a reference when it is rented and
-// releases it when its block goes back. Retire (the arena's Dispose) refuses new references at
-// once — SafeHandle alone would still hand them out while any is held — and drops the handle's own
-// reference, so the memory is unmapped when the count reaches zero: no rental, pin or pipe
-// segment can outlive the mapping, and a use after the arena's disposal never faults.
+// ArenaHandle: owns an arena's native memory — a reservation made by ArenaReservation (mmap on
+// Linux and macOS, VirtualAlloc on Windows, an aligned allocation elsewhere) — and gives it back
+// exactly once. It counts the arena's live rentals with the SafeHandle's own reference count:
+// every rental acquires a reference when it is rented and releases it when its block goes back.
+// Retire (the arena's Dispose) refuses new references at once — SafeHandle alone would still hand
+// them out while any is held — and drops the handle's own reference, so the memory is unmapped
+// when the count reaches zero: no rental, pin or pipe segment can outlive the mapping, and a use
+// after the arena's disposal never faults. A give-back sweep holds a reference too (TryAcquire),
+// so it never advises memory that was unmapped (and perhaps mapped again by someone else).
 using System.Runtime.InteropServices;
 
 namespace Buddy.Memory;
@@ -13,17 +15,23 @@ namespace Buddy.Memory;
 internal sealed class ArenaHandle : SafeHandle
 {
     private readonly nuint _length;
-    private readonly bool _mapped;
+    private readonly ArenaMapping _mapping;
     private bool _released;
     private int _retired;
 
-    private ArenaHandle(nint address, nuint length, bool mapped)
+    private ArenaHandle(nint address, nuint length, ArenaMapping mapping)
         : base(IntPtr.Zero, ownsHandle: true)
     {
         SetHandle(address);
         _length = length;
-        _mapped = mapped;
+        _mapping = mapping;
     }
+
+    /// <summary>How the memory was obtained (so how it is committed and given back).</summary>
+    internal ArenaMapping Mapping => _mapping;
+
+    /// <summary>Told of every rental's release (the give-back's threshold check); null when nothing listens.</summary>
+    internal ArenaGiveBack? ReleaseListener { get; set; }
 
     /// <summary>Reservations made on the calling thread (tests prove a refused arena reserved nothing).</summary>
     [ThreadStatic]
@@ -73,63 +81,53 @@ internal sealed class ArenaHandle : SafeHandle
     private static ObjectDisposedException Retired() =>
         new(nameof(NativeArena), "The NativeArena was disposed: it rents nothing more (rentals made before stay usable until they are returned).");
 
+    /// <summary>Takes a reference unless the arena was disposed (a give-back sweep, which must never throw); false when refused.</summary>
+    internal bool TryAcquire()
+    {
+        if (IsRetired)
+        {
+            return false;
+        }
+
+        bool added = false;
+        try
+        {
+            DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+
+        return added;
+    }
+
     /// <summary>Gives back a rental's reference; the last one after disposal unmaps the memory.</summary>
-    internal void Release() => DangerousRelease();
+    internal void Release()
+    {
+        DangerousRelease();
+        ReleaseListener?.OnRentalReleased();
+    }
+
+    /// <summary>Gives back a reference taken by <see cref="TryAcquire"/> without telling the listener.</summary>
+    internal void ReleaseQuietly() => DangerousRelease();
 
     /// <inheritdoc/>
     public override bool IsInvalid => handle == IntPtr.Zero;
 
-    /// <summary>Reserves <paramref name="length"/> bytes aligned to <paramref name="alignment"/> (a power of two).</summary>
+    /// <summary>Reserves <paramref name="length"/> bytes of address space aligned to <paramref name="alignment"/> (a power of two); nothing is committed.</summary>
     /// <exception cref="InsufficientMemoryException">The memory cannot be reserved; the message says why.</exception>
-    public static unsafe ArenaHandle Reserve(nuint length, nuint alignment)
+    public static ArenaHandle Reserve(nuint length, nuint alignment)
     {
         t_reservations++;
-        if (OperatingSystem.IsLinux())
-        {
-            // Over-reserve by the alignment, then give back the unaligned head and the tail.
-            nuint reserve = length + alignment;
-            nint raw = NativeMethods.Mmap(0, reserve, NativeMethods.ProtRead | NativeMethods.ProtWrite,
-                NativeMethods.MapPrivate | NativeMethods.MapAnonymous | NativeMethods.MapNoReserve, -1, 0);
-            if (raw == NativeMethods.MapFailed)
-            {
-                throw new InsufficientMemoryException($"mmap of {reserve} bytes failed: {Marshal.GetLastPInvokeErrorMessage()}");
-            }
-
-            nuint start = ((nuint)raw + alignment - 1) & ~(alignment - 1);
-            nuint head = start - (nuint)raw;
-            nuint tail = reserve - head - length;
-            if (head > 0)
-            {
-                NativeMethods.Munmap(raw, head);
-            }
-
-            if (tail > 0)
-            {
-                NativeMethods.Munmap((nint)(start + length), tail);
-            }
-
-            return new ArenaHandle((nint)start, length, mapped: true);
-        }
-
-        void* p = NativeMemory.AlignedAlloc(length, alignment);
-        if (p == null)
-        {
-            throw new InsufficientMemoryException($"NativeMemory.AlignedAlloc of {length} bytes aligned to {alignment} failed.");
-        }
-
-        return new ArenaHandle((nint)p, length, mapped: false);
+        nint start = ArenaReservation.Reserve(length, alignment, out ArenaMapping mapping);
+        return new ArenaHandle(start, length, mapping);
     }
 
     /// <inheritdoc/>
-    protected override unsafe bool ReleaseHandle()
+    protected override bool ReleaseHandle()
     {
         Volatile.Write(ref _released, true);
-        if (_mapped)
-        {
-            return NativeMethods.Munmap(handle, _length) == 0;
-        }
-
-        NativeMemory.AlignedFree((void*)handle);
-        return true;
+        return ArenaReservation.Release(handle, _length, _mapping);
     }
 }

@@ -1,6 +1,7 @@
-// ArenaOptions: how a native arena is laid out and advised, and the rules its settings obey.
-// Invariant: NativeArena.Create calls CheckFor(size) (Validate plus the size rules) before it reserves any memory, so a setting
-// no arena can have is an ArgumentException naming that setting, and nothing was mapped.
+// ArenaOptions: how a native arena is laid out, advised, grown and given back, and the rules its settings obey.
+// Invariant: NativeArena.Create calls CheckFor(size) (Validate plus the size rules; CheckGrowable first for an arena of the
+// default or MaximumSize size) before it reserves any memory, so a setting no arena can have is an ArgumentException
+// naming that setting, and nothing was mapped.
 using System.Globalization;
 using Buddy.Pages;
 using Buddy.Zones;
@@ -29,7 +30,56 @@ public sealed record ArenaOptions
     public bool TransparentHugePages { get; init; }
 
     /// <summary>Lock the arena in memory (mlock; Linux; needs the privilege or a large enough RLIMIT_MEMLOCK).</summary>
+    /// <remarks>A locked arena commits and locks its whole size up front and gives nothing back; with <see cref="NativeArena.Create(ArenaOptions?)"/> it needs <see cref="MaximumSize"/>.</remarks>
     public bool Lock { get; init; }
+
+    /// <summary>The maximum of an arena made by <see cref="NativeArena.Create(ArenaOptions?)"/> without <see cref="MaximumSize"/>: 64 GiB of address space (256 MiB in a 32-bit process).</summary>
+    /// <remarks>
+    /// Reserving costs address space only: no memory and no commit charge (Linux: PROT_NONE with
+    /// MAP_NORESERVE; Windows: MEM_RESERVE), and no allocator metadata up front (the allocator's
+    /// bitmaps grow with use). So the default is generous — more than most machines' memory, so a
+    /// user need not guess — yet 1/2048 of x86-64's 128 TiB of user address space and 1/8 of a
+    /// 39-bit arm64 kernel's 512 GiB, leaving room for many arenas. It costs two chunk bitmaps
+    /// (4 KiB each) and, in the checked mode, one byte of poison flag per page (16 MiB).
+    /// </remarks>
+    public static ulong DefaultMaximumSize => Environment.Is64BitProcess ? 64 * Units.GiB : 256 * Units.MiB;
+
+    /// <summary>
+    /// The most an arena made by <see cref="NativeArena.Create(ArenaOptions?)"/> may grow to, in bytes
+    /// (a positive multiple of <see cref="PageSize"/>): reserved as address space up front, committed
+    /// in chunks as rentals need them. Null (the default): <see cref="DefaultMaximumSize"/>.
+    /// <see cref="NativeArena.Create(ulong, ArenaOptions?)"/> takes its size as the maximum instead; set this only to the same value there.
+    /// </summary>
+    public ulong? MaximumSize { get; init; }
+
+    /// <summary>
+    /// Give free memory back to the operating system on the arena's own: every <see cref="GiveBackDelay"/>
+    /// and when free memory passes <see cref="GiveBackThreshold"/> (default true). <see cref="NativeArena.GiveBack"/>
+    /// works either way. A locked arena (<see cref="Lock"/>) gives nothing back.
+    /// </summary>
+    public bool GiveBackFreeMemory { get; init; } = true;
+
+    /// <summary>
+    /// The smallest order of a free block whose memory is given back (0 to <see cref="MaxOrder"/>).
+    /// Null (the default): the pageblock order (<see cref="Mobility"/>'s PageblockOrder, 9 — 2 MiB with
+    /// 4 KiB pages — at most MaxOrder), like the kernel's page_reporting_order. Memory goes back in
+    /// whole commit chunks (the largest block, at most 2 MiB and at least 64 KiB), so a chunk goes
+    /// back when every page of it lies in free blocks of this order or more.
+    /// </summary>
+    public int? GiveBackOrder { get; init; }
+
+    /// <summary>
+    /// How often free memory is given back: a sweep runs on a timer with this period, so memory is
+    /// given back at most this long after it is freed (default 2 s, the kernel's page_reporting_delay).
+    /// <see cref="Timeout.InfiniteTimeSpan"/>: no timer.
+    /// </summary>
+    public TimeSpan GiveBackDelay { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Resident free bytes at which a give-back runs at once (on the thread pool) instead of at the
+    /// next tick; checked every 64 rental returns. 0 (the default): no threshold, the timer alone.
+    /// </summary>
+    public ulong GiveBackThreshold { get; init; }
 
     /// <summary>
     /// The checked mode, like ASP.NET Core's DiagnosticMemoryPool: freed memory is poisoned and a
@@ -85,6 +135,38 @@ public sealed record ArenaOptions
         {
             throw new ArgumentException("ArenaOptions.Mobility must not be null; use MobilitySettings.None.", nameof(Mobility));
         }
+
+        if (MaximumSize is ulong max && (max == 0 || max % PageSize != 0 || max > MaxArenaSize))
+        {
+            throw new ArgumentException(Invariant($"ArenaOptions.MaximumSize must be a positive multiple of the page size ({PageSize} bytes) up to 2^62, or null for the default ({DefaultMaximumSize} bytes), not {max}."), nameof(MaximumSize));
+        }
+
+        if (GiveBackOrder is int order && (order < 0 || order > MaxOrder))
+        {
+            throw new ArgumentException(Invariant($"ArenaOptions.GiveBackOrder must be from 0 to MaxOrder ({MaxOrder}), or null for the pageblock order, not {order}."), nameof(GiveBackOrder));
+        }
+
+        if (GiveBackDelay != Timeout.InfiniteTimeSpan && (GiveBackDelay <= TimeSpan.Zero || GiveBackDelay.TotalMilliseconds > uint.MaxValue - 1))
+        {
+            throw new ArgumentException(Invariant($"ArenaOptions.GiveBackDelay must be positive and at most {uint.MaxValue - 1} ms, or Timeout.InfiniteTimeSpan for no timer, not {GiveBackDelay}."), nameof(GiveBackDelay));
+        }
+    }
+
+    /// <summary>The order from which free blocks are given back: <see cref="GiveBackOrder"/>, or the pageblock order (at most MaxOrder).</summary>
+    internal int GiveBackOrderOrDefault => GiveBackOrder ?? Math.Min(Mobility.PageblockOrder, MaxOrder);
+
+    /// <summary>The size of an arena made without a size (<see cref="MaximumSize"/> or the default), after every rule it must obey.</summary>
+    internal ulong CheckGrowable()
+    {
+        Validate();
+        if (Lock && MaximumSize is null)
+        {
+            throw new ArgumentException(Invariant($"ArenaOptions.Lock commits and locks the whole arena up front, so it needs ArenaOptions.MaximumSize (the default maximum is {DefaultMaximumSize} bytes of address space, not of memory)."), nameof(MaximumSize));
+        }
+
+        ulong size = MaximumSize ?? Math.Max(DefaultMaximumSize, PageSize);
+        CheckFor(size);
+        return size;
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting, or <paramref name="size"/>, an arena of that size cannot have.</summary>
@@ -94,6 +176,12 @@ public sealed record ArenaOptions
         if (size == 0 || size % PageSize != 0 || size > MaxArenaSize)
         {
             throw new ArgumentException(Invariant($"size must be a positive multiple of the page size ({PageSize} bytes) up to 2^62, not {size}."), nameof(size));
+        }
+
+        if (MaximumSize is ulong max && max != size)
+        {
+            string setting = nameof(MaximumSize); // a setting of these options, not a parameter of this method
+            throw new ArgumentException(Invariant($"ArenaOptions.MaximumSize ({max} bytes) differs from the size given to NativeArena.Create ({size} bytes); that size is the arena's maximum, so set only one of them."), setting);
         }
 
         if (ZonesByOffset.Count > 1 && ZonesByOffset[^2].Limit > size) // limits rise: the last limited zone is enough

@@ -14,6 +14,7 @@
 //   its owner unreachable; either way its memory goes back to a cache or to the allocator.
 // - Caches are frozen (CacheGate) only under _cachesLock; the checked mode uses no cache.
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Buddy.Allocation;
 using Buddy.Pages;
@@ -54,6 +55,8 @@ public sealed class NativeArena : IDisposable
     private readonly Lock _movableLock = new();                     // taken inside the allocator's lock, never around it
     private readonly Dictionary<Mobility.MovableBlock, string> _movable = []; // live movable rentals (checked mode: rent stack traces)
     private BuddyMemoryPool? _pool;
+    private ArenaReservation _reservation = null!; // set by Create: which chunks are committed and resident
+    private ArenaGiveBack? _giveBack;              // set by Create; null when the arena cannot give memory back (locked, heap fallback)
 
     private NativeArena(ArenaHandle handle, ulong size, PageAllocator pages, bool isChecked)
     {
@@ -84,30 +87,76 @@ public sealed class NativeArena : IDisposable
     /// <summary>A <see cref="System.Buffers.MemoryPool{T}"/> over the arena (created on first use).</summary>
     public BuddyMemoryPool Pool => _pool ??= new BuddyMemoryPool(this);
 
-    /// <summary>Reserves <paramref name="size"/> bytes of native memory (mmap with MAP_NORESERVE on Linux).</summary>
+    /// <summary>
+    /// Creates an arena that grows: it reserves <see cref="ArenaOptions.MaximumSize"/> bytes of address
+    /// space (by default <see cref="ArenaOptions.DefaultMaximumSize"/>, 64 GiB) and commits memory in
+    /// chunks as rentals first need it, so no size need be guessed; free memory goes back to the
+    /// operating system (<see cref="ArenaOptions.GiveBackFreeMemory"/>). When the maximum is in use,
+    /// a rent fails with <see cref="AllocationFailedException"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">An option is invalid (a locked arena needs <see cref="ArenaOptions.MaximumSize"/>); the message names it, and nothing was reserved.</exception>
+    /// <exception cref="InsufficientMemoryException">The address space cannot be reserved (or, for a locked arena, committed).</exception>
+    public static NativeArena Create(ArenaOptions? options = null)
+    {
+        options ??= new ArenaOptions();
+        return Create(options.CheckGrowable(), options); // every rule before anything is reserved
+    }
+
+    /// <summary>
+    /// Reserves <paramref name="size"/> bytes of address space — the arena's maximum — and commits it in
+    /// chunks as rentals first need them (Linux: mmap PROT_NONE with MAP_NORESERVE, then mprotect; see
+    /// <see cref="Create(ArenaOptions?)"/>). A locked arena (<see cref="ArenaOptions.Lock"/>) commits and locks it all up front.
+    /// </summary>
     /// <exception cref="ArgumentException">The size or an option is invalid; the message names it, and nothing was reserved.</exception>
-    /// <exception cref="InsufficientMemoryException">The memory cannot be reserved.</exception>
+    /// <exception cref="InsufficientMemoryException">The memory cannot be reserved (or, for a locked arena, committed).</exception>
     public static NativeArena Create(ulong size, ArenaOptions? options = null)
     {
         options ??= new ArenaOptions();
         options.CheckFor(size); // every rule before anything is reserved
-        ArenaHandle handle = ArenaHandle.Reserve((nuint)size, (nuint)options.AlignmentFor(size));
+        ulong alignment = options.AlignmentFor(size);
+        ArenaHandle handle = ArenaHandle.Reserve((nuint)size, (nuint)alignment);
         try
         {
             ulong start = (ulong)handle.DangerousGetHandle();
             MachineLayout layout = options.LayoutAt(start, size);
             var pages = new PageAllocator(layout);
+            ulong chunk = ArenaReservation.ChunkBytesFor(options.PageSize, options.PageSize << options.MaxOrder, alignment);
+            var reservation = new ArenaReservation(handle, start, size, chunk, layout.PageShift, pages.Id);
             if (OperatingSystem.IsLinux() && options.TransparentHugePages)
             {
                 NativeMethods.Madvise((nint)start, (nuint)size, NativeMethods.MadvHugePage);
             }
 
-            if (OperatingSystem.IsLinux() && options.Lock && NativeMethods.Mlock((nint)start, (nuint)size) != 0)
+            if (options.Lock)
             {
-                throw new InvalidOperationException($"mlock of {size} bytes failed: {Marshal.GetLastPInvokeErrorMessage()} (needs CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK).");
+                if (!reservation.TryCommitAll(out string? error))
+                {
+                    throw new InsufficientMemoryException($"A locked arena commits its whole {size} bytes up front, and the commit failed: {error}");
+                }
+
+                if (OperatingSystem.IsLinux() && NativeMethods.Mlock((nint)start, (nuint)size) != 0)
+                {
+                    throw new InvalidOperationException($"mlock of {size} bytes failed: {Marshal.GetLastPInvokeErrorMessage()} (needs CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK).");
+                }
+
+                reservation.MarkAllResident();
             }
 
-            return new NativeArena(handle, size, pages, options.Checked);
+            var arena = new NativeArena(handle, size, pages, options.Checked);
+            arena._reservation = reservation;
+            if (options.Checked)
+            {
+                reservation.OnResident = arena.ForgetPoison;
+            }
+
+            if (!options.Lock && reservation.CanGiveBack)
+            {
+                arena._giveBack = new ArenaGiveBack(pages, handle, reservation, options.GiveBackOrderOrDefault,
+                    options.GiveBackFreeMemory, options.GiveBackDelay, options.GiveBackThreshold);
+            }
+
+            BuddyMetrics.Register(reservation);
+            return arena;
         }
         catch
         {
@@ -115,6 +164,64 @@ public sealed class NativeArena : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Bytes of the arena committed and used by rentals since their last give-back, in whole chunks:
+    /// at most the arena's share of the process's resident memory (0 once the memory is released).
+    /// </summary>
+    public ulong ResidentBytes => IsMemoryReleased ? 0 : _reservation.ResidentBytes;
+
+    /// <summary>Bytes of the arena committed (readable and writable; on Windows, charged against the commit limit); at most <see cref="Size"/>.</summary>
+    public ulong CommittedBytes => IsMemoryReleased ? 0 : _reservation.CommittedBytes;
+
+    /// <summary>
+    /// Gives the arena's free memory back to the operating system now: every resident chunk that lies
+    /// wholly in free blocks of <see cref="ArenaOptions.GiveBackOrder"/> or more (Linux: madvise
+    /// MADV_DONTNEED; macOS: MADV_FREE; Windows: MEM_DECOMMIT). Later rents reuse it transparently
+    /// (on Linux it reads zeros until written). Renters wait for at most one chunk's advice.
+    /// </summary>
+    /// <returns>The bytes given back; always 0 for a locked arena, or where arenas are heap allocations.</returns>
+    /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
+    public ulong GiveBack()
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        return _giveBack?.Sweep(thorough: true) ?? 0;
+    }
+
+    /// <summary>
+    /// Makes a block taken from <see cref="Pages"/> directly (not rented) usable: commits the chunks it
+    /// lies in and counts them resident. Rents do this themselves; a raw block must not be touched before.
+    /// </summary>
+    /// <exception cref="ArgumentException">The block is not an allocation of this arena's allocator.</exception>
+    /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
+    /// <exception cref="InsufficientMemoryException">The operating system refused the commit; the block stays allocated (it is the caller's).</exception>
+    public void Commit(Block block)
+    {
+        if (block.Owner != Pages.Id)
+        {
+            throw new ArgumentException($"The block {block} is not an allocation of this arena's allocator.", nameof(block));
+        }
+
+        if (!_handle.TryAcquire())
+        {
+            ObjectDisposedException.ThrowIf(true, this);
+        }
+
+        try
+        {
+            if (!_reservation.IsResident(block.Pfn, block.PageCount) && !_reservation.TryMakeResident(block.Address, block.Size, out string? error))
+            {
+                throw new InsufficientMemoryException($"Committing the memory of {block} failed: {error}");
+            }
+        }
+        finally
+        {
+            _handle.ReleaseQuietly();
+        }
+    }
+
+    /// <summary>The last refusal of the operating system to take memory back (the memory stayed resident), or of a background give-back; null when none.</summary>
+    internal string? LastGiveBackError => _giveBack?.LastError;
 
     /// <summary>Whether the arena was disposed: it rents nothing more; its memory stays mapped until the last rental is returned.</summary>
     public bool IsDisposed => _handle.IsRetired;
@@ -227,7 +334,7 @@ public sealed class NativeArena : IDisposable
         _handle.Acquire();
         try
         {
-            Mobility.MovableBlock block = Pages.AllocateMovable(request, s_copy);
+            Mobility.MovableBlock block = AllocateMovableCommitted(request);
             lock (_movableLock)
             {
                 _movable.Add(block, _checked ? Environment.StackTrace : "");
@@ -327,6 +434,7 @@ public sealed class NativeArena : IDisposable
             return;
         }
 
+        _giveBack?.Dispose(); // no more sweeps on a timer (one under way finishes; it holds the mapping)
         DrainCaches();
         if (_checked)
         {
@@ -481,6 +589,12 @@ public sealed class NativeArena : IDisposable
             return false;
         }
 
+        if (!_reservation.IsResident(block.Pfn, block.PageCount) && !_reservation.TryMakeResident(block.Address, block.Size, out _))
+        {
+            Pages.Free(block); // a batch is not worth a failure: the rent itself already has its block
+            return false;
+        }
+
         _handle.Acquire();
         rental = _rentals.TakeSpare();
         rental.Attach(block, order);
@@ -494,8 +608,16 @@ public sealed class NativeArena : IDisposable
         try
         {
             SmallAllocator small = Volatile.Read(ref _small) ?? CreateSmall();
+            PoolBlock block = small.Allocate(bytes);
+            ulong pfn = block.Address / Pages.PageSize; // the arena's pfns are its real addresses in pages
+            if (!_reservation.IsResident(pfn, 1) && !_reservation.TryMakeResident(block.Address & ~(Pages.PageSize - 1), Pages.PageSize, out string? error))
+            {
+                small.Free(block);
+                throw new AllocationFailedException($"Cannot rent {bytes} bytes: the operating system refused to commit the memory of their slab page ({error}). Nothing is rented.");
+            }
+
             Rental rental = _rentals.TakeSpare();
-            rental.Attach(small.Allocate(bytes));
+            rental.Attach(block);
             Interlocked.Increment(ref _uncachedRents);
             return rental;
         }
@@ -664,6 +786,7 @@ public sealed class NativeArena : IDisposable
             block = Pages.Allocate(request); // throws, saying why
         }
 
+        EnsureResident(block); // one bit test, or the first use of its chunks commits them; on a refusal the block went back
         if (block.Size > int.MaxValue)
         {
             Pages.Free(block);
@@ -679,6 +802,67 @@ public sealed class NativeArena : IDisposable
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    // The rent path's commit check: one bit test when the block's chunk is resident (by reference
+    // and in pages: a copy of the block and two shifts cost more than the test, measured).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EnsureResident(in Block block)
+    {
+        if (!_reservation.IsResident(block.Pfn, block.PageCount))
+        {
+            MakeResident(block);
+        }
+    }
+
+    // Commits the block's chunks (first use, or reuse after a give-back); a refusal gives the block back and throws.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void MakeResident(Block block)
+    {
+        if (!_reservation.TryMakeResident(block.Address, block.Size, out string? error))
+        {
+            Pages.Free(block);
+            throw new AllocationFailedException($"Cannot rent {block}: the operating system refused to commit its memory ({error}). The block was given back; the allocator is as it was.");
+        }
+    }
+
+    // A movable rental commits the whole arena first: a move (compaction, a contiguous range,
+    // Pages.Migrate) may land a block in any free chunk without a rent to commit it.
+    private Mobility.MovableBlock AllocateMovableCommitted(Request request)
+    {
+        if (!_reservation.AllCommitted)
+        {
+            lock (Pages.SyncRoot)
+            {
+                _reservation.NoteMovesPossible(); // a give-back that decommits has finished by now, and none decommits after
+            }
+
+            if (!_reservation.TryCommitAll(out string? error))
+            {
+                throw new AllocationFailedException($"Cannot rent a movable block for {request}: a movable rental needs the whole arena ({Size} bytes) committed, since moves may land anywhere, and the operating system refused ({error}). Nothing was allocated.");
+            }
+        }
+
+        Mobility.MovableBlock block = Pages.AllocateMovable(request, s_copy);
+        Block at = block.Block;
+        if (!_reservation.IsResident(at.Pfn, at.PageCount))
+        {
+            _reservation.TryMakeResident(at.Address, at.Size, out _); // everything is committed: this only counts it resident
+        }
+
+        return block;
+    }
+
+    // Checked mode: a chunk turning resident again was given back, so its pages read zeros, not the
+    // poison; forget their flags (under the commit lock, before any rent in the chunk can check them).
+    private void ForgetPoison(ulong address, ulong bytes)
+    {
+        lock (_checkLock)
+        {
+            ulong first = (address - BaseAddress) / Pages.PageSize;
+            ulong count = (bytes + Pages.PageSize - 1) / Pages.PageSize;
+            _poisoned.AsSpan((int)first, (int)count).Clear();
+        }
+    }
 
     private void ThrowIfNotRented(Mobility.MovableBlock block)
     {
