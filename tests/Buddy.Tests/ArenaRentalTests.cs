@@ -134,19 +134,29 @@ public sealed class ArenaRentalTests : IDisposable
     }
 
     [Fact]
-    public async Task Many_threads_rent_write_and_return_on_other_threads_without_overlap_or_loss()
+    public async Task Many_threads_rent_write_and_return_on_other_threads_without_overlap_or_loss_while_the_arena_grows_and_gives_back()
     {
         const int Threads = 4, PerThread = 3000;
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaximumSize = 256 * MiB, GiveBackDelay = TimeSpan.FromMilliseconds(5) });
         var handoff = new BlockingCollection<(IMemoryOwner<byte> Owner, byte Mark)>(boundedCapacity: 256);
         long checkedRentals = 0;
-        ulong before = Allocated(_arena);
+        ulong before = Allocated(arena);
+        using var stop = new CancellationTokenSource();
+        Task giver = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                arena.GiveBack(); // empties every thread's cache under their feet, and madvises what is free
+                Thread.Sleep(1);
+            }
+        }, TestContext.Current.CancellationToken);
         Task[] renters = [.. Enumerable.Range(0, Threads).Select(t => Task.Run(() =>
         {
             var random = new Random(t);
             for (int i = 0; i < PerThread; i++)
             {
                 int size = random.Next(4) switch { 0 => random.Next(1, 4096), 1 => 4096, 2 => random.Next(4097, 65_537), _ => 256 * 1024 };
-                IMemoryOwner<byte> owner = _arena.Pool.Rent(size);
+                IMemoryOwner<byte> owner = arena.Pool.Rent(size);
                 byte mark = (byte)random.Next(1, 256);
                 owner.Memory.Span.Fill(mark);
                 handoff.Add((owner, mark));
@@ -166,9 +176,14 @@ public sealed class ArenaRentalTests : IDisposable
         await Task.WhenAll(renters);
         handoff.CompleteAdding();
         await Task.WhenAll(returners);
+        await stop.CancelAsync();
+        await giver;
         Assert.Equal(Threads * PerThread, checkedRentals);
-        Assert.Equal(before, Allocated(_arena)); // no page lost, none left behind in a cache
-        _arena.Pages.Validate();
+        Assert.Equal(before, Allocated(arena)); // no page lost, none left behind in a cache
+        Assert.True(arena.GiveBack() + arena.ResidentBytes <= arena.CommittedBytes);
+        Assert.Equal(0UL, arena.ResidentBytes); // everything free went back
+        Assert.Null(arena.LastGiveBackError);
+        arena.Pages.Validate();
     }
 
     [Fact]

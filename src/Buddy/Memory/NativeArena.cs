@@ -177,7 +177,8 @@ public sealed class NativeArena : IDisposable
     /// <summary>
     /// Gives the arena's free memory back to the operating system now: every resident chunk that lies
     /// wholly in free blocks of <see cref="ArenaOptions.GiveBackOrder"/> or more (Linux: madvise
-    /// MADV_DONTNEED; macOS: MADV_FREE; Windows: MEM_DECOMMIT). Later rents reuse it transparently
+    /// MADV_DONTNEED; macOS: MADV_FREE; Windows: MEM_DECOMMIT), after emptying the threads' caches of
+    /// ready rentals (<see cref="DrainCaches"/>). Later rents reuse it transparently
     /// (on Linux it reads zeros until written). Renters wait for at most one chunk's advice.
     /// </summary>
     /// <returns>The bytes given back; always 0 for a locked arena, or where arenas are heap allocations.</returns>
@@ -185,7 +186,13 @@ public sealed class NativeArena : IDisposable
     public ulong GiveBack()
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        return _giveBack?.Sweep(thorough: true) ?? 0;
+        if (_giveBack is null)
+        {
+            return 0;
+        }
+
+        DrainCaches(); // the threads' ready rentals are free memory too, as the caller sees it
+        return _giveBack.Sweep(thorough: true);
     }
 
     /// <summary>
