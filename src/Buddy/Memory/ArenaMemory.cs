@@ -51,8 +51,6 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
     /// <summary>The rental's state word while this owner holds it.</summary>
     internal long Rented => _rented;
 
-    /// <summary>Checked mode: the stack trace of the owner's Dispose.</summary>
-    internal string? ReturnedAt { get; private set; }
 
     /// <summary>The page block behind this memory (its real address and size); empty (<see cref="Block.IsEmpty"/>) for a rental below a page, which is a small block of the arena's size classes.</summary>
     /// <exception cref="ObjectDisposedException">The rental is over (disposed, and unpinned): its block may be someone else's now.</exception>
@@ -155,7 +153,7 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
             {
                 if (_rental.Arena.IsChecked)
                 {
-                    NativeArena.DoubleReturn(this); // the checked mode reports what the normal mode forgives
+                    _rental.Arena.DoubleReturn(this); // the checked mode reports what the normal mode forgives
                 }
 
                 return;
@@ -165,7 +163,7 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
 
         if (_rental.Arena.IsChecked)
         {
-            ReturnedAt = Environment.StackTrace;
+            _rental.Arena.NoteReturn(this); // the stack trace a double return reports (kept beside, not in, the owner)
         }
 
         if (state == 0)

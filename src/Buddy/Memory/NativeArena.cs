@@ -27,7 +27,9 @@ namespace Buddy.Memory;
 /// <remarks>
 /// Thread-safe. Disposing the arena stops new rents; its native memory is released when the last
 /// rental is returned, so rentals stay valid until then. Raw blocks taken from <see cref="Pages"/>
-/// directly hold no such reference: their addresses are valid only until the arena is disposed.
+/// directly hold no such reference: their addresses are valid only until the arena is disposed,
+/// and their memory must be committed with <see cref="Commit"/> before it is touched (rents
+/// commit their own).
 /// </remarks>
 public sealed class NativeArena : IDisposable
 {
@@ -52,6 +54,7 @@ public sealed class NativeArena : IDisposable
     private readonly Lock _checkLock = new();
     private readonly bool[] _poisoned = [];                         // checked mode: per page
     private readonly List<(string Rental, string RentedAt)> _abandonedReports = []; // checked mode
+    private readonly ConditionalWeakTable<ArenaMemory, string> _returnedAt = [];      // checked mode: first returns' stack traces
     private readonly Lock _movableLock = new();                     // taken inside the allocator's lock, never around it
     private readonly Dictionary<Mobility.MovableBlock, string> _movable = []; // live movable rentals (checked mode: rent stack traces)
     private BuddyMemoryPool? _pool;
@@ -467,9 +470,12 @@ public sealed class NativeArena : IDisposable
         }
     }
 
+    /// <summary>Checked mode: records the stack trace of <paramref name="memory"/>'s first return.</summary>
+    internal void NoteReturn(ArenaMemory memory) => _returnedAt.AddOrUpdate(memory, Environment.StackTrace);
+
     /// <summary>Checked mode: a second return of <paramref name="memory"/>.</summary>
-    internal static void DoubleReturn(ArenaMemory memory) =>
-        throw new InvalidOperationException($"Double return: the arena memory {memory} was returned twice; the first return was at:\n{memory.ReturnedAt}");
+    internal void DoubleReturn(ArenaMemory memory) =>
+        throw new InvalidOperationException($"Double return: the arena memory {memory} was returned twice; the first return was at:\n{(_returnedAt.TryGetValue(memory, out string? at) ? at : "(unknown)")}");
 
     // A new owner for a rental that holds memory and no owner.
     private ArenaMemory Own(Rental rental, bool clear)
