@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Buddy.Allocation;
 using Buddy.Memory;
 using static Buddy.Units;
 
@@ -89,6 +90,34 @@ public sealed class ArenaRentalTests : IDisposable
         using IMemoryOwner<byte> standard = _arena.Pool.Rent(-1);
         Assert.Equal(BuddyMemoryPool.DefaultBufferSize, standard.Memory.Length);
         Assert.Equal("minBufferSize", Assert.Throws<ArgumentOutOfRangeException>(() => _arena.Pool.Rent(_arena.Pool.MaxBufferSize + 1)).ParamName);
+    }
+
+    [Fact]
+    public void TryRent_says_false_and_changes_nothing_when_the_maximum_is_in_use()
+    {
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaximumSize = 8 * MiB, GiveBackFreeMemory = false });
+        var held = new List<IMemoryOwner<byte>>();
+        while (arena.Pool.TryRent(1 << 20, out IMemoryOwner<byte>? owner))
+        {
+            owner.Memory.Span.Fill(3);
+            held.Add(owner);
+        }
+
+        Assert.Equal(8, held.Count);
+        ulong allocated = arena.Pages.AllocatedPages;
+        Assert.False(arena.TryRent(4096, out ArenaMemory? none));
+        Assert.Null(none);
+        Assert.False(arena.TryRent(100, out _));                    // no page left for a slab either
+        Assert.False(arena.TryRent(Request.ForOrder(0), out _));
+        Assert.Throws<AllocationFailedException>(() => arena.Pool.Rent(4096));
+        Assert.Equal(allocated, arena.Pages.AllocatedPages);        // the refusals took nothing
+        arena.Pages.Validate();
+
+        held[0].Dispose();
+        Assert.True(arena.TryRent(4096, out ArenaMemory? some));
+        ((IDisposable)some).Dispose();
+        Assert.Equal("minBufferSize", Assert.Throws<ArgumentOutOfRangeException>(() => arena.Pool.TryRent(-5, out _)).ParamName);
+        held.ForEach(o => o.Dispose());
     }
 
     [Fact]

@@ -55,16 +55,27 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     /// <exception cref="ObjectDisposedException">The arena was disposed (buffers rented before stay valid until disposed).</exception>
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
-        if (minBufferSize == -1)
-        {
-            minBufferSize = DefaultBufferSize;
-        }
-        else if (minBufferSize < 0 || minBufferSize > MaxBufferSize)
-        {
-            throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize, $"minBufferSize must be -1 or from 0 to {MaxBufferSize}.");
-        }
+        return _arena.Rent((ulong)Math.Max(1, CheckSize(minBufferSize)));
+    }
 
-        return _arena.Rent((ulong)Math.Max(1, minBufferSize));
+    // -1 means the default size; anything else must lie from 0 to MaxBufferSize.
+    private int CheckSize(int minBufferSize) => minBufferSize switch
+    {
+        -1 => DefaultBufferSize,
+        < 0 => throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize, $"minBufferSize must be -1 or from 0 to {MaxBufferSize}."),
+        _ when minBufferSize > MaxBufferSize => throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize, $"minBufferSize must be -1 or from 0 to {MaxBufferSize}."),
+        _ => minBufferSize,
+    };
+
+    /// <summary>Rents like <see cref="Rent"/>; false, with nothing rented, when the arena cannot serve it now (its maximum is in use).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minBufferSize"/> is below -1 or above <see cref="MaxBufferSize"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
+    public bool TryRent(int minBufferSize, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IMemoryOwner<byte>? owner)
+    {
+        int size = CheckSize(minBufferSize);
+        bool rented = _arena.TryRent((ulong)Math.Max(1, size), out ArenaMemory? memory);
+        owner = memory;
+        return rented;
     }
 
     /// <inheritdoc/>

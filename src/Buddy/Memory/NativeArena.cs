@@ -13,6 +13,7 @@
 // - A rental ends once: by its owner's Dispose (or last Unpin), or by the sweep after the GC found
 //   its owner unreachable; either way its memory goes back to a cache or to the allocator.
 // - Caches are frozen (CacheGate) only under _cachesLock; the checked mode uses no cache.
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -269,6 +270,34 @@ public sealed class NativeArena : IDisposable
 
         int order = PageMath.OrderForPages(((bytes - 1) / Pages.PageSize) + 1);
         return order <= _cacheMaxOrder ? Own(TakeCachedRental(order), clear) : Rent(Request.ForBytes(bytes), clear);
+    }
+
+    /// <summary>Rents like <see cref="Rent(ulong, bool)"/>; false, with nothing rented, when the arena cannot serve it now (its maximum is in use, or the system refused to commit memory).</summary>
+    /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
+    /// <exception cref="ArgumentException">The block would be larger than 2 GiB.</exception>
+    public bool TryRent(ulong bytes, [NotNullWhen(true)] out ArenaMemory? memory, bool clear = false) =>
+        TryRenting(() => Rent(bytes, clear), out memory);
+
+    /// <summary>Rents like <see cref="Rent(Request, bool)"/>; false, with nothing rented, when the request cannot be served now.</summary>
+    /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
+    /// <exception cref="ArgumentException">The request is invalid for the arena, or the block would be larger than 2 GiB.</exception>
+    public bool TryRent(Request request, [NotNullWhen(true)] out ArenaMemory? memory, bool clear = false) =>
+        TryRenting(() => Rent(request, clear), out memory);
+
+    // A failed rent changes nothing (every path gives back what it took before it throws), so the
+    // Try form is the throwing one with the one failure it reports turned into false.
+    private static bool TryRenting(Func<ArenaMemory> rent, [NotNullWhen(true)] out ArenaMemory? memory)
+    {
+        try
+        {
+            memory = rent();
+            return true;
+        }
+        catch (AllocationFailedException)
+        {
+            memory = null;
+            return false;
+        }
     }
 
     /// <summary>Rentals whose owner was garbage-collected without Dispose; their memory was given back.</summary>
