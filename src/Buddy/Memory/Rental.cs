@@ -78,6 +78,15 @@ internal sealed class Rental
     /// <summary>A weak handle on the current owner once demoted (an <see cref="ArenaMemory"/>).</summary>
     public GCHandle Weak = GCHandle.Alloc(null, GCHandleType.Weak);
 
+    /// <summary>Frees the weak handle when the rental (and so its arena) is collected.</summary>
+    ~Rental()
+    {
+        if (Weak.IsAllocated)
+        {
+            Weak.Free();
+        }
+    }
+
     /// <summary>Whether an owner holds it now (a snapshot while other threads run).</summary>
     public bool IsRented => (Volatile.Read(ref State) & 1) != 0;
 

@@ -5,8 +5,8 @@
 // thread, as long as its arena lives and its memory is mapped.
 //
 // Invariants: every Rental of the arena is in _all exactly once; a spare holds no memory, has an
-// even state and is in no thread's cache; a rental's weak handle is freed only when the arena's
-// memory is released (FreeHandles), after which nothing rents.
+// even state and is in no thread's cache; rentals live as long as their arena (a rental's weak
+// handle is freed by its finalizer, when the arena and its rentals are collected together).
 using System.Runtime.InteropServices;
 
 namespace Buddy.Memory;
@@ -61,15 +61,6 @@ internal sealed class RentalRegistry(NativeArena arena)
         lock (_lock)
         {
             return _all.AsSpan(0, _count);
-        }
-    }
-
-    /// <summary>Frees the weak handles once nothing can rent any more (the arena's memory is released).</summary>
-    public void FreeHandles()
-    {
-        foreach (Rental rental in All())
-        {
-            rental.Weak.Free();
         }
     }
 }
