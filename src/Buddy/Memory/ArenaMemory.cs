@@ -30,26 +30,21 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
     private const int DisposedFlag = 1 << 30;
     private const int PinMask = DisposedFlag - 1;
 
-    // Five fields (48 bytes with the object header): a rent's only allocation, kept small.
+    // Two fields (32 bytes with the object header): a rent's only allocation, kept small. The
+    // memory's address and length are the rental's, read only after this owner's own state says
+    // the rental is still its: a disposed owner throws before it looks.
     private readonly Rental _rental;
-    private readonly long _rented; // the rental's state word while this owner holds it
-    private readonly ulong _address;
-    private readonly int _length;
     private int _state; // DisposedFlag | pins
 
     internal ArenaMemory(Rental rental)
     {
         _rental = rental;
-        _address = rental.Address;
-        _length = rental.Length;
-        _rented = rental.Begin(this);
+        rental.Begin(this);
     }
 
     /// <summary>The rental this owner holds.</summary>
     internal Rental Rental => _rental;
 
-    /// <summary>The rental's state word while this owner holds it.</summary>
-    internal long Rented => _rented;
 
 
     /// <summary>The page block behind this memory (its real address and size); empty (<see cref="Block.IsEmpty"/>) for a rental below a page, which is a small block of the arena's size classes.</summary>
@@ -58,17 +53,32 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
     {
         get
         {
-            Block block = _rental.Block;
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _rental.State) != _rented, this); // read after the block: still this rental's
-            return block;
+            ThrowIfReturned();
+            return _rental.Block;
         }
     }
 
     /// <summary>The real address of the first byte.</summary>
-    public ulong Address => _address;
+    /// <exception cref="ObjectDisposedException">The rental is over (disposed, and unpinned).</exception>
+    public ulong Address
+    {
+        get
+        {
+            ThrowIfReturned();
+            return _rental.Address;
+        }
+    }
 
     /// <summary>The length in bytes.</summary>
-    public int Length => _length;
+    /// <exception cref="ObjectDisposedException">The rental is over (disposed, and unpinned).</exception>
+    public int Length
+    {
+        get
+        {
+            ThrowIfReturned();
+            return _rental.Length;
+        }
+    }
 
     /// <summary>Pins taken and not yet released.</summary>
     public int PinCount => Volatile.Read(ref _state) & PinMask;
@@ -81,14 +91,14 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
     public nint DangerousGetPointer()
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        return (nint)_address;
+        return (nint)_rental.Address;
     }
 
     /// <inheritdoc/>
     public override Span<byte> GetSpan()
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        return new Span<byte>((void*)_address, _length);
+        return new Span<byte>((void*)_rental.Address, _rental.Length);
     }
 
     /// <inheritdoc/>
@@ -114,7 +124,7 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
         }
         while (Interlocked.CompareExchange(ref _state, state + 1, state) != state);
 
-        return new MemoryHandle((byte*)_address + elementIndex, default, this);
+        return new MemoryHandle((byte*)_rental.Address + elementIndex, default, this);
     }
 
     /// <inheritdoc/>
@@ -173,5 +183,12 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
     }
 
     /// <inheritdoc/>
-    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_length} bytes at 0x{_address:x}");
+    public override string ToString() => IsReturned
+        ? "a returned arena rental"
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_rental.Length} bytes at 0x{_rental.Address:x}");
+
+    // Disposed with no pin left: the rental has ended and its memory may be someone else's.
+    private bool IsReturned => Volatile.Read(ref _state) == DisposedFlag;
+
+    private void ThrowIfReturned() => ObjectDisposedException.ThrowIf(IsReturned, this);
 }

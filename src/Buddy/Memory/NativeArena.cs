@@ -493,7 +493,7 @@ public sealed class NativeArena : IDisposable
             PoisonReturned(rental);
         }
 
-        rental.End(memory.Rented);
+        rental.End();
         GC.KeepAlive(memory); // reachable until the rental ended: the sweep cannot reclaim it twice
         if (rental.Order < 0 || !TryCache(rental))
         {

@@ -5,10 +5,10 @@
 // of whoever rents next); everything else here is reused, which keeps a rent cheap and lets the
 // sweep (RentalRegistry) find owners that were garbage-collected without Dispose.
 //
-// State: (sequence << 1) | rented. Each transition adds one. A rental ends through exactly one CAS
-// from the word its owner was given (ArenaMemory keeps it): the owner's Dispose, or the sweep when
-// the owner is gone. A sweep that read "rented" and then found no owner frees nothing if the
-// rental ended (and perhaps began again) in between, because the word moved on.
+// State: (sequence << 1) | rented. Each transition adds one. A rental ends once: by its owner's
+// Dispose (a plain store: while the owner is reachable no sweep can end it), or by the sweep's CAS
+// from the word it read, once the owner is gone. A sweep that read "rented" and then found no
+// owner frees nothing if the rental ended (and perhaps began again) in between: the word moved on.
 //
 // The owner reference. A rent stores the owner in a plain field (Strong): setting a weak GCHandle
 // is a runtime call, most rentals end long before the next collection, and a strong
@@ -124,19 +124,17 @@ internal sealed class Rental
         RentedAt = null;
     }
 
-    /// <summary>Starts a rental for <paramref name="owner"/>: returns the odd state word the owner keeps.</summary>
-    public long Begin(ArenaMemory owner)
+    /// <summary>Starts a rental for <paramref name="owner"/>.</summary>
+    public void Begin(ArenaMemory owner)
     {
-        long rented = State + 1;
         Strong = owner;                  // before the odd state: a sweep that sees it rented finds this owner
-        Volatile.Write(ref State, rented);
-        return rented;
+        Volatile.Write(ref State, State + 1);
     }
 
-    /// <summary>Owner's end of the rental: only the owner can end it while it is reachable, so a plain store will do.</summary>
-    public void End(long rented)
+    /// <summary>Owner's end of the rental: only the owner can end it while it is reachable, so a plain read and store will do.</summary>
+    public void End()
     {
-        Volatile.Write(ref State, rented + 1);
+        Volatile.Write(ref State, State + 1);
         Volatile.Write(ref Strong, null); // after the even state: a sweep that still saw it rented finds no owner only once it ended
     }
 
