@@ -90,9 +90,6 @@ internal sealed class Rental
     /// <summary>Whether an owner holds it now (a snapshot while other threads run).</summary>
     public bool IsRented => (Volatile.Read(ref State) & 1) != 0;
 
-    /// <summary>Whether memory is attached.</summary>
-    public bool HasMemory => Address != 0;
-
     /// <summary>Attaches a page block.</summary>
     public void Attach(Block block, int order)
     {

@@ -124,19 +124,4 @@ internal sealed class RentalCache
 
     /// <summary>Room for one spill: half the deepest stack.</summary>
     public readonly int[] SpillBuffer = new int[64 / 2];
-
-    /// <summary>Rentals on all stacks (exact when frozen or read by the owner).</summary>
-    public int Count
-    {
-        get
-        {
-            int total = 0;
-            for (int order = 0; order < Orders; order++)
-            {
-                total += Volatile.Read(ref Hot.Counts[order]);
-            }
-
-            return total;
-        }
-    }
 }
