@@ -246,6 +246,68 @@ public class ReplayTests
     }
 
     [Fact]
+    public void Batching_changes_nothing_a_policy_is_asked_or_reports()
+    {
+        // A random trace that reuses entry ids inside a batch: whole, partial, higher-order and
+        // unmatched frees, allocations over pages the trace still holds, and failures (16 MiB).
+        var random = new Random(1995);
+        var sb = new System.Text.StringBuilder();
+        var live = new List<(ulong Pfn, int Order)>();
+        for (int i = 0; i < 12_000; i++)
+        {
+            int roll = random.Next(10);
+            if (roll < 5 || live.Count == 0)
+            {
+                int order = random.Next(4) == 0 ? random.Next(11) : random.Next(3);
+                ulong pfn = (ulong)random.Next(1 << 12) << order & ((1UL << 22) - 1);
+                sb.Append(Alloc(pfn, order, random.Next(3) == 0 ? "GFP_DMA32" : "GFP_KERNEL"));
+                live.Add((pfn, order));
+            }
+            else
+            {
+                int k = random.Next(live.Count);
+                (ulong pfn, int order) = live[k];
+                live.RemoveAt(k);
+                sb.Append(roll switch
+                {
+                    5 when order > 0 => Free(pfn + 1, 0),     // part of the block
+                    6 => Free(pfn & ~1UL, order + 1),         // a higher order than allocated
+                    7 => Free(pfn + (1UL << 23), 0),          // never allocated in the trace
+                    _ => Free(pfn, order),
+                });
+            }
+        }
+
+        string trace = sb.ToString();
+        (IReadOnlyList<Simulation.Metrics.PolicyResult> batched, TraceCounts batchedCounts) = ReplayIn(trace, batchSize: 4096);
+        (IReadOnlyList<Simulation.Metrics.PolicyResult> stepped, TraceCounts steppedCounts) = ReplayIn(trace, batchSize: 1);
+        Assert.Equal(steppedCounts, batchedCounts);
+        Assert.True(batchedCounts.PartialFrees > 0 && batchedCounts.UnmatchedFrees > 0 && batchedCounts.StaleAllocs > 0, "the trace exercises every kind of free");
+        Assert.Equal(stepped.Count, batched.Count);
+        for (int i = 0; i < stepped.Count; i++)
+        {
+            Assert.True(stepped[i].AllocFailures > 0, $"{stepped[i].Name}: 16 MiB should make some allocations fail");
+            Assert.Equal(stepped[i] with { EventsPerSecond = 0, Samples = [], FailuresByOrder = [], FailuresByZone = null!, FailuresByReason = null! },
+                batched[i] with { EventsPerSecond = 0, Samples = [], FailuresByOrder = [], FailuresByZone = null!, FailuresByReason = null! });
+            Assert.Equal(stepped[i].Samples, batched[i].Samples);
+            Assert.Equal(stepped[i].FailuresByOrder, batched[i].FailuresByOrder);
+            Assert.Equal(stepped[i].FailuresByZone, batched[i].FailuresByZone);
+            Assert.Equal(stepped[i].FailuresByReason, batched[i].FailuresByReason);
+        }
+    }
+
+    private static (IReadOnlyList<Simulation.Metrics.PolicyResult> Results, TraceCounts Counts) ReplayIn(string text, int batchSize)
+    {
+        MachineLayout machine = Machines.X86(16 * MiB);
+        var policies = PolicyCatalog.Names.Select(n => PolicyCatalog.Create(n, machine)).ToList();
+        var replay = new TraceReplay(policies, sampleEvery: 97) { BatchSize = batchSize };
+        using var reader = new FtraceReader(new MemoryStream(System.Text.Encoding.ASCII.GetBytes(text)), "test");
+        IReadOnlyList<Simulation.Metrics.PolicyResult> results = replay.Drive(reader);
+        Assert.All(policies, p => p.Allocators.ToList().ForEach(a => a.Validate()));
+        return (results, replay.Counts(reader.Stats));
+    }
+
+    [Fact]
     public void The_bundled_trace_replays_with_its_documented_counts_and_ends_with_the_trace_own_live_pages()
     {
         string path = Path.Combine(AppContext.BaseDirectory, "data", "linux-6.18-dotnet-build.trace.gz");

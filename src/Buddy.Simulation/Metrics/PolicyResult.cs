@@ -58,7 +58,7 @@ public sealed record PolicyResult
     /// <summary>Pages compaction migrated (policies with compaction).</summary>
     public required ulong CompactionPagesMoved { get; init; }
 
-    /// <summary>Events (or steps) per second of time spent inside this policy.</summary>
+    /// <summary>Events (or steps) per second of the time spent driving this policy: its own calls and its metrics' bookkeeping, not the periodic samples.</summary>
     public required double EventsPerSecond { get; init; }
 
     /// <summary>The policy's /proc/buddyinfo at the end.</summary>

@@ -1,13 +1,19 @@
 // TraceReplay: drives policies with a trace's allocations and frees. One pass, streaming: each
-// event is decoded once and handed to every policy in turn. A trace allocation is remembered by
-// its pfn range, so the trace's free of any of those pages releases the matching pages of the
-// policy's own block, wherever the policy placed it.
+// event is decoded once and turned into the operations every policy must see (allocate, free a
+// block or part of it, forget an entry, end of event); a batch of them is then applied to one
+// policy after another, so a policy's own structures stay in cache across the batch and its clock
+// is read twice per batch, not twice per operation. A trace allocation is remembered by its pfn
+// range, so the trace's free of any of those pages releases the matching pages of the policy's own
+// block, wherever the policy placed it.
 //
 // Invariants:
 // - _owner[p] (a PageOwnerMap: memory grows with the pages a trace touches) is the live entry holding trace page p, or 0; an entry's Remaining counts its pages
 //   whose _owner still points at it.
-// - For every live entry and policy, the policy's block is either absent (the policy failed that
-//   allocation) or holds exactly the entry's live pages at the same offsets.
+// - Once a batch is applied, for every live entry and policy, the policy's block is either absent
+//   (the policy failed that allocation) or holds exactly the entry's live pages at the same offsets.
+// - Each policy sees the same operations in the same order as the trace produced them: batching
+//   changes when a policy runs, never what it is asked (an entry id reused inside a batch is
+//   forgotten before it is reused, in every policy's order alike).
 using System.Diagnostics;
 using Buddy.Allocation;
 using Buddy.Kernel;
@@ -34,13 +40,34 @@ public sealed class TraceReplay
     private readonly Stack<int> _freeIds = new();
     private int _nextId = 1;
     private long _steps;
+    private long _appliedSteps; // the steps every policy has been driven through
     private long _unmatchedFrees, _partialFrees, _staleAllocs;
+    private Op[] _ops = new Op[4096];
+    private int _opCount;
 
     private struct Entry
     {
         public ulong Pfn;
         public int Order;
         public ulong Remaining;
+    }
+
+    private enum OpKind : byte
+    {
+        Allocate, // TryAllocate(Request) into _blocks[policy][Id]
+        Free,     // free _blocks[policy][Id] whole, when the policy holds it
+        FreePart, // free Length pages at Offset of it
+        Forget,   // the entry Id has ended: clear _blocks[policy][Id]
+        EndEvent, // one trace event done: the metrics' step (and sample)
+    }
+
+    private struct Op
+    {
+        public OpKind Kind;
+        public int Id;
+        public PolicyRequest Request;
+        public ulong Offset;
+        public ulong Length;
     }
 
     /// <summary>Creates a replay that drives <paramref name="policies"/>.</summary>
@@ -109,6 +136,9 @@ public sealed class TraceReplay
     /// <summary>Whether results keep each policy's final dump.</summary>
     public bool KeepDumps { get; init; }
 
+    /// <summary>Operations recorded before a batch is applied to the policies (a whole event's worth may exceed it); tests set 1 to drive every policy event by event.</summary>
+    internal int BatchSize { get; init; } = 4096;
+
     /// <summary>The page size the trace's pfns count (sets the <see cref="TraceBounds"/> checked per event); 4 KiB by default.</summary>
     public ulong PageSize { get; init; } = 4 * Units.KiB;
 
@@ -132,13 +162,10 @@ public sealed class TraceReplay
             }
 
             _steps++;
-            foreach (PolicyMetrics m in _metrics)
+            Record(new Op { Kind = OpKind.EndEvent });
+            if (_opCount >= BatchSize)
             {
-                m.Step();
-                if (_steps % _sampleEvery == 0)
-                {
-                    m.Sample(_steps);
-                }
+                Apply();
             }
 
             if (progress is not null && (_steps & 0xFFFF) == 0)
@@ -147,6 +174,7 @@ public sealed class TraceReplay
             }
         }
 
+        Apply();
         foreach (PolicyMetrics m in _metrics)
         {
             m.Sample(_steps);
@@ -184,16 +212,67 @@ public sealed class TraceReplay
 
         int id = NewEntry(e.Pfn, e.Order);
         _owner.Fill(e.Pfn, pages, id);
-        var request = new PolicyRequest(e.Order, e.Zone, e.MigrateType, e.Priority);
+        Record(new Op { Kind = OpKind.Allocate, Id = id, Request = new PolicyRequest(e.Order, e.Zone, e.MigrateType, e.Priority) });
+    }
+
+    private void Record(in Op op)
+    {
+        if (_opCount == _ops.Length)
+        {
+            Array.Resize(ref _ops, _ops.Length * 2);
+        }
+
+        _ops[_opCount++] = op;
+    }
+
+    // Drives each policy in turn through the recorded operations; its clock runs for its own work
+    // and its metrics' bookkeeping, and stops while a sample reads its free lists.
+    private void Apply()
+    {
+        ReadOnlySpan<Op> ops = _ops.AsSpan(0, _opCount);
         for (int i = 0; i < _policies.Length; i++)
         {
+            Policy policy = _policies[i];
             PolicyMetrics m = _metrics[i];
+            PolicyBlock[] blocks = _blocks[i];
+            long step = _appliedSteps;
             long t = PolicyMetrics.StartTimer();
-            bool ok = _policies[i].TryAllocate(request, out PolicyBlock block, out FailureReason reason);
+            foreach (ref readonly Op op in ops)
+            {
+                switch (op.Kind)
+                {
+                    case OpKind.Allocate:
+                        bool ok = policy.TryAllocate(op.Request, out PolicyBlock block, out FailureReason reason);
+                        m.Request(op.Request, ok, reason);
+                        blocks[op.Id] = ok ? block : default;
+                        break;
+                    case OpKind.Free when !blocks[op.Id].Block.IsEmpty:
+                        policy.Free(blocks[op.Id]);
+                        break;
+                    case OpKind.FreePart when !blocks[op.Id].Block.IsEmpty:
+                        policy.FreePart(blocks[op.Id], op.Offset, op.Length);
+                        break;
+                    case OpKind.Forget:
+                        blocks[op.Id] = default;
+                        break;
+                    case OpKind.EndEvent:
+                        m.Step();
+                        if (++step % _sampleEvery == 0)
+                        {
+                            m.StopTimer(t);
+                            m.Sample(step);
+                            t = PolicyMetrics.StartTimer();
+                        }
+
+                        break;
+                }
+            }
+
             m.StopTimer(t);
-            m.Request(request, ok, reason);
-            _blocks[i][id] = ok ? block : default;
         }
+
+        _appliedSteps = _steps;
+        _opCount = 0;
     }
 
     // Releases the live trace pages in [start, start + count) in every policy. Returns whether any
@@ -223,27 +302,7 @@ public sealed class TraceReplay
             ulong length = q - p;
             bool whole = p == entry.Pfn && length == 1UL << entry.Order;
             partial |= !whole || start != entry.Pfn || count != 1UL << entry.Order; // part of a block, or another order
-            for (int i = 0; i < _policies.Length; i++)
-            {
-                ref PolicyBlock block = ref _blocks[i][id];
-                if (block.Block.IsEmpty)
-                {
-                    continue;
-                }
-
-                PolicyMetrics m = _metrics[i];
-                long t = PolicyMetrics.StartTimer();
-                if (whole)
-                {
-                    _policies[i].Free(block);
-                }
-                else
-                {
-                    _policies[i].FreePart(block, p - entry.Pfn, length);
-                }
-
-                m.StopTimer(t);
-            }
+            Record(whole ? new Op { Kind = OpKind.Free, Id = id } : new Op { Kind = OpKind.FreePart, Id = id, Offset = p - entry.Pfn, Length = length });
 
             _owner.Fill(p, length, 0);
             entry.Remaining -= length;
@@ -283,11 +342,7 @@ public sealed class TraceReplay
 
     private void ReleaseEntry(int id)
     {
-        for (int i = 0; i < _blocks.Length; i++)
-        {
-            _blocks[i][id] = default;
-        }
-
+        Record(new Op { Kind = OpKind.Forget, Id = id });
         _freeIds.Push(id);
     }
 }
