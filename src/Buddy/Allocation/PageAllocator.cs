@@ -570,9 +570,52 @@ public sealed partial class PageAllocator
         }
     }
 
+    // A request, as a story: resolve it (order, limit, boundary, alignment) → under the lock, the
+    // highest zone it may use → reserve what the step may need → take a block through the
+    // zonelist's passes → commit (exact tail, stamp, handle), or explain the failure.
     private bool TryAllocateCore(Request request, out Block block, bool explain, out AllocationFailure? failure, MigrateCallback? onMigrate, out MovableBlock? handle)
     {
         handle = null;
+        block = default;
+        if (!TryResolve(request, explain, out Resolved r, out failure))
+        {
+            return false;
+        }
+
+        lock (_lock)
+        {
+            RefuseInsideCallback(nameof(Allocate));
+            int highest = HighestZoneIndex(request, r.Order, r.LimitPfn);
+            if (highest < 0)
+            {
+                failure = explain ? Unsatisfiable(request, "no zone the request may use has memory below its address limit") : null;
+                return false;
+            }
+
+            ReserveForStep();
+            bool tracked = ReserveForCommitLocked(request, r, onMigrate, out handle);
+            (ulong pfn, Zone? from) = TakeThroughPassesLocked(r, highest, request.Priority, request.Mobility);
+            if (from is null)
+            {
+                handle = null;
+                failure = FailedLocked(request, r, highest, explain);
+                return false;
+            }
+
+            block = CommitLocked(pfn, from, r, request.Mobility, tracked, handle);
+            return true;
+        }
+    }
+
+    // What a request resolves to before the lock: its pages and order, the order the search starts
+    // at (the alignment's, when above the block's own), the first pfn it may not reach, and whether
+    // it keeps only its first Pages of the block (alloc_pages_exact).
+    private readonly record struct Resolved(ulong Pages, int Order, int SearchOrder, ulong LimitPfn, bool Exact);
+
+    private bool TryResolve(in Request request, bool explain, out Resolved resolved, out AllocationFailure? failure)
+    {
+        resolved = default;
+        failure = null;
         if (request.IsExact && request.Mobility == MigrateType.Movable)
         {
             throw new ArgumentException("A movable request cannot be exact: a movable block moves whole.", nameof(request));
@@ -586,10 +629,6 @@ public sealed partial class PageAllocator
                 Invariant($"The request needs an order-{order} block but this allocator's maximum order is {_maxOrder} ({Units.FormatSize((1UL << _maxOrder) << _pageShift)})."));
         }
 
-        block = default;
-        failure = null;
-        bool exact = request.IsExact && pages != 1UL << order;
-
         // Boundary: a naturally aligned block never crosses a power of two at least its size.
         ulong blockBytes = (1UL << order) << _pageShift;
         if (request.Boundary != 0 && blockBytes > request.Boundary)
@@ -602,107 +641,113 @@ public sealed partial class PageAllocator
         int searchOrder = order;
         if (request.Alignment > blockBytes)
         {
-            int alignOrder = PageMath.Log2(request.Alignment) - _pageShift;
-            if (alignOrder > _maxOrder)
+            searchOrder = PageMath.Log2(request.Alignment) - _pageShift;
+            if (searchOrder > _maxOrder)
             {
                 failure = explain ? Unsatisfiable(request, Invariant($"alignment {Units.FormatSize(request.Alignment)} is above the largest block, order {_maxOrder}")) : null;
                 return false;
             }
-
-            searchOrder = alignOrder;
         }
 
-        ulong limitPfn = LimitPfn(request);
+        resolved = new Resolved(pages, order, searchOrder, LimitPfn(request), request.IsExact && pages != 1UL << order);
+        return true;
+    }
 
-        lock (_lock)
+    // Makes room for what the commit records, before anything is taken (nothing after the take may
+    // allocate): an exact run's entry, a movable block's handle. Returns whether the block is tracked.
+    private bool ReserveForCommitLocked(in Request request, in Resolved r, MigrateCallback? onMigrate, out MovableBlock? handle)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        handle = null;
+        bool tracked = request.Mobility == MigrateType.Movable && (_layout.Mobility.GroupByMobility || onMigrate is not null);
+        if (r.Exact)
         {
-            RefuseInsideCallback(nameof(Allocate));
-            int highest = HighestZoneIndex(request, order, limitPfn);
-            if (highest < 0)
-            {
-                failure = explain ? Unsatisfiable(request, "no zone the request may use has memory below its address limit") : null;
-                return false;
-            }
-
-            ReserveForStep();
-
-            // What the commit needs, before anything is taken: nothing after the take may allocate.
-            MigrateType type = request.Mobility;
-            bool tracked = type == MigrateType.Movable && (_layout.Mobility.GroupByMobility || onMigrate is not null);
-            if (exact)
-            {
-                _exact.EnsureCapacity(_exact.Count + 1);
-            }
-
-            if (tracked)
-            {
-                _movable.EnsureCapacity(_movable.Count + 1);
-                handle = new MovableBlock(this, onMigrate);
-            }
-
-            ulong pfn = ulong.MaxValue;
-            Zone? from = null;
-            WatermarkKind last = !_layout.Watermarks.Enabled || request.Priority == AllocationPriority.NoWatermarks ? WatermarkKind.None : WatermarkKind.Min;
-            if (last != WatermarkKind.None)
-            {
-                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, WatermarkKind.Low, request.Priority, type);
-            }
-
-            if (from is null)
-            {
-                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
-            }
-
-            if (from is null && CachedPages > 0)
-            {
-                DrainCachesLocked(); // cached pages must not make a request fail
-                ReserveForStep();
-                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
-            }
-
-            if (from is null && order > 0 && _layout.Mobility.Compaction && DirectCompact(order, searchOrder, limitPfn, highest))
-            {
-                ReserveForStep();
-                (pfn, from) = TakeFromZonelist(order, searchOrder, limitPfn, highest, last, request.Priority, type);
-            }
-
-            if (from is null)
-            {
-                handle = null;
-                failure = explain || BuddyMetrics.Failures.Enabled ? Explain(request, order, searchOrder, limitPfn, highest, pages) : null;
-                if (BuddyMetrics.Failures.Enabled)
-                {
-                    BuddyMetrics.Failures.Add(1, new KeyValuePair<string, object?>("reason", failure!.Reason.ToString()));
-                }
-
-                return false;
-            }
-
-            if (exact)
-            {
-                from.TrimTail(pfn, order, pages);
-                _exact.Add(pfn, pages);
-            }
-            else
-            {
-                pages = 1UL << order;
-            }
-
-            _allocatedPages += pages;
-            ulong stamp = SetHead(pfn, type);
-            BuddyMetrics.CountAllocation();
-
-            // Movable blocks are tracked where it matters: for grouping (claims count them) and for
-            // migration (a handle with a callback).
-            block = new Block(pfn, pages, _pageShift, _id, stamp, type, tracked, _cacheMaxOrder < 0 ? -1 : _cacheZoneByLayoutIndex[from.Index + 1]);
-            if (handle is not null)
-            {
-                handle.Attach(block);
-                _movable.Add(pfn, handle);
-            }
-
-            return true;
+            _exact.EnsureCapacity(_exact.Count + 1);
         }
+
+        if (tracked)
+        {
+            _movable.EnsureCapacity(_movable.Count + 1);
+            handle = new MovableBlock(this, onMigrate);
+        }
+
+        return tracked;
+    }
+
+    // get_page_from_freelist's passes: the low watermark for every request, then the min mark
+    // (lowered by the request's priority), then after draining the caches, then after direct
+    // compaction. Returns (ulong.MaxValue, null) when every pass fails.
+    private (ulong Pfn, Zone? Zone) TakeThroughPassesLocked(in Resolved r, int highest, AllocationPriority priority, MigrateType type)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        WatermarkKind last = !_layout.Watermarks.Enabled || priority == AllocationPriority.NoWatermarks ? WatermarkKind.None : WatermarkKind.Min;
+        (ulong Pfn, Zone? Zone) taken = (ulong.MaxValue, null);
+        if (last != WatermarkKind.None)
+        {
+            taken = TakeFromZonelist(r.Order, r.SearchOrder, r.LimitPfn, highest, WatermarkKind.Low, priority, type);
+        }
+
+        if (taken.Zone is null)
+        {
+            taken = TakeFromZonelist(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
+        }
+
+        if (taken.Zone is null && CachedPages > 0)
+        {
+            DrainCachesLocked(); // cached pages must not make a request fail
+            ReserveForStep();
+            taken = TakeFromZonelist(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
+        }
+
+        if (taken.Zone is null && r.Order > 0 && _layout.Mobility.Compaction && DirectCompact(r.Order, r.SearchOrder, r.LimitPfn, highest))
+        {
+            ReserveForStep();
+            taken = TakeFromZonelist(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
+        }
+
+        return taken;
+    }
+
+    // Why the request failed (built only when asked for, or when the failure metric listens).
+    private AllocationFailure? FailedLocked(in Request request, in Resolved r, int highest, bool explain)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        AllocationFailure? failure = explain || BuddyMetrics.Failures.Enabled ? Explain(request, r.Order, r.SearchOrder, r.LimitPfn, highest, r.Pages) : null;
+        if (BuddyMetrics.Failures.Enabled)
+        {
+            BuddyMetrics.Failures.Add(1, new KeyValuePair<string, object?>("reason", failure!.Reason.ToString()));
+        }
+
+        return failure;
+    }
+
+    // Records the taken block as an allocation: an exact run keeps its first pages and frees the
+    // tail; the first page gets the allocation's stamp; a tracked movable block gets its handle.
+    private Block CommitLocked(ulong pfn, Zone from, in Resolved r, MigrateType type, bool tracked, MovableBlock? handle)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        ulong pages = 1UL << r.Order;
+        if (r.Exact)
+        {
+            from.TrimTail(pfn, r.Order, r.Pages);
+            _exact.Add(pfn, r.Pages);
+            pages = r.Pages;
+        }
+
+        _allocatedPages += pages;
+        ulong stamp = SetHead(pfn, type);
+        BuddyMetrics.CountAllocation();
+
+        // Movable blocks are tracked where it matters: for grouping (claims count them) and for
+        // migration (a handle with a callback).
+        var block = new Block(pfn, pages, _pageShift, _id, stamp, type, tracked, _cacheMaxOrder < 0 ? -1 : _cacheZoneByLayoutIndex[from.Index + 1]);
+        if (handle is not null)
+        {
+            handle.Attach(block);
+            _movable.Add(pfn, handle);
+        }
+
+        return block;
     }
 
     private enum WatermarkKind
