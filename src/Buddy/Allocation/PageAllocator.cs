@@ -919,15 +919,42 @@ public sealed partial class PageAllocator
         }
 
         (ulong unitStart, int unitOrder, bool unitFree) = zone.FindUnit(pfn);
-
-        // Messages are built only when a check fails: the common path formats nothing.
-        string at = "";
-        string unit = "";
-        if (unitFree || _reserved.Contains(pfn) || _exact.Count > 0 || unitStart != pfn || (!byAddressOnly && pages != 1UL << unitOrder) || !IsHead(pfn))
+        if (_exact.Count > 0 && !unitFree && !_reserved.Contains(pfn) && _exact.TryGetValue(pfn, out ulong exactPages))
         {
-            at = Invariant($"0x{pfn << _pageShift:x}");
-            unit = Invariant($"order-{unitOrder} block at 0x{unitStart << _pageShift:x}");
+            if (!byAddressOnly && pages != exactPages)
+            {
+                throw new ArgumentException(Invariant($"Wrong size: the allocation at 0x{pfn << _pageShift:x} is an exact block of {exactPages} pages, not {pages}."), paramName);
+            }
+
+            _chunks.EnsureOperations(_maxOrder + 2); // a give-back per piece
+            FreeExact(zone, pfn, exactPages);
+            TrimReserves();
+            return;
         }
+
+        ThrowIfNotAnAllocation(pfn, pages, byAddressOnly, unitStart, unitOrder, unitFree, paramName);
+        if (_movable.Count > 0 && _movable.Remove(pfn, out MovableBlock? handle))
+        {
+            handle.MarkFreed();
+        }
+
+        TryClearHead(pfn);
+        zone.Release(pfn, unitOrder);
+        _allocatedPages -= 1UL << unitOrder;
+    }
+
+    // A free by address (no stamp) must name the first page of a live allocation of the size it
+    // gives: say which rule the address breaks, or return. Messages are built only when a check
+    // fails: the common path formats nothing. Exact runs that start at pfn were handled before.
+    private void ThrowIfNotAnAllocation(ulong pfn, ulong pages, bool byAddressOnly, ulong unitStart, int unitOrder, bool unitFree, string paramName)
+    {
+        if (!unitFree && !_reserved.Contains(pfn) && _exact.Count == 0 && unitStart == pfn && (byAddressOnly || pages == 1UL << unitOrder) && IsHead(pfn))
+        {
+            return;
+        }
+
+        string at = Invariant($"0x{pfn << _pageShift:x}");
+        string unit = Invariant($"order-{unitOrder} block at 0x{unitStart << _pageShift:x}");
 
         if (unitFree)
         {
@@ -939,39 +966,7 @@ public sealed partial class PageAllocator
             throw new ArgumentException($"The page at {at} is reserved; it was never allocated.", paramName);
         }
 
-        if (_exact.Count > 0)
-        {
-            if (_exact.TryGetValue(pfn, out ulong exactPages))
-            {
-                if (!byAddressOnly && pages != exactPages)
-                {
-                    throw new ArgumentException(Invariant($"Wrong size: the allocation at {at} is an exact block of {exactPages} pages, not {pages}."), paramName);
-                }
-
-                _chunks.EnsureOperations(_maxOrder + 2); // a give-back per piece
-                FreeExact(zone, pfn, exactPages);
-                TrimReserves();
-                return;
-            }
-
-            for (int m = 1; m <= _maxOrder; m++)
-            {
-                ulong start = pfn & ~((1UL << m) - 1);
-                if (start != pfn && _exact.TryGetValue(start, out ulong runPages) && pfn < start + runPages)
-                {
-                    throw new ArgumentException(Invariant($"The address {at} is inside the exact allocation at 0x{start << _pageShift:x} ({runPages} pages); free it by its start."), paramName);
-                }
-            }
-
-            foreach (ulong start in _ranges)
-            {
-                if (start < pfn && pfn < start + _exact[start])
-                {
-                    throw new ArgumentException(Invariant($"The address {at} is inside the contiguous range at 0x{start << _pageShift:x} ({_exact[start]} pages); free it by its start."), paramName);
-                }
-            }
-        }
-
+        ThrowIfInsideExactRun(pfn, at, paramName);
         if (unitStart != pfn)
         {
             throw new ArgumentException($"The address {at} is inside the allocated {unit}; free that block by its start.", paramName);
@@ -979,7 +974,7 @@ public sealed partial class PageAllocator
 
         if (!IsHead(pfn))
         {
-            throw new ArgumentException(Invariant($"Double free or never allocated: no allocation starts at 0x{pfn << _pageShift:x} (its pages sit in a thread cache)."), paramName);
+            throw new ArgumentException($"Double free or never allocated: no allocation starts at {at} (its pages sit in a thread cache).", paramName);
         }
 
         if (!byAddressOnly && pages != 1UL << unitOrder)
@@ -987,15 +982,32 @@ public sealed partial class PageAllocator
             string asked = PageMath.IsPowerOfTwo(pages) ? Invariant($"order {PageMath.Log2(pages)}") : Invariant($"{pages} pages");
             throw new ArgumentException(Invariant($"Wrong order: the allocation at {at} is order {unitOrder}, not {asked}."), paramName);
         }
+    }
 
-        if (_movable.Count > 0 && _movable.Remove(pfn, out MovableBlock? handle))
+    // An address inside an exact allocation or a contiguous range is refused, naming its start.
+    private void ThrowIfInsideExactRun(ulong pfn, string at, string paramName)
+    {
+        if (_exact.Count == 0)
         {
-            handle.MarkFreed();
+            return;
         }
 
-        TryClearHead(pfn);
-        zone.Release(pfn, unitOrder);
-        _allocatedPages -= 1UL << unitOrder;
+        for (int m = 1; m <= _maxOrder; m++)
+        {
+            ulong start = pfn & ~((1UL << m) - 1);
+            if (start != pfn && _exact.TryGetValue(start, out ulong runPages) && pfn < start + runPages)
+            {
+                throw new ArgumentException(Invariant($"The address {at} is inside the exact allocation at 0x{start << _pageShift:x} ({runPages} pages); free it by its start."), paramName);
+            }
+        }
+
+        foreach (ulong start in _ranges)
+        {
+            if (start < pfn && pfn < start + _exact[start])
+            {
+                throw new ArgumentException(Invariant($"The address {at} is inside the contiguous range at 0x{start << _pageShift:x} ({_exact[start]} pages); free it by its start."), paramName);
+            }
+        }
     }
 
     // Frees the live allocation a handle's stamp was just matched with: its stamp proves that an
