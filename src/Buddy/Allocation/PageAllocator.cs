@@ -472,7 +472,43 @@ public sealed partial class PageAllocator
         }
     }
 
+    // The allocator's invariants, zone by zone and then across them: page counts, exact runs made
+    // of allocated units, cached blocks owned by no one else, a head exactly at each live
+    // allocation's start, movable handles on their units. Throws at the first broken one.
     private void ValidateLocked()
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        HashSet<ulong> units = ValidateZonesLocked();
+        var pieces = new HashSet<ulong>(); // the units exact runs are made of
+        foreach ((ulong start, ulong pages) in _exact)
+        {
+            foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
+            {
+                (ulong unitStart, int unitOrder, bool free) = ZoneOf(pfn)!.FindUnit(pfn);
+                if (free || unitStart != pfn || unitOrder != order || !units.Contains(pfn))
+                {
+                    throw new InvalidOperationException(Invariant($"Invariant broken: exact allocation at pfn 0x{start:x} ({pages} pages) is not made of allocated units (pfn 0x{pfn:x}, order {order})."));
+                }
+
+                pieces.Add(pfn);
+            }
+        }
+
+        HashSet<ulong> cached = ValidateCachedLocked(units, pieces);
+        ValidateHeadsLocked(units, pieces, cached);
+        foreach ((ulong start, MovableBlock handle) in _movable)
+        {
+            Block b = handle.Current;
+            if (b.Pfn != start || !units.Contains(start) || ZoneOf(start)!.FindUnit(start) != (start, b.Order, false))
+            {
+                throw new InvalidOperationException(Invariant($"Invariant broken: movable block {b} is registered at pfn 0x{start:x} but is not an allocated unit there."));
+            }
+        }
+    }
+
+    // Every zone's own invariants, and the page counts across zones; returns the starts of the
+    // allocated (not reserved) units.
+    private HashSet<ulong> ValidateZonesLocked()
     {
         ulong allocated = 0, reservedInUnits = 0, managed = 0;
         var units = new HashSet<ulong>();
@@ -507,29 +543,13 @@ public sealed partial class PageAllocator
             throw new InvalidOperationException(Invariant($"Invariant broken: reserved units hold {reservedInUnits} pages, the layout reserves {_reserved.TotalPages}; managed {managed} of {TotalPages}."));
         }
 
-        foreach ((ulong start, ulong pages) in _exact)
-        {
-            foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
-            {
-                (ulong unitStart, int unitOrder, bool free) = ZoneOf(pfn)!.FindUnit(pfn);
-                if (free || unitStart != pfn || unitOrder != order || !units.Contains(pfn))
-                {
-                    throw new InvalidOperationException(Invariant($"Invariant broken: exact allocation at pfn 0x{start:x} ({pages} pages) is not made of allocated units (pfn 0x{pfn:x}, order {order})."));
-                }
-            }
-        }
+        return units;
+    }
 
-        // Head bits: exactly the starts of live allocations (plain units that are no exact run's piece, and runs).
-        var pieces = new HashSet<ulong>();
-        foreach ((ulong start, ulong pages) in _exact)
-        {
-            foreach ((ulong pfn, _) in PageMath.AlignedPieces(start, pages, _maxOrder))
-            {
-                pieces.Add(pfn);
-            }
-        }
-
-        // Cached blocks: allocated units of their stack's order, each in one cache once, owned by no allocation.
+    // Cached blocks: allocated units of their stack's order, each in one cache once, owned by no
+    // allocation. Returns their starts.
+    private HashSet<ulong> ValidateCachedLocked(HashSet<ulong> units, HashSet<ulong> pieces)
+    {
         var cached = new HashSet<ulong>();
         foreach ((ulong pfn, int order, Zone zone) in CachedBlocks())
         {
@@ -539,8 +559,13 @@ public sealed partial class PageAllocator
             }
         }
 
-        ulong heads = _heads.Count();
+        return cached;
+    }
 
+    // Head bits: exactly the starts of live allocations (plain units that are no exact run's piece
+    // and sit in no cache, and the runs' starts).
+    private void ValidateHeadsLocked(HashSet<ulong> units, HashSet<ulong> pieces, HashSet<ulong> cached)
+    {
         ulong expected = (ulong)_exact.Count;
         foreach (ulong unit in units)
         {
@@ -555,18 +580,10 @@ public sealed partial class PageAllocator
             expected += owned ? 1UL : 0UL;
         }
 
+        ulong heads = _heads.Count();
         if (heads != expected)
         {
             throw new InvalidOperationException(Invariant($"Invariant broken: {heads} allocation heads are set but {expected} allocations are live."));
-        }
-
-        foreach ((ulong start, MovableBlock handle) in _movable)
-        {
-            Block b = handle.Current;
-            if (b.Pfn != start || !units.Contains(start) || ZoneOf(start)!.FindUnit(start) != (start, b.Order, false))
-            {
-                throw new InvalidOperationException(Invariant($"Invariant broken: movable block {b} is registered at pfn 0x{start:x} but is not an allocated unit there."));
-            }
         }
     }
 
