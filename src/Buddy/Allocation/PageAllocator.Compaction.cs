@@ -133,56 +133,13 @@ public sealed partial class PageAllocator
                 break; // no free page above: the scanners have met
             }
 
-            ulong scanEnd = migrate;
-            var movable = new List<MovableBlock>();
-            bool clean = true;
-            while (scanEnd < regionEnd)
-            {
-                (ulong unit, int unitOrder, bool free) = zone.FindUnit(scanEnd);
-                ulong next = unit + (1UL << unitOrder);
-                if (!free)
-                {
-                    if ((order < 0 || unitOrder < order) && _movable.TryGetValue(unit, out MovableBlock? handle) && handle.CanMigrate)
-                    {
-                        movable.Add(handle);
-                    }
-                    else if (order > 0)
-                    {
-                        clean = false;
-                        regionEnd = Math.Max(regionEnd, next);
-                        scanEnd = next;
-                        break;
-                    }
-                }
-
-                scanEnd = next;
-            }
-
+            (ulong scanEnd, List<MovableBlock>? movable) = ScanRegion(zone, order, migrate, ref regionEnd);
             scanned += scanEnd - migrate;
-            if (clean)
+            if (movable is not null)
             {
-                foreach (MovableBlock handle in movable)
-                {
-                    Pages.Block current = handle.Current;
-                    ReserveForSteps(3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
-                    ulong target = FindTarget(zone, current.Order, Math.Max(scanEnd, regionEnd), ulong.MaxValue, ignoreBlockSuitable);
-                    if (target == ulong.MaxValue)
-                    {
-                        continue; // no room above for this one; smaller ones may still fit
-                    }
-
-                    try
-                    {
-                        MoveUnit(zone, handle, target);
-                    }
-                    finally
-                    {
-                        _scanners[zone] = migrate;
-                    }
-
-                    moved += current.PageCount;
-                    blocks++;
-                }
+                (ulong pages, long count) = MoveAbove(zone, movable, Math.Max(scanEnd, regionEnd), migrate, ignoreBlockSuitable);
+                moved += pages;
+                blocks += count;
             }
 
             migrate = Math.Max(scanEnd, regionEnd);
@@ -210,5 +167,68 @@ public sealed partial class PageAllocator
             BuddyMetrics.CompactionPagesMoved.Add((long)moved);
         }
         return new CompactionResult(zone.Name, outcome, scanned, moved, blocks);
+    }
+
+    // The migrate scanner over [from, regionEnd): the movable blocks it may move (for an order-n
+    // run, only those smaller than n), or null when the region holds something it cannot move —
+    // then regionEnd grows past that unit. Returns where the scan stopped.
+    private (ulong ScanEnd, List<MovableBlock>? Movable) ScanRegion(Zone zone, int order, ulong from, ref ulong regionEnd)
+    {
+        ulong scanEnd = from;
+        var movable = new List<MovableBlock>();
+        while (scanEnd < regionEnd)
+        {
+            (ulong unit, int unitOrder, bool free) = zone.FindUnit(scanEnd);
+            ulong next = unit + (1UL << unitOrder);
+            if (!free)
+            {
+                if ((order < 0 || unitOrder < order) && _movable.TryGetValue(unit, out MovableBlock? handle) && handle.CanMigrate)
+                {
+                    movable.Add(handle);
+                }
+                else if (order > 0)
+                {
+                    regionEnd = Math.Max(regionEnd, next);
+                    return (next, null);
+                }
+            }
+
+            scanEnd = next;
+        }
+
+        return (scanEnd, movable);
+    }
+
+    // The free scanner's side: moves each block to the highest free room at or above `above`,
+    // skipping one that finds none (smaller ones may still fit). The zone's saved migrate scanner
+    // is `migrate` after every move, kept even when a move throws. Returns pages and blocks moved.
+    private (ulong Pages, long Blocks) MoveAbove(Zone zone, List<MovableBlock> movable, ulong above, ulong migrate, bool ignoreBlockSuitable)
+    {
+        ulong moved = 0;
+        long blocks = 0;
+        foreach (MovableBlock handle in movable)
+        {
+            Pages.Block current = handle.Current;
+            ReserveForSteps(3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
+            ulong target = FindTarget(zone, current.Order, above, ulong.MaxValue, ignoreBlockSuitable);
+            if (target == ulong.MaxValue)
+            {
+                continue;
+            }
+
+            try
+            {
+                MoveUnit(zone, handle, target);
+            }
+            finally
+            {
+                _scanners[zone] = migrate;
+            }
+
+            moved += current.PageCount;
+            blocks++;
+        }
+
+        return (moved, blocks);
     }
 }
