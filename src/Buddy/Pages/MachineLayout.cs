@@ -3,9 +3,9 @@
 // Invariant: a layout that passes Validate has no null member and can be built — its allocator's
 // up-front metadata fits MetadataEstimate.BudgetBytes — so a constructor that validates first
 // reserves nothing for a layout it cannot build.
-using System.Globalization;
 using Buddy.Mobility;
 using Buddy.Zones;
+using static System.FormattableString;
 
 namespace Buddy.Pages;
 
@@ -241,8 +241,6 @@ public sealed record MachineLayout
             throw new ArgumentException(Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages) needs a metadata array of {estimate.LargestArray:N0} entries, more than .NET allows in one array ({Array.MaxLength:N0})."), nameof(Size));
         }
     }
-
-    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }
 
 /// <summary>A zone and the address its memory stays below.</summary>
