@@ -229,10 +229,10 @@ public sealed record MachineLayout
         ulong budget = MetadataEstimate.BudgetBytes;
         if (estimate.UpFrontBytes > budget)
         {
-            string available = MetadataEstimate.Format((ulong)Math.Max(0, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes));
+            string available = Units.FormatApproximateSize((ulong)Math.Max(0, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes));
             throw new ArgumentException(
-                Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages of {Units.FormatSize(PageSize)}) needs about {MetadataEstimate.Format(estimate.UpFrontBytes)} of allocator metadata up front; ") +
-                Invariant($"at most {MetadataEstimate.Format(budget)} can be built (the smaller of {MetadataEstimate.Format(MetadataEstimate.FixedBudgetBytes)} and half the {available} this process can use)."),
+                Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages of {Units.FormatSize(PageSize)}) needs about {Units.FormatApproximateSize(estimate.UpFrontBytes)} of allocator metadata up front; ") +
+                Invariant($"at most {Units.FormatApproximateSize(budget)} can be built (the smaller of {Units.FormatApproximateSize(MetadataEstimate.FixedBudgetBytes)} and half the {available} this process can use)."),
                 nameof(Size));
         }
 
