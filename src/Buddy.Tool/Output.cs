@@ -40,23 +40,6 @@ internal static class Output
         return console;
     }
 
-    /// <summary>A byte count for people: "483.1 MiB", "64 KiB".</summary>
-    public static string Human(ulong bytes)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        double value = bytes;
-        int unit = 0;
-        while (value >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-
-        return value == Math.Floor(value)
-            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{value:0} {units[unit]}")
-            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{value:0.0} {units[unit]}");
-    }
-
     /// <summary>Writes <paramref name="value"/> as indented camelCase JSON to <paramref name="path"/>.</summary>
     public static void WriteJson<T>(string path, T value) =>
         WriteFile(path, System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(value, s_json) + "\n"));

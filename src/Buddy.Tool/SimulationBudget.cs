@@ -43,8 +43,8 @@ internal static class SimulationBudget
         {
             ulong shown = most > ulong.MaxValue ? ulong.MaxValue : (ulong)most;
             throw new UserInputException(
-                $"{option} {Units.FormatSize(memory)}: {Allocators(layouts.Count)} on this machine would need up to {MetadataEstimate.Format(shown)} of metadata; " +
-                $"this process can give them {MetadataEstimate.Format(budget)}. Choose a smaller size.");
+                $"{option} {Units.FormatSize(memory)}: {Allocators(layouts.Count)} on this machine would need up to {Units.FormatApproximateSize(shown)} of metadata; " +
+                $"this process can give them {Units.FormatApproximateSize(budget)}. Choose a smaller size.");
         }
     }
 

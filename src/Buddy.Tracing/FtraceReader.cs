@@ -127,7 +127,7 @@ public sealed class FtraceReader : IDisposable
         if (trimmed.StartsWith("CPU:"u8) && trimmed.EndsWith(" EVENTS]"u8))
         {
             int lost = trimmed.IndexOf("[LOST "u8);
-            if (lost > 0 && TryParseDecimal(trimmed[(lost + 6)..^8], out ulong count))
+            if (lost > 0 && AsciiNumbers.TryParseDecimal(trimmed[(lost + 6)..^8], out ulong count))
             {
                 Stats.AddLostEvents(count);
                 return false;
@@ -181,7 +181,7 @@ public sealed class FtraceReader : IDisposable
         int order = ParseOrder(Field(fields, "order"u8, "order", line), line);
         ReadOnlySpan<byte> mt = Field(fields, "migratetype"u8, "migratetype", line);
         ReadOnlySpan<byte> gfp = Field(fields, "gfp_flags"u8, "gfp_flags", line);
-        if (!TryParseDecimal(mt, out ulong migrate) || migrate > (ulong)MigrateType.Isolate)
+        if (!AsciiNumbers.TryParseDecimal(mt, out ulong migrate) || migrate > (ulong)MigrateType.Isolate)
         {
             throw Bad("migratetype", $"expected a migrate type 0..5, found '{Encoding.ASCII.GetString(mt)}'", line);
         }
@@ -275,9 +275,7 @@ public sealed class FtraceReader : IDisposable
 
     private ulong ParsePfn(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line)
     {
-        bool hex = text.Length > 2 && text[0] == (byte)'0' && (text[1] | 0x20) == (byte)'x';
-        bool ok = hex ? TryParseHex(text[2..], out ulong pfn) : TryParseDecimal(text, out pfn);
-        if (!ok)
+        if (!AsciiNumbers.TryParseHex(text, out ulong pfn) && !AsciiNumbers.TryParseDecimal(text, out pfn))
         {
             throw Bad("pfn", $"expected pfn=0x<hex> or pfn=<decimal>, found '{Encoding.ASCII.GetString(text)}'", line);
         }
@@ -292,62 +290,12 @@ public sealed class FtraceReader : IDisposable
 
     private int ParseOrder(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line)
     {
-        if (!TryParseDecimal(text, out ulong order) || order > KernelLimits.MaxPageOrder)
+        if (!AsciiNumbers.TryParseDecimal(text, out ulong order) || order > KernelLimits.MaxPageOrder)
         {
             throw Bad("order", $"expected an order 0..{KernelLimits.MaxPageOrder} (no kernel's buddy allocator holds a larger block), found '{Encoding.ASCII.GetString(text)}'", line);
         }
 
         return (int)order;
-    }
-
-    private static bool TryParseDecimal(ReadOnlySpan<byte> text, out ulong value)
-    {
-        value = 0;
-        if (text.IsEmpty || text.Length > 19)
-        {
-            return false;
-        }
-
-        foreach (byte b in text)
-        {
-            uint d = (uint)(b - '0');
-            if (d > 9)
-            {
-                return false;
-            }
-
-            value = (value * 10) + d;
-        }
-
-        return true;
-    }
-
-    private static bool TryParseHex(ReadOnlySpan<byte> text, out ulong value)
-    {
-        value = 0;
-        if (text.IsEmpty || text.Length > 16)
-        {
-            return false;
-        }
-
-        foreach (byte b in text)
-        {
-            int d = b switch
-            {
-                >= (byte)'0' and <= (byte)'9' => b - '0',
-                >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
-                >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
-                _ => -1,
-            };
-            if (d < 0)
-            {
-                return false;
-            }
-
-            value = (value << 4) | (uint)d;
-        }
-
-        return true;
     }
 
     private TraceFormatException Bad(string? field, string message, ReadOnlySpan<byte> line)

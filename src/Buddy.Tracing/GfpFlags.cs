@@ -29,7 +29,7 @@ public static class GfpFlags
             {
                 zone = ZoneKind.Dma32;
             }
-            else if (TryHex(token, out ulong bits))
+            else if (AsciiNumbers.TryParseHex(token, out ulong bits))
             {
                 if ((bits & GfpDmaBit) != 0)
                 {
@@ -57,7 +57,7 @@ public static class GfpFlags
         foreach (Range r in flags.Split((byte)'|'))
         {
             ReadOnlySpan<byte> token = flags[r];
-            if (token.SequenceEqual("GFP_ATOMIC"u8) || token.SequenceEqual("__GFP_HIGH"u8) || (TryHex(token, out ulong bits) && (bits & GfpHighBit) != 0))
+            if (token.SequenceEqual("GFP_ATOMIC"u8) || token.SequenceEqual("__GFP_HIGH"u8) || (AsciiNumbers.TryParseHex(token, out ulong bits) && (bits & GfpHighBit) != 0))
             {
                 high = true;
             }
@@ -83,32 +83,4 @@ public static class GfpFlags
         token.SequenceEqual("GFP_NOFS"u8) || token.SequenceEqual("GFP_NOIO"u8) ||
         token.SequenceEqual("GFP_USER"u8) || token.SequenceEqual("GFP_HIGHUSER"u8) ||
         token.SequenceEqual("GFP_HIGHUSER_MOVABLE"u8) || token.SequenceEqual("GFP_TRANSHUGE"u8);
-
-    private static bool TryHex(ReadOnlySpan<byte> token, out ulong value)
-    {
-        value = 0;
-        if (token.Length < 3 || token[0] != (byte)'0' || (token[1] | 0x20) != (byte)'x')
-        {
-            return false;
-        }
-
-        foreach (byte b in token[2..])
-        {
-            int digit = b switch
-            {
-                >= (byte)'0' and <= (byte)'9' => b - '0',
-                >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
-                >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
-                _ => -1,
-            };
-            if (digit < 0 || value >> 60 != 0)
-            {
-                return false;
-            }
-
-            value = (value << 4) | (uint)digit;
-        }
-
-        return true;
-    }
 }

@@ -1,4 +1,5 @@
-// Units: byte-size constants and the one parser/formatter of sizes ("64KiB", "1.5GiB", "4096").
+// Units: byte-size constants and the one parser and two formatters of sizes ("64KiB", "1.5GiB", "4096";
+// exact "64 KiB" or rounded "483.1 MiB").
 using System.Globalization;
 
 namespace Buddy;
@@ -78,5 +79,26 @@ public static class Units
         }
 
         return string.Create(CultureInfo.InvariantCulture, $"{bytes} B");
+    }
+
+    /// <summary>
+    /// Formats a byte count for people, in the largest IEC unit it reaches (B up to EiB): a whole
+    /// number of that unit without a decimal ("64 KiB", "0 B"), anything else rounded to one
+    /// decimal ("483.1 MiB"). <see cref="FormatSize"/> is the exact form.
+    /// </summary>
+    public static string FormatApproximateSize(ulong bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+        double value = bytes;
+        int unit = 0;
+        while (value >= 1024 && unit < units.Length - 1)
+        {
+            value /= 1024;
+            unit++;
+        }
+
+        return value == Math.Floor(value)
+            ? string.Create(CultureInfo.InvariantCulture, $"{value:0} {units[unit]}")
+            : string.Create(CultureInfo.InvariantCulture, $"{value:0.0} {units[unit]}");
     }
 }

@@ -136,6 +136,7 @@ public sealed class TracingTests : IDisposable
     [InlineData("pfn=0xffffffffff", 0xffffffffffUL)] // the largest: 2^40 - 1, the last 4 KiB frame below 2^52 bytes
     [InlineData("pfn=1216204", 1216204UL)] // before 5.14: pfn=%lu
     [InlineData("pfn=0", 0UL)]
+    [InlineData("pfn=0X00000000000000011CEE6", 0x11cee6UL)] // leading zeros past 16 digits, as the gfp_flags hex reads them
     public void Pfn_is_read_as_hex_or_decimal(string pfnField, ulong expected)
     {
         string alloc = $"            bash-1234  [000] ....   123.456789: mm_page_alloc: page=ffffea0004a1b2c0 {pfnField} order=0 migratetype=0 gfp_flags=GFP_KERNEL";

@@ -149,7 +149,7 @@ internal static class ReplayCommand
         Row("failures by zone DMA/DMA32/Normal", p => $"{p.FailuresByZone["DMA"]}/{p.FailuresByZone["DMA32"]}/{p.FailuresByZone["Normal"]}");
         Row("failures by order", p => string.Join(" ", p.FailuresByOrder.Select((n, o) => (n, o)).Where(x => x.n > 0).Select(x => $"{x.o}:{x.n}")) is { Length: > 0 } s ? s : "-");
         Row("failures by reason", p => string.Join(" ", p.FailuresByReason.Where(x => x.Value > 0).Select(x => $"{x.Key}:{x.Value}")) is { Length: > 0 } s ? s : "-");
-        Row("peak in use", p => $"{N(p.PeakPagesInUse)} pages ({Output.Human(p.PeakPagesInUse * pageSize)})");
+        Row("peak in use", p => $"{N(p.PeakPagesInUse)} pages ({Units.FormatApproximateSize(p.PeakPagesInUse * pageSize)})");
         Row("mean in use (pages)", p => N(p.MeanPagesInUse));
         Row("internal fragmentation", p => p.InternalFragmentation.ToString("F3", CultureInfo.InvariantCulture));
         Row("unusable index, mean / end", p => string.Create(CultureInfo.InvariantCulture, $"order {p.IndexOrder}: {p.MeanUnusableIndex:F3} / {p.FinalUnusableIndex:F3}"));

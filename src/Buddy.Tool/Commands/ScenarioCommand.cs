@@ -137,10 +137,10 @@ internal static class ScenarioCommand
         Row("64/128 KiB channel buffers", r => r.ChannelBuffers);
         Row("floppy 32 KiB / 16 KiB / none", r => r.Floppy);
         Row("general requests refused", r => $"{N(r.GeneralRefused)} / {N(r.GeneralRequests)}");
-        Row("memory set aside for DMA", r => Output.Human(r.BytesSetAsideForDma));
-        Row("peak held by retry loops", r => Output.Human(r.PeakBytesHeldByRetries));
+        Row("memory set aside for DMA", r => Units.FormatApproximateSize(r.BytesSetAsideForDma));
+        Row("peak held by retry loops", r => Units.FormatApproximateSize(r.PeakBytesHeldByRetries));
         Row("retry allocations", r => N(r.RetryAllocations));
-        Row("peak in use", r => Output.Human(r.Metrics.PeakPagesInUse * 4096));
+        Row("peak in use", r => Units.FormatApproximateSize(r.Metrics.PeakPagesInUse * 4096));
         Row("failures by reason", r => string.Join(" ", r.Metrics.FailuresByReason.Where(x => x.Value > 0).Select(x => $"{x.Key}:{x.Value}")) is { Length: > 0 } s ? s : "-");
         console.Write(table);
     }

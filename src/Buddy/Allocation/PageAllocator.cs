@@ -17,6 +17,7 @@ using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
+using static System.FormattableString;
 
 namespace Buddy.Allocation;
 
@@ -1125,6 +1126,4 @@ public sealed partial class PageAllocator
             }
         }
     }
-
-    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -193,10 +193,6 @@ public readonly struct Request : IEquatable<Request>
     /// <summary>The watermark priority.</summary>
     public AllocationPriority Priority => _priority;
 
-    /// <summary>The order when the request is nothing but an order (and a mobility): no size, zone, limit, alignment, boundary, exactness or priority; else -1. The thread caches' first test.</summary>
-    internal int BareOrder =>
-        _flags == 0 ? (int)_amount : -1;
-
     /// <summary>The order when the request is an order with at most a zone and an address limit (and a mobility); else -1. The thread caches' first test.</summary>
     internal int PlacedOrder => (_flags & ~PlacedFlag) == 0 ? (int)_amount : -1;
 

@@ -252,13 +252,6 @@ internal sealed class FreeArea
         return i < 0 ? ulong.MaxValue : ((ulong)i + Base(order)) << order;
     }
 
-    /// <summary>The pfn of the highest free block of <paramref name="order"/> on <paramref name="type"/>'s list, or <see cref="ulong.MaxValue"/>.</summary>
-    public ulong HighestFree(int order, int type)
-    {
-        long i = _free[(order * _types) + type].FindLast();
-        return i < 0 ? ulong.MaxValue : ((ulong)i + _base[order]) << order;
-    }
-
     /// <summary>The pfn of the highest free block of <paramref name="order"/> and <paramref name="type"/> that starts below <paramref name="pfnLimit"/>, or <see cref="ulong.MaxValue"/>.</summary>
     public ulong HighestFreeBelow(int order, int type, ulong pfnLimit)
     {

@@ -2,9 +2,9 @@
 // Invariant: NativeArena.Create calls CheckFor(size) (Validate plus the size rules; CheckGrowable first for an arena of the
 // default or MaximumSize size) before it reserves any memory, so a setting no arena can have is an ArgumentException
 // naming that setting, and nothing was mapped.
-using System.Globalization;
 using Buddy.Pages;
 using Buddy.Zones;
+using static System.FormattableString;
 
 namespace Buddy.Memory;
 
@@ -226,6 +226,4 @@ public sealed record ArenaOptions
         : ZonesByAddress.Count > 0
             ? [.. ZonesByAddress.Select((z, i) => i == ZonesByAddress.Count - 1 ? z with { Limit = ulong.MaxValue } : z)]
             : [new ZoneLimit(ZoneKind.Normal, ulong.MaxValue)];
-
-    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -265,9 +265,6 @@ internal sealed class ArenaReservation
         return -1;
     }
 
-    /// <summary>Whether chunk <paramref name="chunk"/> is resident.</summary>
-    public bool IsResidentChunk(long chunk) => Test(_resident, chunk);
-
     /// <summary>The address and length of chunk <paramref name="chunk"/>.</summary>
     public (ulong Start, ulong Length) RangeOf(long chunk)
     {

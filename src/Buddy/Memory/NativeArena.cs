@@ -21,6 +21,7 @@ using Buddy.Allocation;
 using Buddy.Pages;
 using Buddy.Small;
 using Buddy.Zones;
+using static System.FormattableString;
 
 namespace Buddy.Memory;
 
@@ -844,8 +845,6 @@ public sealed class NativeArena : IDisposable
 
         return block;
     }
-
-    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
     // The rent path's commit check: one bit test when the block's chunk is resident (by reference
     // and in pages: a copy of the block and two shifts cost more than the test, measured).

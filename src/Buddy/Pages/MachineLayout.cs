@@ -3,9 +3,9 @@
 // Invariant: a layout that passes Validate has no null member and can be built — its allocator's
 // up-front metadata fits MetadataEstimate.BudgetBytes — so a constructor that validates first
 // reserves nothing for a layout it cannot build.
-using System.Globalization;
 using Buddy.Mobility;
 using Buddy.Zones;
+using static System.FormattableString;
 
 namespace Buddy.Pages;
 
@@ -229,10 +229,10 @@ public sealed record MachineLayout
         ulong budget = MetadataEstimate.BudgetBytes;
         if (estimate.UpFrontBytes > budget)
         {
-            string available = MetadataEstimate.Format((ulong)Math.Max(0, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes));
+            string available = Units.FormatApproximateSize((ulong)Math.Max(0, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes));
             throw new ArgumentException(
-                Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages of {Units.FormatSize(PageSize)}) needs about {MetadataEstimate.Format(estimate.UpFrontBytes)} of allocator metadata up front; ") +
-                Invariant($"at most {MetadataEstimate.Format(budget)} can be built (the smaller of {MetadataEstimate.Format(MetadataEstimate.FixedBudgetBytes)} and half the {available} this process can use)."),
+                Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages of {Units.FormatSize(PageSize)}) needs about {Units.FormatApproximateSize(estimate.UpFrontBytes)} of allocator metadata up front; ") +
+                Invariant($"at most {Units.FormatApproximateSize(budget)} can be built (the smaller of {Units.FormatApproximateSize(MetadataEstimate.FixedBudgetBytes)} and half the {available} this process can use)."),
                 nameof(Size));
         }
 
@@ -241,8 +241,6 @@ public sealed record MachineLayout
             throw new ArgumentException(Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages) needs a metadata array of {estimate.LargestArray:N0} entries, more than .NET allows in one array ({Array.MaxLength:N0})."), nameof(Size));
         }
     }
-
-    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }
 
 /// <summary>A zone and the address its memory stays below.</summary>

@@ -13,7 +13,6 @@
 //   spaces of any size Validate accepts are built in microseconds.
 // - The arithmetic is done in UInt128 and saturates at ulong.MaxValue: no layout Validate lets
 //   through (at most 2^58 pages) can overflow it.
-using System.Globalization;
 using Buddy.Mobility;
 
 namespace Buddy.Pages;
@@ -43,23 +42,6 @@ public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostByt
     /// The metadata grows with use, so in practice every layout Validate accepts fits.
     /// </summary>
     public static ulong BudgetBytes => Math.Min(FixedBudgetBytes, (ulong)Math.Max(0, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes) / 2);
-
-    /// <summary>Formats a byte count for messages: "15.1 GiB", "512 MiB".</summary>
-    public static string Format(ulong bytes)
-    {
-        string[] units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-        double value = bytes;
-        int unit = 0;
-        while (value >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-
-        return unit == 0
-            ? string.Create(CultureInfo.InvariantCulture, $"{bytes} bytes")
-            : string.Create(CultureInfo.InvariantCulture, $"{value:0.#} {units[unit]}");
-    }
 
     /// <summary>Estimates the metadata of <paramref name="layout"/>, whose settings other than the size limit are valid.</summary>
     internal static MetadataEstimate Of(MachineLayout layout)

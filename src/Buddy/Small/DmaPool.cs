@@ -6,10 +6,10 @@
 // (PoolPage), so a double free or a stale handle is refused and changes nothing. A pool page is
 // what the page request returns, which must hold at least one block.
 using System.Diagnostics.CodeAnalysis;
-using System.Globalization;
 using Buddy.Allocation;
 using Buddy.Pages;
 using Buddy.Zones;
+using static System.FormattableString;
 
 namespace Buddy.Small;
 
@@ -258,6 +258,4 @@ public sealed class DmaPool
 
         return [.. offsets];
     }
-
-    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }
