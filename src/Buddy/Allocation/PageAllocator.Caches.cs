@@ -31,9 +31,7 @@ public sealed partial class PageAllocator
     private readonly int _cacheMaxOrder = -1; // the largest cached order; -1 without caches
     private readonly int _cacheTypes;
     private readonly int[] _cacheZoneByLayoutIndex = []; // at [layout index + 1]: that zone's place among the populated zones; at [0]: -1
-    private readonly int _topZone;                       // the layout index of the highest populated zone
     private readonly int _topCacheZone;                  // its place among the populated zones
-    private readonly int[] _highestZoneForKind = [];     // per ZoneKind: the highest populated zone of that kind or below (layout index), or -1
     private ThreadCache[] _threadCaches = [];
 
     /// <summary>Pages held in thread caches: neither free (buddyinfo does not count them) nor allocated. A snapshot while other threads run.</summary>
@@ -84,7 +82,7 @@ public sealed partial class PageAllocator
     // the address limit (so that any block of that zone will do, as with the kernel's per-zone pcp
     // lists). A limit that cuts through the zone is served from the cache only when the block on
     // top of the stack lies below it (TryPopCached); otherwise the slow path searches below the
-    // limit. The zone is the one HighestZoneIndex finds.
+    // limit. The zone is the one Zonelist.Placement finds.
     private int CacheZone(in Request request, int order)
     {
         if (request.IsShaped)
@@ -101,34 +99,8 @@ public sealed partial class PageAllocator
             return -1;
         }
 
-        int zone = PlacementZone(request.ZonePlusOne, request.HasLimit, request.RawMaxAddress, order, out ulong cutPfn);
+        int zone = _zonelist.Placement(request.ZonePlusOne, _zonelist.LimitPfn(request.HasLimit, request.RawMaxAddress), order, out ulong cutPfn);
         return cutPfn == ulong.MaxValue ? zone : -1;
-    }
-
-    // The zone (layout index) whose cache serves a block of `order` with this zone (ZoneKind + 1,
-    // 0 for none) and address limit, or -1: the highest allowed zone with room below the limit, as
-    // HighestZoneIndex finds it. cutPfn is the limit's first excluded pfn when the limit cuts
-    // through that zone (a cached block serves only if it lies below), else ulong.MaxValue.
-    private int PlacementZone(int zonePlusOne, bool hasLimit, ulong maxAddress, int order, out ulong cutPfn)
-    {
-        cutPfn = ulong.MaxValue;
-        int highest = zonePlusOne != 0 ? _highestZoneForKind[zonePlusOne - 1] : _topZone;
-        if (!hasLimit)
-        {
-            return highest;
-        }
-
-        ulong limitPfn = LimitPfn(hasLimit, maxAddress);
-        for (int i = highest; i >= 0; i--)
-        {
-            if (_zoneByLayoutIndex[i] is { } zone && zone.StartPfn + (1UL << order) <= limitPfn)
-            {
-                cutPfn = zone.EndPfn <= limitPfn ? ulong.MaxValue : limitPfn;
-                return i;
-            }
-        }
-
-        return -1;
     }
 
     private int CacheType(MigrateType mobility) => _cacheTypes == 1 ? 0 : (int)mobility;
@@ -192,7 +164,7 @@ public sealed partial class PageAllocator
         if ((uint)order < (uint)(_cacheMaxOrder + 1) && (mobility != MigrateType.Movable || _cacheTypes == 1))
         {
             ulong limitPfn = ulong.MaxValue;
-            int zone = request.IsPlaced ? _cacheZoneByLayoutIndex[PlacementZone(request.ZonePlusOne, request.HasLimit, request.RawMaxAddress, order, out limitPfn) + 1] : _topCacheZone;
+            int zone = request.IsPlaced ? _cacheZoneByLayoutIndex[_zonelist.Placement(request.ZonePlusOne, _zonelist.LimitPfn(request.HasLimit, request.RawMaxAddress), order, out limitPfn) + 1] : _topCacheZone;
             if (zone >= 0)
             {
                 return TryPop(CurrentCache(), zone, mobility, order, limitPfn, out block);
@@ -212,7 +184,7 @@ public sealed partial class PageAllocator
         ThreadCache cache = CurrentCache();
         for (int i = highest; i >= 0; i--)
         {
-            if (_zoneByLayoutIndex[i] is not { } zone)
+            if (_zonelist[i] is not { } zone)
             {
                 continue;
             }
@@ -233,7 +205,7 @@ public sealed partial class PageAllocator
 
     // Whether a refill would take from this zone (a lockless estimate; the refill checks again).
     private bool CouldServe(Zone zone, int order, int highest) => _layout.Watermarks.Enabled
-        ? WatermarkOk(zone, order, WatermarkKind.Low, highest, AllocationPriority.Normal)
+        ? Zonelist.WatermarkOk(zone, order, WatermarkKind.Low, highest, AllocationPriority.Normal)
         : zone.FreePages >= 1UL << order;
 
     // Pops a block from the owner's stack without any lock, if the one on top lies below limitPfn;
@@ -276,11 +248,11 @@ public sealed partial class PageAllocator
             ReserveForStep();
             bool watermarks = _layout.Watermarks.Enabled;
             (ulong pfn, Zone? zone) = watermarks
-                ? TakeFromZonelist(order, order, ulong.MaxValue, highest, WatermarkKind.Low, AllocationPriority.Normal, mobility)
+                ? _zonelist.Take(order, order, ulong.MaxValue, highest, WatermarkKind.Low, AllocationPriority.Normal, mobility)
                 : (ulong.MaxValue, null);
             if (zone is null)
             {
-                (pfn, zone) = TakeFromZonelist(order, order, ulong.MaxValue, highest, watermarks ? WatermarkKind.Min : WatermarkKind.None, AllocationPriority.Normal, mobility);
+                (pfn, zone) = _zonelist.Take(order, order, ulong.MaxValue, highest, watermarks ? WatermarkKind.Min : WatermarkKind.None, AllocationPriority.Normal, mobility);
             }
 
             if (zone is null)

@@ -56,7 +56,7 @@ public sealed partial class PageAllocator
         DrainCachesLocked();
         for (int i = highest; i >= 0; i--)
         {
-            Zone? zone = _zoneByLayoutIndex[i];
+            Zone? zone = _zonelist[i];
             if (zone is null || zone.StartPfn + (1UL << order) > limitPfn || !CompactionSuitable(zone, searchOrder, highest))
             {
                 continue;

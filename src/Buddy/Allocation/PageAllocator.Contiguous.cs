@@ -43,7 +43,7 @@ public sealed partial class PageAllocator
         described = alignment != 0 ? described.AlignedTo(alignment) : described;
         block = default;
         ulong align = Math.Max(1, alignment >> _pageShift);
-        ulong limitPfn = maxAddress == ulong.MaxValue ? ulong.MaxValue : (maxAddress + 1) >> _pageShift;
+        ulong limitPfn = _zonelist.LimitPfn(hasLimit: true, maxAddress);
         lock (_lock)
         {
             RefuseInsideCallback(nameof(AllocateContiguous));

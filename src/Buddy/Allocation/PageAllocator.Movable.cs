@@ -117,7 +117,7 @@ public sealed partial class PageAllocator
                 throw new InvalidOperationException($"The block {block} cannot move: it is pinned or was allocated without a migrate callback.");
             }
 
-            Zone zone = ZoneOf(current.Pfn)!;
+            Zone zone = _zonelist.ZoneOf(current.Pfn)!;
             ReserveForSteps(3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
             ulong target = FindTarget(zone, current.Order, current.Pfn + current.PageCount, ulong.MaxValue);
             if (target == ulong.MaxValue)
@@ -163,7 +163,7 @@ public sealed partial class PageAllocator
         _movable.Add(target, handle);
         TryClearHead(from.Pfn);
         handle.MovedTo(to);
-        ZoneOf(from.Pfn)!.Release(from.Pfn, order);
+        _zonelist.ZoneOf(from.Pfn)!.Release(from.Pfn, order);
     }
 
     // The pfn of an order-sized target for a migration: the highest order-aligned block that lies

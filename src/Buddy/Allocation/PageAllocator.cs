@@ -48,8 +48,8 @@ public sealed partial class PageAllocator
     private readonly int _id;
     private readonly int _pageShift;
     private readonly int _maxOrder;
-    private readonly Zone?[] _zoneByLayoutIndex;
-    private readonly Zone[] _zones; // populated zones, lowest first
+    private readonly Zonelist _zonelist;
+    private readonly Zone[] _zones; // populated zones, lowest first (the zonelist's)
     private readonly PfnRanges _reserved;
     private readonly ulong _firstPfn;
     private readonly ulong _endPfn;
@@ -74,8 +74,7 @@ public sealed partial class PageAllocator
 
         (int leaves, int inners) = FreeArea.PerOperation(_maxOrder, layout.Mobility.GroupByMobility ? MobilityRules.Types : 1, _endPfn - _firstPfn + (1UL << _maxOrder));
         _chunks = new ChunkReserve(leaves, inners);
-        _zoneByLayoutIndex = new Zone?[layout.Zones.Count];
-        var zones = new List<Zone>();
+        var byLayoutIndex = new Zone?[layout.Zones.Count];
         ulong zoneStart = 0;
         for (int i = 0; i < layout.Zones.Count; i++)
         {
@@ -89,24 +88,22 @@ public sealed partial class PageAllocator
                 {
                     IsMovableUnit = _movable.ContainsKey,
                 };
-                _zoneByLayoutIndex[i] = zone;
-                zones.Add(zone);
+                byLayoutIndex[i] = zone;
             }
 
             zoneStart = limitPfn;
         }
 
-        _zones = [.. zones];
+        _zonelist = new Zonelist(byLayoutIndex, _pageShift);
+        _zones = _zonelist.Zones;
         _scanners.EnsureCapacity(_zones.Length); // compaction records its place without allocating
-        _topZone = _zones[^1].Index;
         _topCacheZone = _zones.Length - 1;
         _heads = new AllocationHeads(_endPfn - _firstPfn);
         if (layout.PerCpuCaches)
         {
             _cacheMaxOrder = Math.Min(ThreadCache.MaxOrder, _maxOrder);
             _cacheTypes = layout.Mobility.GroupByMobility ? MobilityRules.Types : 1;
-            _cacheZoneByLayoutIndex = [-1, .. _zoneByLayoutIndex.Select(z => z is null ? -1 : Array.IndexOf(_zones, z))];
-            _highestZoneForKind = [.. Enum.GetValues<ZoneKind>().Select(kind => Array.FindLastIndex(_zoneByLayoutIndex, z => z is not null && z.Kind <= kind))];
+            _cacheZoneByLayoutIndex = [-1, .. byLayoutIndex.Select(z => z is null ? -1 : Array.IndexOf(_zones, z))];
         }
 
         SetWatermarks();
@@ -333,7 +330,7 @@ public sealed partial class PageAllocator
             for (ulong p = start; p < end;)
             {
                 ReserveForStep(); // a fault between steps leaves the pages freed so far freed
-                Zone zone = ZoneOf(p)!;
+                Zone zone = _zonelist.ZoneOf(p)!;
                 (ulong unitStart, int unitOrder, _) = zone.FindUnit(p);
                 ulong unitEnd = unitStart + (1UL << unitOrder);
                 if (_movable.Remove(unitStart, out MovableBlock? handle))
@@ -395,7 +392,7 @@ public sealed partial class PageAllocator
         HashSet<ulong>? cached = _threadCaches.Length == 0 ? null : [.. CachedBlocks().Select(c => c.Pfn)];
         for (ulong p = start; p < end;)
         {
-            Zone zone = ZoneOf(p)!;
+            Zone zone = _zonelist.ZoneOf(p)!;
             (ulong unitStart, int unitOrder, bool free) = zone.FindUnit(p);
             bool inCache = cached?.Contains(unitStart) == true;
             if (free || inCache || _reserved.Contains(unitStart))
@@ -485,7 +482,7 @@ public sealed partial class PageAllocator
         {
             foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
             {
-                (ulong unitStart, int unitOrder, bool free) = ZoneOf(pfn)!.FindUnit(pfn);
+                (ulong unitStart, int unitOrder, bool free) = _zonelist.ZoneOf(pfn)!.FindUnit(pfn);
                 if (free || unitStart != pfn || unitOrder != order || !units.Contains(pfn))
                 {
                     throw new InvalidOperationException(Invariant($"Invariant broken: exact allocation at pfn 0x{start:x} ({pages} pages) is not made of allocated units (pfn 0x{pfn:x}, order {order})."));
@@ -500,7 +497,7 @@ public sealed partial class PageAllocator
         foreach ((ulong start, MovableBlock handle) in _movable)
         {
             Block b = handle.Current;
-            if (b.Pfn != start || !units.Contains(start) || ZoneOf(start)!.FindUnit(start) != (start, b.Order, false))
+            if (b.Pfn != start || !units.Contains(start) || _zonelist.ZoneOf(start)!.FindUnit(start) != (start, b.Order, false))
             {
                 throw new InvalidOperationException(Invariant($"Invariant broken: movable block {b} is registered at pfn 0x{start:x} but is not an allocated unit there."));
             }
@@ -554,7 +551,7 @@ public sealed partial class PageAllocator
         var cached = new HashSet<ulong>();
         foreach ((ulong pfn, int order, Zone zone) in CachedBlocks())
         {
-            if (!units.Contains(pfn) || ZoneOf(pfn) != zone || zone.FindUnit(pfn) != (pfn, order, false) || pieces.Contains(pfn) || _movable.ContainsKey(pfn) || !cached.Add(pfn))
+            if (!units.Contains(pfn) || _zonelist.ZoneOf(pfn) != zone || zone.FindUnit(pfn) != (pfn, order, false) || pieces.Contains(pfn) || _movable.ContainsKey(pfn) || !cached.Add(pfn))
             {
                 throw new InvalidOperationException(Invariant($"Invariant broken: the block at pfn 0x{pfn:x} cached as an order-{order} block of zone {zone.Name} is not an allocated unit of that order and zone owned by no one else (or is cached twice)."));
             }
@@ -603,7 +600,7 @@ public sealed partial class PageAllocator
         lock (_lock)
         {
             RefuseInsideCallback(nameof(Allocate));
-            int highest = HighestZoneIndex(request, r.Order, r.LimitPfn);
+            int highest = _zonelist.Placement(request.ZonePlusOne, r.LimitPfn, r.Order, out _);
             if (highest < 0)
             {
                 failure = explain ? Unsatisfiable(request, "no zone the request may use has memory below its address limit") : null;
@@ -667,7 +664,7 @@ public sealed partial class PageAllocator
             }
         }
 
-        resolved = new Resolved(pages, order, searchOrder, LimitPfn(request), request.IsExact && pages != 1UL << order);
+        resolved = new Resolved(pages, order, searchOrder, _zonelist.LimitPfn(request.HasLimit, request.RawMaxAddress), request.IsExact && pages != 1UL << order);
         return true;
     }
 
@@ -702,25 +699,25 @@ public sealed partial class PageAllocator
         (ulong Pfn, Zone? Zone) taken = (ulong.MaxValue, null);
         if (last != WatermarkKind.None)
         {
-            taken = TakeFromZonelist(r.Order, r.SearchOrder, r.LimitPfn, highest, WatermarkKind.Low, priority, type);
+            taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, WatermarkKind.Low, priority, type);
         }
 
         if (taken.Zone is null)
         {
-            taken = TakeFromZonelist(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
+            taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
         }
 
         if (taken.Zone is null && CachedPages > 0)
         {
             DrainCachesLocked(); // cached pages must not make a request fail
             ReserveForStep();
-            taken = TakeFromZonelist(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
+            taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
         }
 
         if (taken.Zone is null && r.Order > 0 && _layout.Mobility.Compaction && DirectCompact(r.Order, r.SearchOrder, r.LimitPfn, highest))
         {
             ReserveForStep();
-            taken = TakeFromZonelist(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
+            taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
         }
 
         return taken;
@@ -768,89 +765,6 @@ public sealed partial class PageAllocator
         return block;
     }
 
-    private enum WatermarkKind
-    {
-        None,
-        Low,
-        Min,
-    }
-
-    private (ulong Pfn, Zone? Zone) TakeFromZonelist(int order, int searchOrder, ulong limitPfn, int highest, WatermarkKind mark, AllocationPriority priority, MigrateType type)
-    {
-        for (int i = highest; i >= 0; i--)
-        {
-            Zone? zone = _zoneByLayoutIndex[i];
-            if (zone is null || zone.StartPfn + (1UL << order) > limitPfn)
-            {
-                continue;
-            }
-
-            if (mark != WatermarkKind.None && !WatermarkOk(zone, order, mark, highest, priority))
-            {
-                continue;
-            }
-
-            ulong pfn = zone.Take(order, searchOrder, limitPfn, type);
-            if (pfn != ulong.MaxValue)
-            {
-                return (pfn, zone);
-            }
-        }
-
-        return (ulong.MaxValue, null);
-    }
-
-    // __zone_watermark_ok without its per-order scan (Take does that): the zone's free pages, less
-    // the request's pages beyond the first, must stay above the mark plus the lowmem reserve against
-    // the request's highest zone. As in the kernel, only the slow path (min) lets high-priority
-    // requests into the reserve; the fast path (low) treats every request alike.
-    private static bool WatermarkOk(Zone zone, int order, WatermarkKind mark, int highest, AllocationPriority priority)
-    {
-        long free = (long)zone.FreePages - ((1L << order) - 1);
-        long min = (long)(mark == WatermarkKind.Low ? zone.Watermarks.Low : zone.Watermarks.Min);
-        if (mark == WatermarkKind.Min && priority >= AllocationPriority.High)
-        {
-            min -= min / 2;
-            if (priority == AllocationPriority.Atomic)
-            {
-                min -= min / 4;
-            }
-        }
-
-        return free > min + (long)zone.LowmemReserve[highest];
-    }
-
-    // The first page frame the request may not reach (ulong.MaxValue without a limit).
-    private ulong LimitPfn(in Request request) => LimitPfn(request.HasLimit, request.RawMaxAddress);
-
-    // The first page frame an inclusive address limit excludes (ulong.MaxValue without a limit).
-    private ulong LimitPfn(bool hasLimit, ulong maxAddress)
-    {
-        ulong pageMask = (1UL << _pageShift) - 1;
-        return !hasLimit || maxAddress == ulong.MaxValue ? ulong.MaxValue : (maxAddress >> _pageShift) + ((maxAddress & pageMask) == pageMask ? 1UL : 0UL);
-    }
-
-    // The layout index of the highest zone the request may use: its named zone (or the top), lowered
-    // to the highest zone that has room for the block below the address limit; -1 when none.
-    private int HighestZoneIndex(in Request request, int order, ulong limitPfn)
-    {
-        for (int i = _zoneByLayoutIndex.Length - 1; i >= 0; i--)
-        {
-            Zone? zone = _zoneByLayoutIndex[i];
-            if (request.Zone is { } kind && zone is not null && zone.Kind > kind)
-            {
-                continue;
-            }
-
-            if (zone is not null && zone.StartPfn + (1UL << order) <= limitPfn)
-            {
-                return i;
-            }
-        }
-
-        return -1;
-    }
-
     private AllocationFailure Explain(Request request, int order, int searchOrder, ulong limitPfn, int highest, ulong pages)
     {
         bool anyBlock = false, blockBelowLimit = false;
@@ -858,7 +772,7 @@ public sealed partial class PageAllocator
         var detail = new StringBuilder();
         for (int i = highest; i >= 0; i--)
         {
-            Zone? zone = _zoneByLayoutIndex[i];
+            Zone? zone = _zonelist[i];
             if (zone is null || zone.StartPfn + (1UL << order) > limitPfn)
             {
                 continue;
@@ -919,7 +833,7 @@ public sealed partial class PageAllocator
     {
         RefuseInsideCallback(nameof(Free));
         ReserveForStep();
-        Zone? zone = pfn >= _firstPfn && pfn < _endPfn ? ZoneOf(pfn) : null;
+        Zone? zone = pfn >= _firstPfn && pfn < _endPfn ? _zonelist.ZoneOf(pfn) : null;
         if (zone is null)
         {
             throw new ArgumentException(Invariant($"Page 0x{pfn << _pageShift:x} is outside the managed memory."), paramName);
@@ -1080,19 +994,6 @@ public sealed partial class PageAllocator
         _allocatedPages -= pages;
     }
 
-    private Zone? ZoneOf(ulong pfn)
-    {
-        foreach (Zone z in _zones)
-        {
-            if (pfn >= z.StartPfn && pfn < z.EndPfn)
-            {
-                return z;
-            }
-        }
-
-        return null;
-    }
-
     private void SetWatermarks()
     {
         WatermarkSettings settings = _layout.Watermarks;
@@ -1111,7 +1012,7 @@ public sealed partial class PageAllocator
         for (int i = 0; i < input.Length; i++)
         {
             ZoneKind kind = _layout.Zones[i].Kind;
-            input[i] = new WatermarkZone(kind.KernelName(), _zoneByLayoutIndex[i]?.ManagedPages ?? 0);
+            input[i] = new WatermarkZone(kind.KernelName(), _zonelist[i]?.ManagedPages ?? 0);
             ratios[i] = settings.LowmemReserveRatio[(int)kind];
         }
 
@@ -1119,7 +1020,7 @@ public sealed partial class PageAllocator
         IReadOnlyList<ZoneWatermarks> marks = KernelWatermarks.Compute(input, PageSize, minFree, settings.ScaleFactor, ratios);
         for (int i = 0; i < input.Length; i++)
         {
-            if (_zoneByLayoutIndex[i] is { } zone)
+            if (_zonelist[i] is { } zone)
             {
                 zone.Watermarks = marks[i].Marks;
                 zone.LowmemReserve = [.. marks[i].Protection];

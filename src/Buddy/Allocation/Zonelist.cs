@@ -1,0 +1,159 @@
+// Zonelist: an allocator's zones in layout order, and the one rule that places a request among
+// them — the highest zone it may use is its named zone (or the top one), lowered to the highest
+// zone with room for the block below the address limit (a 24-bit mask is a DMA-zone request, as
+// dma-direct chooses GFP_DMA for it) — plus the walk down from that zone with the watermark check
+// (get_page_from_freelist and __zone_watermark_ok, Linux 6.18) and the page-to-zone lookup.
+//
+// Invariants:
+// - Zones holds the populated zones, lowest first; this[i] is layout entry i's zone, or null when
+//   that entry has no pages; zones ascend by address and kind with the layout index.
+// - _highestForKind[k] is the highest layout index whose zone is of kind k or below (-1 if none),
+//   and _top the layout index of the highest populated zone: Placement reads them without a loop
+//   when the request has no limit.
+// Immutable after construction: read without the allocator's lock (the cached paths do).
+using Buddy.Mobility;
+using Buddy.Zones;
+
+namespace Buddy.Allocation;
+
+/// <summary>Which watermark a pass of the zone walk checks.</summary>
+internal enum WatermarkKind
+{
+    /// <summary>No check (ALLOC_NO_WATERMARKS, or watermarks off).</summary>
+    None,
+
+    /// <summary>The low mark: the fast path, the same for every request.</summary>
+    Low,
+
+    /// <summary>The min mark, lowered for high-priority and atomic requests: the slow path.</summary>
+    Min,
+}
+
+/// <summary>The zones of one allocator and where a request may be placed among them.</summary>
+internal sealed class Zonelist
+{
+    private readonly Zone?[] _byLayoutIndex;
+    private readonly int[] _highestForKind;
+    private readonly int _top;
+    private readonly int _pageShift;
+
+    /// <summary>Creates the list from each layout entry's zone (null for an entry without pages); at least one is populated.</summary>
+    public Zonelist(Zone?[] byLayoutIndex, int pageShift)
+    {
+        _byLayoutIndex = byLayoutIndex;
+        _pageShift = pageShift;
+        Zones = [.. byLayoutIndex.OfType<Zone>()];
+        _top = Zones[^1].Index;
+        _highestForKind = [.. Enum.GetValues<ZoneKind>().Select(kind => Array.FindLastIndex(byLayoutIndex, z => z is not null && z.Kind <= kind))];
+    }
+
+    /// <summary>The populated zones, lowest first.</summary>
+    public Zone[] Zones { get; }
+
+    /// <summary>The number of layout entries (populated or not).</summary>
+    public int Count => _byLayoutIndex.Length;
+
+    /// <summary>Layout entry <paramref name="layoutIndex"/>'s zone, or null when it has no pages.</summary>
+    public Zone? this[int layoutIndex] => _byLayoutIndex[layoutIndex];
+
+    /// <summary>The first page frame an inclusive address limit excludes (<see cref="ulong.MaxValue"/> without a limit).</summary>
+    public ulong LimitPfn(bool hasLimit, ulong maxAddress)
+    {
+        ulong pageMask = (1UL << _pageShift) - 1;
+        return !hasLimit || maxAddress == ulong.MaxValue ? ulong.MaxValue : (maxAddress >> _pageShift) + ((maxAddress & pageMask) == pageMask ? 1UL : 0UL);
+    }
+
+    /// <summary>
+    /// The layout index of the highest zone an order-<paramref name="order"/> request may use: its
+    /// zone (<paramref name="zonePlusOne"/> is <see cref="ZoneKind"/> + 1, 0 for none) or the top,
+    /// lowered to the highest zone with room for the block below <paramref name="limitPfn"/>; -1 when
+    /// none has. <paramref name="cutPfn"/> is the limit when it cuts through that zone (only blocks
+    /// below it serve), else <see cref="ulong.MaxValue"/>.
+    /// </summary>
+    public int Placement(int zonePlusOne, ulong limitPfn, int order, out ulong cutPfn)
+    {
+        cutPfn = ulong.MaxValue;
+        int highest = zonePlusOne != 0 ? _highestForKind[zonePlusOne - 1] : _top;
+        if (limitPfn == ulong.MaxValue)
+        {
+            return highest;
+        }
+
+        for (int i = highest; i >= 0; i--)
+        {
+            if (_byLayoutIndex[i] is { } zone && zone.StartPfn + (1UL << order) <= limitPfn)
+            {
+                cutPfn = zone.EndPfn <= limitPfn ? ulong.MaxValue : limitPfn;
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>The zone holding <paramref name="pfn"/>, or null.</summary>
+    public Zone? ZoneOf(ulong pfn)
+    {
+        foreach (Zone z in Zones)
+        {
+            if (pfn >= z.StartPfn && pfn < z.EndPfn)
+            {
+                return z;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// One pass of the zone walk: from <paramref name="highest"/> down, the first zone that reaches
+    /// below the limit, passes the watermark and has a fitting block gives it (split down to the
+    /// order); (<see cref="ulong.MaxValue"/>, null) when none does.
+    /// </summary>
+    public (ulong Pfn, Zone? Zone) Take(int order, int searchOrder, ulong limitPfn, int highest, WatermarkKind mark, AllocationPriority priority, MigrateType type)
+    {
+        for (int i = highest; i >= 0; i--)
+        {
+            Zone? zone = _byLayoutIndex[i];
+            if (zone is null || zone.StartPfn + (1UL << order) > limitPfn)
+            {
+                continue;
+            }
+
+            if (mark != WatermarkKind.None && !WatermarkOk(zone, order, mark, highest, priority))
+            {
+                continue;
+            }
+
+            ulong pfn = zone.Take(order, searchOrder, limitPfn, type);
+            if (pfn != ulong.MaxValue)
+            {
+                return (pfn, zone);
+            }
+        }
+
+        return (ulong.MaxValue, null);
+    }
+
+    /// <summary>
+    /// __zone_watermark_ok without its per-order scan (<see cref="Zone.Take"/> does that): the zone's
+    /// free pages, less the request's pages beyond the first, must stay above the mark plus the
+    /// lowmem reserve against the request's highest zone. As in the kernel, only the slow path
+    /// (min) lets high-priority requests into the reserve; the fast path (low) treats all alike.
+    /// </summary>
+    public static bool WatermarkOk(Zone zone, int order, WatermarkKind mark, int highest, AllocationPriority priority)
+    {
+        long free = (long)zone.FreePages - ((1L << order) - 1);
+        long min = (long)(mark == WatermarkKind.Low ? zone.Watermarks.Low : zone.Watermarks.Min);
+        if (mark == WatermarkKind.Min && priority >= AllocationPriority.High)
+        {
+            min -= min / 2;
+            if (priority == AllocationPriority.Atomic)
+            {
+                min -= min / 4;
+            }
+        }
+
+        return free > min + (long)zone.LowmemReserve[highest];
+    }
+}
