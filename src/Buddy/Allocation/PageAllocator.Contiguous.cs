@@ -71,8 +71,7 @@ public sealed partial class PageAllocator
                 // What the allocation needs after the range is cleared, before anything moves.
                 int pieces = PageMath.AlignedPieces(start, pages, _maxOrder).Count();
                 ReserveHead(start);
-                _exact.EnsureCapacity(_exact.Count + 1);
-                _ranges.EnsureCapacity(_ranges.Count + 1);
+                _exact.ReserveOne();
                 if (!Evacuate(zone, start, start + pages, pieces))
                 {
                     failure = new AllocationFailure(FailureReason.OutOfMemory, described, "no free room outside the range for its movable blocks");
@@ -86,8 +85,7 @@ public sealed partial class PageAllocator
 
                 if (PageMath.AlignedPieces(start, pages, _maxOrder).Skip(1).Any())
                 {
-                    _exact.Add(start, pages);
-                    _ranges.Add(start);
+                    _exact.Add(start, pages, range: true);
                 }
 
                 _allocatedPages += pages;

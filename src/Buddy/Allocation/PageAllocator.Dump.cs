@@ -65,7 +65,7 @@ public sealed partial class PageAllocator
                 }
                 else if (!_reserved.Contains(unit) && !cachedStarts.Contains(unit) && IsHead(unit))
                 {
-                    ulong pages = _exact.TryGetValue(unit, out ulong run) ? run : size;
+                    ulong pages = _exact.TryGetPages(unit, out ulong run) ? run : size;
                     allocated.Add(new DumpRun(unit, pages, MobilityOfHead(unit)));
                 }
 

@@ -4,7 +4,7 @@
 // Invariants (Validate):
 // - Every managed page is in exactly one free block or one allocated unit; reserved pages only in
 //   reserved units. _allocatedPages counts the pages of allocated units.
-// - Each exact allocation (_exact: start pfn → pages) is covered by allocated units that are
+// - Each exact allocation or contiguous range (_exact: start pfn → pages) is covered by allocated units that are
 //   exactly the binary decomposition of its page count, and no other allocation overlaps it.
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
@@ -53,9 +53,8 @@ public sealed partial class PageAllocator
     private readonly PfnRanges _reserved;
     private readonly ulong _firstPfn;
     private readonly ulong _endPfn;
-    private readonly Dictionary<ulong, ulong> _exact = [];
+    private readonly ExactRuns _exact = new();
     private readonly Dictionary<ulong, MovableBlock> _movable = [];
-    private readonly HashSet<ulong> _ranges = []; // starts of contiguous ranges (also in _exact)
     private ulong _allocatedPages;
 
     /// <summary>Creates an allocator over <paramref name="layout"/> with every unreserved page free.</summary>
@@ -317,7 +316,6 @@ public sealed partial class PageAllocator
                     if (runStart < end && runStart + runPages > start)
                     {
                         _exact.Remove(runStart); // its pieces stay allocated as plain blocks
-                        _ranges.Remove(runStart);
                         MigrateType mobility = MobilityOfHead(runStart);
                         foreach ((ulong piece, _) in PageMath.AlignedPieces(runStart, runPages, _maxOrder))
                         {
@@ -569,7 +567,7 @@ public sealed partial class PageAllocator
         {
             bool head = IsHead(unit);
             bool owned = !pieces.Contains(unit) && !cached.Contains(unit);
-            bool shouldBe = owned || _exact.ContainsKey(unit);
+            bool shouldBe = owned || _exact.Contains(unit);
             if (head != shouldBe)
             {
                 throw new InvalidOperationException(Invariant($"Invariant broken: the allocation head of pfn 0x{unit:x} is {(head ? "set" : "clear")} but should be {(shouldBe ? "set" : "clear")}."));
@@ -677,7 +675,7 @@ public sealed partial class PageAllocator
         bool tracked = request.Mobility == MigrateType.Movable && (_layout.Mobility.GroupByMobility || onMigrate is not null);
         if (r.Exact)
         {
-            _exact.EnsureCapacity(_exact.Count + 1);
+            _exact.ReserveOne();
         }
 
         if (tracked)
@@ -745,7 +743,7 @@ public sealed partial class PageAllocator
         if (r.Exact)
         {
             from.TrimTail(pfn, r.Order, r.Pages);
-            _exact.Add(pfn, r.Pages);
+            _exact.Add(pfn, r.Pages, range: false);
             pages = r.Pages;
         }
 
@@ -851,7 +849,7 @@ public sealed partial class PageAllocator
         }
 
         (ulong unitStart, int unitOrder, bool unitFree) = zone.FindUnit(pfn);
-        if (_exact.Count > 0 && !unitFree && !_reserved.Contains(pfn) && _exact.TryGetValue(pfn, out ulong exactPages))
+        if (_exact.Count > 0 && !unitFree && !_reserved.Contains(pfn) && _exact.TryGetPages(pfn, out ulong exactPages))
         {
             if (!byAddressOnly && pages != exactPages)
             {
@@ -898,7 +896,7 @@ public sealed partial class PageAllocator
             throw new ArgumentException($"The page at {at} is reserved; it was never allocated.", paramName);
         }
 
-        ThrowIfInsideExactRun(pfn, at, paramName);
+        _exact.ThrowIfInside(pfn, _maxOrder, _pageShift, at, paramName);
         if (unitStart != pfn)
         {
             throw new ArgumentException($"The address {at} is inside the allocated {unit}; free that block by its start.", paramName);
@@ -916,38 +914,12 @@ public sealed partial class PageAllocator
         }
     }
 
-    // An address inside an exact allocation or a contiguous range is refused, naming its start.
-    private void ThrowIfInsideExactRun(ulong pfn, string at, string paramName)
-    {
-        if (_exact.Count == 0)
-        {
-            return;
-        }
-
-        for (int m = 1; m <= _maxOrder; m++)
-        {
-            ulong start = pfn & ~((1UL << m) - 1);
-            if (start != pfn && _exact.TryGetValue(start, out ulong runPages) && pfn < start + runPages)
-            {
-                throw new ArgumentException(Invariant($"The address {at} is inside the exact allocation at 0x{start << _pageShift:x} ({runPages} pages); free it by its start."), paramName);
-            }
-        }
-
-        foreach (ulong start in _ranges)
-        {
-            if (start < pfn && pfn < start + _exact[start])
-            {
-                throw new ArgumentException(Invariant($"The address {at} is inside the contiguous range at 0x{start << _pageShift:x} ({_exact[start]} pages); free it by its start."), paramName);
-            }
-        }
-    }
-
     // Frees the live allocation a handle's stamp was just matched with: its stamp proves that an
     // allocation of exactly `pages` pages starts at pfn (a FreeRange that cuts it, a migration that
     // moves it, re-stamp it), so the unit need not be looked up, nor the stamp read again to clear it.
     private void FreeLive(Zone zone, ulong pfn, ulong pages, ulong stamp)
     {
-        if (_exact.Count > 0 && _exact.TryGetValue(pfn, out ulong exactPages))
+        if (_exact.Count > 0 && _exact.TryGetPages(pfn, out ulong exactPages))
         {
             Debug.Assert(exactPages == pages);
             _chunks.EnsureOperations(_maxOrder + 2); // a give-back per piece
@@ -983,7 +955,6 @@ public sealed partial class PageAllocator
     private void FreeExact(Zone zone, ulong start, ulong pages)
     {
         _exact.Remove(start);
-        _ranges.Remove(start);
         TryClearHead(start);
         foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
         {
