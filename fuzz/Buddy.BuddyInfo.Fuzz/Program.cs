@@ -5,6 +5,7 @@
 // Anything else escaping is a crash that AFL++ saves (docs/fuzzing.md; crashers go to
 // fuzz/crashers-buddyinfo/ and tests/Buddy.Tests/FuzzCorpusTests.cs replays them).
 using System.Text;
+using Buddy;
 using Buddy.Kernel;
 using SharpFuzz;
 

@@ -4,6 +4,7 @@
 // (docs/fuzzing.md; crashers go to fuzz/crashers-dump/ and tests/Buddy.Tests/FuzzCorpusTests.cs
 // replays them).
 using System.Text;
+using Buddy;
 using Buddy.Dumps;
 using SharpFuzz;
 

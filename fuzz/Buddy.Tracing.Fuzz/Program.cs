@@ -2,6 +2,7 @@
 // plain or gzip. It is read twice, stopping at the first bad line and skipping bad lines; either
 // way the reader may fail only with TraceFormatException. Anything else escaping is a crash that
 // AFL++ saves (docs/fuzzing.md; reproduced crashers go to fuzz/crashers/ and the tests replay them).
+using Buddy;
 using Buddy.Tracing;
 using SharpFuzz;
 

@@ -3,6 +3,7 @@
 // to its end; an access violation kills the process with a signal instead, which the test sees.
 using System.Buffers;
 using System.IO.Pipelines;
+using Buddy;
 using Buddy.Allocation;
 using Buddy.Memory;
 using Buddy.Mobility;

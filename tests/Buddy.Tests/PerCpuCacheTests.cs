@@ -47,7 +47,7 @@ public class PerCpuCacheTests
     public void A_request_limited_to_a_zone_is_served_from_that_zones_cache_and_never_gets_a_higher_page()
     {
         PageAllocator pages = new(MachineLayout.X86(64 * MiB) with { PerCpuCaches = true, Watermarks = Zones.WatermarkSettings.None });
-        Block dma = pages.Allocate(Request.ForOrder(0).InZone(Zones.ZoneKind.Dma));
+        Block dma = pages.Allocate(Request.ForOrder(0).InZone(ZoneKind.Dma));
         Assert.True(dma.EndAddress <= 16 * MiB);
         Assert.True(pages.CachedPages > 0, "the DMA zone's stack was refilled");
         Assert.All(pages.Dump().Cached, run => Assert.True((run.Pfn + run.Pages) * 4096 <= 16 * MiB, $"cached pfn 0x{run.Pfn:x} is above 16 MiB"));

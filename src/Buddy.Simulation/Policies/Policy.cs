@@ -107,15 +107,15 @@ public abstract class Policy
     /// <summary>The highest address a request of <paramref name="r"/>'s zone may touch in a one-pool policy.</summary>
     protected static ulong? LimitOf(in PolicyRequest r) => r.Zone switch
     {
-        Zones.ZoneKind.Dma => (16 * Units.MiB) - 1,
-        Zones.ZoneKind.Dma32 => (4 * Units.GiB) - 1,
+        ZoneKind.Dma => (16 * Units.MiB) - 1,
+        ZoneKind.Dma32 => (4 * Units.GiB) - 1,
         _ => null,
     };
 
     /// <summary>The machine as one free pool: no zones, no watermarks (Linux before 2.4).</summary>
     protected static MachineLayout OnePool(MachineLayout machine) => machine with
     {
-        Zones = [new(Zones.ZoneKind.Normal, ulong.MaxValue)],
+        Zones = [new(ZoneKind.Normal, ulong.MaxValue)],
         Watermarks = Zones.WatermarkSettings.None,
     };
 }

@@ -86,7 +86,7 @@ public static class Knuth
             throw new ArgumentException("Knuth needs MaxLifetime ≥ 1, Ticks ≥ 1, WarmupTicks ≥ 0 and MemoryOrder 12..30.", nameof(options));
         }
 
-        var pages = new Allocation.PageAllocator(MachineLayout.Flat(512UL << options.MemoryOrder) with { PageSize = 512, MaxOrder = options.MemoryOrder });
+        var pages = new PageAllocator(MachineLayout.Flat(512UL << options.MemoryOrder) with { PageSize = 512, MaxOrder = options.MemoryOrder });
         var rng = new Random(options.Seed);
         var dying = new Dictionary<long, List<(Block Block, ulong Size)>>();
         ulong requestedLive = 0, allocatedLive = 0, peak = 0, highWater = 0;
@@ -108,7 +108,7 @@ public static class Knuth
             ulong words = (ulong)NextSize(rng, options.Sizes);
             long death = tick + rng.Next(1, options.MaxLifetime + 1);
             requests += measuring ? 1 : 0;
-            if (pages.TryAllocate(Allocation.Request.ForPages(words), out Block b))
+            if (pages.TryAllocate(Request.ForPages(words), out Block b))
             {
                 if (!dying.TryGetValue(death, out List<(Block, ulong)>? list))
                 {

@@ -2,7 +2,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 /// <summary>Why an allocation failed.</summary>
 public enum FailureReason

@@ -1,5 +1,5 @@
 // AllocationPriority: how far a request may dip below a zone's min watermark.
-namespace Buddy.Allocation;
+namespace Buddy;
 
 /// <summary>How deep into the watermark reserves a request may go (the kernel's ALLOC_* flags).</summary>
 public enum AllocationPriority

@@ -19,8 +19,9 @@ using Buddy.Caches;
 using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
+using Buddy.Allocation;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 public sealed partial class PageAllocator
 {

@@ -16,7 +16,7 @@ using Buddy.Caches;
 using Buddy.Mobility;
 using Buddy.Pages;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 public sealed partial class PageAllocator
 {

@@ -7,8 +7,9 @@
 using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Zones;
+using Buddy.Allocation;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 public sealed partial class PageAllocator
 {
@@ -208,7 +209,7 @@ public sealed partial class PageAllocator
         long blocks = 0;
         foreach (MovableBlock handle in movable)
         {
-            Pages.Block current = handle.Current;
+            Block current = handle.Current;
             ReserveForSteps(3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
             ulong target = FindTarget(zone, current.Order, above, ulong.MaxValue, ignoreBlockSuitable);
             if (target == ulong.MaxValue)

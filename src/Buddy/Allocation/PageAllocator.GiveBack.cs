@@ -5,7 +5,7 @@
 // as allocated here (it is not on a free list), so a cached block's chunk is never given back.
 using System.Diagnostics;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 public sealed partial class PageAllocator
 {

@@ -5,7 +5,7 @@ using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 public sealed partial class PageAllocator
 {

@@ -12,7 +12,7 @@
 using Buddy.FreeAreas;
 using Buddy.Zones;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 public sealed partial class PageAllocator
 {

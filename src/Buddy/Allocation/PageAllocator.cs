@@ -18,8 +18,9 @@ using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
 using static System.FormattableString;
+using Buddy.Allocation;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 /// <summary>A zoned buddy page allocator with the Linux kernel's DMA semantics.</summary>
 /// <remarks>

@@ -7,7 +7,7 @@ using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 /// <summary>An allocation request: an order or a size, plus zone, address limit, alignment, boundary and exactness.</summary>
 /// <remarks>

@@ -34,7 +34,7 @@ internal struct CacheHotState
     [FieldOffset(64)]
     public CacheGate Gate;
 
-    /// <summary>The <see cref="Allocation.PageAllocator.Id"/> of the allocator the cache belongs to.</summary>
+    /// <summary>The <see cref="PageAllocator.Id"/> of the allocator the cache belongs to.</summary>
     [FieldOffset(72)]
     public int AllocatorId;
 
@@ -91,7 +91,7 @@ internal sealed class ThreadCache
         Owner = Thread.CurrentThread;
     }
 
-    /// <summary>The <see cref="Allocation.PageAllocator.Id"/> of the allocator the cache belongs to.</summary>
+    /// <summary>The <see cref="PageAllocator.Id"/> of the allocator the cache belongs to.</summary>
     public int AllocatorId => Hot.AllocatorId;
 
     /// <summary>The thread that owns the cache.</summary>

@@ -24,7 +24,7 @@ public sealed record DumpZone(string Name, ulong StartPfn, ulong EndPfn, string 
 /// <param name="Mobility">The mobility (allocated and free blocks; free blocks carry their pageblock's type).</param>
 public sealed record DumpRun(ulong Pfn, ulong Pages, MigrateType Mobility = MigrateType.Unmovable);
 
-/// <summary>An allocator's state, as written by <see cref="Allocation.PageAllocator.Dump"/>.</summary>
+/// <summary>An allocator's state, as written by <see cref="PageAllocator.Dump"/>.</summary>
 public sealed record AllocatorDump
 {
     /// <summary>The format name written in every dump.</summary>

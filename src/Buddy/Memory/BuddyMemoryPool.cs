@@ -51,7 +51,7 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minBufferSize"/> is below -1 or above <see cref="MaxBufferSize"/>.</exception>
-    /// <exception cref="Allocation.AllocationFailedException">The arena has no block that large free.</exception>
+    /// <exception cref="AllocationFailedException">The arena has no block that large free.</exception>
     /// <exception cref="ObjectDisposedException">The arena was disposed (buffers rented before stay valid until disposed).</exception>
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {

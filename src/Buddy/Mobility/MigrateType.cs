@@ -1,5 +1,5 @@
 // MigrateType: the kernel's mobility classes of pages (include/linux/mmzone.h, Linux 6.18).
-namespace Buddy.Mobility;
+namespace Buddy;
 
 /// <summary>How a page can be moved, as the kernel's migrate types say; values are the kernel's.</summary>
 public enum MigrateType

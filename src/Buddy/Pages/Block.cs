@@ -4,10 +4,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using Buddy.Mobility;
+using Buddy.Pages;
 
-namespace Buddy.Pages;
+namespace Buddy;
 
-/// <summary>A run of page frames handed out by a <see cref="Allocation.PageAllocator"/>.</summary>
+/// <summary>A run of page frames handed out by a <see cref="PageAllocator"/>.</summary>
 /// <remarks>
 /// An ordinary block is 2^<see cref="Order"/> pages starting at a page frame number divisible by
 /// 2^<see cref="Order"/> (natural alignment on absolute addresses). An exact block

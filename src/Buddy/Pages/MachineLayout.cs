@@ -6,8 +6,9 @@
 using Buddy.Mobility;
 using Buddy.Zones;
 using static System.FormattableString;
+using Buddy.Pages;
 
-namespace Buddy.Pages;
+namespace Buddy;
 
 /// <summary>The memory an allocator manages: its pages, zones by address limit and reserved ranges.</summary>
 /// <remarks>
@@ -15,7 +16,7 @@ namespace Buddy.Pages;
 /// <see cref="BaseAddress"/> is. Zones cut the range at their limits (any page-aligned address);
 /// a zone the range does not reach is empty. Reserved ranges are never handed out.
 /// Build one with <see cref="X86"/> or <see cref="Flat"/> and adjust it with <c>with</c> or
-/// <see cref="Reserve"/>; <see cref="Allocation.PageAllocator"/> validates it.
+/// <see cref="Reserve"/>; <see cref="PageAllocator"/> validates it.
 /// </remarks>
 public sealed record MachineLayout
 {

@@ -20,7 +20,7 @@ namespace Buddy.Zones;
 /// <remarks>
 /// Placement is deterministic: a request takes the lowest-addressed free block of the smallest
 /// order that satisfies it, so an address limit is checked once per order, never by scanning.
-/// Not thread-safe: <see cref="Allocation.PageAllocator"/> holds its lock around every call.
+/// Not thread-safe: <see cref="PageAllocator"/> holds its lock around every call.
 /// </remarks>
 internal sealed partial class Zone
 {

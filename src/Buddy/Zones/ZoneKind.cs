@@ -1,5 +1,5 @@
 // ZoneKind: the kernel's zones by address limit, in zonelist order (lowest first).
-namespace Buddy.Zones;
+namespace Buddy;
 
 /// <summary>A zone of physical memory, named as the kernel names it; lower zones come first.</summary>
 public enum ZoneKind
