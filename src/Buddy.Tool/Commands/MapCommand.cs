@@ -3,7 +3,6 @@ using System.CommandLine;
 using Buddy.Dumps;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Replay;
-using Buddy.Simulation.Scenarios;
 using Buddy.Tool.Rendering;
 
 namespace Buddy.Tool.Commands;
@@ -53,10 +52,8 @@ internal static class MapCommand
             {
                 string p = parse.GetValue(policy)!;
                 int s = parse.GetValue(seed);
-                dump = scenarioName == "highalloc"
-                    ? HighAlloc.Run(new HighAllocOptions { Seed = s, Policies = [p], KeepDumps = true })[0].Metrics.Dump!
-                    : IsaDma1995.Run(new IsaDmaOptions { Seed = s, Policies = [p], KeepDumps = true })[0].Metrics.Dump!;
-                title = $"{p} after {scenarioName} (seed {s}{(scenarioName == "highalloc" ? ", end of the load" : "")})";
+                dump = ScenarioCatalog.RunForPictures(scenarioName, s, [p]).Policies[0].Dump!;
+                title = $"{p} after {scenarioName} (seed {s}{ScenarioCatalog.Moment(scenarioName)})";
             }
             else
             {
@@ -81,7 +78,7 @@ internal static class MapCommand
         var policies = ReplayCommand.PolicyOption();
         var output = new Option<string>("--out") { Description = "The HTML file to write.", Required = true }.AcceptOutputFile();
         var scenario = new Option<string?>("--scenario") { Description = "Report on a scenario instead of a trace: isa-dma-1995, or highalloc (its load)." };
-        scenario.AcceptOnlyFromAmong("isa-dma-1995", "highalloc");
+        scenario.AcceptOnlyFromAmong(ScenarioCatalog.Drawable);
         var seed = new Option<int>("--seed") { Description = "The scenario's seed.", DefaultValueFactory = _ => 1 };
         var command = new Command("report", "Replay a trace (or run a scenario) and write one self-contained HTML report comparing the policies.")
         {
@@ -92,25 +89,12 @@ internal static class MapCommand
             string commandLine = "buddy " + string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"\"{a}\"" : a));
             string html;
             int count;
-            if (parse.GetValue(scenario) == "highalloc")
+            if (parse.GetValue(scenario) is { } scenarioName)
             {
                 int s = parse.GetValue(seed);
-                IReadOnlyList<HighAllocPolicyResult> high = HighAlloc.Run(new HighAllocOptions { Seed = s, Policies = ReplayCommand.CheckPolicies(parse.GetValue(policies)), KeepDumps = true });
-                html = HtmlReport.Render($"highalloc, seed {s}",
-                    "A 1 GiB machine loaded with mixed allocations (93% movable) to 97%, then 80% of its memory; the maps show the end of the load. Order-9 blocks obtained: " +
-                    string.Join("; ", high.Select(r => $"{r.Name}: {r.UnderLoad.Blocks}/{r.UnderLoad.Possible} under load, {r.AtRest.Blocks}/{r.AtRest.Possible} at rest")) + ".",
-                    [.. high.Select(r => r.Metrics)], commandLine, "steps");
-                count = high.Count;
-            }
-            else if (parse.GetValue(scenario) is not null)
-            {
-                int s = parse.GetValue(seed);
-                IReadOnlyList<IsaDmaPolicyResult> isa = IsaDma1995.Run(new IsaDmaOptions { Seed = s, Policies = ReplayCommand.CheckPolicies(parse.GetValue(policies)), KeepDumps = true });
-                html = HtmlReport.Render($"isa-dma-1995, seed {s}",
-                    "A 32 MiB PC; processes and page cache churn past 16 MiB in use while a driver loads again and again and asks for ISA DMA buffers. " +
-                    string.Join("; ", isa.Select(r => $"{r.Name}: {r.DmaSatisfied}/{r.DmaRequests} DMA requests satisfied")) + ".",
-                    [.. isa.Select(r => r.Metrics)], commandLine, "steps");
-                count = isa.Count;
+                DrawnScenario drawn = ScenarioCatalog.RunForPictures(scenarioName, s, ReplayCommand.CheckPolicies(parse.GetValue(policies)));
+                html = HtmlReport.Render($"{scenarioName}, seed {s}", drawn.Summary, drawn.Policies, commandLine, "steps");
+                count = drawn.Policies.Count;
             }
             else
             {
@@ -130,7 +114,7 @@ internal static class MapCommand
     private static Option<string?> ScenarioOption()
     {
         var scenario = new Option<string?>("--scenario") { Description = "Draw the policy's memory after a scenario: isa-dma-1995, or highalloc (at the end of its load)." };
-        scenario.AcceptOnlyFromAmong("isa-dma-1995", "highalloc");
+        scenario.AcceptOnlyFromAmong(ScenarioCatalog.Drawable);
         return scenario;
     }
 

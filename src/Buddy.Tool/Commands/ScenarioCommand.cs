@@ -9,106 +9,48 @@ namespace Buddy.Tool.Commands;
 /// <summary>Runs a named scenario and prints each policy's outcome.</summary>
 internal static class ScenarioCommand
 {
-    private static readonly string[] s_names = ["isa-dma-1995", "knuth", "highalloc"];
+    // The scenario's options: common ones first, then each scenario's own.
+    private sealed record Options(
+        Option<int> Seed, Option<string[]> Policies, Option<int?> SampleEvery,
+        Option<string> Pool, Option<int> Rounds, Option<string> Sizes, Option<int> Lifetime, Option<int> Ticks, Option<int> Steps);
+
+    // Each scenario's run: checks its options, runs, prints, and returns what --json writes.
+    private static readonly Dictionary<string, Func<ParseResult, Options, IAnsiConsole, object>> s_runs = new()
+    {
+        [ScenarioCatalog.IsaDma] = RunIsaDma,
+        [ScenarioCatalog.Knuth] = RunKnuth,
+        [ScenarioCatalog.HighAlloc] = RunHighAlloc,
+    };
 
     public static Command Create(TextWriter stdout)
     {
-        var name = new Argument<string>("NAME") { Description = $"The scenario: {string.Join(", ", s_names)}." };
-        name.AcceptOnlyFromAmong(s_names);
-        var seed = new Option<int>("--seed") { Description = "The seed; the same seed gives the same run.", DefaultValueFactory = _ => 1 };
-        var policies = ReplayCommand.PolicyOption();
-        var json = new Option<string?>("--json") { Description = "Also write every number as JSON to this file." }.AcceptOutputFile();
-        var pool = new Option<string>("--dma-pool") { Description = "isa-dma-1995: the reserved-pool policy's DMA pool size.", DefaultValueFactory = _ => "1MiB" };
-        var rounds = new Option<int>("--rounds") { Description = "isa-dma-1995: how often the driver loads and unloads.", DefaultValueFactory = _ => 50 };
+        var name = new Argument<string>("NAME") { Description = $"The scenario: {string.Join(", ", ScenarioCatalog.Names)}." };
+        name.AcceptOnlyFromAmong(ScenarioCatalog.Names);
         var sizes = new Option<string>("--sizes") { Description = "knuth: the size distribution, S1, S2 or S3.", DefaultValueFactory = _ => "S1" };
         sizes.AcceptOnlyFromAmong("S1", "S2", "S3");
-        var lifetime = new Option<int>("--lifetime") { Description = "knuth: lifetimes are uniform on 1..N ticks (10, 100 or 1000).", DefaultValueFactory = _ => 100 };
-        var ticks = new Option<int>("--ticks") { Description = "knuth: ticks measured.", DefaultValueFactory = _ => 200_000 };
-        var steps = new Option<int>("--steps") { Description = "highalloc: steps of load (the first quarter at 97% of memory, then 80%).", DefaultValueFactory = _ => 2_000_000 };
-        var sampleEvery = new Option<int?>("--sample-every") { Description = "isa-dma-1995, highalloc: sample the time series (free pages, unusable index, failures) every N steps (default 1000 and 20000)." };
+        var options = new Options(
+            Seed: new Option<int>("--seed") { Description = "The seed; the same seed gives the same run.", DefaultValueFactory = _ => 1 },
+            Policies: ReplayCommand.PolicyOption(),
+            SampleEvery: new Option<int?>("--sample-every") { Description = "isa-dma-1995, highalloc: sample the time series (free pages, unusable index, failures) every N steps (default 1000 and 20000)." },
+            Pool: new Option<string>("--dma-pool") { Description = "isa-dma-1995: the reserved-pool policy's DMA pool size.", DefaultValueFactory = _ => "1MiB" },
+            Rounds: new Option<int>("--rounds") { Description = "isa-dma-1995: how often the driver loads and unloads.", DefaultValueFactory = _ => 50 },
+            Sizes: sizes,
+            Lifetime: new Option<int>("--lifetime") { Description = "knuth: lifetimes are uniform on 1..N ticks (10, 100 or 1000).", DefaultValueFactory = _ => 100 },
+            Ticks: new Option<int>("--ticks") { Description = "knuth: ticks measured.", DefaultValueFactory = _ => 200_000 },
+            Steps: new Option<int>("--steps") { Description = "highalloc: steps of load (the first quarter at 97% of memory, then 80%).", DefaultValueFactory = _ => 2_000_000 });
+        var json = new Option<string?>("--json") { Description = "Also write every number as JSON to this file." }.AcceptOutputFile();
         var command = new Command("scenario", "Run a seeded scenario: the 1995 ISA DMA story, Knuth's buddy-system simulation, or highalloc (large blocks under load and at rest).")
         {
-            name, seed, policies, json, pool, rounds, sizes, lifetime, ticks, steps, sampleEvery,
+            name, options.Seed, options.Policies, json, options.Pool, options.Rounds, options.Sizes, options.Lifetime, options.Ticks, options.Steps, options.SampleEvery,
         };
         command.SetAction(parse =>
         {
-            IAnsiConsole console = Output.Console(stdout);
-            string scenario = parse.GetValue(name)!;
-            int? every = parse.GetValue(sampleEvery);
-            if (every is < 1)
+            if (parse.GetValue(options.SampleEvery) is < 1 and int every)
             {
                 throw new UserInputException($"--sample-every {every}: expected at least 1.");
             }
 
-            object result;
-            if (scenario == "highalloc")
-            {
-                int count = parse.GetValue(steps);
-                if (count < 4)
-                {
-                    throw new UserInputException("--steps must be at least 4.");
-                }
-
-                IReadOnlyList<HighAllocPolicyResult> high = HighAlloc.Run(new HighAllocOptions
-                {
-                    Seed = parse.GetValue(seed),
-                    Policies = ReplayCommand.CheckPolicies(parse.GetValue(policies)),
-                    Steps = count,
-                    FillSteps = count / 4,
-                    SampleEvery = every ?? 20_000,
-                });
-                PrintHighAlloc(console, high, parse.GetValue(seed), count);
-                result = new { scenario, seed = parse.GetValue(seed), policies = high };
-            }
-            else if (scenario == "knuth")
-            {
-                if (parse.GetValue(policies) is { Length: > 0 })
-                {
-                    throw new UserInputException("knuth runs on one buddy memory; --policy does not apply to it.");
-                }
-
-                if (every is not null)
-                {
-                    throw new UserInputException("knuth reports averages over its ticks; --sample-every does not apply to it.");
-                }
-
-                int life = parse.GetValue(lifetime), count = parse.GetValue(ticks);
-                if (life < 1 || count < 1)
-                {
-                    throw new UserInputException("--lifetime and --ticks must be at least 1.");
-                }
-
-                var knuth = Knuth.Run(new KnuthOptions
-                {
-                    Seed = parse.GetValue(seed),
-                    Sizes = Enum.Parse<KnuthSizes>(parse.GetValue(sizes)!),
-                    MaxLifetime = life,
-                    Ticks = count,
-                });
-                PrintKnuth(console, knuth);
-                result = knuth;
-            }
-            else
-            {
-                int r = parse.GetValue(rounds);
-                if (r < 1)
-                {
-                    throw new UserInputException("--rounds must be at least 1.");
-                }
-
-                IReadOnlyList<IsaDmaPolicyResult> isa = IsaDma1995.Run(new IsaDmaOptions
-                {
-                    Seed = parse.GetValue(seed),
-                    Policies = ReplayCommand.CheckPolicies(parse.GetValue(policies)),
-                    DriverRounds = r,
-                    DmaPoolSize = Output.ParseSize(parse.GetValue(pool)!, "--dma-pool"),
-                    SampleEvery = every ?? 1000,
-                });
-
-                PrintIsa(console, isa, parse.GetValue(seed));
-                result = new { scenario, seed = parse.GetValue(seed), policies = isa };
-            }
-
+            object result = s_runs[parse.GetValue(name)!](parse, options, Output.Console(stdout));
             if (parse.GetValue(json) is { } file)
             {
                 Output.WriteJson(file, result);
@@ -117,6 +59,77 @@ internal static class ScenarioCommand
             return 0;
         });
         return command;
+    }
+
+    private static object RunHighAlloc(ParseResult parse, Options o, IAnsiConsole console)
+    {
+        int count = parse.GetValue(o.Steps);
+        if (count < 4)
+        {
+            throw new UserInputException("--steps must be at least 4.");
+        }
+
+        int seed = parse.GetValue(o.Seed);
+        IReadOnlyList<HighAllocPolicyResult> high = HighAlloc.Run(new HighAllocOptions
+        {
+            Seed = seed,
+            Policies = ReplayCommand.CheckPolicies(parse.GetValue(o.Policies)),
+            Steps = count,
+            FillSteps = count / 4,
+            SampleEvery = parse.GetValue(o.SampleEvery) ?? 20_000,
+        });
+        PrintHighAlloc(console, high, seed, count);
+        return new { scenario = ScenarioCatalog.HighAlloc, seed, policies = high };
+    }
+
+    private static KnuthResult RunKnuth(ParseResult parse, Options o, IAnsiConsole console)
+    {
+        if (parse.GetValue(o.Policies) is { Length: > 0 })
+        {
+            throw new UserInputException("knuth runs on one buddy memory; --policy does not apply to it.");
+        }
+
+        if (parse.GetValue(o.SampleEvery) is not null)
+        {
+            throw new UserInputException("knuth reports averages over its ticks; --sample-every does not apply to it.");
+        }
+
+        int life = parse.GetValue(o.Lifetime), count = parse.GetValue(o.Ticks);
+        if (life < 1 || count < 1)
+        {
+            throw new UserInputException("--lifetime and --ticks must be at least 1.");
+        }
+
+        var knuth = Knuth.Run(new KnuthOptions
+        {
+            Seed = parse.GetValue(o.Seed),
+            Sizes = Enum.Parse<KnuthSizes>(parse.GetValue(o.Sizes)!),
+            MaxLifetime = life,
+            Ticks = count,
+        });
+        PrintKnuth(console, knuth);
+        return knuth;
+    }
+
+    private static object RunIsaDma(ParseResult parse, Options o, IAnsiConsole console)
+    {
+        int rounds = parse.GetValue(o.Rounds);
+        if (rounds < 1)
+        {
+            throw new UserInputException("--rounds must be at least 1.");
+        }
+
+        int seed = parse.GetValue(o.Seed);
+        IReadOnlyList<IsaDmaPolicyResult> isa = IsaDma1995.Run(new IsaDmaOptions
+        {
+            Seed = seed,
+            Policies = ReplayCommand.CheckPolicies(parse.GetValue(o.Policies)),
+            DriverRounds = rounds,
+            DmaPoolSize = Output.ParseSize(parse.GetValue(o.Pool)!, "--dma-pool"),
+            SampleEvery = parse.GetValue(o.SampleEvery) ?? 1000,
+        });
+        PrintIsa(console, isa, seed);
+        return new { scenario = ScenarioCatalog.IsaDma, seed, policies = isa };
     }
 
     private static void PrintIsa(IAnsiConsole console, IReadOnlyList<IsaDmaPolicyResult> results, int seed)
