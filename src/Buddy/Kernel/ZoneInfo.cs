@@ -81,85 +81,61 @@ public static class ZoneInfo
     {
         var zones = new List<ZoneInfoZone>();
         var lines = new BoundedLineReader(text, source, What, MaxLineChars, MaxChars);
-        int node = 0, headerLine = 0;
-        string? name = null;
-        ulong? managed = null, min = null, low = null, high = null, promo = null;
-        ulong[]? protection = null;
-
-        void Finish()
-        {
-            if (name is null)
-            {
-                return;
-            }
-
-            if (managed is null || min is null || low is null || high is null || protection is null)
-            {
-                throw new FormatException($"{source}:{headerLine}: zone {name} lacks one of 'min', 'low', 'high', 'managed', 'protection:'.");
-            }
-
-            zones.Add(new ZoneInfoZone(node, name, managed.Value, new Watermarks(min.Value, low.Value, high.Value, promo ?? 0), protection));
-            name = null;
-            managed = min = low = high = promo = null;
-            protection = null;
-        }
-
+        ZoneFields? zone = null;
         while (lines.TryReadLine(out string line))
         {
             string where = $"{source}:{lines.LineNumber}";
             if (line.StartsWith("Node ", StringComparison.Ordinal))
             {
-                Finish();
-                string[] parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-                if (parts.Length != 4 || parts[2] != "zone" || !int.TryParse(parts[1].TrimEnd(','), NumberStyles.None, CultureInfo.InvariantCulture, out node))
-                {
-                    throw new FormatException($"{where}: expected 'Node <number>, zone <name>', found '{line.Trim()}'.");
-                }
-
-                name = parts[3];
-                headerLine = lines.LineNumber;
-                continue;
+                zone?.AddTo(zones, source);
+                zone = ZoneFields.FromHeader(line, where, lines.LineNumber);
             }
-
-            if (name is null || !line.StartsWith("        ", StringComparison.Ordinal))
+            else if (zone is not null && line.StartsWith("        ", StringComparison.Ordinal))
             {
-                continue; // per-node stats, pagesets and other fields
+                zone.Read(line.Trim(), where); // per-node stats, pagesets and other fields are skipped
+            }
+        }
+
+        zone?.AddTo(zones, source);
+        if (zones.Count == 0)
+        {
+            throw new FormatException($"{source}: not {What}: no 'Node <number>, zone <name>' line followed by the zone's 'min', 'low', 'high', 'managed' and 'protection:' lines.");
+        }
+
+        return zones;
+    }
+
+    // The fields of one zone as they are read, from its 'Node N, zone NAME' line to the next.
+    private sealed class ZoneFields(int node, string name, int headerLine)
+    {
+        private ulong? _managed, _min, _low, _high, _promo;
+        private ulong[]? _protection;
+
+        public static ZoneFields FromHeader(string line, string where, int lineNumber)
+        {
+            string[] parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length != 4 || parts[2] != "zone" || !int.TryParse(parts[1].TrimEnd(','), NumberStyles.None, CultureInfo.InvariantCulture, out int node))
+            {
+                throw new FormatException($"{where}: expected 'Node <number>, zone <name>', found '{line.Trim()}'.");
             }
 
-            string trimmed = line.Trim();
+            return new ZoneFields(node, parts[3], lineNumber);
+        }
+
+        // One trimmed line of the zone: 'protection: (a, b, ...)' or 'key value' for the zone's own
+        // keys. Per-CPU pageset lines ("high:", "high_min:") end their key with a colon and are skipped.
+        public void Read(string trimmed, string where)
+        {
             if (trimmed.StartsWith("protection:", StringComparison.Ordinal))
             {
-                string inner = trimmed["protection:".Length..].Trim().TrimStart('(').TrimEnd(')');
-                string[] values = inner.Split(',', StringSplitOptions.TrimEntries);
-                protection = new ulong[values.Length];
-                for (int v = 0; v < values.Length; v++)
-                {
-                    if (!ulong.TryParse(values[v], NumberStyles.None, CultureInfo.InvariantCulture, out protection[v]))
-                    {
-                        throw new FormatException($"{where}: protection value '{values[v]}' is not a non-negative number.");
-                    }
-                }
-
-                continue;
+                _protection = ParseProtection(trimmed["protection:".Length..], where);
+                return;
             }
 
             string[] kv = trimmed.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-            if (kv.Length != 2)
+            if (kv.Length != 2 || kv[0] is not ("min" or "low" or "high" or "promo" or "managed"))
             {
-                continue;
-            }
-
-            // Per-CPU pageset lines ("high:", "high_min:") end their key with a colon and fall
-            // through the switch; only the zone's own fields are read.
-            ref ulong? slot = ref managed;
-            switch (kv[0])
-            {
-                case "min": slot = ref min; break;
-                case "low": slot = ref low; break;
-                case "high": slot = ref high; break;
-                case "promo": slot = ref promo; break;
-                case "managed": slot = ref managed; break;
-                default: continue;
+                return;
             }
 
             if (!ulong.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out ulong value))
@@ -167,15 +143,39 @@ public static class ZoneInfo
                 throw new FormatException($"{where}: the value of '{kv[0]}', '{kv[1]}', is not a non-negative number.");
             }
 
-            slot = value;
+            switch (kv[0])
+            {
+                case "min": _min = value; break;
+                case "low": _low = value; break;
+                case "high": _high = value; break;
+                case "promo": _promo = value; break;
+                default: _managed = value; break;
+            }
         }
 
-        Finish();
-        if (zones.Count == 0)
+        public void AddTo(List<ZoneInfoZone> zones, string source)
         {
-            throw new FormatException($"{source}: not {What}: no 'Node <number>, zone <name>' line followed by the zone's 'min', 'low', 'high', 'managed' and 'protection:' lines.");
+            if (_managed is null || _min is null || _low is null || _high is null || _protection is null)
+            {
+                throw new FormatException($"{source}:{headerLine}: zone {name} lacks one of 'min', 'low', 'high', 'managed', 'protection:'.");
+            }
+
+            zones.Add(new ZoneInfoZone(node, name, _managed.Value, new Watermarks(_min.Value, _low.Value, _high.Value, _promo ?? 0), _protection));
         }
 
-        return zones;
+        private static ulong[] ParseProtection(string text, string where)
+        {
+            string[] values = text.Trim().TrimStart('(').TrimEnd(')').Split(',', StringSplitOptions.TrimEntries);
+            var protection = new ulong[values.Length];
+            for (int v = 0; v < values.Length; v++)
+            {
+                if (!ulong.TryParse(values[v], NumberStyles.None, CultureInfo.InvariantCulture, out protection[v]))
+                {
+                    throw new FormatException($"{where}: protection value '{values[v]}' is not a non-negative number.");
+                }
+            }
+
+            return protection;
+        }
     }
 }
