@@ -90,92 +90,84 @@ public static class IsaDma1995
 
     private static IsaDmaPolicyResult RunOne(Policy policy, IsaDmaOptions options)
     {
-        var rng = new Random(options.Seed);
-        var metrics = new PolicyMetrics(policy, indexOrder: 4);
-        var live = new List<PolicyBlock>();
-        ulong page = policy.Machine.PageSize;
-        ulong target = options.TargetUse / page;
-        long general = 0, refused = 0, dmaRequests = 0, dmaOk = 0;
-        int channelAsked = 0, channelOk = 0, floppy32 = 0, floppy16 = 0, floppyNone = 0;
-        long step = 0;
-
-        bool Ask(in PolicyRequest request, out PolicyBlock block)
+        var run = new IsaDmaRun(policy, options);
+        run.Churn(options.WarmupSteps);
+        for (int round = 0; round < options.DriverRounds; round++)
         {
-            long t = PolicyMetrics.StartTimer();
-            bool ok = policy.TryAllocate(request, out block, out FailureReason why);
-            metrics.StopTimer(t);
-            metrics.Request(request, ok, why);
-            return ok;
+            run.Churn(500);
+            run.DriverLoads();
         }
 
-        void Churn(int steps)
+        return run.Result();
+    }
+
+    // One policy's run: the churn of processes and page cache, and the driver's DMA requests.
+    private sealed class IsaDmaRun(Policy policy, IsaDmaOptions options)
+    {
+        private readonly Random _rng = new(options.Seed);
+        private readonly PolicyMetrics _metrics = new(policy, indexOrder: 4);
+        private readonly List<PolicyBlock> _live = [];
+        private readonly ulong _page = policy.Machine.PageSize;
+        private readonly ulong _target = options.TargetUse / policy.Machine.PageSize;
+        private long _general, _refused, _dmaRequests, _dmaOk, _step;
+        private int _channelAsked, _channelOk, _floppy32, _floppy16, _floppyNone;
+
+        // Steps of general load: grow toward the target (70% of steps below it, 30% above), orders
+        // 0-2, or free a random live block.
+        public void Churn(int steps)
         {
             for (int i = 0; i < steps; i++)
             {
-                bool grow = policy.PagesInUse < target ? rng.NextDouble() < 0.7 : rng.NextDouble() < 0.3;
-                if (grow || live.Count == 0)
+                bool grow = policy.PagesInUse < _target ? _rng.NextDouble() < 0.7 : _rng.NextDouble() < 0.3;
+                if (grow || _live.Count == 0)
                 {
-                    double u = rng.NextDouble();
-                    general++;
+                    double u = _rng.NextDouble();
+                    _general++;
                     if (Ask(new PolicyRequest(u < 0.75 ? 0 : u < 0.9 ? 1 : 2), out PolicyBlock b))
                     {
-                        live.Add(b);
+                        _live.Add(b);
                     }
                     else
                     {
-                        refused++;
+                        _refused++;
                     }
                 }
                 else
                 {
-                    int k = rng.Next(live.Count);
-                    policy.Free(live[k]);
-                    live[k] = live[^1];
-                    live.RemoveAt(live.Count - 1);
+                    int k = _rng.Next(_live.Count);
+                    policy.Free(_live[k]);
+                    _live[k] = _live[^1];
+                    _live.RemoveAt(_live.Count - 1);
                 }
 
-                metrics.Step();
-                if (++step % options.SampleEvery == 0)
+                _metrics.Step();
+                if (++_step % options.SampleEvery == 0)
                 {
-                    metrics.Sample(step);
+                    _metrics.Sample(_step);
                 }
             }
         }
 
-        bool Dma(ulong bytes, ulong boundary, List<PolicyBlock> held)
+        // The driver loads: two 8-bit channel buffers (64 KiB), one 16-bit (128 KiB), a floppy track
+        // buffer (32 KiB, else 16 KiB) and 8 kmalloc(GFP_DMA) pages; the load goes on; it unloads.
+        public void DriverLoads()
         {
-            int order = Pages.PageMath.OrderForPages((bytes + page - 1) / page);
-            dmaRequests++;
-            bool ok = Ask(new PolicyRequest(order, ZoneKind.Dma, Boundary: boundary), out PolicyBlock b);
-            if (ok)
-            {
-                dmaOk++;
-                held.Add(b);
-            }
-
-            return ok;
-        }
-
-        Churn(options.WarmupSteps);
-        for (int round = 0; round < options.DriverRounds; round++)
-        {
-            Churn(500);
             var held = new List<PolicyBlock>();
-            channelAsked += 3;
-            channelOk += Dma(64 * KiB, 64 * KiB, held) ? 1 : 0;
-            channelOk += Dma(64 * KiB, 64 * KiB, held) ? 1 : 0;
-            channelOk += Dma(128 * KiB, 128 * KiB, held) ? 1 : 0;
+            _channelAsked += 3;
+            _channelOk += Dma(64 * KiB, 64 * KiB, held) ? 1 : 0;
+            _channelOk += Dma(64 * KiB, 64 * KiB, held) ? 1 : 0;
+            _channelOk += Dma(128 * KiB, 128 * KiB, held) ? 1 : 0;
             if (Dma(32 * KiB, 64 * KiB, held))
             {
-                floppy32++;
+                _floppy32++;
             }
             else if (Dma(16 * KiB, 64 * KiB, held))
             {
-                floppy16++;
+                _floppy16++;
             }
             else
             {
-                floppyNone++;
+                _floppyNone++;
             }
 
             for (int i = 0; i < 8; i++)
@@ -190,20 +182,46 @@ public static class IsaDma1995
             }
         }
 
-        metrics.Sample(step);
-        return new IsaDmaPolicyResult
+        public IsaDmaPolicyResult Result()
         {
-            Name = policy.Name,
-            DmaRequests = dmaRequests,
-            DmaSatisfied = dmaOk,
-            ChannelBuffers = $"{channelOk}/{channelAsked}",
-            Floppy = $"{floppy32}/{floppy16}/{floppyNone}",
-            GeneralRequests = general,
-            GeneralRefused = refused,
-            BytesSetAsideForDma = policy.PagesSetAsideForDma * page,
-            PeakBytesHeldByRetries = policy.PeakPagesHeldByRetries * page,
-            RetryAllocations = policy.RetryAllocations,
-            Metrics = metrics.ToResult("allocated pages (every request is a whole block)", options.KeepDumps),
-        };
+            _metrics.Sample(_step);
+            return new IsaDmaPolicyResult
+            {
+                Name = policy.Name,
+                DmaRequests = _dmaRequests,
+                DmaSatisfied = _dmaOk,
+                ChannelBuffers = $"{_channelOk}/{_channelAsked}",
+                Floppy = $"{_floppy32}/{_floppy16}/{_floppyNone}",
+                GeneralRequests = _general,
+                GeneralRefused = _refused,
+                BytesSetAsideForDma = policy.PagesSetAsideForDma * _page,
+                PeakBytesHeldByRetries = policy.PeakPagesHeldByRetries * _page,
+                RetryAllocations = policy.RetryAllocations,
+                Metrics = _metrics.ToResult("allocated pages (every request is a whole block)", options.KeepDumps),
+            };
+        }
+
+        private bool Ask(in PolicyRequest request, out PolicyBlock block)
+        {
+            long t = PolicyMetrics.StartTimer();
+            bool ok = policy.TryAllocate(request, out block, out FailureReason why);
+            _metrics.StopTimer(t);
+            _metrics.Request(request, ok, why);
+            return ok;
+        }
+
+        private bool Dma(ulong bytes, ulong boundary, List<PolicyBlock> held)
+        {
+            int order = Pages.PageMath.OrderForPages((bytes + _page - 1) / _page);
+            _dmaRequests++;
+            bool ok = Ask(new PolicyRequest(order, ZoneKind.Dma, Boundary: boundary), out PolicyBlock b);
+            if (ok)
+            {
+                _dmaOk++;
+                held.Add(b);
+            }
+
+            return ok;
+        }
     }
 }
