@@ -38,7 +38,7 @@ for path in sorted(files):
             break
     for i, line in enumerate(lines[:-1]):
         m = MEMBER.match(line)
-        if not m or lines[i + 1] != m.group(1) + '{' or line.strip().startswith(('//', '[')) or '=' in line.split('(')[0]:
+        if not m or lines[i + 1] != m.group(1) + '{' or line.strip().startswith(('//', '[')) or '=' in line.split('(')[0] or re.search(r'\b(class|struct|record|interface)\b', line.split('(')[0]):
             continue
         indent = m.group(1)
         for j in range(i + 2, len(lines)):

@@ -124,18 +124,152 @@ internal static class BenchCommand
 
     private static BenchRun Run(int scale, Action<string> progress)
     {
-        var cases = new List<Case>();
-        int ops = 1_000_000 / scale;
-        bool warm = scale == 1;
-
-        // The allocator without thread caches costs more per operation: fewer operations per run
-        // keep a round short (ns per operation does not depend on the count).
-        int uncachedOps = ops / 5;
-        void Add(string workload, string who, Action<int> run, int opsPerCount = 1, int? count = null)
+        progress("setting up ...");
+        var set = new CaseSet(scale);
+        PageAllocator? huge = Workloads.TryCreate(Workloads.HugeSpace, out string? refusal);
+        PageAllocator flat = AddPairs(set, huge);
+        using Memory.NativeArena arena = Memory.NativeArena.Create(64 * Units.MiB, new Memory.ArenaOptions { PerCpuCaches = true });
+        using Memory.NativeArena plainArena = Memory.NativeArena.Create(64 * Units.MiB);
+        AddPools(set, arena, plainArena, scale);
+        nint[] native = AddMixed(set, huge);
+        AddLimits(set, flat);
+        AddScaling(set);
+        AddConstructionAndReplay(set, huge);
+        HugeSpaceFigures figures = MeasureMetadata(huge, refusal);
+        if (set.Warm)
         {
-            cases.Add(new Case(workload, who, run, count ?? ops, opsPerCount, warm));
+            progress("warming up ...");
+            WarmUp(set.Cases);
         }
 
+        CountAllocations(set.Cases);
+        TimeRounds(set.Cases, progress);
+        Workloads.FreeNative(native);
+        progress("resident memory ...");
+        return new BenchRun(set.Cases, TimedRounds, figures, MeasureBursts(256 * Units.MiB / (ulong)scale));
+    }
+
+    // The workloads of one run, in the order they are printed and timed.
+    private sealed class CaseSet(int scale)
+    {
+        public List<Case> Cases { get; } = [];
+
+        /// <summary>Operations per call: 1,000,000 at full scale.</summary>
+        public int Ops { get; } = 1_000_000 / scale;
+
+        /// <summary>
+        /// Operations per call on the allocator without thread caches, which costs more per
+        /// operation: fewer keep a round short (ns per operation does not depend on the count).
+        /// </summary>
+        public int UncachedOps => Ops / 5;
+
+        /// <summary>Whether the workloads are warmed first (at full scale only).</summary>
+        public bool Warm { get; } = scale == 1;
+
+        public void Add(string workload, string who, Action<int> run, int opsPerCount = 1, int? count = null) =>
+            Cases.Add(new Case(workload, who, run, count ?? Ops, opsPerCount, Warm));
+    }
+
+    // Order-0 pairs: Buddy with and without thread caches, the huge sparse space, and the
+    // baselines. Returns the cached 1 GiB allocator (the DMA-limited group's unconstrained twin).
+    private static PageAllocator AddPairs(CaseSet set, PageAllocator? huge)
+    {
+        var flat = new PageAllocator(MachineLayout.Flat(1 * Units.GiB) with { PerCpuCaches = true });
+        var uncached = new PageAllocator(MachineLayout.Flat(1 * Units.GiB));
+        var reference = new ReferenceBuddy(262_144, 10);
+        set.Add(Pair, Buddy, n => Workloads.Order0Pairs(flat, n));
+        set.Add(Pair, Uncached, n => Workloads.Order0Pairs(uncached, n), count: set.UncachedOps);
+        if (huge is not null)
+        {
+            set.Add(Pair, HugeUncached, n => Workloads.Order0Pairs(huge, n), count: set.UncachedOps);
+        }
+
+        set.Add(Pair, "ArrayPool<byte>.Shared (4 KiB)", Workloads.ArrayPoolPairs);
+        set.Add(Pair, "NativeMemory.AlignedAlloc(4096, 4096)", Workloads.NativeAlignedPairs);
+        set.Add(Pair, Reference, n => Workloads.ReferencePairs(reference, n));
+        return flat;
+    }
+
+    // Issue 13: the pools, 4 KiB and 64 KiB pairs (a pair beyond the thread caches' orders, or
+    // without them, costs as the uncached core does: fewer per run), and 1 GiB through a Pipe.
+    private static void AddPools(CaseSet set, Memory.NativeArena arena, Memory.NativeArena plainArena, int scale)
+    {
+        set.Add(Pool4K, PoolCached, n => Workloads.PoolPairs(arena.Pool, 4096, n));
+        set.Add(Pool4K, PoolPlain, n => Workloads.PoolPairs(plainArena.Pool, 4096, n), count: set.UncachedOps);
+        set.Add(Pool4K, SharedPool, n => Workloads.PoolPairs(MemoryPool<byte>.Shared, 4096, n));
+        set.Add(Pool4K, SharedArrays, n => Workloads.ArrayPoolPairs(4096, n));
+        set.Add(Pool64K, PoolCached, n => Workloads.PoolPairs(arena.Pool, 65536, n), count: set.UncachedOps);
+        set.Add(Pool64K, PoolPlain, n => Workloads.PoolPairs(plainArena.Pool, 65536, n), count: set.UncachedOps);
+        set.Add(Pool64K, SharedPool, n => Workloads.PoolPairs(MemoryPool<byte>.Shared, 65536, n));
+        set.Add(Pool64K, SharedArrays, n => Workloads.ArrayPoolPairs(65536, n));
+        int pipeMiB = 1024 / scale;
+        void AddPipe(string who, MemoryPool<byte> pool) =>
+            set.Cases.Add(new Case(PipeGiB, who, n => Workloads.PipeThroughput(pool, n * (long)Units.MiB), pipeMiB, 1, set.Warm, WarmCalls: 20, OtherThreads: true));
+        AddPipe(PoolCached, arena.Pool);
+        AddPipe(PoolPlain, plainArena.Pool);
+        AddPipe(DefaultPipePool, MemoryPool<byte>.Shared);
+    }
+
+    // The mixed step: each workload on its own allocator and slots, brought to the steady state
+    // first. Returns the native baseline's slots (freed after the run).
+    private static nint[] AddMixed(CaseSet set, PageAllocator? huge)
+    {
+        static Action<int> MixedOn(PageAllocator pages)
+        {
+            var slots = new Block[Workloads.Slots];
+            ulong x = Workloads.Seed;
+            Workloads.Mixed(pages, slots, ref x, Workloads.Slots * 4);
+            return n => Workloads.Mixed(pages, slots, ref x, n);
+        }
+
+        set.Add(Mixed, Buddy, MixedOn(new PageAllocator(MachineLayout.Flat(1 * Units.GiB) with { PerCpuCaches = true })));
+        set.Add(Mixed, Uncached, MixedOn(new PageAllocator(MachineLayout.Flat(1 * Units.GiB))), count: set.UncachedOps);
+        if (huge is not null)
+        {
+            set.Add(Mixed, HugeUncached, MixedOn(new PageAllocator(Workloads.HugeSpace)), count: set.UncachedOps);
+        }
+
+        var refSlots = new int[Workloads.Slots];
+        var refOrders = new byte[Workloads.Slots];
+        ulong y = Workloads.Seed;
+        var mixedRef = new ReferenceBuddy(262_144, 10);
+        Workloads.Mixed(mixedRef, refSlots, refOrders, ref y, Workloads.Slots * 4);
+        set.Add(Mixed, Reference, n => Workloads.Mixed(mixedRef, refSlots, refOrders, ref y, n));
+        var native = new nint[Workloads.Slots];
+        ulong z = Workloads.Seed;
+        Workloads.MixedNative(native, ref z, Workloads.Slots * 4);
+        set.Add(Mixed, "NativeMemory.AlignedAlloc (natural alignment)", n => Workloads.MixedNative(native, ref z, n));
+        return native;
+    }
+
+    // Address limits: a 24-bit DMA mask with the memory above 16 MiB full (beside the flat cached
+    // pair), then limits that cut through a zone, each beside the unconstrained pair on the same
+    // allocator: 12 MiB inside DMA on a machine like the first (its own, so that its thread caches
+    // do not touch the DMA-limited figures), and a 30-bit mask inside DMA32 of a 4 GiB x86 machine
+    // whose memory is all free (nothing filled: DMA32's free blocks lie on both sides of 1 GiB).
+    private static void AddLimits(CaseSet set, PageAllocator flat)
+    {
+        var pc = new PageAllocator(MachineLayout.X86(1 * Units.GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = true });
+        Workloads.FillDownTo(pc, ZoneKind.Dma32, 16 * Units.MiB);
+        Request dma = Request.ForOrder(0).WithDmaMask(24);
+        set.Add("DMA-limited pair (above 16 MiB full)", Buddy, n => Workloads.Pairs(pc, dma, n));
+        set.Add("DMA-limited pair (above 16 MiB full)", "Buddy, unconstrained pair", n => Workloads.Order0Pairs(flat, n));
+
+        var full = new PageAllocator(MachineLayout.X86(1 * Units.GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = true });
+        Workloads.FillDownTo(full, ZoneKind.Dma32, 16 * Units.MiB);
+        Request below = Request.ForOrder(0).Below(12 * Units.MiB);
+        set.Add(BelowLimit, Buddy, n => Workloads.Pairs(full, below, n));
+        set.Add(BelowLimit, Unconstrained, n => Workloads.Order0Pairs(full, n));
+        var x86Large = new PageAllocator(MachineLayout.X86(4 * Units.GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = true });
+        Request mask30 = Request.ForOrder(0).WithDmaMask(30);
+        set.Add(Mask30, Buddy, n => Workloads.Pairs(x86Large, mask30, n));
+        set.Add(Mask30, Unconstrained, n => Workloads.Order0Pairs(x86Large, n));
+    }
+
+    // One thread against two on one allocator, and ArrayPool's own scaling as the machine's
+    // yardstick (its thread-local path shares nothing between threads either).
+    private static void AddScaling(CaseSet set)
+    {
         // Two threads each running `run(count)`: the aggregate, timed as 2 × count operations. A
         // barrier releases both at once, so neither runs alone while the other is being created.
         static Action<int> OnTwoThreads(Action<int> run) => count =>
@@ -147,98 +281,16 @@ internal static class BenchCommand
             Array.ForEach(threads, t => t.Join());
         };
 
-        progress("setting up ...");
-        var flat = new PageAllocator(MachineLayout.Flat(1 * Units.GiB) with { PerCpuCaches = true });
-        var uncached = new PageAllocator(MachineLayout.Flat(1 * Units.GiB));
-        var reference = new ReferenceBuddy(262_144, 10);
-        PageAllocator? huge = Workloads.TryCreate(Workloads.HugeSpace, out string? refusal);
-        Add(Pair, Buddy, n => Workloads.Order0Pairs(flat, n));
-        Add(Pair, Uncached, n => Workloads.Order0Pairs(uncached, n), count: uncachedOps);
-        if (huge is not null)
-        {
-            Add(Pair, HugeUncached, n => Workloads.Order0Pairs(huge, n), count: uncachedOps);
-        }
-
-        Add(Pair, "ArrayPool<byte>.Shared (4 KiB)", Workloads.ArrayPoolPairs);
-        Add(Pair, "NativeMemory.AlignedAlloc(4096, 4096)", Workloads.NativeAlignedPairs);
-        Add(Pair, Reference, n => Workloads.ReferencePairs(reference, n));
-
-        // Issue 13: the pools, 4 KiB and 64 KiB pairs (a pair beyond the thread caches' orders, or
-        // without them, costs as the uncached core does: fewer per run), and 1 GiB through a Pipe.
-        using Memory.NativeArena arena = Memory.NativeArena.Create(64 * Units.MiB, new Memory.ArenaOptions { PerCpuCaches = true });
-        using Memory.NativeArena plainArena = Memory.NativeArena.Create(64 * Units.MiB);
-        Add(Pool4K, PoolCached, n => Workloads.PoolPairs(arena.Pool, 4096, n));
-        Add(Pool4K, PoolPlain, n => Workloads.PoolPairs(plainArena.Pool, 4096, n), count: uncachedOps);
-        Add(Pool4K, SharedPool, n => Workloads.PoolPairs(MemoryPool<byte>.Shared, 4096, n));
-        Add(Pool4K, SharedArrays, n => Workloads.ArrayPoolPairs(4096, n));
-        Add(Pool64K, PoolCached, n => Workloads.PoolPairs(arena.Pool, 65536, n), count: uncachedOps);
-        Add(Pool64K, PoolPlain, n => Workloads.PoolPairs(plainArena.Pool, 65536, n), count: uncachedOps);
-        Add(Pool64K, SharedPool, n => Workloads.PoolPairs(MemoryPool<byte>.Shared, 65536, n));
-        Add(Pool64K, SharedArrays, n => Workloads.ArrayPoolPairs(65536, n));
-        int pipeMiB = 1024 / scale;
-        void AddPipe(string who, MemoryPool<byte> pool) =>
-            cases.Add(new Case(PipeGiB, who, n => Workloads.PipeThroughput(pool, n * (long)Units.MiB), pipeMiB, 1, warm, WarmCalls: 20, OtherThreads: true));
-        AddPipe(PoolCached, arena.Pool);
-        AddPipe(PoolPlain, plainArena.Pool);
-        AddPipe(DefaultPipePool, MemoryPool<byte>.Shared);
-
-        // Each mixed workload runs on its own allocator and slots, brought to the steady state first.
-        Action<int> MixedOn(PageAllocator pages)
-        {
-            var slots = new Block[Workloads.Slots];
-            ulong x = Workloads.Seed;
-            Workloads.Mixed(pages, slots, ref x, Workloads.Slots * 4);
-            return n => Workloads.Mixed(pages, slots, ref x, n);
-        }
-
-        Add(Mixed, Buddy, MixedOn(new PageAllocator(MachineLayout.Flat(1 * Units.GiB) with { PerCpuCaches = true })));
-        Add(Mixed, Uncached, MixedOn(new PageAllocator(MachineLayout.Flat(1 * Units.GiB))), count: uncachedOps);
-        if (huge is not null)
-        {
-            Add(Mixed, HugeUncached, MixedOn(new PageAllocator(Workloads.HugeSpace)), count: uncachedOps);
-        }
-
-        var refSlots = new int[Workloads.Slots];
-        var refOrders = new byte[Workloads.Slots];
-        ulong y = Workloads.Seed;
-        var mixedRef = new ReferenceBuddy(262_144, 10);
-        Workloads.Mixed(mixedRef, refSlots, refOrders, ref y, Workloads.Slots * 4);
-        Add(Mixed, Reference, n => Workloads.Mixed(mixedRef, refSlots, refOrders, ref y, n));
-        var native = new nint[Workloads.Slots];
-        ulong z = Workloads.Seed;
-        Workloads.MixedNative(native, ref z, Workloads.Slots * 4);
-        Add(Mixed, "NativeMemory.AlignedAlloc (natural alignment)", n => Workloads.MixedNative(native, ref z, n));
-
-        var pc = new PageAllocator(MachineLayout.X86(1 * Units.GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = true });
-        Workloads.FillDownTo(pc, ZoneKind.Dma32, 16 * Units.MiB);
-        Request dma = Request.ForOrder(0).WithDmaMask(24);
-        Add("DMA-limited pair (above 16 MiB full)", Buddy, n => Workloads.Pairs(pc, dma, n));
-        Add("DMA-limited pair (above 16 MiB full)", "Buddy, unconstrained pair", n => Workloads.Order0Pairs(flat, n));
-
-        // Limits that cut through a zone, each beside the unconstrained pair on the same allocator:
-        // 12 MiB inside DMA on a machine like the one above (its own, so that its thread caches do
-        // not touch the DMA-limited figures), and a 30-bit mask inside DMA32 of a 4 GiB x86 machine
-        // whose memory is all free (nothing filled: DMA32's free blocks lie on both sides of 1 GiB).
-        var full = new PageAllocator(MachineLayout.X86(1 * Units.GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = true });
-        Workloads.FillDownTo(full, ZoneKind.Dma32, 16 * Units.MiB);
-        Request below = Request.ForOrder(0).Below(12 * Units.MiB);
-        Add(BelowLimit, Buddy, n => Workloads.Pairs(full, below, n));
-        Add(BelowLimit, Unconstrained, n => Workloads.Order0Pairs(full, n));
-        var x86Large = new PageAllocator(MachineLayout.X86(4 * Units.GiB) with { Watermarks = WatermarkSettings.None, PerCpuCaches = true });
-        Request mask30 = Request.ForOrder(0).WithDmaMask(30);
-        Add(Mask30, Buddy, n => Workloads.Pairs(x86Large, mask30, n));
-        Add(Mask30, Unconstrained, n => Workloads.Order0Pairs(x86Large, n));
-
         var shared = new PageAllocator(MachineLayout.Flat(1 * Units.GiB) with { PerCpuCaches = true });
-        Add("order-0 pair, 1 thread (ns per pair)", Buddy, n => Workloads.Order0Pairs(shared, n));
-        cases.Add(new Case("order-0 pair, 2 threads (ns per pair, aggregate)", Buddy, OnTwoThreads(n => Workloads.Order0Pairs(shared, n)), ops, 2, warm, OtherThreads: true));
+        set.Add("order-0 pair, 1 thread (ns per pair)", Buddy, n => Workloads.Order0Pairs(shared, n));
+        set.Cases.Add(new Case("order-0 pair, 2 threads (ns per pair, aggregate)", Buddy, OnTwoThreads(n => Workloads.Order0Pairs(shared, n)), set.Ops, 2, set.Warm, OtherThreads: true));
+        set.Add("ArrayPool pair, 1 thread (machine yardstick)", "ArrayPool<byte>.Shared", Workloads.ArrayPoolPairs);
+        set.Cases.Add(new Case("ArrayPool pair, 2 threads (aggregate)", "ArrayPool<byte>.Shared", OnTwoThreads(Workloads.ArrayPoolPairs), set.Ops, 2, set.Warm, OtherThreads: true));
+    }
 
-        // The machine's own scaling of thread-local work, for reading the two-thread figure:
-        // ArrayPool's thread-local path shares nothing between threads either.
-        Add("ArrayPool pair, 1 thread (machine yardstick)", "ArrayPool<byte>.Shared", Workloads.ArrayPoolPairs);
-        cases.Add(new Case("ArrayPool pair, 2 threads (aggregate)", "ArrayPool<byte>.Shared", OnTwoThreads(Workloads.ArrayPoolPairs), ops, 2, warm, OtherThreads: true));
-
-        // Construction: a few allocators per run, built and dropped.
+    // Construction (a few allocators per run, built and dropped) and the bundled trace's replay.
+    private static void AddConstructionAndReplay(CaseSet set, PageAllocator? huge)
+    {
         static Action<int> Build(MachineLayout layout) => count =>
         {
             for (int i = 0; i < count; i++)
@@ -247,45 +299,43 @@ internal static class BenchCommand
             }
         };
 
-        cases.Add(new Case(Construction, "Buddy without thread caches, 1 GiB", Build(MachineLayout.Flat(1 * Units.GiB)), 4, 1, warm, WarmCalls: 2));
+        set.Cases.Add(new Case(Construction, "Buddy without thread caches, 1 GiB", Build(MachineLayout.Flat(1 * Units.GiB)), 4, 1, set.Warm, WarmCalls: 2));
         if (huge is not null)
         {
-            cases.Add(new Case(Construction, HugeUncached, Build(Workloads.HugeSpace), 4, 1, warm, WarmCalls: 2));
+            set.Cases.Add(new Case(Construction, HugeUncached, Build(Workloads.HugeSpace), 4, 1, set.Warm, WarmCalls: 2));
         }
 
         string trace = ReplayCommand.BundledTrace;
         if (File.Exists(trace))
         {
-            cases.Add(new Case("trace replay (per event, zoned, gzip decoding included)", Buddy,
+            set.Cases.Add(new Case("trace replay (per event, zoned, gzip decoding included)", Buddy,
                 _ => TraceReplay.Run(trace, new ReplayOptions { Memory = 2 * Units.GiB, Policies = ["zoned"] }), 364_164, 1, Warm: false));
         }
+    }
 
-        HugeSpaceFigures figures = MeasureMetadata(huge, refusal);
-
-        // Warm first: rounds of short calls of every workload with a pause after each round, so that
-        // the tiered JIT takes each workload's loop through instrumented tier 0 to tier 1 with its
-        // profile (a loop warmed by one long call runs as on-stack-replacement code, measured up to
-        // 1.4× slower). Then one untimed run of each, then the timed rounds: every workload once per
-        // round, in the same order, so each figure is the median of runs spread over the whole bench.
-        if (warm)
+    // Rounds of short calls of every workload with a pause after each round, so that the tiered
+    // JIT takes each workload's loop through instrumented tier 0 to tier 1 with its profile (a
+    // loop warmed by one long call runs as on-stack-replacement code, measured up to 1.4× slower).
+    private static void WarmUp(List<Case> cases)
+    {
+        for (int round = 0; round < 6; round++)
         {
-            progress("warming up ...");
-            for (int round = 0; round < 6; round++)
+            foreach (Case c in cases.Where(c => c.Warm))
             {
-                foreach (Case c in cases.Where(c => c.Warm))
+                for (int i = 0; i < c.WarmCalls; i++)
                 {
-                    for (int i = 0; i < c.WarmCalls; i++)
-                    {
-                        c.Run(Math.Max(1, c.Ops / 200));
-                    }
+                    c.Run(Math.Max(1, c.Ops / 200));
                 }
-
-                Thread.Sleep(100);
             }
-        }
 
-        // The untimed run also counts the bytes each workload allocates on the GC heap: on this
-        // thread, or on all threads for a workload that runs on others (the pipe's tasks).
+            Thread.Sleep(100);
+        }
+    }
+
+    // One untimed run of each workload, which also counts the bytes it allocates on the GC heap: on
+    // this thread, or on all threads for a workload that runs on others (the pipe's tasks).
+    private static void CountAllocations(List<Case> cases)
+    {
         foreach (Case c in cases)
         {
             long before = c.OtherThreads ? GC.GetTotalAllocatedBytes(precise: true) : GC.GetAllocatedBytesForCurrentThread();
@@ -293,7 +343,12 @@ internal static class BenchCommand
             long after = c.OtherThreads ? GC.GetTotalAllocatedBytes(precise: true) : GC.GetAllocatedBytesForCurrentThread();
             c.AllocatedPerOp = (double)(after - before) / ((long)c.Ops * c.OpsPerCount);
         }
+    }
 
+    // The timed rounds: every workload once per round, in the same order, so each figure is the
+    // median of runs spread over the whole bench.
+    private static void TimeRounds(List<Case> cases, Action<string> progress)
+    {
         for (int round = 0; round < TimedRounds; round++)
         {
             progress(string.Create(CultureInfo.InvariantCulture, $"round {round + 1} of {TimedRounds} ..."));
@@ -304,10 +359,6 @@ internal static class BenchCommand
                 c.Times.Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds / ((double)c.Ops * c.OpsPerCount));
             }
         }
-
-        Workloads.FreeNative(native);
-        progress("resident memory ...");
-        return new BenchRun(cases, TimedRounds, figures, MeasureBursts(256 * Units.MiB / (ulong)scale));
     }
 
     // Issue 13's resident memory: a burst of 64 KiB rentals, every page written, on a fresh arena
