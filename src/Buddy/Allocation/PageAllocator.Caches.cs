@@ -15,11 +15,11 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using Buddy.Allocation;
 using Buddy.Caches;
 using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
-using Buddy.Allocation;
 
 namespace Buddy;
 

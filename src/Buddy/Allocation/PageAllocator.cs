@@ -6,11 +6,12 @@
 //   reserved units. _allocatedPages counts the pages of allocated units.
 // - Each exact allocation or contiguous range (_exact: start pfn → pages) is covered by allocated units that are
 //   exactly the binary decomposition of its page count, and no other allocation overlaps it.
-using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Buddy.Allocation;
 using Buddy.Caches;
 using Buddy.FreeAreas;
 using Buddy.Kernel;
@@ -18,7 +19,6 @@ using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
 using static System.FormattableString;
-using Buddy.Allocation;
 
 namespace Buddy;
 
@@ -272,138 +272,6 @@ public sealed partial class PageAllocator
         }
     }
 
-    /// <summary>
-    /// Frees exactly the <paramref name="pageCount"/> pages from <paramref name="address"/>, which may
-    /// cover parts of allocations (the kernel's split_page, then freeing page by page): allocated
-    /// blocks that the range cuts are split, and the pages outside the range stay allocated as
-    /// blocks of their own. An exact allocation the range touches becomes plain blocks likewise.
-    /// </summary>
-    /// <exception cref="ArgumentException">A page in the range is free, reserved or outside memory; nothing changes.</exception>
-    public void FreeRange(ulong address, ulong pageCount)
-    {
-        if (pageCount == 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(pageCount), pageCount, "pageCount must be at least one.");
-        }
-
-        lock (_lock)
-        {
-            RefuseInsideCallback(nameof(FreeRange));
-            ulong start = CheckAddress(address);
-            ulong end = start + pageCount;
-            if (end > _endPfn || end < start)
-            {
-                throw new ArgumentOutOfRangeException(nameof(pageCount), Invariant($"{pageCount} pages from 0x{address:x} run past the end of memory 0x{_layout.EndAddress:x}."));
-            }
-
-            // Check everything first, with the caches frozen (a cached block is free to the caller):
-            // a refused range changes nothing, the caches included. Then drain, still frozen.
-            FreezeCaches();
-            try
-            {
-                CheckRangeAllocated(start, end, nameof(address));
-                SpillAllCaches();
-            }
-            finally
-            {
-                ThawCaches();
-            }
-
-            ReserveCutHeads(start, end); // the heads this may set, before anything changes
-            if (_exact.Count > 0)
-            {
-                foreach ((ulong runStart, ulong runPages) in _exact.ToList())
-                {
-                    if (runStart < end && runStart + runPages > start)
-                    {
-                        _exact.Remove(runStart); // its pieces stay allocated as plain blocks
-                        MigrateType mobility = MobilityOfHead(runStart);
-                        foreach ((ulong piece, _) in PageMath.AlignedPieces(runStart, runPages, _maxOrder))
-                        {
-                            SetHead(piece, mobility);
-                        }
-                    }
-                }
-            }
-
-            for (ulong p = start; p < end;)
-            {
-                ReserveForStep(); // a fault between steps leaves the pages freed so far freed
-                Zone zone = _zonelist.ZoneOf(p)!;
-                (ulong unitStart, int unitOrder, _) = zone.FindUnit(p);
-                ulong unitEnd = unitStart + (1UL << unitOrder);
-                if (_movable.Remove(unitStart, out MovableBlock? handle))
-                {
-                    handle.MarkFreed(); // cut or freed: what is left stays allocated and no longer moves
-                }
-
-                if (unitStart >= start && unitEnd <= end)
-                {
-                    TryClearHead(unitStart);
-                    zone.Release(unitStart, unitOrder);
-                    _allocatedPages -= 1UL << unitOrder;
-                    p = unitEnd;
-                }
-                else
-                {
-                    // The range cuts it: look again at the halves, each an allocation of its own with a
-                    // new stamp (the cut block's handle names neither).
-                    MigrateType mobility = MobilityOfHead(unitStart);
-                    zone.SplitAllocated(unitStart, unitOrder);
-                    SetHead(unitStart, mobility);
-                    SetHead(unitStart + (1UL << (unitOrder - 1)), mobility);
-                }
-            }
-        }
-    }
-
-    // Makes the head chunks exist for every page FreeRange may stamp: the pieces of the exact runs
-    // it touches, and the halves of the units it cuts, which hold one of its two edges (at each
-    // order, the block holding the edge and its upper half). O(max order) pages per run and edge,
-    // whatever the range's length. Lock held.
-    private void ReserveCutHeads(ulong start, ulong end)
-    {
-        foreach (ulong edge in (ReadOnlySpan<ulong>)[start, end - 1])
-        {
-            for (int order = 0; order < _maxOrder; order++)
-            {
-                ulong unit = edge & ~((2UL << order) - 1);
-                ReserveHead(unit);
-                ReserveHead(unit + (1UL << order));
-            }
-        }
-
-        foreach ((ulong runStart, ulong runPages) in _exact)
-        {
-            if (runStart < end && runStart + runPages > start)
-            {
-                foreach ((ulong piece, _) in PageMath.AlignedPieces(runStart, runPages, _maxOrder))
-                {
-                    ReserveHead(piece);
-                }
-            }
-        }
-    }
-
-    // Every page of [start, end) must be in an allocated unit that no thread cache holds. Lock held, caches frozen.
-    private void CheckRangeAllocated(ulong start, ulong end, string paramName)
-    {
-        HashSet<ulong>? cached = _threadCaches.Length == 0 ? null : [.. CachedBlocks().Select(c => c.Pfn)];
-        for (ulong p = start; p < end;)
-        {
-            Zone zone = _zonelist.ZoneOf(p)!;
-            (ulong unitStart, int unitOrder, bool free) = zone.FindUnit(p);
-            bool inCache = cached?.Contains(unitStart) == true;
-            if (free || inCache || _reserved.Contains(unitStart))
-            {
-                string what = free || inCache ? "free" : "reserved";
-                throw new ArgumentException(Invariant($"The page at 0x{p << _pageShift:x} is {what}; only allocated pages can be freed. Nothing was freed."), paramName);
-            }
-
-            p = unitStart + (1UL << unitOrder);
-        }
-    }
-
     /// <summary>Snapshots of every populated zone, lowest first.</summary>
     public IReadOnlyList<ZoneStats> GetZoneStats()
     {
@@ -448,139 +316,6 @@ public sealed partial class PageAllocator
             }
 
             return list;
-        }
-    }
-
-    /// <summary>Checks every invariant; throws <see cref="InvalidOperationException"/> naming the first broken one.</summary>
-    public void Validate()
-    {
-        lock (_lock)
-        {
-            RefuseInsideCallback(nameof(Validate));
-            FreezeCaches();
-            try
-            {
-                ValidateLocked();
-            }
-            finally
-            {
-                ThawCaches();
-            }
-        }
-    }
-
-    // The allocator's invariants, zone by zone and then across them: page counts, exact runs made
-    // of allocated units, cached blocks owned by no one else, a head exactly at each live
-    // allocation's start, movable handles on their units. Throws at the first broken one.
-    private void ValidateLocked()
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        HashSet<ulong> units = ValidateZonesLocked();
-        var pieces = new HashSet<ulong>(); // the units exact runs are made of
-        foreach ((ulong start, ulong pages) in _exact)
-        {
-            foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
-            {
-                (ulong unitStart, int unitOrder, bool free) = _zonelist.ZoneOf(pfn)!.FindUnit(pfn);
-                if (free || unitStart != pfn || unitOrder != order || !units.Contains(pfn))
-                {
-                    throw new InvalidOperationException(Invariant($"Invariant broken: exact allocation at pfn 0x{start:x} ({pages} pages) is not made of allocated units (pfn 0x{pfn:x}, order {order})."));
-                }
-
-                pieces.Add(pfn);
-            }
-        }
-
-        HashSet<ulong> cached = ValidateCachedLocked(units, pieces);
-        ValidateHeadsLocked(units, pieces, cached);
-        foreach ((ulong start, MovableBlock handle) in _movable)
-        {
-            Block b = handle.Current;
-            if (b.Pfn != start || !units.Contains(start) || _zonelist.ZoneOf(start)!.FindUnit(start) != (start, b.Order, false))
-            {
-                throw new InvalidOperationException(Invariant($"Invariant broken: movable block {b} is registered at pfn 0x{start:x} but is not an allocated unit there."));
-            }
-        }
-    }
-
-    // Every zone's own invariants, and the page counts across zones; returns the starts of the
-    // allocated (not reserved) units.
-    private HashSet<ulong> ValidateZonesLocked()
-    {
-        ulong allocated = 0, reservedInUnits = 0, managed = 0;
-        var units = new HashSet<ulong>();
-        foreach (Zone z in _zones)
-        {
-            managed += z.ManagedPages;
-            string? problem = z.Validate(_reserved, (start, order, count) =>
-            {
-                if (_reserved.Covers(start, start + (count << order)))
-                {
-                    reservedInUnits += count << order;
-                }
-                else
-                {
-                    allocated += 1UL << order;
-                    units.Add(start);
-                }
-            });
-            if (problem is not null)
-            {
-                throw new InvalidOperationException("Invariant broken: " + problem);
-            }
-        }
-
-        if (allocated != _allocatedPages)
-        {
-            throw new InvalidOperationException(Invariant($"Invariant broken: {_allocatedPages} pages are counted as allocated but allocated units hold {allocated}."));
-        }
-
-        if (reservedInUnits != _reserved.TotalPages || managed + reservedInUnits != TotalPages)
-        {
-            throw new InvalidOperationException(Invariant($"Invariant broken: reserved units hold {reservedInUnits} pages, the layout reserves {_reserved.TotalPages}; managed {managed} of {TotalPages}."));
-        }
-
-        return units;
-    }
-
-    // Cached blocks: allocated units of their stack's order, each in one cache once, owned by no
-    // allocation. Returns their starts.
-    private HashSet<ulong> ValidateCachedLocked(HashSet<ulong> units, HashSet<ulong> pieces)
-    {
-        var cached = new HashSet<ulong>();
-        foreach ((ulong pfn, int order, Zone zone) in CachedBlocks())
-        {
-            if (!units.Contains(pfn) || _zonelist.ZoneOf(pfn) != zone || zone.FindUnit(pfn) != (pfn, order, false) || pieces.Contains(pfn) || _movable.ContainsKey(pfn) || !cached.Add(pfn))
-            {
-                throw new InvalidOperationException(Invariant($"Invariant broken: the block at pfn 0x{pfn:x} cached as an order-{order} block of zone {zone.Name} is not an allocated unit of that order and zone owned by no one else (or is cached twice)."));
-            }
-        }
-
-        return cached;
-    }
-
-    // Head bits: exactly the starts of live allocations (plain units that are no exact run's piece
-    // and sit in no cache, and the runs' starts).
-    private void ValidateHeadsLocked(HashSet<ulong> units, HashSet<ulong> pieces, HashSet<ulong> cached)
-    {
-        ulong expected = (ulong)_exact.Count;
-        foreach (ulong unit in units)
-        {
-            bool head = IsHead(unit);
-            bool owned = !pieces.Contains(unit) && !cached.Contains(unit);
-            bool shouldBe = owned || _exact.Contains(unit);
-            if (head != shouldBe)
-            {
-                throw new InvalidOperationException(Invariant($"Invariant broken: the allocation head of pfn 0x{unit:x} is {(head ? "set" : "clear")} but should be {(shouldBe ? "set" : "clear")}."));
-            }
-
-            expected += owned ? 1UL : 0UL;
-        }
-
-        ulong heads = _heads.Count();
-        if (heads != expected)
-        {
-            throw new InvalidOperationException(Invariant($"Invariant broken: {heads} allocation heads are set but {expected} allocations are live."));
         }
     }
 
