@@ -1,0 +1,332 @@
+// NativeArena.Rentals: where a rent finds its rental and where a return puts it. Whole blocks of
+// orders the rental caches keep go through the calling thread's RentalCache (no lock, no atomic),
+// refilled from and spilled to the allocator in batches; larger ones and requests with constraints
+// go to the allocator directly; rents below a page come from the SmallAllocator. A rental whose
+// owner was dropped is reclaimed here too (Abandoned). Caches drain into the allocator on demand.
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Buddy.Allocation;
+using Buddy.Pages;
+using Buddy.Small;
+using Buddy.Zones;
+using static System.FormattableString;
+
+namespace Buddy.Memory;
+
+public sealed partial class NativeArena
+{
+    // A new owner for a rental that holds memory and no owner.
+    private ArenaMemory Own(Rental rental, bool clear)
+    {
+        if (_checked)
+        {
+            rental.RentedAt = Environment.StackTrace;
+        }
+
+        var memory = new ArenaMemory(rental);
+        if (clear)
+        {
+            memory.GetSpan().Clear();
+        }
+
+        return memory;
+    }
+
+    // A ready rental of `order` from the calling thread's cache, refilling it in a batch when empty.
+    private Rental TakeCachedRental(int order)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        RentalCache cache = CurrentCache();
+        if (cache.Hot.Gate.TryEnter())
+        {
+            int ready = cache.TryPop(order);
+            if (ready >= 0)
+            {
+                cache.Hot.Rents++;
+                cache.Hot.Gate.Exit();
+                return _rentals.At(ready);
+            }
+
+            cache.Hot.Gate.Exit();
+        }
+
+        return Refill(cache, order);
+    }
+
+    // Takes a batch (a quarter of the stack) from the allocator: one to rent, the rest onto the
+    // cache. Only the first may fail; the batch stops at the first block the allocator refuses.
+    private Rental Refill(RentalCache cache, int order)
+    {
+        Rental first = TakeRental(Request.ForOrder(order), order);
+        for (int i = 1; i < Math.Max(1, RentalCache.High(order) / 4); i++)
+        {
+            if (!TryTakeRental(order, out Rental? more))
+            {
+                break;
+            }
+
+            if (!TryCache(more))
+            {
+                Release(more);
+                break;
+            }
+        }
+
+        Interlocked.Increment(ref _uncachedRents);
+        return first;
+    }
+
+    // Pushes a ready rental onto the calling thread's cache; false when the arena is disposed or
+    // the cache is frozen; a full stack first gives its older half back to the allocator.
+    private bool TryCache(Rental rental)
+    {
+        RentalCache cache = CurrentCache();
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            if (!cache.Hot.Gate.TryEnter())
+            {
+                return false;
+            }
+
+            if (IsDisposed) // read inside the gate: Dispose retires first, then drains frozen caches
+            {
+                cache.Hot.Gate.Exit();
+                return false;
+            }
+
+            if (cache.TryPush(rental.Index, rental.Order))
+            {
+                cache.Hot.Gate.Exit();
+                return true;
+            }
+
+            Span<int> spill = cache.SpillBuffer.AsSpan(0, RentalCache.High(rental.Order) / 2);
+            int count = cache.TakeOldest(rental.Order, spill);
+            cache.Hot.Gate.Exit();
+            foreach (int old in spill[..count])
+            {
+                Release(_rentals.At(old));
+            }
+        }
+
+        return false;
+    }
+
+    // A rental holding a block for `request` (a reference on the mapping taken); throws when the
+    // allocator cannot serve it even after reclaiming abandoned rentals.
+    private Rental TakeRental(Request request, int order)
+    {
+        _handle.Acquire(); // the block's reference on the mapping, released when it goes back
+        try
+        {
+            Block block = RentBlock(request);
+            Rental rental = _rentals.TakeSpare();
+            rental.Attach(block, order);
+            return rental;
+        }
+        catch
+        {
+            _handle.Release();
+            throw;
+        }
+    }
+
+    // One more block of `order` for a refill batch, or false (no memory, or the arena disposed).
+    private bool TryTakeRental(int order, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Rental? rental)
+    {
+        rental = null;
+        if (IsDisposed || !Pages.TryAllocate(Request.ForOrder(order), out Block block))
+        {
+            return false;
+        }
+
+        if (!_reservation.IsResident(block.Pfn, block.PageCount) && !_reservation.TryMakeResident(block.Address, block.Size, out _))
+        {
+            Pages.Free(block); // a batch is not worth a failure: the rent itself already has its block
+            return false;
+        }
+
+        _handle.Acquire();
+        rental = _rentals.TakeSpare();
+        rental.Attach(block, order);
+        return true;
+    }
+
+    // A rental holding a small block of at least `bytes` bytes.
+    private Rental TakeSmallRental(ulong bytes)
+    {
+        _handle.Acquire();
+        try
+        {
+            SmallAllocator small = Volatile.Read(ref _small) ?? CreateSmall();
+            PoolBlock block = small.Allocate(bytes);
+            ulong pfn = block.Address / Pages.PageSize; // the arena's pfns are its real addresses in pages
+            if (!_reservation.IsResident(pfn, 1) && !_reservation.TryMakeResident(block.Address & ~(Pages.PageSize - 1), Pages.PageSize, out string? error))
+            {
+                small.Free(block);
+                throw new AllocationFailedException($"Cannot rent {bytes} bytes: the operating system refused to commit the memory of their slab page ({error}). Nothing is rented.");
+            }
+
+            Rental rental = _rentals.TakeSpare();
+            rental.Attach(block);
+            Interlocked.Increment(ref _uncachedRents);
+            return rental;
+        }
+        catch
+        {
+            _handle.Release();
+            throw;
+        }
+    }
+
+    private SmallAllocator CreateSmall()
+    {
+        lock (_checkLock)
+        {
+            return _small ??= new SmallAllocator(Pages);
+        }
+    }
+
+    // Gives a rental's memory back to the allocator, the rental to the spares, and its reference
+    // on the mapping back (the last one, after Dispose, unmaps the arena).
+    private void Release(Rental rental)
+    {
+        try
+        {
+            if (rental.Small.IsEmpty)
+            {
+                Pages.Free(rental.Block);
+            }
+            else
+            {
+                _small!.Free(rental.Small);
+            }
+        }
+        finally
+        {
+            rental.Detach();
+            _rentals.ReturnSpare(rental);
+            _handle.Release(); // the rental is over even if the allocator refused its block
+        }
+    }
+
+    // The sweep's end of a rental whose owner was collected.
+    private void Abandoned(Rental rental)
+    {
+        Interlocked.Increment(ref _abandoned);
+        BuddyMetrics.CountAbandonedRental();
+        if (_checked)
+        {
+            lock (_checkLock)
+            {
+                _abandonedReports.Add((rental.Block.IsEmpty ? Invariant($"{rental.Length} bytes at 0x{rental.Address:x}") : rental.Block.ToString(), rental.RentedAt ?? ""));
+            }
+
+            PoisonReturned(rental);
+        }
+
+        Release(rental);
+    }
+
+    // The calling thread's cache for this arena, created on first use.
+    private RentalCache CurrentCache()
+    {
+        RentalCache? cache = t_rentals;
+        return cache is not null && cache.ArenaId == _id ? cache : AttachCache();
+    }
+
+    private RentalCache AttachCache()
+    {
+        Thread me = Thread.CurrentThread;
+        foreach (RentalCache c in Volatile.Read(ref _caches))
+        {
+            if (c.Owner == me)
+            {
+                return t_rentals = c;
+            }
+        }
+
+        var fresh = new RentalCache(_id);
+        lock (_cachesLock)
+        {
+            foreach (RentalCache ended in Array.FindAll(_caches, c => !c.Owner.IsAlive))
+            {
+                Empty(ended); // its thread has ended: no one is inside it
+                _forgottenRents += ended.Hot.Rents;
+            }
+
+            _caches = [.. Array.FindAll(_caches, c => c.Owner.IsAlive), fresh];
+        }
+
+        return t_rentals = fresh;
+    }
+
+    /// <summary>
+    /// Gives every ready rental in the threads' caches back to the allocator, so that its free
+    /// pages count them (as <see cref="PageAllocator.DrainCaches"/> does for its per-CPU lists).
+    /// Dispose does it too; threads keep renting meanwhile and refill their caches as they need.
+    /// </summary>
+    // CacheGate's handshake: freezes every cache, waits for owners inside an operation, empties
+    // them and lets the owners in again (after Dispose they find the arena disposed and give
+    // their returns straight back).
+    public void DrainCaches()
+    {
+        lock (_cachesLock)
+        {
+            if (_caches.Length == 0)
+            {
+                return;
+            }
+
+            foreach (RentalCache cache in _caches)
+            {
+                cache.Hot.Gate.Freeze();
+            }
+
+            Interlocked.MemoryBarrierProcessWide();
+            foreach (RentalCache cache in _caches)
+            {
+                cache.Hot.Gate.WaitIdle();
+                Empty(cache);
+                cache.Hot.Gate.Thaw();
+            }
+        }
+    }
+
+    // Gives back every ready rental of a cache that is frozen and idle, or whose thread has ended.
+    private void Empty(RentalCache cache)
+    {
+        var all = new int[RentalCache.High(0)];
+        for (int order = 0; order < RentalCache.Orders; order++)
+        {
+            int count = cache.TakeOldest(order, all);
+            foreach (int rental in all.AsSpan(0, count))
+            {
+                Release(_rentals.At(rental));
+            }
+        }
+    }
+
+    // Checked mode: fills a returned page block with the poison and marks its pages.
+    private void PoisonReturned(Rental rental)
+    {
+        if (rental.Block.IsEmpty)
+        {
+            return; // small blocks share pages with others: not poisoned
+        }
+
+        Block block = rental.Block;
+        lock (_checkLock)
+        {
+            unsafe
+            {
+                new Span<byte>((void*)block.Address, (int)block.Size).Fill(Poison);
+            }
+
+            ulong first = (block.Address - BaseAddress) / Pages.PageSize;
+            _poisoned.AsSpan((int)first, (int)block.PageCount).Fill(true);
+        }
+    }
+}
