@@ -1,5 +1,7 @@
-// PageAllocator (dump): the whole state as an AllocatorDump, for maps and reports.
+// PageAllocator (state reports): per-zone statistics, the free blocks, /proc/buddyinfo, and the
+// whole state as an AllocatorDump, for maps and reports. Each is a snapshot taken under the lock.
 using Buddy.Dumps;
+using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;
@@ -8,6 +10,53 @@ namespace Buddy;
 
 public sealed partial class PageAllocator
 {
+    /// <summary>Snapshots of every populated zone, lowest first.</summary>
+    public IReadOnlyList<ZoneStats> GetZoneStats()
+    {
+        lock (_lock)
+        {
+            var stats = new ZoneStats[_zones.Length];
+            for (int i = 0; i < _zones.Length; i++)
+            {
+                Zone z = _zones[i];
+                long[] nrFree = new long[_maxOrder + 1];
+                for (int order = 0; order <= _maxOrder; order++)
+                {
+                    nrFree[order] = z.NrFree(order);
+                }
+
+                stats[i] = new ZoneStats(z.Kind, z.StartPfn, z.EndPfn, z.PresentPages, z.ManagedPages, z.FreePages, nrFree, z.Watermarks, [.. z.LowmemReserve]);
+            }
+
+            return stats;
+        }
+    }
+
+    /// <summary>The allocator's free blocks as /proc/buddyinfo shows them (node 0).</summary>
+    public BuddyInfo BuddyInfo()
+    {
+        IReadOnlyList<ZoneStats> stats = GetZoneStats();
+        return new BuddyInfo([.. stats.Select(s => new BuddyInfoZone(0, s.Name, s.FreeBlocks))]);
+    }
+
+    /// <summary>Free blocks of every zone: (address, order), by zone, then order, then migrate type, then address.</summary>
+    public IReadOnlyList<(ulong Address, int Order)> GetFreeBlocks()
+    {
+        lock (_lock)
+        {
+            var list = new List<(ulong, int)>();
+            foreach (Zone z in _zones)
+            {
+                foreach ((ulong pfn, int order) in z.EnumerateFreeBlocks())
+                {
+                    list.Add((pfn << _pageShift, order));
+                }
+            }
+
+            return list;
+        }
+    }
+
     /// <summary>A snapshot of every zone, free block, allocation, cached block and reserved range.</summary>
     public AllocatorDump Dump()
     {

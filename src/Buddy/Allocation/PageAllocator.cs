@@ -1,5 +1,6 @@
-// PageAllocator: the façade over a machine's zones — resolves requests, walks the zonelist with
-// watermarks and lowmem reserve, checks every free, and keeps exact allocations' bookkeeping.
+// PageAllocator: the façade over a machine's zones — builds them from a layout, resolves a request
+// and takes it through the zonelist's passes (PageAllocator.Free.cs gives blocks back; Zonelist,
+// ExactRuns, AllocationHeads and the thread caches hold the state it coordinates).
 //
 // Invariants (Validate):
 // - Every managed page is in exactly one free block or one allocated unit; reserved pages only in
@@ -106,7 +107,7 @@ public sealed partial class PageAllocator
             _cacheZoneByLayoutIndex = [-1, .. byLayoutIndex.Select(z => z is null ? -1 : Array.IndexOf(_zones, z))];
         }
 
-        SetWatermarks();
+        _zonelist.SetWatermarks(layout);
         BuddyMetrics.Register(this);
     }
 
@@ -207,21 +208,6 @@ public sealed partial class PageAllocator
         return TryPopCached(in request, out block) || TryAllocateCached(in request, out block) || TryAllocateCore(request, out block, explain: true, out failure, null, out _);
     }
 
-    /// <summary>Frees a block handed out by this allocator.</summary>
-    /// <exception cref="ArgumentException">The block is not a live allocation of this allocator; nothing changes.</exception>
-    public void Free(Block block)
-    {
-        if (block.Owner != _id)
-        {
-            ThrowNotOurs(block);
-        }
-
-        if (!TryFreeCached(block))
-        {
-            FreeSlow(block);
-        }
-    }
-
     [MethodImpl(MethodImplOptions.NoInlining)]
     private Block AllocateSlow(Request request)
     {
@@ -231,92 +217,6 @@ public sealed partial class PageAllocator
         }
 
         return block;
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void FreeSlow(Block block)
-    {
-        lock (_lock)
-        {
-            FreeCore(block.Pfn, block.PageCount, nameof(block), byAddressOnly: false, block.Stamp);
-        }
-    }
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowNotOurs(Block block) => throw new ArgumentException(
-        block.IsEmpty ? "The block is the default value, not an allocation." : $"The block {block} was allocated by another PageAllocator.", nameof(block));
-
-    /// <summary>Frees the allocation that starts at <paramref name="address"/> (a power-of-two or exact block).</summary>
-    /// <exception cref="ArgumentException">No allocation starts there; nothing changes.</exception>
-    public void Free(ulong address)
-    {
-        lock (_lock)
-        {
-            FreeCore(CheckAddress(address), 0, nameof(address), byAddressOnly: true, stamp: 0);
-        }
-    }
-
-    /// <summary>Frees the order-<paramref name="order"/> block at <paramref name="address"/> (the kernel's free_pages).</summary>
-    /// <exception cref="ArgumentException">No order-<paramref name="order"/> allocation starts there; nothing changes.</exception>
-    public void Free(ulong address, int order)
-    {
-        if ((uint)order > (uint)_maxOrder)
-        {
-            throw new ArgumentOutOfRangeException(nameof(order), order, $"order must be from 0 to {_maxOrder}.");
-        }
-
-        lock (_lock)
-        {
-            FreeCore(CheckAddress(address), 1UL << order, nameof(order), byAddressOnly: false, stamp: 0);
-        }
-    }
-
-    /// <summary>Snapshots of every populated zone, lowest first.</summary>
-    public IReadOnlyList<ZoneStats> GetZoneStats()
-    {
-        lock (_lock)
-        {
-            var stats = new ZoneStats[_zones.Length];
-            for (int i = 0; i < _zones.Length; i++)
-            {
-                Zone z = _zones[i];
-                long[] nrFree = new long[_maxOrder + 1];
-                for (int order = 0; order <= _maxOrder; order++)
-                {
-                    nrFree[order] = z.NrFree(order);
-                }
-
-                stats[i] = new ZoneStats(z.Kind, z.StartPfn, z.EndPfn, z.PresentPages, z.ManagedPages, z.FreePages, nrFree, z.Watermarks, [.. z.LowmemReserve]);
-            }
-
-            return stats;
-        }
-    }
-
-    /// <summary>The allocator's free blocks as /proc/buddyinfo shows them (node 0).</summary>
-    public BuddyInfo BuddyInfo()
-    {
-        IReadOnlyList<ZoneStats> stats = GetZoneStats();
-        return new BuddyInfo([.. stats.Select(s => new BuddyInfoZone(0, s.Name, s.FreeBlocks))]);
-    }
-
-    /// <summary>Free blocks of every zone: (address, order), by zone, then order, then migrate type, then address.</summary>
-    public IReadOnlyList<(ulong Address, int Order)> GetFreeBlocks()
-    {
-        lock (_lock)
-        {
-            var list = new List<(ulong, int)>();
-            foreach (Zone z in _zones)
-            {
-                foreach ((ulong pfn, int order) in z.EnumerateFreeBlocks())
-                {
-                    list.Add((pfn << _pageShift, order));
-                }
-            }
-
-            return list;
-        }
     }
 
     // A request, as a story: resolve it (order, limit, boundary, alignment) → under the lock, the
@@ -461,7 +361,7 @@ public sealed partial class PageAllocator
     private AllocationFailure? FailedLocked(in Request request, in Resolved r, int highest, bool explain)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
-        AllocationFailure? failure = explain || BuddyMetrics.Failures.Enabled ? Explain(request, r.Order, r.SearchOrder, r.LimitPfn, highest, r.Pages) : null;
+        AllocationFailure? failure = explain || BuddyMetrics.Failures.Enabled ? _zonelist.Explain(request, r.Order, r.SearchOrder, r.LimitPfn, highest, r.Pages, _layout.Watermarks.Enabled) : null;
         if (BuddyMetrics.Failures.Enabled)
         {
             BuddyMetrics.Failures.Add(1, new KeyValuePair<string, object?>("reason", failure!.Reason.ToString()));
@@ -499,239 +399,6 @@ public sealed partial class PageAllocator
         return block;
     }
 
-    private AllocationFailure Explain(Request request, int order, int searchOrder, ulong limitPfn, int highest, ulong pages)
-    {
-        bool anyBlock = false, blockBelowLimit = false;
-        ulong freeBelowLimit = 0;
-        var detail = new StringBuilder();
-        for (int i = highest; i >= 0; i--)
-        {
-            Zone? zone = _zonelist[i];
-            if (zone is null || zone.StartPfn + (1UL << order) > limitPfn)
-            {
-                continue;
-            }
-
-            bool has = zone.HasFreeBlock(searchOrder);
-            anyBlock |= has;
-            freeBelowLimit += zone.FreePages;
-            if (detail.Length > 0)
-            {
-                detail.Append("; ");
-            }
-
-            detail.Append(CultureInfo.InvariantCulture, $"{zone.Name}: {zone.FreePages} free pages, largest free order {zone.LargestFreeOrder()}");
-            if (_layout.Watermarks.Enabled)
-            {
-                detail.Append(CultureInfo.InvariantCulture, $", min {zone.Watermarks.Min} + reserve {zone.LowmemReserve[highest]}");
-            }
-
-            // Would a block fit under the limit if the watermarks allowed it?
-            blockBelowLimit |= has && zone.AnyFit(order, searchOrder, limitPfn);
-        }
-
-        if (limitPfn != ulong.MaxValue)
-        {
-            detail.Append(CultureInfo.InvariantCulture, $"; limit 0x{limitPfn << _pageShift:x}");
-        }
-
-        FailureReason reason = blockBelowLimit ? FailureReason.Watermark
-            : anyBlock ? FailureReason.AddressLimit
-            : freeBelowLimit >= pages ? FailureReason.Fragmented
-            : FailureReason.OutOfMemory;
-        return new AllocationFailure(reason, request, Invariant($"needs order {searchOrder}; ") + detail);
-    }
-
     private static AllocationFailure Unsatisfiable(Request request, string detail) => new(FailureReason.Unsatisfiable, request, detail);
 
-    private ulong CheckAddress(ulong address)
-    {
-        if ((address & (PageSize - 1)) != 0)
-        {
-            throw new ArgumentException(Invariant($"Address 0x{address:x} is not page aligned ({PageSize} bytes)."), nameof(address));
-        }
-
-        ulong pfn = address >> _pageShift;
-        if (pfn < _firstPfn || pfn >= _endPfn)
-        {
-            throw new ArgumentOutOfRangeException(nameof(address), Invariant($"Address 0x{address:x} is outside the managed memory [0x{_layout.BaseAddress:x}, 0x{_layout.EndAddress:x})."));
-        }
-
-        return pfn;
-    }
-
-    // Frees the allocation at pfn after checking that it is one. pages == 0 (by address only)
-    // takes whatever starts there; otherwise the allocation must have exactly that many pages.
-    // A non-zero stamp comes from a handle: the live allocation at pfn must be the handle's own.
-    private void FreeCore(ulong pfn, ulong pages, string paramName, bool byAddressOnly, ulong stamp)
-    {
-        RefuseInsideCallback(nameof(Free));
-        ReserveForStep();
-        Zone? zone = pfn >= _firstPfn && pfn < _endPfn ? _zonelist.ZoneOf(pfn) : null;
-        if (zone is null)
-        {
-            throw new ArgumentException(Invariant($"Page 0x{pfn << _pageShift:x} is outside the managed memory."), paramName);
-        }
-
-        if (stamp != 0)
-        {
-            if (StampOf(pfn) != stamp)
-            {
-                ThrowStale(zone, pfn, pages, paramName);
-            }
-
-            FreeLive(zone, pfn, pages, stamp);
-            return;
-        }
-
-        (ulong unitStart, int unitOrder, bool unitFree) = zone.FindUnit(pfn);
-        if (_exact.Count > 0 && !unitFree && !_reserved.Contains(pfn) && _exact.TryGetPages(pfn, out ulong exactPages))
-        {
-            if (!byAddressOnly && pages != exactPages)
-            {
-                throw new ArgumentException(Invariant($"Wrong size: the allocation at 0x{pfn << _pageShift:x} is an exact block of {exactPages} pages, not {pages}."), paramName);
-            }
-
-            _chunks.EnsureOperations(_maxOrder + 2); // a give-back per piece
-            FreeExact(zone, pfn, exactPages);
-            TrimReserves();
-            return;
-        }
-
-        ThrowIfNotAnAllocation(pfn, pages, byAddressOnly, unitStart, unitOrder, unitFree, paramName);
-        if (_movable.Count > 0 && _movable.Remove(pfn, out MovableBlock? handle))
-        {
-            handle.MarkFreed();
-        }
-
-        TryClearHead(pfn);
-        zone.Release(pfn, unitOrder);
-        _allocatedPages -= 1UL << unitOrder;
-    }
-
-    // A free by address (no stamp) must name the first page of a live allocation of the size it
-    // gives: say which rule the address breaks, or return. Messages are built only when a check
-    // fails: the common path formats nothing. Exact runs that start at pfn were handled before.
-    private void ThrowIfNotAnAllocation(ulong pfn, ulong pages, bool byAddressOnly, ulong unitStart, int unitOrder, bool unitFree, string paramName)
-    {
-        if (!unitFree && !_reserved.Contains(pfn) && _exact.Count == 0 && unitStart == pfn && (byAddressOnly || pages == 1UL << unitOrder) && IsHead(pfn))
-        {
-            return;
-        }
-
-        string at = Invariant($"0x{pfn << _pageShift:x}");
-        string unit = Invariant($"order-{unitOrder} block at 0x{unitStart << _pageShift:x}");
-
-        if (unitFree)
-        {
-            throw new ArgumentException($"Double free or never allocated: the page at {at} is free (it lies in the free {unit}).", paramName);
-        }
-
-        if (_reserved.Contains(pfn))
-        {
-            throw new ArgumentException($"The page at {at} is reserved; it was never allocated.", paramName);
-        }
-
-        _exact.ThrowIfInside(pfn, _maxOrder, _pageShift, at, paramName);
-        if (unitStart != pfn)
-        {
-            throw new ArgumentException($"The address {at} is inside the allocated {unit}; free that block by its start.", paramName);
-        }
-
-        if (!IsHead(pfn))
-        {
-            throw new ArgumentException($"Double free or never allocated: no allocation starts at {at} (its pages sit in a thread cache).", paramName);
-        }
-
-        if (!byAddressOnly && pages != 1UL << unitOrder)
-        {
-            string asked = PageMath.IsPowerOfTwo(pages) ? Invariant($"order {PageMath.Log2(pages)}") : Invariant($"{pages} pages");
-            throw new ArgumentException(Invariant($"Wrong order: the allocation at {at} is order {unitOrder}, not {asked}."), paramName);
-        }
-    }
-
-    // Frees the live allocation a handle's stamp was just matched with: its stamp proves that an
-    // allocation of exactly `pages` pages starts at pfn (a FreeRange that cuts it, a migration that
-    // moves it, re-stamp it), so the unit need not be looked up, nor the stamp read again to clear it.
-    private void FreeLive(Zone zone, ulong pfn, ulong pages, ulong stamp)
-    {
-        if (_exact.Count > 0 && _exact.TryGetPages(pfn, out ulong exactPages))
-        {
-            Debug.Assert(exactPages == pages);
-            _chunks.EnsureOperations(_maxOrder + 2); // a give-back per piece
-            FreeExact(zone, pfn, exactPages);
-            TrimReserves();
-            return;
-        }
-
-        int order = PageMath.Log2(pages);
-        Debug.Assert(zone.FindUnit(pfn) == (pfn, order, false), "a live stamp names an allocated unit of the handle's order");
-        if (_movable.Count > 0 && _movable.Remove(pfn, out MovableBlock? handle))
-        {
-            handle.MarkFreed();
-        }
-
-        bool cleared = _heads.TryClear(pfn - _firstPfn, stamp);
-        Debug.Assert(cleared, "the stamp was matched under the lock");
-        zone.Release(pfn, order);
-        _allocatedPages -= pages;
-    }
-
-    // A handle whose allocation has ended: say what became of its pages.
-    [DoesNotReturn]
-    private void ThrowStale(Zone zone, ulong pfn, ulong pages, string paramName)
-    {
-        (ulong unitStart, int unitOrder, bool unitFree) = zone.FindUnit(pfn);
-        string now = unitFree ? Invariant($"its first page is free (in the free order-{unitOrder} block at 0x{unitStart << _pageShift:x})")
-            : IsHead(pfn) ? "its first page now starts another allocation, which stays allocated"
-            : "its pages are now in another allocation or a thread cache, which keep them";
-        throw new ArgumentException(Invariant($"Double free or stale handle: the allocation of {pages} pages at 0x{pfn << _pageShift:x} this handle was made for has been freed; {now}."), paramName);
-    }
-
-    private void FreeExact(Zone zone, ulong start, ulong pages)
-    {
-        _exact.Remove(start);
-        TryClearHead(start);
-        foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, _maxOrder))
-        {
-            Debug.Assert(zone.FindUnit(pfn) == (pfn, order, false));
-            zone.Release(pfn, order);
-        }
-
-        _allocatedPages -= pages;
-    }
-
-    private void SetWatermarks()
-    {
-        WatermarkSettings settings = _layout.Watermarks;
-        foreach (Zone z in _zones)
-        {
-            z.LowmemReserve = new ulong[_layout.Zones.Count];
-        }
-
-        if (!settings.Enabled)
-        {
-            return;
-        }
-
-        var input = new WatermarkZone[_layout.Zones.Count];
-        var ratios = new ulong[_layout.Zones.Count];
-        for (int i = 0; i < input.Length; i++)
-        {
-            ZoneKind kind = _layout.Zones[i].Kind;
-            input[i] = new WatermarkZone(kind.KernelName(), _zonelist[i]?.ManagedPages ?? 0);
-            ratios[i] = settings.LowmemReserveRatio[(int)kind];
-        }
-
-        ulong minFree = settings.MinFreeKbytes ?? KernelWatermarks.DefaultMinFreeKbytes(input, PageSize);
-        IReadOnlyList<ZoneWatermarks> marks = KernelWatermarks.Compute(input, PageSize, minFree, settings.ScaleFactor, ratios);
-        for (int i = 0; i < input.Length; i++)
-        {
-            if (_zonelist[i] is { } zone)
-            {
-                zone.Watermarks = marks[i].Marks;
-                zone.LowmemReserve = [.. marks[i].Protection];
-            }
-        }
-    }
 }

@@ -2,7 +2,8 @@
 // them — the highest zone it may use is its named zone (or the top one), lowered to the highest
 // zone with room for the block below the address limit (a 24-bit mask is a DMA-zone request, as
 // dma-direct chooses GFP_DMA for it) — plus the walk down from that zone with the watermark check
-// (get_page_from_freelist and __zone_watermark_ok, Linux 6.18) and the page-to-zone lookup.
+// (get_page_from_freelist and __zone_watermark_ok, Linux 6.18), the zones' watermarks and lowmem
+// reserves (init_per_zone_wmark_min, setup_per_zone_lowmem_reserve) and the page-to-zone lookup.
 //
 // Invariants:
 // - Zones holds the populated zones, lowest first; this[i] is layout entry i's zone, or null when
@@ -10,9 +11,14 @@
 // - _highestForKind[k] is the highest layout index whose zone is of kind k or below (-1 if none),
 //   and _top the layout index of the highest populated zone: Placement reads them without a loop
 //   when the request has no limit.
-// Immutable after construction: read without the allocator's lock (the cached paths do).
+// The list is immutable after construction (watermarks are set once, by the allocator's
+// constructor): read without the allocator's lock (the cached paths do).
+using System.Globalization;
+using System.Text;
+using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Zones;
+using static System.FormattableString;
 
 namespace Buddy.Allocation;
 
@@ -155,5 +161,94 @@ internal sealed class Zonelist
         }
 
         return free > min + (long)zone.LowmemReserve[highest];
+    }
+
+    /// <summary>
+    /// Sets every zone's watermarks and lowmem reserve from the layout's settings, as the kernel's
+    /// init_per_zone_wmark_min and setup_per_zone_lowmem_reserve do (see <see cref="KernelWatermarks"/>);
+    /// with watermarks off, every mark and reserve is zero.
+    /// </summary>
+    public void SetWatermarks(MachineLayout layout)
+    {
+        WatermarkSettings settings = layout.Watermarks;
+        foreach (Zone z in Zones)
+        {
+            z.LowmemReserve = new ulong[layout.Zones.Count];
+        }
+
+        if (!settings.Enabled)
+        {
+            return;
+        }
+
+        var input = new WatermarkZone[layout.Zones.Count];
+        var ratios = new ulong[layout.Zones.Count];
+        for (int i = 0; i < input.Length; i++)
+        {
+            ZoneKind kind = layout.Zones[i].Kind;
+            input[i] = new WatermarkZone(kind.KernelName(), _byLayoutIndex[i]?.ManagedPages ?? 0);
+            ratios[i] = settings.LowmemReserveRatio[(int)kind];
+        }
+
+        ulong minFree = settings.MinFreeKbytes ?? KernelWatermarks.DefaultMinFreeKbytes(input, layout.PageSize);
+        IReadOnlyList<ZoneWatermarks> marks = KernelWatermarks.Compute(input, layout.PageSize, minFree, settings.ScaleFactor, ratios);
+        for (int i = 0; i < input.Length; i++)
+        {
+            if (_byLayoutIndex[i] is { } zone)
+            {
+                zone.Watermarks = marks[i].Marks;
+                zone.LowmemReserve = [.. marks[i].Protection];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Why the walk from <paramref name="highest"/> found no block, from the zones as they are now:
+    /// a block below the limit that only the watermarks kept (<see cref="FailureReason.Watermark"/>),
+    /// blocks only above the limit (<see cref="FailureReason.AddressLimit"/>), enough free pages but
+    /// no block (<see cref="FailureReason.Fragmented"/>), or too few pages
+    /// (<see cref="FailureReason.OutOfMemory"/>); the detail names each zone's free pages and marks.
+    /// </summary>
+    public AllocationFailure Explain(Request request, int order, int searchOrder, ulong limitPfn, int highest, ulong pages, bool watermarks)
+    {
+        bool anyBlock = false, blockBelowLimit = false;
+        ulong freeBelowLimit = 0;
+        var detail = new StringBuilder();
+        for (int i = highest; i >= 0; i--)
+        {
+            Zone? zone = _byLayoutIndex[i];
+            if (zone is null || zone.StartPfn + (1UL << order) > limitPfn)
+            {
+                continue;
+            }
+
+            bool has = zone.HasFreeBlock(searchOrder);
+            anyBlock |= has;
+            freeBelowLimit += zone.FreePages;
+            if (detail.Length > 0)
+            {
+                detail.Append("; ");
+            }
+
+            detail.Append(CultureInfo.InvariantCulture, $"{zone.Name}: {zone.FreePages} free pages, largest free order {zone.LargestFreeOrder()}");
+            if (watermarks)
+            {
+                detail.Append(CultureInfo.InvariantCulture, $", min {zone.Watermarks.Min} + reserve {zone.LowmemReserve[highest]}");
+            }
+
+            // Would a block fit under the limit if the watermarks allowed it?
+            blockBelowLimit |= has && zone.AnyFit(order, searchOrder, limitPfn);
+        }
+
+        if (limitPfn != ulong.MaxValue)
+        {
+            detail.Append(CultureInfo.InvariantCulture, $"; limit 0x{limitPfn << _pageShift:x}");
+        }
+
+        FailureReason reason = blockBelowLimit ? FailureReason.Watermark
+            : anyBlock ? FailureReason.AddressLimit
+            : freeBelowLimit >= pages ? FailureReason.Fragmented
+            : FailureReason.OutOfMemory;
+        return new AllocationFailure(reason, request, Invariant($"needs order {searchOrder}; ") + detail);
     }
 }
