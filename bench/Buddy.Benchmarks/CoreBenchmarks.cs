@@ -4,8 +4,6 @@
 // category has its own baseline, so the Ratio column reads as the targets.
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
-using Buddy.Allocation;
-using Buddy.Pages;
 using Buddy.Simulation.Baselines;
 using static Buddy.Units;
 

@@ -4,8 +4,6 @@
 // on the same allocator, two threads — against ArrayPool, NativeMemory.AlignedAlloc, mimalloc and
 // the reference buddy, in one run. CoreBenchmarks has the allocator without thread caches.
 using BenchmarkDotNet.Attributes;
-using Buddy.Allocation;
-using Buddy.Pages;
 using Buddy.Simulation.Baselines;
 using Buddy.Zones;
 using static Buddy.Units;

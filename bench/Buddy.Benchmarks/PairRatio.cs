@@ -3,8 +3,6 @@
 // docs/benchmarks.md, where a piece of the fast path is taken out to see what it costs.
 using System.Diagnostics;
 using System.Globalization;
-using Buddy.Allocation;
-using Buddy.Pages;
 using Buddy.Simulation.Baselines;
 using static Buddy.Units;
 

@@ -1,6 +1,4 @@
 // Machines: the simulated machines the replay and the scenarios run on.
-using Buddy.Pages;
-
 namespace Buddy.Simulation;
 
 /// <summary>Machine layouts for simulations.</summary>

@@ -12,10 +12,7 @@
 // block beyond KernelLimits.MaxPages. Counts saturate at long.MaxValue instead of wrapping.
 using System.Buffers;
 using System.Text;
-using Buddy.Allocation;
 using Buddy.Kernel;
-using Buddy.Mobility;
-using Buddy.Zones;
 
 namespace Buddy.Tracing;
 

@@ -1,8 +1,5 @@
 // GfpFlags: what the gfp_flags text of a trace line says about zone and priority.
 // Names as include/trace/events/mmflags.h prints them (Linux 6.18); leftover bits print as hex.
-using Buddy.Allocation;
-using Buddy.Zones;
-
 namespace Buddy.Tracing;
 
 /// <summary>Maps a tracepoint's gfp_flags text to the highest zone and the watermark priority.</summary>

@@ -1,8 +1,4 @@
 // PageEvent: one page allocation or free from a trace, decoded into the library's vocabulary.
-using Buddy.Allocation;
-using Buddy.Mobility;
-using Buddy.Zones;
-
 namespace Buddy.Tracing;
 
 /// <summary>Whether a trace event allocated or freed pages.</summary>

@@ -2,7 +2,6 @@
 // from one page to 2^50, the size of an idle huge space, and the no-allocation-mid-operation rule
 // under injected faults.
 using Buddy.Allocation;
-using Buddy.Mobility;
 using CsCheck;
 
 namespace Buddy.Tests;

@@ -3,14 +3,12 @@
 // reused, the resident-bytes metric, commit failures and refused options. Memory is measured as the
 // RSS of the arena's own mapping (its VMAs in /proc/self/smaps), so other tests running in
 // parallel do not disturb it. Nothing here is timed: the timer tests poll with a generous timeout.
-using System.Buffers;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using Buddy.Allocation;
 using Buddy.Memory;
 using Buddy.Mobility;
-using Buddy.Pages;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

@@ -3,7 +3,6 @@ using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Buddy.Allocation;
 using Buddy.Memory;
 using static Buddy.Units;
 

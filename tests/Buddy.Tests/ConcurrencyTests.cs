@@ -1,7 +1,4 @@
-using Buddy.Allocation;
 using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

@@ -3,8 +3,6 @@
 // the test's own thread (Faults is thread-static) at random points of random operations.
 using Buddy.Allocation;
 using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 using CsCheck;
 using static Buddy.Units;
 

@@ -7,11 +7,9 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
-using Buddy.Allocation;
 using Buddy.Dumps;
 using Buddy.Kernel;
 using Buddy.Mobility;
-using Buddy.Pages;
 using Buddy.Simulation.Replay;
 using Buddy.Tracing;
 

@@ -3,8 +3,6 @@
 // exception, the parameter it names, and a state exactly as before (the dump, cached pages included).
 using Buddy.Allocation;
 using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

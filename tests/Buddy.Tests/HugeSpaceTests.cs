@@ -1,8 +1,5 @@
-using Buddy.Allocation;
 using Buddy.Mobility;
-using Buddy.Pages;
 using Buddy.Simulation.Baselines;
-using Buddy.Zones;
 using CsCheck;
 using static Buddy.Units;
 

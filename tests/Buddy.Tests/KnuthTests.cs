@@ -1,6 +1,3 @@
-using Buddy.Allocation;
-using Buddy.Pages;
-
 namespace Buddy.Tests;
 
 /// <summary>Knuth, TAOCP vol. 1 §2.5, exercise 41: the buddy system's worst case for memory.</summary>

@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using Buddy.Allocation;
-using Buddy.Pages;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

@@ -1,6 +1,3 @@
-using Buddy.Allocation;
-using Buddy.Pages;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

@@ -1,8 +1,6 @@
 using System.Globalization;
-using Buddy.Allocation;
 using Buddy.Kernel;
 using Buddy.Mobility;
-using Buddy.Pages;
 using Buddy.Zones;
 using CsCheck;
 

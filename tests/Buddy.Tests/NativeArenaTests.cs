@@ -1,9 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.InteropServices;
-using Buddy.Allocation;
 using Buddy.Memory;
-using Buddy.Pages;
 using Buddy.Zones;
 using static Buddy.Units;
 

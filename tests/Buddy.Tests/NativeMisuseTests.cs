@@ -1,7 +1,6 @@
 // Misuse of the native-memory and small-block parts (issue 11): every refusal names what was wrong
 // and leaves the state exactly as before.
 using System.Buffers;
-using Buddy.Allocation;
 using Buddy.Memory;
 using Buddy.Mobility;
 using Buddy.Pages;

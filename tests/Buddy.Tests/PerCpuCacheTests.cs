@@ -1,5 +1,3 @@
-using Buddy.Allocation;
-using Buddy.Pages;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

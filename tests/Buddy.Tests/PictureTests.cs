@@ -1,13 +1,10 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Xml.Linq;
-using Buddy.Allocation;
 using Buddy.Dumps;
 using Buddy.Mobility;
-using Buddy.Pages;
 using Buddy.Tool;
 using Buddy.Tool.Rendering;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

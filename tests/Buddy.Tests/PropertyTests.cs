@@ -1,4 +1,3 @@
-using Buddy.Allocation;
 using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;

@@ -1,11 +1,9 @@
-using Buddy.Allocation;
 using Buddy.Pages;
 using Buddy.Simulation;
 using Buddy.Simulation.Policies;
 using Buddy.Simulation.Replay;
 using Buddy.Simulation.Scenarios;
 using Buddy.Tracing;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

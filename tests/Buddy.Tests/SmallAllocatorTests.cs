@@ -1,4 +1,3 @@
-using Buddy.Allocation;
 using Buddy.Pages;
 using Buddy.Small;
 using Buddy.Zones;

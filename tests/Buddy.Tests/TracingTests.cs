@@ -3,10 +3,7 @@
 // corruption, and seeded random inputs that may only ever fail with TraceFormatException.
 using System.IO.Compression;
 using System.Text;
-using Buddy.Allocation;
-using Buddy.Mobility;
 using Buddy.Tracing;
-using Buddy.Zones;
 
 namespace Buddy.Tests;
 

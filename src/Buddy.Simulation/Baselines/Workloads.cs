@@ -5,9 +5,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Numerics;
 using System.Runtime.InteropServices;
-using Buddy.Allocation;
-using Buddy.Pages;
-using Buddy.Zones;
 
 namespace Buddy.Simulation.Baselines;
 

@@ -1,7 +1,6 @@
 // PolicyMetrics: the counters a run keeps for one policy while it drives it, turned into a
 // PolicyResult at the end.
 using System.Diagnostics;
-using Buddy.Allocation;
 using Buddy.Kernel;
 using Buddy.Simulation.Policies;
 using Buddy.Zones;

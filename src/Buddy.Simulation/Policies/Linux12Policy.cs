@@ -1,9 +1,6 @@
 // Linux12Policy: Linux 1.2's __get_dma_pages — one free pool with no address-aware search; a DMA
 // request allocates, sets aside every block that lands above the limit, and repeats until a low
 // block comes back or memory runs out, then gives back what it set aside.
-using Buddy.Allocation;
-using Buddy.Pages;
-
 namespace Buddy.Simulation.Policies;
 
 /// <summary>One free pool; DMA requests retry until a block lands low, holding the misses meanwhile.</summary>

@@ -1,8 +1,5 @@
 // Linux134Policy: Linux 1.3.4's answer — one free pool, but a DMA request takes the first free
 // block below the DMA limit instead of hoping one comes back.
-using Buddy.Allocation;
-using Buddy.Pages;
-
 namespace Buddy.Simulation.Policies;
 
 /// <summary>One free pool; DMA requests search below 16 MiB (DMA32 ones below 4 GiB).</summary>

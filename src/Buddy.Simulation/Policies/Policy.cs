@@ -1,9 +1,6 @@
 // Policy: one historical or current answer to "where does this block come from", composed from
 // the core PageAllocator (never a second allocator implementation).
-using Buddy.Allocation;
 using Buddy.Kernel;
-using Buddy.Mobility;
-using Buddy.Pages;
 
 namespace Buddy.Simulation.Policies;
 

@@ -1,7 +1,6 @@
 // PolicyBlock: a block a policy handed out, with the allocator it came from and, for movable
 // blocks that may migrate, the handle that follows them.
 using Buddy.Mobility;
-using Buddy.Pages;
 
 namespace Buddy.Simulation.Policies;
 

@@ -1,6 +1,4 @@
 // PolicyCatalog: the policies by name, for the command line and the scenarios.
-using Buddy.Pages;
-
 namespace Buddy.Simulation.Policies;
 
 /// <summary>Creates policies by name.</summary>

@@ -1,8 +1,4 @@
 // PolicyRequest: an allocation as a workload states it, before a policy decides how to serve it.
-using Buddy.Allocation;
-using Buddy.Mobility;
-using Buddy.Zones;
-
 namespace Buddy.Simulation.Policies;
 
 /// <summary>What a workload asks a policy for.</summary>

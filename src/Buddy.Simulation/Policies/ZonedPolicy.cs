@@ -1,8 +1,6 @@
 // ZonedPolicy: today's allocator — zones, zonelist fallback, watermarks and the lowmem reserve;
 // optionally grouping by mobility, and direct compaction that migrates movable blocks.
-using Buddy.Allocation;
 using Buddy.Mobility;
-using Buddy.Pages;
 
 namespace Buddy.Simulation.Policies;
 

@@ -15,9 +15,7 @@
 //   changes when a policy runs, never what it is asked (an entry id reused inside a batch is
 //   forgotten before it is reused, in every policy's order alike).
 using System.Diagnostics;
-using Buddy.Allocation;
 using Buddy.Kernel;
-using Buddy.Pages;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 using Buddy.Tracing;

@@ -4,9 +4,6 @@
 // allocation; allocations are unmovable (5%), reclaimable (2%) or movable (93%), of order 0, 1, 2
 // or 3 (85/8/4/3%). Then, from that loaded state, order-9 blocks are requested until one fails:
 // under load, and at rest (after every movable allocation was freed, as when processes exit).
-using Buddy.Allocation;
-using Buddy.Mobility;
-using Buddy.Pages;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 

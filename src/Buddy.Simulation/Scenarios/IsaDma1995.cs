@@ -3,10 +3,8 @@
 // again and again, and asks for ISA DMA buffers: 64 KiB not crossing 64 KiB (8-bit channel),
 // 128 KiB not crossing 128 KiB (16-bit channel), a 32 KiB floppy track buffer that falls back to
 // 16 KiB, and small kmalloc(GFP_DMA)-sized requests (one page each).
-using Buddy.Allocation;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Simulation.Scenarios;

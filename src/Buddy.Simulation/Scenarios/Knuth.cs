@@ -2,8 +2,6 @@
 // S1, S2 or S3, lifetimes uniform on 1..10, 1..100 or 1..1000 ticks; it measures internal
 // fragmentation (what the power-of-two rounding wastes) and memory use. Memory is counted in
 // words: one word per page of the allocator.
-using Buddy.Pages;
-
 namespace Buddy.Simulation.Scenarios;
 
 /// <summary>Knuth's request-size distributions.</summary>

@@ -9,8 +9,6 @@ using System.Buffers;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Buddy.Allocation;
-using Buddy.Pages;
 using Buddy.Simulation.Baselines;
 using Buddy.Simulation.Replay;
 using Buddy.Zones;

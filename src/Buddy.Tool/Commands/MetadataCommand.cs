@@ -4,8 +4,6 @@
 // the size, so they are skipped (saying so) on spaces where that would take too long; the first two
 // run on any size Validate accepts, up to 2^62 bytes.
 using System.CommandLine;
-using Buddy.Allocation;
-using Buddy.Pages;
 using Buddy.Simulation.Baselines;
 
 namespace Buddy.Tool.Commands;

@@ -43,7 +43,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Buddy.Mobility;
 
 namespace Buddy.Allocation;
 

@@ -17,8 +17,6 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using Buddy.Allocation;
 using Buddy.Caches;
-using Buddy.Mobility;
-using Buddy.Pages;
 using Buddy.Zones;
 
 namespace Buddy;

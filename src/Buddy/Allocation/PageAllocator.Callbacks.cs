@@ -14,7 +14,6 @@
 using System.Diagnostics.CodeAnalysis;
 using Buddy.Caches;
 using Buddy.Mobility;
-using Buddy.Pages;
 
 namespace Buddy;
 

@@ -2,8 +2,6 @@
 // whole state as an AllocatorDump, for maps and reports. Each is a snapshot taken under the lock.
 using Buddy.Dumps;
 using Buddy.Kernel;
-using Buddy.Mobility;
-using Buddy.Pages;
 using Buddy.Zones;
 
 namespace Buddy;

@@ -2,15 +2,9 @@
 // with the live one (a second free or a stale handle is refused, saying what became of the pages);
 // a free by address must name the first page of a live allocation of the size it gives. Then the
 // unit goes back to its zone (or its thread's cache), merging with its free buddies.
-using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics;
-using System.Globalization;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using System.Text;
-using Buddy.Allocation;
-using Buddy.Caches;
-using Buddy.FreeAreas;
-using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;

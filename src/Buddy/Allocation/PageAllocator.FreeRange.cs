@@ -2,15 +2,6 @@
 // kernel's split_page, then freeing page by page). Units the range cuts are split and their halves
 // stamped anew; pages outside the range stay allocated as blocks of their own; an exact allocation
 // it touches becomes plain blocks. Every page is checked first: a refused range changes nothing.
-using System.Diagnostics.CodeAnalysis;
-using System.Diagnostics;
-using System.Globalization;
-using System.Runtime.CompilerServices;
-using System.Text;
-using Buddy.Allocation;
-using Buddy.Caches;
-using Buddy.FreeAreas;
-using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;

@@ -2,7 +2,6 @@
 // moves them — take a free target, let the owner copy, give the old frames back.
 using System.Diagnostics.CodeAnalysis;
 using Buddy.Mobility;
-using Buddy.Pages;
 using Buddy.Zones;
 
 namespace Buddy;

@@ -2,15 +2,7 @@
 // FreeArea → Zone → PageAllocator). Zones first, then what only the allocator knows: page counts,
 // exact runs made of allocated units, cached blocks owned by no one else, a head exactly at each
 // live allocation's start, movable handles on their units.
-using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics;
-using System.Globalization;
-using System.Runtime.CompilerServices;
-using System.Text;
-using Buddy.Allocation;
-using Buddy.Caches;
-using Buddy.FreeAreas;
-using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;

@@ -7,15 +7,12 @@
 //   reserved units. _allocatedPages counts the pages of allocated units.
 // - Each exact allocation or contiguous range (_exact: start pfn → pages) is covered by allocated units that are
 //   exactly the binary decomposition of its page count, and no other allocation overlaps it.
-using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics;
-using System.Globalization;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using System.Text;
 using Buddy.Allocation;
 using Buddy.Caches;
 using Buddy.FreeAreas;
-using Buddy.Kernel;
 using Buddy.Mobility;
 using Buddy.Pages;
 using Buddy.Zones;

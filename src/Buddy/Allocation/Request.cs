@@ -3,9 +3,7 @@
 // mistakes relative to an allocator (order above its maximum) throw when it is used.
 using System.Globalization;
 using System.Text;
-using Buddy.Mobility;
 using Buddy.Pages;
-using Buddy.Zones;
 
 namespace Buddy;
 

@@ -16,7 +16,6 @@
 using System.Globalization;
 using System.Text;
 using Buddy.Kernel;
-using Buddy.Mobility;
 using Buddy.Zones;
 using static System.FormattableString;
 

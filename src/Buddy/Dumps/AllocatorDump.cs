@@ -7,7 +7,6 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Buddy.Kernel;
-using Buddy.Mobility;
 
 namespace Buddy.Dumps;
 

@@ -10,7 +10,6 @@
 // [firstPfn, endPfn) in exactly one run (reserved, free, allocated or cached).
 using System.Globalization;
 using Buddy.Kernel;
-using Buddy.Mobility;
 
 namespace Buddy.Dumps;
 

@@ -1,8 +1,6 @@
 // BitmapNodes: the nodes of a FreeBitmap's radix tree. A leaf holds 64 words (4,096 bits) and the
 // mask of its non-zero words; an inner node holds 64 children, the mask of non-empty ones (Any) and
 // of entirely-ones ones (Full, which have no node). Sizes are stated for the metadata counts.
-using System.Diagnostics;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 

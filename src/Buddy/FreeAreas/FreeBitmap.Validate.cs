@@ -1,10 +1,7 @@
 // FreeBitmap.Validate: the self-check of the tree's invariants (see FreeBitmap.cs): masks and full
 // bits against the nodes, the kept path of an empty bitmap, the cached leaf and its path, and the
 // counts of bits, leaves and inner nodes.
-using System.Diagnostics;
 using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace Buddy.FreeAreas;
 

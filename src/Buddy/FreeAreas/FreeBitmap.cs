@@ -30,9 +30,7 @@
 // - Every change first makes sure the reserve holds the nodes it will create, before it changes
 //   anything: an OutOfMemoryException leaves the bitmap as it was.
 using System.Diagnostics;
-using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace Buddy.FreeAreas;
 

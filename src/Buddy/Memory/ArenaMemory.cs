@@ -13,7 +13,6 @@
 // its memory goes back (NativeArena.AbandonedRentals counts it). The rental holds a reference on
 // the arena's mapping (ArenaHandle) until its memory goes back.
 using System.Buffers;
-using Buddy.Pages;
 
 namespace Buddy.Memory;
 

@@ -3,7 +3,6 @@
 // default or MaximumSize size) before it reserves any memory, so a setting no arena can have is an ArgumentException
 // naming that setting, and nothing was mapped.
 using Buddy.Pages;
-using Buddy.Zones;
 using static System.FormattableString;
 
 namespace Buddy.Memory;

@@ -1,15 +1,7 @@
 // NativeArena.Checked: the checked mode's bookkeeping (ArenaOptions.Checked): every returned page
 // poisoned and checked on the next rent, the stack trace of each rent and of each first return,
 // live rentals listed for leak reports, and stale movable handles refused.
-using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using Buddy.Allocation;
-using Buddy.Pages;
-using Buddy.Small;
-using Buddy.Zones;
-using static System.FormattableString;
 
 namespace Buddy.Memory;
 

@@ -3,14 +3,8 @@
 // refilled from and spilled to the allocator in batches; larger ones and requests with constraints
 // go to the allocator directly; rents below a page come from the SmallAllocator. A rental whose
 // owner was dropped is reclaimed here too (Abandoned). Caches drain into the allocator on demand.
-using System.Diagnostics.CodeAnalysis;
-using System.Globalization;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Buddy.Allocation;
-using Buddy.Pages;
 using Buddy.Small;
-using Buddy.Zones;
 using static System.FormattableString;
 
 namespace Buddy.Memory;

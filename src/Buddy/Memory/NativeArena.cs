@@ -14,14 +14,11 @@
 //   its owner unreachable; either way its memory goes back to a cache or to the allocator.
 // - Caches are frozen (CacheGate) only under _cachesLock; the checked mode uses no cache.
 using System.Diagnostics.CodeAnalysis;
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Buddy.Allocation;
 using Buddy.Pages;
 using Buddy.Small;
-using Buddy.Zones;
-using static System.FormattableString;
 
 namespace Buddy.Memory;
 

@@ -1,7 +1,4 @@
 // MovableBlock: the handle of a movable allocation, whose frames the allocator may change.
-using Buddy.Allocation;
-using Buddy.Pages;
-
 namespace Buddy.Mobility;
 
 /// <summary>Called under the allocator's lock when a movable block moves: copy the contents from <paramref name="from"/> to <paramref name="to"/>.</summary>

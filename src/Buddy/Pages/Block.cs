@@ -3,7 +3,6 @@
 // its allocation — a second free, or a free after the pages went to someone else — is refused.
 using System.Diagnostics;
 using System.Globalization;
-using Buddy.Mobility;
 using Buddy.Pages;
 
 namespace Buddy;

@@ -4,9 +4,9 @@
 // up-front metadata fits MetadataEstimate.BudgetBytes — so a constructor that validates first
 // reserves nothing for a layout it cannot build.
 using Buddy.Mobility;
+using Buddy.Pages;
 using Buddy.Zones;
 using static System.FormattableString;
-using Buddy.Pages;
 
 namespace Buddy;
 

@@ -6,9 +6,7 @@
 // (PoolPage), so a double free or a stale handle is refused and changes nothing. A pool page is
 // what the page request returns, which must hold at least one block.
 using System.Diagnostics.CodeAnalysis;
-using Buddy.Allocation;
 using Buddy.Pages;
-using Buddy.Zones;
 using static System.FormattableString;
 
 namespace Buddy.Small;

@@ -3,7 +3,6 @@
 // on the free stack exactly when it is not live; a handle frees its slot only when the slot is
 // live and has the handle's generation, so an old handle cannot free the slot's next allocation.
 using System.Globalization;
-using Buddy.Pages;
 
 namespace Buddy.Small;
 

@@ -5,7 +5,6 @@
 // PoolBlock names its class's pool, whose slot generations refuse double frees and stale handles.
 using System.Globalization;
 using System.Text;
-using Buddy.Allocation;
 using Buddy.Pages;
 
 namespace Buddy.Small;

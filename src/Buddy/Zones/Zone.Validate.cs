@@ -2,11 +2,7 @@
 // the split tree from every max-order block and checks the invariants stated in Zone.cs: every
 // page in exactly one unit, free blocks whole and unmerged with a free buddy, no bit below a unit,
 // free runs on one type's list, and the counts of free pages and reachable bits.
-using System.Diagnostics;
 using System.Globalization;
-using System.Numerics;
-using Buddy.FreeAreas;
-using Buddy.Mobility;
 using Buddy.Pages;
 
 namespace Buddy.Zones;

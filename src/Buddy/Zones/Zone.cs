@@ -8,7 +8,6 @@
 //   free block of the same order while their parent lies inside the zone (they would have merged).
 // - FreePages equals the sum over orders of NrFree(order) << order.
 using System.Diagnostics;
-using System.Globalization;
 using System.Numerics;
 using Buddy.FreeAreas;
 using Buddy.Mobility;
