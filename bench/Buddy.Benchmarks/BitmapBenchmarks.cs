@@ -3,7 +3,6 @@
 // free lists — the piece of the uncached pair that docs/benchmarks.md explains. Also the churn
 // cycle (Set and Clear of one bit) that the radix tree's kept path and leaf cache are for.
 using BenchmarkDotNet.Attributes;
-using Buddy.FreeAreas;
 
 namespace Buddy.Benchmarks;
 

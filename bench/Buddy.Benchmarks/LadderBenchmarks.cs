@@ -2,9 +2,7 @@
 // operations alone, the zone (search, split, merge), the allocator (lock, checks, stamp, handle) —
 // beside the reference buddy, so docs/benchmarks.md can say where each nanosecond of the gap goes.
 using BenchmarkDotNet.Attributes;
-using Buddy.Pages;
 using Buddy.Simulation.Baselines;
-using Buddy.Zones;
 
 namespace Buddy.Benchmarks;
 

@@ -5,7 +5,6 @@
 // the reference buddy, in one run. CoreBenchmarks has the allocator without thread caches.
 using BenchmarkDotNet.Attributes;
 using Buddy.Simulation.Baselines;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Benchmarks;

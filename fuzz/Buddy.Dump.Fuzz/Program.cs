@@ -5,7 +5,7 @@
 // replays them).
 using System.Text;
 using Buddy;
-using Buddy.Dumps;
+using Buddy.Diagnostics;
 using SharpFuzz;
 
 Fuzzer.OutOfProcess.Run(stream =>

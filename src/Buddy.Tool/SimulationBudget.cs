@@ -3,8 +3,6 @@
 // its most (MetadataEstimate.MostBytes, summed) must fit MetadataEstimate.BudgetBytes; otherwise
 // the size is refused naming the option, before any allocator is built — not after the machine's
 // memory is exhausted.
-using Buddy.Mobility;
-using Buddy.Pages;
 using Buddy.Simulation;
 using Buddy.Simulation.Policies;
 

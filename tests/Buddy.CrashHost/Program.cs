@@ -4,10 +4,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using Buddy;
-using Buddy.Allocation;
 using Buddy.Memory;
-using Buddy.Mobility;
-using Buddy.Zones;
 
 return args.Length == 1 && Scenarios.All.TryGetValue(args[0], out Action? scenario)
     ? Run(scenario)

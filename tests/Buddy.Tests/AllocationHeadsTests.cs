@@ -1,7 +1,6 @@
 // AllocationHeadsTests: the allocation stamps against a model (a dictionary of stamps) on spaces
 // from one page to 2^50, the size of an idle huge space, and the no-allocation-mid-operation rule
 // under injected faults.
-using Buddy.Allocation;
 using CsCheck;
 
 namespace Buddy.Tests;

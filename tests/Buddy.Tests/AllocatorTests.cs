@@ -1,5 +1,3 @@
-using Buddy.Pages;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

@@ -6,9 +6,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
-using Buddy.Allocation;
 using Buddy.Memory;
-using Buddy.Mobility;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

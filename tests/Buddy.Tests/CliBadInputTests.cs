@@ -7,6 +7,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Buddy.Tool;
+using Buddy.Tool.Commands;
 
 namespace Buddy.Tests;
 

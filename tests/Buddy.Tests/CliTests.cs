@@ -2,6 +2,7 @@
 // the kernel reference texts and its user errors checked for exit code 2 and a useful message.
 using System.Globalization;
 using Buddy.Tool;
+using Buddy.Tool.Commands;
 
 namespace Buddy.Tests;
 

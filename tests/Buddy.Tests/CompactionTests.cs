@@ -1,6 +1,5 @@
 // CompactionTests: compaction of a zone (Compact) and direct compaction on a failed high-order request.
 using Buddy.Kernel;
-using Buddy.Mobility;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

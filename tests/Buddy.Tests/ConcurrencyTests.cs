@@ -1,5 +1,5 @@
-using Buddy.Mobility;
 using static Buddy.Units;
+using Buddy.Diagnostics;
 
 namespace Buddy.Tests;
 

@@ -1,5 +1,4 @@
 // ContiguousRangeTests: contiguous ranges (AllocateContiguous, TryAllocateContiguous), migrating movable blocks out of the way.
-using Buddy.Mobility;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

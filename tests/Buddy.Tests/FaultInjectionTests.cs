@@ -1,10 +1,9 @@
 // FaultInjectionTests: an out-of-memory thrown by any metadata allocation in the middle of any
 // operation leaves the allocator consistent and loses no page (issue 11). Faults are injected on
 // the test's own thread (Faults is thread-static) at random points of random operations.
-using Buddy.Allocation;
-using Buddy.Mobility;
 using CsCheck;
 using static Buddy.Units;
+using Buddy.Diagnostics;
 
 namespace Buddy.Tests;
 
@@ -81,7 +80,7 @@ public sealed class FaultInjectionTests
         }
 
         pages.DrainCaches();
-        foreach (Dumps.DumpRun run in pages.Dump().Allocated)
+        foreach (Diagnostics.DumpRun run in pages.Dump().Allocated)
         {
             pages.Free(run.Pfn * pages.PageSize);
         }

@@ -7,9 +7,8 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
-using Buddy.Dumps;
+using Buddy.Diagnostics;
 using Buddy.Kernel;
-using Buddy.Mobility;
 using Buddy.Simulation.Replay;
 using Buddy.Tracing;
 

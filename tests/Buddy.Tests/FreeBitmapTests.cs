@@ -1,5 +1,3 @@
-using Buddy.Allocation;
-using Buddy.FreeAreas;
 using CsCheck;
 
 namespace Buddy.Tests;

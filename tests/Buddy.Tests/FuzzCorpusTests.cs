@@ -5,7 +5,7 @@
 // reader's documented exception escape, and that what a reader accepts prints and reads back the
 // same. See docs/fuzzing.md.
 using System.Text;
-using Buddy.Dumps;
+using Buddy.Diagnostics;
 using Buddy.Kernel;
 using Buddy.Tracing;
 

@@ -1,9 +1,8 @@
 // HandleSafetyTests: a handle cannot outlive its allocation, a refused FreeRange changes nothing,
 // and a migrate callback cannot re-enter its allocator (issue 11). Each refusal is checked for its
 // exception, the parameter it names, and a state exactly as before (the dump, cached pages included).
-using Buddy.Allocation;
-using Buddy.Mobility;
 using static Buddy.Units;
+using Buddy.Diagnostics;
 
 namespace Buddy.Tests;
 

@@ -1,4 +1,3 @@
-using Buddy.Mobility;
 using Buddy.Simulation.Baselines;
 using CsCheck;
 using static Buddy.Units;

@@ -221,7 +221,7 @@ public class KernelTextTests
         Assert.Equal(managedLines, zones.Select(z => z.ManagedPages));
 
         // The per-CPU "high:" lines must not overwrite the zone's high watermark.
-        Assert.Equal(new Zones.Watermarks(66, 82, 98, 114), zones[0].Marks);
+        Assert.Equal(new Kernel.Watermarks(66, 82, 98, 114), zones[0].Marks);
         Assert.Equal([0UL, 3019, 3787, 3787, 3787], zones[0].Protection);
     }
 

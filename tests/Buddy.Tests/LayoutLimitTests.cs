@@ -2,9 +2,6 @@
 // size (metadata grows with use, not with the address space), and every one it refuses is refused
 // up front — a null member naming the setting, pageblocks too small for the max order — before
 // the allocator reserves any memory.
-using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using Buddy.Allocation;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

@@ -1,7 +1,6 @@
 // MobilityGroupingTests: grouping by mobility (the Linux 6.18 fallback, claim and steal rules of MobilityRules) and the settings and requests that select it.
 using System.Globalization;
 using Buddy.Kernel;
-using Buddy.Mobility;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

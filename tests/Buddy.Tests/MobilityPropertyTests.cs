@@ -1,8 +1,7 @@
 using System.Globalization;
 using Buddy.Kernel;
-using Buddy.Mobility;
-using Buddy.Zones;
 using CsCheck;
+using Buddy.Diagnostics;
 
 namespace Buddy.Tests;
 
@@ -598,7 +597,7 @@ public class MobilityPropertyTests
                 }
             }
 
-            foreach (Dumps.DumpRun run in _pages.Dump().Cached) // cached blocks are free to the model
+            foreach (Diagnostics.DumpRun run in _pages.Dump().Cached) // cached blocks are free to the model
             {
                 for (ulong p = run.Pfn; p < run.Pfn + run.Pages; p++)
                 {

@@ -1,6 +1,5 @@
 // MobilityTestData: the small grouping machine and the helpers shared by the mobility test classes.
 using System.Globalization;
-using Buddy.Mobility;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

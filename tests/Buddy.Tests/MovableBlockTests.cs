@@ -1,5 +1,4 @@
 // MovableBlockTests: movable handles (AllocateMovable, Migrate, Pin/Unpin, Free) and their misuse.
-using Buddy.Mobility;
 
 namespace Buddy.Tests;
 

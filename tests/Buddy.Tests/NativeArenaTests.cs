@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.InteropServices;
 using Buddy.Memory;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Tests;
@@ -192,12 +191,12 @@ public class CheckedArenaTests
         using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions
         {
             MaxOrder = 6,
-            Mobility = Mobility.MobilitySettings.GroupingAndCompaction with { PageblockOrder = 4 },
+            Mobility = MobilitySettings.GroupingAndCompaction with { PageblockOrder = 4 },
         });
-        var blocks = new List<Mobility.MovableBlock>();
+        var blocks = new List<MovableBlock>();
         for (int i = 0; i < 600; i++)
         {
-            Mobility.MovableBlock b = arena.RentMovable(Request.ForOrder(0));
+            MovableBlock b = arena.RentMovable(Request.ForOrder(0));
             using (ArenaPin pin = arena.Pin(b))
             {
                 pin.Span.Fill((byte)i);
@@ -211,10 +210,10 @@ public class CheckedArenaTests
             arena.Return(blocks[i]);
         }
 
-        Mobility.MovableBlock pinnedBlock = blocks[1];
+        MovableBlock pinnedBlock = blocks[1];
         ArenaPin held = arena.Pin(pinnedBlock);
         ulong pinnedAt = held.Address;
-        Mobility.CompactionResult result = arena.Pages.Compact(ZoneKind.Normal);
+        CompactionResult result = arena.Pages.Compact(ZoneKind.Normal);
         Assert.True(result.PagesMoved > 0, $"{result}");
         Assert.Equal(pinnedAt, pinnedBlock.Block.Address);
         held.Dispose();

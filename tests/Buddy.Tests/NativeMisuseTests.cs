@@ -2,10 +2,6 @@
 // and leaves the state exactly as before.
 using System.Buffers;
 using Buddy.Memory;
-using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Small;
-using Buddy.Zones;
 using CsCheck;
 using Microsoft.Win32.SafeHandles;
 using static Buddy.Units;

@@ -1,7 +1,6 @@
 // PageTypeInfoTests: the /proc/pagetypeinfo text of a grouping machine and PageTypeInfo.Format against a live 6.18 file.
 using System.Globalization;
 using Buddy.Kernel;
-using Buddy.Mobility;
 using static Buddy.Units;
 
 namespace Buddy.Tests;

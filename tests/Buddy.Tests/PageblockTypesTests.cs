@@ -1,8 +1,6 @@
 // PageblockTypesTests: the sparse pageblock type map against a model (a dictionary of the entries
 // written) for counts from one to 2^41, its runs, its size when idle, and the
 // no-allocation-mid-operation rule under injected faults.
-using Buddy.Allocation;
-using Buddy.FreeAreas;
 using CsCheck;
 
 namespace Buddy.Tests;

@@ -1,4 +1,5 @@
 using static Buddy.Units;
+using Buddy.Diagnostics;
 
 namespace Buddy.Tests;
 
@@ -44,7 +45,7 @@ public class PerCpuCacheTests
     [Fact]
     public void A_request_limited_to_a_zone_is_served_from_that_zones_cache_and_never_gets_a_higher_page()
     {
-        PageAllocator pages = new(MachineLayout.X86(64 * MiB) with { PerCpuCaches = true, Watermarks = Zones.WatermarkSettings.None });
+        PageAllocator pages = new(MachineLayout.X86(64 * MiB) with { PerCpuCaches = true, Watermarks = WatermarkSettings.None });
         Block dma = pages.Allocate(Request.ForOrder(0).InZone(ZoneKind.Dma));
         Assert.True(dma.EndAddress <= 16 * MiB);
         Assert.True(pages.CachedPages > 0, "the DMA zone's stack was refilled");
@@ -68,7 +69,7 @@ public class PerCpuCacheTests
     [Fact]
     public void A_limit_that_cuts_a_zone_or_an_alignment_above_the_block_bypasses_the_cache()
     {
-        PageAllocator pages = new(MachineLayout.X86(64 * MiB) with { PerCpuCaches = true, Watermarks = Zones.WatermarkSettings.None });
+        PageAllocator pages = new(MachineLayout.X86(64 * MiB) with { PerCpuCaches = true, Watermarks = WatermarkSettings.None });
         Block low = pages.Allocate(Request.ForOrder(0).Below(10 * MiB - 1));
         Block aligned = pages.Allocate(Request.ForOrder(0).AlignedTo(64 * KiB));
         Assert.Equal(0UL, pages.CachedPages);
@@ -105,7 +106,7 @@ public class PerCpuCacheTests
     {
         // Four pages at an unaligned start on a machine of order-1 blocks: a range of two pieces
         // whose page count looks like an order-2 block. It must go back to the zones, not a cache.
-        PageAllocator pages = new(MachineLayout.Flat(1 * MiB) with { PerCpuCaches = true, MaxOrder = 1, Mobility = Mobility.MobilitySettings.Grouping with { PageblockOrder = 1 } });
+        PageAllocator pages = new(MachineLayout.Flat(1 * MiB) with { PerCpuCaches = true, MaxOrder = 1, Mobility = MobilitySettings.Grouping with { PageblockOrder = 1 } });
         pages.Allocate(Request.ForOrder(0));
         Block range = pages.AllocateContiguous(4, alignment: 0);
         Assert.Equal(4UL, range.PageCount);

@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Xml.Linq;
-using Buddy.Dumps;
-using Buddy.Mobility;
+using Buddy.Diagnostics;
 using Buddy.Tool;
 using Buddy.Tool.Rendering;
 using static Buddy.Units;
+using Buddy.Tool.Commands;
 
 namespace Buddy.Tests;
 

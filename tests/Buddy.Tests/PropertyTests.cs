@@ -1,7 +1,5 @@
-using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 using CsCheck;
+using Buddy.Diagnostics;
 
 namespace Buddy.Tests;
 

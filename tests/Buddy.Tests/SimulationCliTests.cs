@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Buddy.Tool;
+using Buddy.Tool.Commands;
 
 namespace Buddy.Tests;
 

@@ -1,4 +1,3 @@
-using Buddy.Pages;
 using Buddy.Simulation;
 using Buddy.Simulation.Policies;
 using Buddy.Simulation.Replay;

@@ -1,6 +1,4 @@
-using Buddy.Pages;
-using Buddy.Small;
-using Buddy.Zones;
+using Buddy.Memory;
 using CsCheck;
 using static Buddy.Units;
 

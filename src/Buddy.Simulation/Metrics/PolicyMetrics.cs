@@ -3,7 +3,7 @@
 using System.Diagnostics;
 using Buddy.Kernel;
 using Buddy.Simulation.Policies;
-using Buddy.Zones;
+using Buddy.Diagnostics;
 
 namespace Buddy.Simulation.Metrics;
 

@@ -69,5 +69,5 @@ public sealed record PolicyResult
 
     /// <summary>The general allocator's state at the end, when the run was asked to keep it (not written to JSON).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public Dumps.AllocatorDump? Dump { get; init; }
+    public Diagnostics.AllocatorDump? Dump { get; init; }
 }

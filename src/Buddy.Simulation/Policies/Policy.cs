@@ -113,6 +113,6 @@ public abstract class Policy
     protected static MachineLayout OnePool(MachineLayout machine) => machine with
     {
         Zones = [new(ZoneKind.Normal, ulong.MaxValue)],
-        Watermarks = Zones.WatermarkSettings.None,
+        Watermarks = WatermarkSettings.None,
     };
 }

@@ -1,6 +1,5 @@
 // PolicyBlock: a block a policy handed out, with the allocator it came from and, for movable
 // blocks that may migrate, the handle that follows them.
-using Buddy.Mobility;
 
 namespace Buddy.Simulation.Policies;
 

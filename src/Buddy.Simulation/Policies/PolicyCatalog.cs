@@ -15,8 +15,8 @@ public static class PolicyCatalog
         "reserved-pool" => new ReservedPoolPolicy(machine, dmaPoolSize),
         "linux-1.3.4" => new Linux134Policy(machine),
         "zoned" => new ZonedPolicy(machine),
-        "zoned+mobility" => new ZonedPolicy(machine, Mobility.MobilitySettings.Grouping),
-        "zoned+mobility+compaction" => new ZonedPolicy(machine, Mobility.MobilitySettings.GroupingAndCompaction),
+        "zoned+mobility" => new ZonedPolicy(machine, MobilitySettings.Grouping),
+        "zoned+mobility+compaction" => new ZonedPolicy(machine, MobilitySettings.GroupingAndCompaction),
         _ => throw new ArgumentException($"Unknown policy '{name}'; expected one of: {string.Join(", ", Names)}.", nameof(name)),
     };
 }

@@ -1,7 +1,6 @@
 // ReservedPoolPolicy: a DMA pool carved out at boot — DMA requests are served from it alone and
 // nothing else ever uses it, so DMA never fails for lack of low memory and the pool is lost to
 // everyone else.
-using Buddy.Pages;
 
 namespace Buddy.Simulation.Policies;
 

@@ -1,6 +1,5 @@
 // ZonedPolicy: today's allocator — zones, zonelist fallback, watermarks and the lowmem reserve;
 // optionally grouping by mobility, and direct compaction that migrates movable blocks.
-using Buddy.Mobility;
 
 namespace Buddy.Simulation.Policies;
 

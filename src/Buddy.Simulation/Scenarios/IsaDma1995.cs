@@ -210,7 +210,7 @@ public static class IsaDma1995
 
         private bool Dma(ulong bytes, ulong boundary, List<PolicyBlock> held)
         {
-            int order = Pages.PageMath.OrderForPages((bytes + _page - 1) / _page);
+            int order = PageMath.OrderForPages((bytes + _page - 1) / _page);
             _dmaRequests++;
             bool ok = Ask(new PolicyRequest(order, ZoneKind.Dma, Boundary: boundary), out PolicyBlock b);
             if (ok)

@@ -11,7 +11,6 @@ using System.Diagnostics;
 using System.Globalization;
 using Buddy.Simulation.Baselines;
 using Buddy.Simulation.Replay;
-using Buddy.Zones;
 using Spectre.Console;
 
 namespace Buddy.Tool.Commands;

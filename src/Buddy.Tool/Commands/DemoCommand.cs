@@ -1,7 +1,6 @@
 // `buddy demo`: the 1995 ISA DMA story in a few lines of the library — memory use past 16 MiB,
 // then DMA buffers that must lie below 16 MiB and not cross 64 KiB or 128 KiB.
 using System.CommandLine;
-using Buddy.Zones;
 using static Buddy.Units;
 
 namespace Buddy.Tool.Commands;

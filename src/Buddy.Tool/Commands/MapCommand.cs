@@ -1,6 +1,6 @@
 // `buddy map` and `buddy report`: pictures of what a policy did to memory.
 using System.CommandLine;
-using Buddy.Dumps;
+using Buddy.Diagnostics;
 using Buddy.Simulation.Replay;
 using Buddy.Tool.Rendering;
 

@@ -3,7 +3,7 @@
 // order of PageState).
 using System.Globalization;
 using System.Text;
-using Buddy.Dumps;
+using Buddy.Diagnostics;
 
 namespace Buddy.Tool.Rendering;
 

@@ -1,6 +1,6 @@
 // PageMap: an allocator dump turned into a grid of cells, one page or a fixed group of pages per
 // cell, each with the state most of its pages are in. Everything a picture of memory needs.
-using Buddy.Dumps;
+using Buddy.Diagnostics;
 
 namespace Buddy.Tool.Rendering;
 

@@ -44,7 +44,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 /// <summary>Allocation-start stamps (mobility and generation), lazily allocated in 4,096-page chunks under a sparse directory.</summary>
 /// <remarks>

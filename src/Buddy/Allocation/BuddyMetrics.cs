@@ -2,7 +2,7 @@
 // `dotnet-counters monitor --counters Buddy` or an OpenTelemetry meter provider.
 using System.Diagnostics.Metrics;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 /// <summary>The "Buddy" meter: allocations, failures, compaction moves, pages in use per zone, and native arenas' resident and committed bytes.</summary>
 /// <remarks>Thread-safe. Instruments cost a field read when nobody listens.</remarks>
@@ -95,7 +95,7 @@ public static class BuddyMetrics
 
         foreach (PageAllocator allocator in live)
         {
-            foreach (Zones.ZoneStats zone in allocator.GetZoneStats())
+            foreach (ZoneStats zone in allocator.GetZoneStats())
             {
                 yield return new Measurement<long>((long)(zone.PresentPages - zone.FreePages),
                     new KeyValuePair<string, object?>("zone", zone.Name), new KeyValuePair<string, object?>("allocator", allocator.Id));

@@ -11,7 +11,7 @@
 using System.Collections;
 using static System.FormattableString;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 /// <summary>The exact allocations and contiguous ranges of one allocator, by start pfn.</summary>
 /// <remarks>Not thread-safe: the allocator's lock serialises access.</remarks>

@@ -7,7 +7,7 @@
 // then on throws OutOfMemoryException, as the runtime would. The same goes for a native arena's
 // commits (ArenaReservation): an armed countdown makes the Nth commit on the thread fail as an
 // mprotect or VirtualAlloc refused with ENOMEM would.
-namespace Buddy.Allocation;
+namespace Buddy;
 
 /// <summary>Fault injection for tests: makes the Nth metadata allocation on the calling thread throw <see cref="OutOfMemoryException"/>.</summary>
 internal static class Faults

@@ -15,9 +15,6 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using Buddy.Allocation;
-using Buddy.Caches;
-using Buddy.Zones;
 
 namespace Buddy;
 
@@ -484,7 +481,7 @@ public sealed partial class PageAllocator
     }
 
     // Every cached block with its stack's order and zone. Lock held and caches frozen.
-    private IEnumerable<(ulong Pfn, int Order, Zone Zone)> CachedBlocks()
+    internal IEnumerable<(ulong Pfn, int Order, Zone Zone)> CachedBlocks()
     {
         foreach (ThreadCache cache in _threadCaches)
         {
@@ -501,12 +498,12 @@ public sealed partial class PageAllocator
     // Starts an allocation at pfn; returns the stamp its handle carries.
     private ulong SetHead(ulong pfn, MigrateType mobility) => _heads.Set(pfn - _firstPfn, mobility);
 
-    private MigrateType MobilityOfHead(ulong pfn) => _heads.MobilityOf(pfn - _firstPfn) ?? MigrateType.Unmovable;
+    internal MigrateType MobilityOfHead(ulong pfn) => _heads.MobilityOf(pfn - _firstPfn) ?? MigrateType.Unmovable;
 
     // Clears the head; false when it was not set (nothing changes then).
     private bool TryClearHead(ulong pfn) => _heads.TryClear(pfn - _firstPfn);
 
-    private bool IsHead(ulong pfn) => _heads.IsSet(pfn - _firstPfn);
+    internal bool IsHead(ulong pfn) => _heads.IsSet(pfn - _firstPfn);
 
     private ulong StampOf(ulong pfn) => _heads.StampOf(pfn - _firstPfn);
 }

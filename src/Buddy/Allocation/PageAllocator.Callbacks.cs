@@ -12,8 +12,6 @@
 // - other threads wait for the lock (a callback must not wait for them in turn).
 // Reads that take a snapshot (FreePages, GetZoneStats, BuddyInfo, the handle's Block) stay allowed.
 using System.Diagnostics.CodeAnalysis;
-using Buddy.Caches;
-using Buddy.Mobility;
 
 namespace Buddy;
 

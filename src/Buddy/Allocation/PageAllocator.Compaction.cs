@@ -4,10 +4,7 @@
 // scanner — the scanners have met (Linux 6.18 mm/compaction.c, greedy and synchronous). The
 // migration scanner remembers where it stopped, as the kernel's cached pfn does, and starts over
 // once the scanners have met.
-using Buddy.Allocation;
 using Buddy.Kernel;
-using Buddy.Mobility;
-using Buddy.Zones;
 
 namespace Buddy;
 

@@ -3,9 +3,6 @@
 // the whole range out. A range with an unmovable, reserved or pinned page is never a candidate.
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
-using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 
 namespace Buddy;
 

@@ -1,8 +1,7 @@
 // PageAllocator (state reports): per-zone statistics, the free blocks, /proc/buddyinfo, and the
-// whole state as an AllocatorDump, for maps and reports. Each is a snapshot taken under the lock.
-using Buddy.Dumps;
+// consistent read that Buddy.Diagnostics builds a whole-state dump from. Each is a snapshot taken
+// under the lock.
 using Buddy.Kernel;
-using Buddy.Zones;
 
 namespace Buddy;
 
@@ -55,16 +54,20 @@ public sealed partial class PageAllocator
         }
     }
 
-    /// <summary>A snapshot of every zone, free block, allocation, cached block and reserved range.</summary>
-    public AllocatorDump Dump()
+    /// <summary>
+    /// Runs <paramref name="read"/> under the lock with every thread cache frozen, so that it sees one
+    /// consistent state: no thread moves a block between its cache and its user meanwhile. For
+    /// snapshots built outside this class (<see cref="Diagnostics.AllocatorDumps.Dump"/>).
+    /// </summary>
+    internal T ReadConsistent<T>(string member, Func<T> read)
     {
         lock (_lock)
         {
-            RefuseInsideCallback(nameof(Dump));
-            FreezeCaches(); // a consistent picture: no thread moves a block between its cache and its user meanwhile
+            RefuseInsideCallback(member);
+            FreezeCaches();
             try
             {
-                return DumpLocked();
+                return read();
             }
             finally
             {
@@ -73,65 +76,15 @@ public sealed partial class PageAllocator
         }
     }
 
-    private AllocatorDump DumpLocked()
-    {
-        var cached = new List<DumpRun>();
-        var cachedStarts = new HashSet<ulong>();
-        foreach ((ulong pfn, int order, _) in CachedBlocks())
-        {
-            cached.Add(new DumpRun(pfn, 1UL << order));
-            cachedStarts.Add(pfn);
-        }
+    // What a consistent read may look at (lock held, caches frozen).
+    internal IReadOnlyList<Zone> ZonesLocked => _zones;
 
-        var free = new List<DumpRun>();
-        var allocated = new List<DumpRun>();
-        var zones = new List<DumpZone>();
-        foreach (Zone z in _zones)
-        {
-            string types = "";
-            if (z.Grouped)
-            {
-                var letters = new char[z.Area.Pageblocks];
-                for (int i = 0; i < letters.Length; i++)
-                {
-                    letters[i] = "UMR"[z.Area.PageblockTypeAt(i)];
-                }
+    internal ulong FirstPfn => _firstPfn;
 
-                types = new string(letters);
-            }
+    internal ulong EndPfn => _endPfn;
 
-            zones.Add(new DumpZone(z.Name, z.StartPfn, z.EndPfn, types));
-            for (ulong p = z.StartPfn; p < z.EndPfn;)
-            {
-                (ulong unit, int order, bool isFree) = z.FindUnit(p);
-                ulong size = 1UL << order;
-                ulong start = Math.Max(unit, z.StartPfn);
-                if (isFree)
-                {
-                    free.Add(new DumpRun(unit, size, (MigrateType)z.Area.TypeOf(unit)));
-                }
-                else if (!_reserved.Contains(unit) && !cachedStarts.Contains(unit) && IsHead(unit))
-                {
-                    ulong pages = _exact.TryGetPages(unit, out ulong run) ? run : size;
-                    allocated.Add(new DumpRun(unit, pages, MobilityOfHead(unit)));
-                }
+    internal bool IsReservedUnit(ulong pfn) => _reserved.Contains(pfn);
 
-                p = start + size;
-            }
-        }
-
-        return new AllocatorDump
-        {
-            PageSize = PageSize,
-            MaxOrder = _maxOrder,
-            PageblockOrder = _layout.Mobility.GroupByMobility ? _layout.Mobility.PageblockOrder : null,
-            FirstPfn = _firstPfn,
-            EndPfn = _endPfn,
-            Zones = zones,
-            Reserved = [.. _layout.Reserved.Select(r => new DumpRun(r.Start >> _pageShift, ((r.End + PageSize - 1) >> _pageShift) - (r.Start >> _pageShift)))],
-            Free = free,
-            Allocated = allocated,
-            Cached = cached,
-        };
-    }
+    // The pages of the allocation that starts at head: its exact run, or the whole unit of the given size.
+    internal ulong AllocatedPagesAt(ulong head, ulong unitPages) => _exact.TryGetPages(head, out ulong run) ? run : unitPages;
 }

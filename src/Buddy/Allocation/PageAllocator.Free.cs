@@ -5,9 +5,6 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 using static System.FormattableString;
 
 namespace Buddy;

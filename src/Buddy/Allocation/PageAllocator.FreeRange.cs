@@ -2,9 +2,6 @@
 // kernel's split_page, then freeing page by page). Units the range cuts are split and their halves
 // stamped anew; pages outside the range stay allocated as blocks of their own; an exact allocation
 // it touches becomes plain blocks. Every page is checked first: a refused range changes nothing.
-using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 using static System.FormattableString;
 
 namespace Buddy;

@@ -21,7 +21,7 @@ public sealed partial class PageAllocator
         ulong end = (address + bytes + PageSize - 1) >> _pageShift;
         while (pfn < end)
         {
-            Zones.Zone? zone = _zonelist.ZoneOf(pfn);
+            Zone? zone = _zonelist.ZoneOf(pfn);
             if (zone is null)
             {
                 return false;

@@ -1,8 +1,8 @@
 // PageAllocator (movable blocks): handles whose frames may change, and the one mechanism that
 // moves them — take a free target, let the owner copy, give the old frames back.
 using System.Diagnostics.CodeAnalysis;
-using Buddy.Mobility;
-using Buddy.Zones;
+
+using Buddy.Kernel;
 
 namespace Buddy;
 
@@ -44,7 +44,7 @@ public sealed partial class PageAllocator
                     blocks[type] += Math.Max(0, Math.Min(start + count, visited) - start);
                 }
 
-                zones.Add(new Kernel.PageTypeInfoZone(0, z.Name, free, blocks));
+                zones.Add(new PageTypeInfoZone(0, z.Name, free, blocks));
             }
 
             return Kernel.PageTypeInfo.Format(zones, pageblockOrder, _maxOrder + 1);

@@ -9,8 +9,6 @@
 // MovableBlock handle. Reserve* methods get these first; they may throw, with nothing changed.
 // Operations made of many steps (draining caches, FreeRange, compaction) reserve before each
 // step: a fault between steps leaves the steps done so far done, each whole.
-using Buddy.FreeAreas;
-using Buddy.Zones;
 
 namespace Buddy;
 

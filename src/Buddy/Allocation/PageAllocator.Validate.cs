@@ -3,9 +3,6 @@
 // exact runs made of allocated units, cached blocks owned by no one else, a head exactly at each
 // live allocation's start, movable handles on their units.
 using System.Diagnostics;
-using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 using static System.FormattableString;
 
 namespace Buddy;

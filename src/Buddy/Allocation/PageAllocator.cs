@@ -10,12 +10,6 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using Buddy.Allocation;
-using Buddy.Caches;
-using Buddy.FreeAreas;
-using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 using static System.FormattableString;
 
 namespace Buddy;

@@ -3,7 +3,6 @@
 // mistakes relative to an allocator (order above its maximum) throw when it is used.
 using System.Globalization;
 using System.Text;
-using Buddy.Pages;
 
 namespace Buddy;
 

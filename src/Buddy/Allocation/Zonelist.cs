@@ -16,10 +16,9 @@
 using System.Globalization;
 using System.Text;
 using Buddy.Kernel;
-using Buddy.Zones;
 using static System.FormattableString;
 
-namespace Buddy.Allocation;
+namespace Buddy;
 
 /// <summary>Which watermark a pass of the zone walk checks.</summary>
 internal enum WatermarkKind

@@ -13,7 +13,7 @@
 // ready rentals); each keeps its gate on a cache line of its own.
 using System.Runtime.CompilerServices;
 
-namespace Buddy.Caches;
+namespace Buddy;
 
 /// <summary>The Busy/Frozen pair of a per-thread cache (see the file comment for the protocol).</summary>
 internal struct CacheGate

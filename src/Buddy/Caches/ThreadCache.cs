@@ -19,7 +19,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Buddy.Caches;
+namespace Buddy;
 
 /// <summary>Everything a fast-path operation reads or writes, padded onto cache lines no other object shares.</summary>
 /// <remarks>

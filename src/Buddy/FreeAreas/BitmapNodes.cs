@@ -4,7 +4,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Buddy.FreeAreas;
+namespace Buddy;
 
 /// <summary>A node of a <see cref="FreeBitmap"/> tree: a leaf or an inner node.</summary>
 internal abstract class BitmapNode

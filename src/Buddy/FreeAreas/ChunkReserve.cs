@@ -12,9 +12,8 @@
 //
 // Invariants: every node held is all zeros (masks clear, words clear, no children); each stack
 // holds at most its cap after Trim.
-using Buddy.Allocation;
 
-namespace Buddy.FreeAreas;
+namespace Buddy;
 
 /// <summary>Stacks of zeroed radix-tree nodes (leaves and inner nodes) shared by the bitmaps of an allocator's zones.</summary>
 internal sealed class ChunkReserve

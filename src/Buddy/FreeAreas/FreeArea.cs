@@ -15,7 +15,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Buddy.FreeAreas;
+namespace Buddy;
 
 /// <summary>The per-order, per-type free bitmaps, the split bitmaps and the pageblock types of one zone.</summary>
 /// <remarks>

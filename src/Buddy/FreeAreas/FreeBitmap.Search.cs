@@ -5,7 +5,7 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
-namespace Buddy.FreeAreas;
+namespace Buddy;
 
 /// <summary>The queries of the bitmap.</summary>
 internal sealed partial class FreeBitmap

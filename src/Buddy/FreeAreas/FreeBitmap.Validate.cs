@@ -3,7 +3,7 @@
 // counts of bits, leaves and inner nodes.
 using System.Numerics;
 
-namespace Buddy.FreeAreas;
+namespace Buddy;
 
 /// <summary>The invariant check of the bitmap.</summary>
 internal sealed partial class FreeBitmap

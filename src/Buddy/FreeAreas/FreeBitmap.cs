@@ -32,7 +32,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
-namespace Buddy.FreeAreas;
+namespace Buddy;
 
 /// <summary>A 64-ary radix-tree bitmap: lazily materialised nodes, full subtrees folded into one bit, find and next queries in O(height).</summary>
 /// <remarks>

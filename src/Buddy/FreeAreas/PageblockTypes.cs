@@ -26,9 +26,8 @@
 // Faults.BeforeMetadataAllocation before each allocation, so fault-injection tests see it.
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using Buddy.Allocation;
 
-namespace Buddy.FreeAreas;
+namespace Buddy;
 
 /// <summary>A sparse map from pageblock index (0..<see cref="Count"/>-1) to a migrate type (a byte); pages of entries are made on the first write of a non-initial type.</summary>
 /// <remarks>Not thread-safe: the owning zone serialises access.</remarks>

@@ -1,7 +1,6 @@
 // KernelWatermarks: the kernel's formulas for zone watermarks, the lowmem reserve and the default
 // min_free_kbytes (Linux 6.18 mm/page_alloc.c: __setup_per_zone_wmarks,
 // setup_per_zone_lowmem_reserve, calculate_min_free_kbytes). Integer arithmetic as the kernel does it.
-using Buddy.Zones;
 
 namespace Buddy.Kernel;
 

@@ -6,7 +6,6 @@
 // lines are read with BoundedLineReader, so a binary file or a huge line is refused too.
 using System.Globalization;
 using System.Text;
-using Buddy.Zones;
 
 namespace Buddy.Kernel;
 

@@ -25,7 +25,6 @@
 //   the chunk stays resident.
 // - Checked mode: a given-back page reads zeros, not the poison. Its poison flag is cleared when
 //   its chunk turns resident again (ArenaReservation.OnResident), before any rent can check it.
-using Buddy.Allocation;
 
 namespace Buddy.Memory;
 

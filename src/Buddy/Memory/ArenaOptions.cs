@@ -2,7 +2,6 @@
 // Invariant: NativeArena.Create calls CheckFor(size) (Validate plus the size rules; CheckGrowable first for an arena of the
 // default or MaximumSize size) before it reserves any memory, so a setting no arena can have is an ArgumentException
 // naming that setting, and nothing was mapped.
-using Buddy.Pages;
 using static System.FormattableString;
 
 namespace Buddy.Memory;
@@ -89,7 +88,7 @@ public sealed record ArenaOptions
     public bool Checked { get; init; }
 
     /// <summary>Grouping by mobility and compaction for the arena (movable rentals need grouping to move).</summary>
-    public Mobility.MobilitySettings Mobility { get; init; } = Buddy.Mobility.MobilitySettings.None;
+    public MobilitySettings Mobility { get; init; } = MobilitySettings.None;
 
     /// <summary>Keep small blocks in thread caches (see <see cref="MachineLayout.PerCpuCaches"/>).</summary>
     public bool PerCpuCaches { get; init; }

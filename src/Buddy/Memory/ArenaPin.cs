@@ -2,7 +2,6 @@
 // copied elsewhere) whenever it is not pinned, so its bytes are reachable only through a pin.
 // The span stays valid while the pin lives, even after the arena's disposal: the arena refuses to
 // take back a pinned rental, and the rental keeps the arena's memory mapped.
-using Buddy.Mobility;
 
 namespace Buddy.Memory;
 

@@ -436,7 +436,7 @@ internal sealed class ArenaReservation
     private bool Commit(ulong start, ulong length, out string? error)
     {
         error = null;
-        if (Allocation.Faults.CommitFails())
+        if (Faults.CommitFails())
         {
             error = "Cannot allocate memory (injected fault)";
             return false;

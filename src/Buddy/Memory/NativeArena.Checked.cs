@@ -53,7 +53,7 @@ public sealed partial class NativeArena
         }
     }
 
-    private void ThrowIfNotRented(Mobility.MovableBlock block)
+    private void ThrowIfNotRented(MovableBlock block)
     {
         lock (_movableLock)
         {

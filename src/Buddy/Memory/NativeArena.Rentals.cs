@@ -3,8 +3,6 @@
 // refilled from and spilled to the allocator in batches; larger ones and requests with constraints
 // go to the allocator directly; rents below a page come from the SmallAllocator. A rental whose
 // owner was dropped is reclaimed here too (Abandoned). Caches drain into the allocator on demand.
-using Buddy.Allocation;
-using Buddy.Small;
 using static System.FormattableString;
 
 namespace Buddy.Memory;

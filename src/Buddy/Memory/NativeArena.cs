@@ -16,9 +16,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Buddy.Allocation;
-using Buddy.Pages;
-using Buddy.Small;
 
 namespace Buddy.Memory;
 
@@ -55,7 +52,7 @@ public sealed partial class NativeArena : IDisposable
     private readonly List<(string Rental, string RentedAt)> _abandonedReports = []; // checked mode
     private readonly ConditionalWeakTable<ArenaMemory, string> _returnedAt = [];      // checked mode: first returns' stack traces
     private readonly Lock _movableLock = new();                     // taken inside the allocator's lock, never around it
-    private readonly Dictionary<Mobility.MovableBlock, string> _movable = []; // live movable rentals (checked mode: rent stack traces)
+    private readonly Dictionary<MovableBlock, string> _movable = []; // live movable rentals (checked mode: rent stack traces)
     private BuddyMemoryPool? _pool;
     private ArenaReservation _reservation = null!; // set by Create: which chunks are committed and resident
     private ArenaGiveBack? _giveBack;              // set by Create; null when the arena cannot give memory back (locked, heap fallback)
@@ -364,16 +361,16 @@ public sealed partial class NativeArena : IDisposable
     /// <summary>
     /// Rents a movable block: the allocator may migrate it (compaction, contiguous ranges), copying
     /// its bytes; reach them through <see cref="Pin"/>, never through a remembered address. Give it
-    /// back with <see cref="Return(Mobility.MovableBlock)"/>, which keeps the arena's memory mapped until then.
+    /// back with <see cref="Return(MovableBlock)"/>, which keeps the arena's memory mapped until then.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="AllocationFailedException">The request cannot be served.</exception>
-    public Mobility.MovableBlock RentMovable(Request request)
+    public MovableBlock RentMovable(Request request)
     {
         _handle.Acquire();
         try
         {
-            Mobility.MovableBlock block = AllocateMovableCommitted(request);
+            MovableBlock block = AllocateMovableCommitted(request);
             lock (_movableLock)
             {
                 _movable.Add(block, _checked ? Environment.StackTrace : "");
@@ -391,7 +388,7 @@ public sealed partial class NativeArena : IDisposable
     /// <summary>Pins a movable rental and gives access to its bytes until the pin is disposed (also after the arena's disposal).</summary>
     /// <exception cref="ArgumentException">The block is not a live movable rental of this arena (returned, or rented elsewhere).</exception>
     /// <exception cref="ObjectDisposedException">The block was freed behind the arena's back.</exception>
-    public ArenaPin Pin(Mobility.MovableBlock block)
+    public ArenaPin Pin(MovableBlock block)
     {
         ArgumentNullException.ThrowIfNull(block);
         ThrowIfNotRented(block);
@@ -401,7 +398,7 @@ public sealed partial class NativeArena : IDisposable
     /// <summary>Gives a movable rental back.</summary>
     /// <exception cref="ArgumentException">The block is not a live movable rental of this arena (returned twice, or rented elsewhere); nothing changes.</exception>
     /// <exception cref="InvalidOperationException">The block is pinned: dispose its pins first; nothing changes.</exception>
-    public void Return(Mobility.MovableBlock block)
+    public void Return(MovableBlock block)
     {
         ArgumentNullException.ThrowIfNull(block);
         lock (Pages.SyncRoot) // no pin can start between the check and the free
@@ -422,7 +419,7 @@ public sealed partial class NativeArena : IDisposable
         _handle.Release();
     }
 
-    private static readonly Mobility.MigrateCallback s_copy = static (_, from, to) =>
+    private static readonly MigrateCallback s_copy = static (_, from, to) =>
     {
         unsafe
         {
@@ -520,7 +517,7 @@ public sealed partial class NativeArena : IDisposable
 
     // A movable rental commits the whole arena first: a move (compaction, a contiguous range,
     // Pages.Migrate) may land a block in any free chunk without a rent to commit it.
-    private Mobility.MovableBlock AllocateMovableCommitted(Request request)
+    private MovableBlock AllocateMovableCommitted(Request request)
     {
         if (!_reservation.AllCommitted)
         {
@@ -535,7 +532,7 @@ public sealed partial class NativeArena : IDisposable
             }
         }
 
-        Mobility.MovableBlock block = Pages.AllocateMovable(request, s_copy);
+        MovableBlock block = Pages.AllocateMovable(request, s_copy);
         Block at = block.Block;
         if (!_reservation.IsResident(at.Pfn, at.PageCount))
         {

@@ -27,7 +27,6 @@
 // - A rental holding memory holds one reference on the arena's mapping (ArenaHandle), taken when
 //   the memory is attached and released when it goes back to the allocator.
 using System.Runtime.InteropServices;
-using Buddy.Small;
 
 namespace Buddy.Memory;
 

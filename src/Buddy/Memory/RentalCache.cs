@@ -12,7 +12,6 @@
 // - Nothing between TryEnter and Exit takes a lock, allocates or can throw.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Buddy.Caches;
 
 namespace Buddy.Memory;
 

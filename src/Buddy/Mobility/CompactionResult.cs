@@ -1,5 +1,5 @@
 // CompactionResult: what one compaction run did.
-namespace Buddy.Mobility;
+namespace Buddy;
 
 /// <summary>How a compaction run ended.</summary>
 public enum CompactionOutcome

@@ -1,10 +1,8 @@
 // MobilityRules: the kernel's grouping-by-mobility fallback (Linux 6.18 mm/page_alloc.c:
 // fallbacks[], __rmqueue_claim with should_try_claim_block and try_to_claim_block,
 // __rmqueue_steal), applied when a request finds no free block on its own type's lists.
-using Buddy.FreeAreas;
-using Buddy.Zones;
 
-namespace Buddy.Mobility;
+namespace Buddy;
 
 /// <summary>Which other types a request may take from, and when it takes a whole pageblock.</summary>
 /// <remarks>

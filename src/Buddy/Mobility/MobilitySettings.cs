@@ -1,5 +1,5 @@
 // MobilitySettings: grouping pages by mobility and compaction, as a machine has them.
-namespace Buddy.Mobility;
+namespace Buddy;
 
 /// <summary>Whether and how an allocator groups pages by mobility and compacts memory.</summary>
 public sealed record MobilitySettings

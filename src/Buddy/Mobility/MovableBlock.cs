@@ -1,5 +1,5 @@
 // MovableBlock: the handle of a movable allocation, whose frames the allocator may change.
-namespace Buddy.Mobility;
+namespace Buddy;
 
 /// <summary>Called under the allocator's lock when a movable block moves: copy the contents from <paramref name="from"/> to <paramref name="to"/>.</summary>
 /// <param name="block">The handle (its <see cref="MovableBlock.Block"/> still says <paramref name="from"/>).</param>

@@ -1,7 +1,7 @@
 // AddressRange: a half-open byte range [Start, End).
 using System.Globalization;
 
-namespace Buddy.Pages;
+namespace Buddy;
 
 /// <summary>A half-open range of addresses, <c>[Start, End)</c>.</summary>
 /// <param name="Start">The first address in the range.</param>

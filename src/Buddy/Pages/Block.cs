@@ -1,9 +1,8 @@
 // Block: the handle of one allocation. A value: copying it does not copy ownership. It carries its
-// allocation's stamp (see Allocation.AllocationHeads), so that a free through a copy that outlived
+// allocation's stamp (see AllocationHeads), so that a free through a copy that outlived
 // its allocation — a second free, or a free after the pages went to someone else — is refused.
 using System.Diagnostics;
 using System.Globalization;
-using Buddy.Pages;
 
 namespace Buddy;
 

@@ -3,9 +3,6 @@
 // Invariant: a layout that passes Validate has no null member and can be built — its allocator's
 // up-front metadata fits MetadataEstimate.BudgetBytes — so a constructor that validates first
 // reserves nothing for a layout it cannot build.
-using Buddy.Mobility;
-using Buddy.Pages;
-using Buddy.Zones;
 using static System.FormattableString;
 
 namespace Buddy;

@@ -13,9 +13,8 @@
 //   spaces of any size Validate accepts are built in microseconds.
 // - The arithmetic is done in UInt128 and saturates at ulong.MaxValue: no layout Validate lets
 //   through (at most 2^58 pages) can overflow it.
-using Buddy.Mobility;
 
-namespace Buddy.Pages;
+namespace Buddy;
 
 /// <summary>Bytes of managed memory a <see cref="MachineLayout"/>'s allocator metadata needs.</summary>
 /// <param name="UpFrontBytes">Allocated by the <see cref="PageAllocator"/> constructor: a few KiB per zone, whatever the size.</param>
@@ -27,8 +26,8 @@ public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostByt
     public const ulong FixedBudgetBytes = 4 * Units.GiB;
 
     private const int ArrayHeader = 24;
-    private const int LeafBytes = 544;        // FreeAreas.BitmapLeaf: 4,096 bits and a mask
-    private const int InnerBytes = 552;       // FreeAreas.BitmapInner: 64 children and two masks
+    private const int LeafBytes = 544;        // BitmapLeaf: 4,096 bits and a mask
+    private const int InnerBytes = 552;       // BitmapInner: 64 children and two masks
     private const int BitmapObjectBytes = 96; // an empty FreeBitmap
     private const int PagesPerHeadChunk = 4096;
     private const int HeadTopShift = 12;      // AllocationHeads: at most 4,096 top entries

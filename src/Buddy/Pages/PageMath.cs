@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
-namespace Buddy.Pages;
+namespace Buddy;
 
 /// <summary>Buddy arithmetic: orders, sizes and buddies of naturally aligned blocks.</summary>
 public static class PageMath

@@ -1,5 +1,5 @@
 // PfnRanges: a sorted, merged, immutable set of page-frame ranges with O(log n) queries.
-namespace Buddy.Pages;
+namespace Buddy;
 
 /// <summary>A sorted set of disjoint, non-adjacent page-frame ranges <c>[start, end)</c>.</summary>
 /// <remarks>Immutable, hence thread-safe.</remarks>

@@ -6,10 +6,9 @@
 // (PoolPage), so a double free or a stale handle is refused and changes nothing. A pool page is
 // what the page request returns, which must hold at least one block.
 using System.Diagnostics.CodeAnalysis;
-using Buddy.Pages;
 using static System.FormattableString;
 
-namespace Buddy.Small;
+namespace Buddy.Memory;
 
 /// <summary>A pool of equal blocks that are aligned and never cross a boundary (the kernel's dma_pool).</summary>
 /// <remarks>

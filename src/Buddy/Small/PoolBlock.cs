@@ -4,7 +4,7 @@
 // or a stale handle whose slot now holds another allocation — is refused, never frees the other.
 using System.Globalization;
 
-namespace Buddy.Small;
+namespace Buddy.Memory;
 
 /// <summary>A block handed out by a <see cref="DmaPool"/> or a <see cref="SmallAllocator"/>; give it back with their Free.</summary>
 public readonly struct PoolBlock : IEquatable<PoolBlock>

@@ -4,7 +4,7 @@
 // live and has the handle's generation, so an old handle cannot free the slot's next allocation.
 using System.Globalization;
 
-namespace Buddy.Small;
+namespace Buddy.Memory;
 
 /// <summary>A pool page: its block, its free slots (lowest first) and the generation of each slot.</summary>
 internal sealed class PoolPage

@@ -5,9 +5,8 @@
 // PoolBlock names its class's pool, whose slot generations refuse double frees and stale handles.
 using System.Globalization;
 using System.Text;
-using Buddy.Pages;
 
-namespace Buddy.Small;
+namespace Buddy.Memory;
 
 /// <summary>kmalloc for a <see cref="PageAllocator"/>: small blocks in power-of-two size classes, naturally aligned.</summary>
 /// <remarks>Thread-safe (each class locks itself). Empty slabs go back to the page allocator.</remarks>

@@ -1,5 +1,5 @@
 // WatermarkSettings: the sysctls behind zone watermarks and the lowmem reserve.
-namespace Buddy.Zones;
+namespace Buddy;
 
 /// <summary>
 /// The kernel's knobs for zone watermarks and the lowmem reserve (vm.min_free_kbytes,

@@ -3,9 +3,8 @@
 // page in exactly one unit, free blocks whole and unmerged with a free buddy, no bit below a unit,
 // free runs on one type's list, and the counts of free pages and reachable bits.
 using System.Globalization;
-using Buddy.Pages;
 
-namespace Buddy.Zones;
+namespace Buddy;
 
 /// <summary>The zone's invariant check.</summary>
 internal sealed partial class Zone

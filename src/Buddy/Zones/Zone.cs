@@ -9,11 +9,10 @@
 // - FreePages equals the sum over orders of NrFree(order) << order.
 using System.Diagnostics;
 using System.Numerics;
-using Buddy.FreeAreas;
-using Buddy.Mobility;
-using Buddy.Pages;
 
-namespace Buddy.Zones;
+using Buddy.Kernel;
+
+namespace Buddy;
 
 /// <summary>The buddy system of one zone: free areas, split state, watermarks and lowmem reserve.</summary>
 /// <remarks>

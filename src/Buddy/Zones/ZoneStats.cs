@@ -1,5 +1,7 @@
 // ZoneStats: a snapshot of one zone for reports and tests.
-namespace Buddy.Zones;
+using Buddy.Kernel;
+
+namespace Buddy;
 
 /// <summary>A snapshot of one zone's state.</summary>
 /// <param name="Kind">Which zone.</param>

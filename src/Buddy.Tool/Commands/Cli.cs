@@ -3,9 +3,8 @@
 // exception from the library or the tool — ends as exactly one line on stderr and an exit code
 // (ErrorReport: 2 for input the user can fix, 1 for anything unexpected). Nothing prints a stack trace.
 using System.CommandLine;
-using Buddy.Tool.Commands;
 
-namespace Buddy.Tool;
+namespace Buddy.Tool.Commands;
 
 /// <summary>The <c>buddy</c> command line.</summary>
 internal static class Cli

@@ -1,6 +1,6 @@
 // AllocatorDump: an allocator's state as versioned JSON — zones and their pageblock types, free
 // blocks, allocated blocks with mobility, cached blocks, reserved ranges — written by
-// PageAllocator.Dump() and read back with every field checked, so that a map or report can be
+// AllocatorDumps.Dump() and read back with every field checked, so that a map or report can be
 // drawn from a file. Format "buddy-dump", version 1 (docs/dump-format.md). Reading checks every
 // field (DumpCheck): a dump that loads is a state the allocator could have been in.
 using System.Globalization;
@@ -8,7 +8,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Buddy.Kernel;
 
-namespace Buddy.Dumps;
+namespace Buddy.Diagnostics;
 
 /// <summary>One zone in a dump.</summary>
 /// <param name="Name">The zone's name.</param>
@@ -23,7 +23,7 @@ public sealed record DumpZone(string Name, ulong StartPfn, ulong EndPfn, string 
 /// <param name="Mobility">The mobility (allocated and free blocks; free blocks carry their pageblock's type).</param>
 public sealed record DumpRun(ulong Pfn, ulong Pages, MigrateType Mobility = MigrateType.Unmovable);
 
-/// <summary>An allocator's state, as written by <see cref="PageAllocator.Dump"/>.</summary>
+/// <summary>An allocator's state, as written by <see cref="AllocatorDumps.Dump"/>.</summary>
 public sealed record AllocatorDump
 {
     /// <summary>The format name written in every dump.</summary>

@@ -1,5 +1,5 @@
 // Watermarks: a zone's min/low/high/promo marks in pages.
-namespace Buddy.Zones;
+namespace Buddy.Kernel;
 
 /// <summary>A zone's watermarks in pages, as /proc/zoneinfo prints them.</summary>
 /// <param name="Min">Below this only high-priority and atomic requests proceed (WMARK_MIN).</param>

@@ -11,7 +11,7 @@
 using System.Globalization;
 using Buddy.Kernel;
 
-namespace Buddy.Dumps;
+namespace Buddy.Diagnostics;
 
 /// <summary>Checks a deserialized dump field by field; returns the first problem, or null.</summary>
 internal static class DumpCheck
