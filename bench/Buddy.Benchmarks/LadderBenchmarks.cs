@@ -3,10 +3,11 @@
 // beside the reference buddy, so docs/benchmarks.md can say where each nanosecond of the gap goes.
 using BenchmarkDotNet.Attributes;
 using Buddy.Pages;
-using Buddy.Simulation.Baselines;
 using Buddy.Zones;
 
 namespace Buddy.Benchmarks;
+
+using Buddy.Workloads;
 
 /// <summary>Operations per invocation are <see cref="Ops"/>; each benchmark reports time per pair.</summary>
 public class LadderBenchmarks

@@ -45,7 +45,7 @@ internal static unsafe partial class Mimalloc
     {
         for (int i = 0; i < steps; i++)
         {
-            ref nint slot = ref slots[(int)(Simulation.Baselines.Workloads.Next(ref x) & (Simulation.Baselines.Workloads.Slots - 1))];
+            ref nint slot = ref slots[(int)(Workloads.Workloads.Next(ref x) & (Workloads.Workloads.Slots - 1))];
             if (slot != 0)
             {
                 Free((void*)slot);
@@ -53,7 +53,7 @@ internal static unsafe partial class Mimalloc
             }
             else
             {
-                nuint size = (nuint)4096 << Simulation.Baselines.Workloads.OrderOf(Simulation.Baselines.Workloads.Next(ref x));
+                nuint size = (nuint)4096 << Workloads.Workloads.OrderOf(Workloads.Workloads.Next(ref x));
                 slot = (nint)MallocAligned(size, size);
             }
         }

@@ -12,10 +12,11 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using Buddy.Memory;
-using Buddy.Simulation.Baselines;
 using static Buddy.Units;
 
 namespace Buddy.Benchmarks;
+
+using Buddy.Workloads;
 
 /// <summary>
 /// Pairs: <see cref="Ops"/> per invocation, so Mean and Allocated are per rent+return pair.

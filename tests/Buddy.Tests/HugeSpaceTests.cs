@@ -1,9 +1,10 @@
 using Buddy.Mobility;
-using Buddy.Simulation.Baselines;
 using CsCheck;
 using static Buddy.Units;
 
 namespace Buddy.Tests;
+
+using Buddy.Workloads;
 
 /// <summary>
 /// Address spaces far larger than any memory: 2^62 bytes of 4 KiB pages (2^50 pages). Metadata

@@ -9,12 +9,13 @@ using System.Buffers;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Buddy.Simulation.Baselines;
 using Buddy.Simulation.Replay;
 using Buddy.Zones;
 using Spectre.Console;
 
 namespace Buddy.Tool.Commands;
+
+using Buddy.Workloads;
 
 /// <summary>Times the workloads and prints ns per operation side by side.</summary>
 internal static class BenchCommand
