@@ -4,10 +4,11 @@
 // category has its own baseline, so the Ratio column reads as the targets.
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
-using Buddy.Simulation.Baselines;
+using Buddy.Bench;
 using static Buddy.Units;
 
 namespace Buddy.Benchmarks;
+
 
 /// <summary>
 /// Operations per invocation are <see cref="Ops"/> (one allocator per construction invocation).

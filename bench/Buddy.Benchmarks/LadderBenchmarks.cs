@@ -2,9 +2,10 @@
 // operations alone, the zone (search, split, merge), the allocator (lock, checks, stamp, handle) —
 // beside the reference buddy, so docs/benchmarks.md can say where each nanosecond of the gap goes.
 using BenchmarkDotNet.Attributes;
-using Buddy.Simulation.Baselines;
+using Buddy.Bench;
 
 namespace Buddy.Benchmarks;
+
 
 /// <summary>Operations per invocation are <see cref="Ops"/>; each benchmark reports time per pair.</summary>
 public class LadderBenchmarks

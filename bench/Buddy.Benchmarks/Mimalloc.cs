@@ -3,6 +3,7 @@
 // No mimalloc source is in this repository. Without the library, its benchmarks fail with a
 // message that says how to install it, and the others still run.
 using System.Runtime.InteropServices;
+using Buddy.Bench;
 
 namespace Buddy.Benchmarks;
 
@@ -45,7 +46,7 @@ internal static unsafe partial class Mimalloc
     {
         for (int i = 0; i < steps; i++)
         {
-            ref nint slot = ref slots[(int)(Simulation.Baselines.Workloads.Next(ref x) & (Simulation.Baselines.Workloads.Slots - 1))];
+            ref nint slot = ref slots[(int)(Workloads.Next(ref x) & (Workloads.Slots - 1))];
             if (slot != 0)
             {
                 Free((void*)slot);
@@ -53,7 +54,7 @@ internal static unsafe partial class Mimalloc
             }
             else
             {
-                nuint size = (nuint)4096 << Simulation.Baselines.Workloads.OrderOf(Simulation.Baselines.Workloads.Next(ref x));
+                nuint size = (nuint)4096 << Workloads.OrderOf(Workloads.Next(ref x));
                 slot = (nint)MallocAligned(size, size);
             }
         }

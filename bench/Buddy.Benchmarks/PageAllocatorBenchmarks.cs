@@ -4,10 +4,11 @@
 // on the same allocator, two threads — against ArrayPool, NativeMemory.AlignedAlloc, mimalloc and
 // the reference buddy, in one run. CoreBenchmarks has the allocator without thread caches.
 using BenchmarkDotNet.Attributes;
-using Buddy.Simulation.Baselines;
+using Buddy.Bench;
 using static Buddy.Units;
 
 namespace Buddy.Benchmarks;
+
 
 /// <summary>Operations per invocation are <see cref="Ops"/>; BenchmarkDotNet reports time per invocation.</summary>
 [MemoryDiagnoser]

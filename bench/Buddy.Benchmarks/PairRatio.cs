@@ -3,10 +3,11 @@
 // docs/benchmarks.md, where a piece of the fast path is taken out to see what it costs.
 using System.Diagnostics;
 using System.Globalization;
-using Buddy.Simulation.Baselines;
+using Buddy.Bench;
 using static Buddy.Units;
 
 namespace Buddy.Benchmarks;
+
 
 /// <summary>The interleaved order-0 pair harness.</summary>
 internal static class PairRatio

@@ -11,11 +11,12 @@ using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
+using Buddy.Bench;
 using Buddy.Memory;
-using Buddy.Simulation.Baselines;
 using static Buddy.Units;
 
 namespace Buddy.Benchmarks;
+
 
 /// <summary>
 /// Pairs: <see cref="Ops"/> per invocation, so Mean and Allocated are per rent+return pair.

@@ -1,8 +1,9 @@
-using Buddy.Simulation.Baselines;
+using Buddy.Bench;
 using CsCheck;
 using static Buddy.Units;
 
 namespace Buddy.Tests;
+
 
 /// <summary>
 /// Address spaces far larger than any memory: 2^62 bytes of 4 KiB pages (2^50 pages). Metadata

@@ -9,11 +9,12 @@ using System.Buffers;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Buddy.Simulation.Baselines;
+using Buddy.Bench;
 using Buddy.Simulation.Replay;
 using Spectre.Console;
 
 namespace Buddy.Tool.Commands;
+
 
 /// <summary>Times the workloads and prints ns per operation side by side.</summary>
 internal static class BenchCommand

@@ -4,9 +4,10 @@
 // the size, so they are skipped (saying so) on spaces where that would take too long; the first two
 // run on any size Validate accepts, up to 2^62 bytes.
 using System.CommandLine;
-using Buddy.Simulation.Baselines;
+using Buddy.Bench;
 
 namespace Buddy.Tool.Commands;
+
 
 /// <summary>Measures bytes of allocator metadata per page in three states.</summary>
 internal static class MetadataCommand

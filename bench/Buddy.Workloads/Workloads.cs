@@ -6,7 +6,7 @@ using System.IO.Pipelines;
 using System.Numerics;
 using System.Runtime.InteropServices;
 
-namespace Buddy.Simulation.Baselines;
+namespace Buddy.Bench;
 
 /// <summary>The benchmark workloads: order-0 pairs and the random mixed workload, per allocator.</summary>
 public static class Workloads

@@ -2,7 +2,7 @@
 // one lock — as a yardstick for benchmarks. Deliberately straightforward; not used by Buddy.
 using System.Diagnostics;
 
-namespace Buddy.Simulation.Baselines;
+namespace Buddy.Bench;
 
 /// <summary>A straightforward buddy allocator over page numbers: free lists per order and one lock.</summary>
 /// <remarks>

@@ -6,7 +6,7 @@ using System.Buffers;
 using System.Globalization;
 using Buddy.Memory;
 
-namespace Buddy.Simulation.Baselines;
+namespace Buddy.Bench;
 
 /// <summary>The process's resident set size after each step of a burst, in bytes.</summary>
 /// <param name="Before">Before the burst, just after a full aggressive collection.</param>
