@@ -3,6 +3,7 @@
 // exception from the library or the tool — ends as exactly one line on stderr and an exit code
 // (ErrorReport: 2 for input the user can fix, 1 for anything unexpected). Nothing prints a stack trace.
 using System.CommandLine;
+using System.CommandLine.Help;
 
 namespace Buddy.Tool.Commands;
 
@@ -34,9 +35,13 @@ internal static class Cli
         }
     }
 
-    private static RootCommand Root(TextWriter stdout, string[] args) =>
-        new("buddy — a zoned buddy page allocator with the kernel's DMA semantics, and tools to study it.")
+    // The root is a plain command named `buddy`, not a RootCommand: a RootCommand takes its name from
+    // the executable (Buddy.Tool), and the usage lines would say that instead of the command users type.
+    private static Command Root(TextWriter stdout, string[] args) =>
+        new("buddy", "buddy — a zoned buddy page allocator with the kernel's DMA semantics, and tools to study it.")
         {
+            new HelpOption(),
+            new VersionOption(),
             DemoCommand.Create(stdout),
             FragCommand.Create(stdout),
             ZonesCommand.Create(stdout),
@@ -54,7 +59,7 @@ internal static class Cli
     private static string ParseErrorLine(ParseResult parsed)
     {
         string errors = string.Join("; ", parsed.Errors.Select(e => ErrorReport.OneLine(e.Message).TrimEnd('.')));
-        string help = parsed.CommandResult.Command is RootCommand ? "buddy --help" : $"buddy {parsed.CommandResult.Command.Name} --help";
+        string help = parsed.CommandResult.Command.Parents.Any() is false ? "buddy --help" : $"buddy {parsed.CommandResult.Command.Name} --help";
         return $"buddy: {errors} (see '{help}').";
     }
 }
