@@ -127,6 +127,36 @@ public sealed class SimulationCliTests : IDisposable
     }
 
     [Fact]
+    public void Capture_of_a_command_exits_with_the_commands_code()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && Environment.IsPrivilegedProcess && (File.Exists("/sys/kernel/tracing/events/kmem/mm_page_alloc/enable") || Directory.Exists("/sys/kernel/tracing")),
+            "needs root and tracefs (a Linux machine where the test runs as root)");
+        string file = Path.Combine(_dir, "failed.trace.gz");
+        (int code, string stdout, string stderr) = Run("capture", "--out", file, "--", "sh", "-c", "ls / > /dev/null; exit 3");
+        Assert.True(code == 3, $"exit code {code}: {stderr}");
+        Assert.Contains("exited with code 3", stdout, StringComparison.Ordinal);
+        Assert.True(File.Exists(file), "the trace of a failed command is kept");
+    }
+
+    [Theory]
+    [InlineData(true, false, "permission denied: tracefs is mounted at /sys/kernel/tracing, but only root can read it")]
+    [InlineData(false, false, "tracefs is not mounted at /sys/kernel/tracing, and mounting it needs root")]
+    [InlineData(true, true, "tracefs is mounted at /sys/kernel/tracing but /p does not exist")]
+    [InlineData(false, true, null)]
+    public void Capture_tells_permission_denied_from_not_mounted(bool mounted, bool root, string? expected)
+    {
+        string? why = CaptureCommand.WhyUnavailable("/sys/kernel/tracing", "/p", mounted, root);
+        if (expected is null)
+        {
+            Assert.Null(why);
+        }
+        else
+        {
+            Assert.StartsWith(expected, why, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void Bench_prints_every_workload_side_by_side_and_writes_json()
     {
         string json = Path.Combine(_dir, "bench.json");

@@ -40,13 +40,13 @@ internal static class CaptureCommand
                 throw new UserInputException($"--seconds {secs}: expected 1..3600.");
             }
 
-            Run(parse.GetValue(tracefs)!, parse.GetValue(output)!, secs, cmd, stdout);
-            return 0;
+            // With a command, buddy exits with the command's code, as `time` and `strace` do.
+            return Run(parse.GetValue(tracefs)!, parse.GetValue(output)!, secs, cmd, stdout);
         });
         return capture;
     }
 
-    private static void Run(string tracefs, string outPath, int? seconds, string[] command, TextWriter stdout)
+    private static int Run(string tracefs, string outPath, int? seconds, string[] command, TextWriter stdout)
     {
         EnsureTracefs(tracefs);
         string[] enableFiles = [.. s_events.Select(e => Path.Combine(tracefs, "events", e, "enable"))];
@@ -96,6 +96,7 @@ internal static class CaptureCommand
         sink.Flush();
         sink.Dispose();
         Summarize(outPath, lines, exitCode, command, stdout);
+        return exitCode;
     }
 
     // Copies trace_pipe to the sink until the end marker arrives; returns the lines written.
@@ -161,9 +162,9 @@ internal static class CaptureCommand
             throw new UserInputException("capture needs Linux tracefs (kmem tracepoints); this is not Linux.");
         }
 
-        if (!Environment.IsPrivilegedProcess)
+        if (WhyUnavailable(tracefs, probe, IsMounted(tracefs), Environment.IsPrivilegedProcess) is { } why)
         {
-            throw new UserInputException($"tracefs is not available at {tracefs} and mounting it needs root; run with sudo, or mount it: mount -t tracefs nodev {tracefs}");
+            throw new UserInputException(why);
         }
 
         if (tracefs == DefaultTracefs && Directory.Exists(tracefs))
@@ -188,6 +189,35 @@ internal static class CaptureCommand
         }
 
         throw new UserInputException($"tracefs is not available at {tracefs}: {probe} does not exist (a kernel with CONFIG_FTRACE and the kmem tracepoints is needed).");
+    }
+
+    // Why the probe file cannot be seen, when mounting is not the answer: tracefs is mounted but mode
+    // 0700 (only root may look inside), or it is not mounted and only root may mount it. Null when
+    // root may try to mount it.
+    internal static string? WhyUnavailable(string tracefs, string probe, bool mounted, bool privileged) => (mounted, privileged) switch
+    {
+        (true, false) => $"permission denied: tracefs is mounted at {tracefs}, but only root can read it; run with sudo.",
+        (true, true) => $"tracefs is mounted at {tracefs} but {probe} does not exist (a kernel with CONFIG_FTRACE and the kmem tracepoints is needed).",
+        (false, false) => $"tracefs is not mounted at {tracefs}, and mounting it needs root; run with sudo, or mount it: mount -t tracefs nodev {tracefs}",
+        (false, true) => null,
+    };
+
+    // Whether /proc/self/mounts lists a tracefs at the path (readable by every user, unlike tracefs).
+    private static bool IsMounted(string tracefs)
+    {
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(tracefs));
+        try
+        {
+            return File.ReadLines("/proc/self/mounts").Select(line => line.Split(' ')).Any(f => f.Length > 2 && f[2] == "tracefs" && f[1] == full);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     private static void Summarize(string path, long lines, int exitCode, string[] command, TextWriter stdout)
