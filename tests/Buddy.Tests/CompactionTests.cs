@@ -109,7 +109,7 @@ public class CompactionTests
         Fragment(plain, (_, _, _) => { });
         Assert.False(plain.TryAllocate(Request.ForOrder(order), out _, out AllocationFailure? failure));
         Assert.Equal(FailureReason.Fragmented, failure.Reason);
-        Assert.Equal(0, plain.CompactionStats.Runs);
+        Assert.Equal(0, plain.GetCompactionStatistics().Runs);
 
         PageAllocator compacting = Machine(Small(compaction: true));
         var moved = new Dictionary<MovableBlock, List<(Block From, Block To)>>();
@@ -121,9 +121,9 @@ public class CompactionTests
         Assert.True(compacting.TryAllocate(Request.ForOrder(order), out Block b, out failure), failure?.Message);
         compacting.Validate();
         Assert.Equal(1UL << order, b.PageCount);
-        Assert.True(compacting.CompactionStats.Runs >= 1);
-        Assert.True(compacting.CompactionStats.Successes >= 1);
-        Assert.True(compacting.CompactionStats.PagesMoved >= 1);
+        Assert.True(compacting.GetCompactionStatistics().Runs >= 1);
+        Assert.True(compacting.GetCompactionStatistics().Successes >= 1);
+        Assert.True(compacting.GetCompactionStatistics().PagesMoved >= 1);
         Assert.NotEmpty(moved);
         foreach ((ulong pfn, MovableBlock h) in handles)
         {
@@ -164,7 +164,7 @@ public class CompactionTests
         Assert.Equal(2, pages.GetFreeBlocks().Count);
         Assert.Equal(128, handles.Values.Select(h => h.Block.Pfn).Distinct().Count());
         Assert.All(log.Moves, m => Assert.True(m.To.Pfn > m.From.Pfn, $"{m.From} moved down to {m.To}"));
-        (long runs, _, ulong scanned, ulong movedPages) = pages.CompactionStats;
+        (long runs, _, ulong scanned, ulong movedPages) = pages.GetCompactionStatistics();
         Assert.Equal(1, runs);
         Assert.Equal(result.PagesMoved, movedPages);
         Assert.Equal(result.PagesScanned, scanned);
@@ -249,14 +249,14 @@ public class CompactionTests
 
         (PageAllocator pages, MoveLog log) = Build(500);
         Assert.False(pages.TryAllocate(Request.ForOrder(6), out _));
-        Assert.Equal(0, pages.CompactionStats.Runs);
+        Assert.Equal(0, pages.GetCompactionStatistics().Runs);
         Assert.Empty(log.Moves);
         Assert.True(pages.TryAllocate(Request.ForOrder(5), out _)); // order 5 is there already
         pages.Validate();
 
         (pages, log) = Build(200);
         Assert.True(pages.TryAllocate(Request.ForOrder(6), out Block b));
-        Assert.True(pages.CompactionStats.Runs >= 1);
+        Assert.True(pages.GetCompactionStatistics().Runs >= 1);
         Assert.Equal(32, log.Moves.Count);
         Assert.Equal(64UL, b.PageCount);
         pages.Validate();
@@ -282,7 +282,7 @@ public class CompactionTests
         Assert.Equal(0, FragmentationIndex.Extfrag([0, 0, 2, 0, 0, 0, 0], 3));
         Assert.True(pages.TryAllocate(Request.ForOrder(3), out Block b));
         Assert.Equal(8UL, b.PageCount);
-        Assert.True(pages.CompactionStats.Runs >= 1);
+        Assert.True(pages.GetCompactionStatistics().Runs >= 1);
         Assert.NotEmpty(log.Moves);
         pages.Validate();
     }

@@ -117,7 +117,7 @@ public sealed class PolicyMetrics
             PagesSetAsideForDma = Policy.PagesSetAsideForDma,
             PeakPagesHeldByRetries = Policy.PeakPagesHeldByRetries,
             RetryAllocations = Policy.RetryAllocations,
-            CompactionPagesMoved = Policy.Allocators.Aggregate(0UL, (sum, a) => sum + a.CompactionStats.PagesMoved),
+            CompactionPagesMoved = Policy.Allocators.Aggregate(0UL, (sum, a) => sum + a.GetCompactionStatistics().PagesMoved),
             EventsPerSecond = seconds > 0 ? _steps / seconds : 0,
             BuddyInfo = Policy.BuddyInfo().ToString(),
             Samples = _samples,

@@ -157,13 +157,13 @@ public static class HighAlloc
     {
         PageAllocator pages = policy.Allocators[0];
         long possible = (long)(pages.FreePages >> order);
-        ulong movedBefore = pages.CompactionStats.PagesMoved;
+        ulong movedBefore = pages.GetCompactionStatistics().PagesMoved;
         long blocks = 0;
         while (policy.TryAllocate(new PolicyRequest(order, MigrateType: MigrateType.Movable), out _, out _))
         {
             blocks++;
         }
 
-        return new HighAllocMeasurement(blocks, possible, pages.CompactionStats.PagesMoved - movedBefore);
+        return new HighAllocMeasurement(blocks, possible, pages.GetCompactionStatistics().PagesMoved - movedBefore);
     }
 }

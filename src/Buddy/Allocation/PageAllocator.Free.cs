@@ -120,11 +120,7 @@ public sealed partial class PageAllocator
         }
 
         ThrowIfNotAnAllocation(pfn, pages, byAddressOnly, unitStart, unitOrder, unitFree, paramName);
-        if (_movable.Count > 0 && _movable.Remove(pfn, out MovableBlock? handle))
-        {
-            handle.MarkFreed();
-        }
-
+        _movable.Unregister(pfn);
         TryClearHead(pfn);
         zone.Release(pfn, unitOrder);
         _allocatedPages -= 1UL << unitOrder;
@@ -187,11 +183,7 @@ public sealed partial class PageAllocator
 
         int order = PageMath.Log2(pages);
         Debug.Assert(zone.FindUnit(pfn) == (pfn, order, false), "a live stamp names an allocated unit of the handle's order");
-        if (_movable.Count > 0 && _movable.Remove(pfn, out MovableBlock? handle))
-        {
-            handle.MarkFreed();
-        }
-
+        _movable.Unregister(pfn);
         bool cleared = _heads.TryClear(pfn - _firstPfn, stamp);
         Debug.Assert(cleared, "the stamp was matched under the lock");
         zone.Release(pfn, order);

@@ -1,13 +1,16 @@
-// PageAllocator (movable blocks): handles whose frames may change, and the one mechanism that
-// moves them — take a free target, let the owner copy, give the old frames back.
+// PageAllocator (mobility): the public face of movable blocks, compaction and pagetypeinfo —
+// argument checks and the lock, then one call into MovableRegistry (the live handles, and how one
+// moves), Compactor (the scanners and their statistics) or PageTypeCounts. PageAllocator is the
+// first two's IMigrationHost: the reservations, allocation heads and callback rule they need.
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
-
-using Buddy.Kernel;
 
 namespace Buddy;
 
-public sealed partial class PageAllocator
+public sealed partial class PageAllocator : IMigrationHost
 {
+    private readonly Compactor _compactor;
+
     /// <summary>The allocator's free blocks per migrate type and its pageblocks per type, as /proc/pagetypeinfo prints them.</summary>
     /// <remarks>Without grouping by mobility every pageblock is movable, as the kernel boots them.</remarks>
     public string PageTypeInfo()
@@ -15,39 +18,7 @@ public sealed partial class PageAllocator
         lock (_lock)
         {
             int pageblockOrder = _layout.Mobility.PageblockOrder;
-            var zones = new List<Kernel.PageTypeInfoZone>();
-            foreach (Zone z in _zones)
-            {
-                var free = new long[Kernel.PageTypeInfo.TypeNames.Count][];
-                for (int type = 0; type < free.Length; type++)
-                {
-                    free[type] = new long[_maxOrder + 1];
-                    for (int order = 0; order <= _maxOrder; order++)
-                    {
-                        free[type][order] = z.Grouped
-                            ? (type < z.Area.Types ? z.Area.NrFree(order, type) : 0)
-                            : (type == (int)MigrateType.Movable ? z.NrFree(order) : 0);
-                    }
-                }
-
-                // The kernel counts the pageblocks of the pfns from the zone's start in pageblock
-                // steps (pagetypeinfo_showblockcount_print): the zone's first `visited` pageblocks.
-                long[] blocks = new long[Kernel.PageTypeInfo.TypeNames.Count];
-                long visited = (long)((z.EndPfn - z.StartPfn + (1UL << pageblockOrder) - 1) >> pageblockOrder);
-                if (!z.Grouped)
-                {
-                    blocks[(int)MigrateType.Movable] = visited;
-                }
-
-                foreach ((long start, long count, byte type) in z.Area.PageblockRuns())
-                {
-                    blocks[type] += Math.Max(0, Math.Min(start + count, visited) - start);
-                }
-
-                zones.Add(new PageTypeInfoZone(0, z.Name, free, blocks));
-            }
-
-            return Kernel.PageTypeInfo.Format(zones, pageblockOrder, _maxOrder + 1);
+            return Kernel.PageTypeInfo.Format([.. _zones.Select(z => PageTypeCounts.Of(z, pageblockOrder))], pageblockOrder, _maxOrder + 1);
         }
     }
 
@@ -71,8 +42,7 @@ public sealed partial class PageAllocator
     public bool TryAllocateMovable(Request request, MigrateCallback onMigrate, [NotNullWhen(true)] out MovableBlock? block, [NotNullWhen(false)] out AllocationFailure? failure)
     {
         ArgumentNullException.ThrowIfNull(onMigrate);
-        bool ok = TryAllocateCore(request.WithMobility(MigrateType.Movable), out _, explain: true, out failure, onMigrate, out block);
-        return ok;
+        return TryAllocateCore(request.WithMobility(MigrateType.Movable), out _, explain: true, out failure, onMigrate, out block);
     }
 
     /// <summary>Frees a movable block.</summary>
@@ -90,7 +60,7 @@ public sealed partial class PageAllocator
                 throw new ArgumentException($"The movable block {current} was allocated by another PageAllocator.", nameof(block));
             }
 
-            if (!_movable.TryGetValue(current.Pfn, out MovableBlock? registered) || !ReferenceEquals(registered, block))
+            if (!_movable.IsLive(block))
             {
                 throw new ObjectDisposedException(nameof(MovableBlock), $"Double free or stale handle: the movable block {current} was already freed (or cut by a partial free).");
             }
@@ -109,112 +79,78 @@ public sealed partial class PageAllocator
         lock (_lock)
         {
             RefuseInsideCallback(nameof(Migrate));
-            Block current = block.Current;
-            ObjectDisposedException.ThrowIf(!_movable.TryGetValue(current.Pfn, out MovableBlock? registered) || !ReferenceEquals(registered, block), block);
+            ObjectDisposedException.ThrowIf(!_movable.IsLive(block), block);
             if (!block.CanMigrate)
             {
                 throw new InvalidOperationException($"The block {block} cannot move: it is pinned or was allocated without a migrate callback.");
             }
 
-            Zone zone = _zonelist.ZoneOf(current.Pfn)!;
-            ReserveForSteps(3); // FindTarget may retype a pageblock; then the move (see MoveUnit)
-            ulong target = FindTarget(zone, current.Order, current.Pfn + current.PageCount, ulong.MaxValue);
-            if (target == ulong.MaxValue)
-            {
-                return false;
-            }
-
-            MoveUnit(zone, block, target);
-            return true;
+            return _movable.MoveUpLocked(_zonelist.ZoneOf(block.Current.Pfn)!, block);
         }
     }
 
-    // Moves `handle` to the order-sized block at `target` (inside a free block, or already taken
-    // when `targetTaken`, whose caller reserved what the move needs and made the target's head
-    // chunk exist). Called under the lock. If the callback throws, the target is given back and
-    // the block stays.
-    private void MoveUnit(Zone zone, MovableBlock handle, ulong target, bool targetTaken = false)
+    /// <summary>Compaction runs so far, successful ones, pages scanned and pages moved.</summary>
+    public CompactionStatistics GetCompactionStatistics()
     {
-        Block from = handle.Current;
-        int order = from.Order;
-        if (!targetTaken)
+        lock (_lock)
         {
-            ReserveForSteps(2); // the take, a give-back on failure, the old frames' give-back, the new head
-            zone.TakeSpecific(target, order);
+            return _compactor.GetStatisticsLocked();
         }
-
-        // The target gets its stamp before the callback sees `to`: if the move fails, clearing it
-        // uses up that generation, so a `to` the callback kept stays stale for good.
-        ulong stamp = SetHead(target, MigrateType.Movable); // the head chunk is reserved
-        var to = new Block(target, from.PageCount, _pageShift, _id, stamp, MigrateType.Movable, tracked: true);
-        try
-        {
-            RunMigrateCallback(handle, from, to);
-        }
-        catch
-        {
-            TryClearHead(target);
-            zone.Release(target, order);
-            throw;
-        }
-
-        _movable.Remove(from.Pfn);
-        _movable.Add(target, handle);
-        TryClearHead(from.Pfn);
-        handle.MovedTo(to);
-        _zonelist.ZoneOf(from.Pfn)!.Release(from.Pfn, order);
     }
 
-    // The pfn of an order-sized target for a migration: the highest order-aligned block that lies
-    // inside a free block, at or above `above` and wholly below `below`, in a movable pageblock (or
-    // in a whole free pageblock, which becomes movable first, unless this is only a probe; with
-    // `anyPageblock`, in any pageblock, as compaction at its highest priority allows).
-    // ulong.MaxValue when there is none.
-    private ulong FindTarget(Zone zone, int order, ulong above, ulong below, bool anyPageblock = false, bool probe = false)
+    /// <summary>Compacts <paramref name="zone"/> completely: moves movable blocks up until the scanners meet.</summary>
+    /// <exception cref="ArgumentException">The machine has no such zone, or does not group by mobility.</exception>
+    /// <exception cref="Exception">A migrate callback threw; that block stays where it was.</exception>
+    public CompactionResult Compact(ZoneKind zone)
     {
-        ulong best = ulong.MaxValue, size = 1UL << order;
-        int bestOrder = -1, bestType = 0;
-        int types = zone.Area.Types;
-        for (int current = order; current <= _maxOrder; current++)
+        if (!_layout.Mobility.GroupByMobility)
         {
-            for (int type = 0; type < types; type++)
-            {
-                if (!anyPageblock && types > 1 && type != (int)MigrateType.Movable && current < zone.Area.PageblockOrder)
-                {
-                    continue;
-                }
-
-                ulong pfn = zone.Area.HighestFreeBelow(current, type, below);
-                if (pfn == ulong.MaxValue)
-                {
-                    continue;
-                }
-
-                ulong end = Math.Min(pfn + (1UL << current), below);
-                if (end < pfn + size)
-                {
-                    continue;
-                }
-
-                ulong top = (end - size) & ~(size - 1);
-                if (top >= pfn && top >= above && (best == ulong.MaxValue || top > best))
-                {
-                    best = top;
-                    bestOrder = current;
-                    bestType = type;
-                }
-            }
+            throw new ArgumentException("Compaction needs grouping by mobility (MachineLayout.Mobility).", nameof(zone));
         }
 
-        if (!probe && best != ulong.MaxValue && types > 1 && bestType != (int)MigrateType.Movable && bestOrder >= zone.Area.PageblockOrder)
+        lock (_lock)
         {
-            // A whole free pageblock of another type becomes movable before it takes movable pages.
-            ulong block = best & ~((1UL << bestOrder) - 1);
-            zone.Area.RemoveFree(bestOrder, block);
-            zone.SetPageblockTypes(block, bestOrder, (int)MigrateType.Movable);
-            zone.Area.AddFree(bestOrder, block);
+            RefuseInsideCallback(nameof(Compact));
+            Zone z = _zones.FirstOrDefault(x => x.Kind == zone)
+                ?? throw new ArgumentException($"This machine has no {zone.KernelName()} zone with memory.", nameof(zone));
+            DrainCachesLocked(); // the compactor sees cached blocks as allocated
+            return _compactor.CompactFullyLocked(z);
         }
+    }
 
-        return best;
+    // PageAllocator.Contiguous.cs evacuates a range with these (MigrationTargets, MovableRegistry). Lock held.
+    private ulong FindTarget(Zone zone, int order, ulong above, ulong below, bool anyPageblock = false)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        return MigrationTargets.FindHighest(zone, order, above, below, anyPageblock);
+    }
+
+    private void MoveUnit(Zone zone, MovableBlock handle, ulong target, bool targetTaken = false) => _movable.MoveLocked(zone, handle, target, targetTaken);
+
+    Lock IMigrationHost.SyncRoot => _lock;
+
+    void IMigrationHost.ReserveForStepsLocked(int takes)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        ReserveForSteps(takes);
+    }
+
+    Block IMigrationHost.StartMovableAllocationLocked(ulong pfn, ulong pages)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        ulong stamp = SetHead(pfn, MigrateType.Movable);
+        return new Block(pfn, pages, _pageShift, _id, stamp, MigrateType.Movable, tracked: true);
+    }
+
+    bool IMigrationHost.TryClearHeadLocked(ulong pfn)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        return TryClearHead(pfn);
+    }
+
+    void IMigrationHost.RunMigrateCallbackLocked(MovableBlock handle, Block from, Block to)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        RunMigrateCallback(handle, from, to);
     }
 }

@@ -51,14 +51,7 @@ public sealed partial class PageAllocator
 
         HashSet<ulong> cached = ValidateCachedLocked(units, pieces);
         ValidateHeadsLocked(units, pieces, cached);
-        foreach ((ulong start, MovableBlock handle) in _movable)
-        {
-            Block b = handle.Current;
-            if (b.Pfn != start || !units.Contains(start) || _zonelist.ZoneOf(start)!.FindUnit(start) != (start, b.Order, false))
-            {
-                throw new InvalidOperationException(Invariant($"Invariant broken: movable block {b} is registered at pfn 0x{start:x} but is not an allocated unit there."));
-            }
-        }
+        _movable.ValidateLocked(units, _zonelist);
     }
 
     // Every zone's own invariants, and the page counts across zones; returns the starts of the

@@ -1,6 +1,7 @@
 // PageAllocator: the façade over a machine's zones — builds them from a layout, resolves a request
 // and takes it through the zonelist's passes (PageAllocator.Free.cs gives blocks back; Zonelist,
-// ExactRuns, AllocationHeads and the thread caches hold the state it coordinates).
+// ExactRuns, AllocationHeads, MovableRegistry, Compactor and the thread caches hold the state it
+// coordinates).
 //
 // Invariants (Validate):
 // - Every managed page is in exactly one free block or one allocated unit; reserved pages only in
@@ -47,7 +48,7 @@ public sealed partial class PageAllocator
     private readonly ulong _firstPfn;
     private readonly ulong _endPfn;
     private readonly ExactRuns _exact = new();
-    private readonly Dictionary<ulong, MovableBlock> _movable = [];
+    private readonly MovableRegistry _movable;
     private ulong _allocatedPages;
 
     /// <summary>Creates an allocator over <paramref name="layout"/> with every unreserved page free.</summary>
@@ -66,6 +67,7 @@ public sealed partial class PageAllocator
 
         (int leaves, int inners) = FreeArea.PerOperation(_maxOrder, layout.Mobility.GroupByMobility ? MobilityRules.Types : 1, _endPfn - _firstPfn + (1UL << _maxOrder));
         _chunks = new ChunkReserve(leaves, inners);
+        _movable = new MovableRegistry(this);
         var byLayoutIndex = new Zone?[layout.Zones.Count];
         ulong zoneStart = 0;
         for (int i = 0; i < layout.Zones.Count; i++)
@@ -88,7 +90,7 @@ public sealed partial class PageAllocator
 
         _zonelist = new Zonelist(byLayoutIndex, _pageShift);
         _zones = _zonelist.Zones;
-        _scanners.EnsureCapacity(_zones.Length); // compaction records its place without allocating
+        _compactor = new Compactor(this, _movable, _zonelist, layout);
         _topCacheZone = _zones.Length - 1;
         _heads = new AllocationHeads(_endPfn - _firstPfn);
         if (layout.PerCpuCaches)
@@ -307,7 +309,7 @@ public sealed partial class PageAllocator
 
         if (tracked)
         {
-            _movable.EnsureCapacity(_movable.Count + 1);
+            _movable.ReserveOne();
             handle = new MovableBlock(this, onMigrate);
         }
 
@@ -339,10 +341,14 @@ public sealed partial class PageAllocator
             taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
         }
 
-        if (taken.Zone is null && r.Order > 0 && _layout.Mobility.Compaction && DirectCompact(r.Order, r.SearchOrder, r.LimitPfn, highest))
+        if (taken.Zone is null && r.Order > 0 && _layout.Mobility.Compaction)
         {
-            ReserveForStep();
-            taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
+            DrainCachesLocked(); // the compactor sees cached blocks as allocated
+            if (_compactor.DirectCompactLocked(r.Order, r.SearchOrder, r.LimitPfn, highest))
+            {
+                ReserveForStep();
+                taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
+            }
         }
 
         return taken;
@@ -383,8 +389,7 @@ public sealed partial class PageAllocator
         var block = new Block(pfn, pages, _pageShift, _id, stamp, type, tracked, _cacheMaxOrder < 0 ? -1 : _cacheZoneByLayoutIndex[from.Index + 1]);
         if (handle is not null)
         {
-            handle.Attach(block);
-            _movable.Add(pfn, handle);
+            _movable.Register(handle, block);
         }
 
         return block;
