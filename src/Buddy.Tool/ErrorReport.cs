@@ -51,9 +51,16 @@ internal static class ErrorReport
     {
         Exception cause = Unwrap(e);
         return IsUserInput(cause)
-            ? (UsageError, "buddy: " + OneLine(cause.Message))
+            ? (UsageError, "buddy: " + OneLine(cause is ArgumentException a ? WithoutParameter(a) : cause.Message))
             : (Failed, $"buddy: internal error ({cause.GetType().Name}: {OneLine(cause.Message)}); please report this, with the command line that caused it.");
     }
+
+    // The message a user reads: an ArgumentException's text without the " (Parameter 'size')" that
+    // .NET appends, since the user typed an option, not a parameter (the message names the option).
+    public static string WithoutParameter(ArgumentException e) =>
+        e.ParamName is { } name && e.Message.EndsWith($" (Parameter '{name}')", StringComparison.Ordinal)
+            ? e.Message[..^$" (Parameter '{name}')".Length]
+            : e.Message;
 
     /// <summary>Whether <paramref name="e"/> says the user's input was wrong rather than the tool.</summary>
     public static bool IsUserInput(Exception e) => e

@@ -54,7 +54,7 @@ internal static class SimulationBudget
         }
         catch (ArgumentException e)
         {
-            throw new UserInputException($"{option} {Units.FormatSize(memory)}: {e.Message}", e);
+            throw new UserInputException($"{option} {Units.FormatSize(memory)}: {ErrorReport.WithoutParameter(e)}", e);
         }
     }
 

@@ -58,6 +58,9 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         { "report --out {dir}", 2, "--out: cannot write '{dir}': it is a directory" },
         { "report {empty} --out {new}.html", 2, "cannot read '{empty}': the file is empty" },
         { "capture --out {nodir}/t.gz --seconds 1", 2, "--out: cannot write '{nodir}/t.gz'" },
+        { "scenario highalloc --seed abc", 2, "--seed: 'abc' is not a whole number (see 'buddy scenario --help')." },
+        { "replay --sample-every 1.5", 2, "--sample-every: '1.5' is not a whole number" },
+        { "metadata --memory 0", 2, "multiple of the page size (4096 bytes), not 0." }, // the line ends there: no " (Parameter 'Size')"
         { "bench --json {nodir}/b.json", 2, "--json: cannot write '{nodir}/b.json'" },
         { "frob", 2, "'frob'" },
         { "internal-fault command", 1, "internal error (InvalidOperationException: internal-fault: an unexpected failure in a command." },
@@ -194,6 +197,8 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         Assert.StartsWith("buddy: ", lines[0], StringComparison.Ordinal);
         Assert.DoesNotContain('\r', lines[0]);
         Assert.Contains(expected, lines[0], StringComparison.Ordinal);
+        Assert.DoesNotContain("(Parameter '", lines[0], StringComparison.Ordinal); // options, not .NET parameters
+        Assert.DoesNotContain("System.", lines[0], StringComparison.Ordinal);        // nor .NET type names
     }
 
     // `dotnet Buddy.Tool.dll ARGS` from the test output directory, with the GC heap capped so that a

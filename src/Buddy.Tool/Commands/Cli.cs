@@ -4,6 +4,7 @@
 // (ErrorReport: 2 for input the user can fix, 1 for anything unexpected). Nothing prints a stack trace.
 using System.CommandLine;
 using System.CommandLine.Help;
+using System.Text.RegularExpressions;
 
 namespace Buddy.Tool.Commands;
 
@@ -55,10 +56,32 @@ internal static class Cli
             FaultCommand.Create(),
         };
 
+    // System.CommandLine names the .NET type it could not convert to ("Cannot parse argument 'abc' for
+    // option '--seed' as expected type 'System.Int32'"); the user typed an option and wants to know
+    // what it takes.
+    internal static string InUsersTerms(string message)
+    {
+        Match m = Regex.Match(message, @"^Cannot parse argument '(?<value>.*)' for option '(?<option>[^']+)' as expected type '(?<type>[^']+)'");
+        if (!m.Success)
+        {
+            return message;
+        }
+
+        string expected = m.Groups["type"].Value switch
+        {
+            "System.Int32" or "System.Int64" => "a whole number",
+            "System.UInt32" or "System.UInt64" => "a whole number of 0 or more",
+            "System.Double" or "System.Single" or "System.Decimal" => "a number",
+            "System.Boolean" => "true or false",
+            _ => "a value of the form --help shows",
+        };
+        return $"{m.Groups["option"].Value}: '{m.Groups["value"].Value}' is not {expected}";
+    }
+
     // Every mistake the parser found, in one line, and where to look for usage.
     private static string ParseErrorLine(ParseResult parsed)
     {
-        string errors = string.Join("; ", parsed.Errors.Select(e => ErrorReport.OneLine(e.Message).TrimEnd('.')));
+        string errors = string.Join("; ", parsed.Errors.Select(e => ErrorReport.OneLine(InUsersTerms(e.Message)).TrimEnd('.')));
         string help = parsed.CommandResult.Command.Parents.Any() is false ? "buddy --help" : $"buddy {parsed.CommandResult.Command.Name} --help";
         return $"buddy: {errors} (see '{help}').";
     }

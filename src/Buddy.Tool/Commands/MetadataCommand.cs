@@ -33,7 +33,7 @@ internal static class MetadataCommand
             }
             catch (ArgumentException e)
             {
-                throw new UserInputException($"--memory, --page-size, --max-order: {e.Message}");
+                throw new UserInputException($"--memory, --page-size, --max-order: {ErrorReport.WithoutParameter(e)}", e);
             }
 
             var pages = new PageAllocator(layout);
