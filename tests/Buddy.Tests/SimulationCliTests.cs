@@ -162,6 +162,8 @@ public sealed class SimulationCliTests : IDisposable
         string json = Path.Combine(_dir, "bench.json");
         (int code, string stdout, string stderr) = Run("bench", "--quick", "--json", json);
         Assert.True(code == 0, stderr);
+        Assert.DoesNotContain("warming up", stdout + stderr, StringComparison.Ordinal); // progress goes to a terminal's stderr only
+        Assert.DoesNotContain("round 1 of", stdout + stderr, StringComparison.Ordinal);
         foreach (string who in new[] { "ArrayPool", "NativeMemory.AlignedAlloc", "reference buddy", "without thread caches", "Targets (issue 5)", "Targets (issue 12)", "Below(12 MiB)", "30-bit DMA mask", "Huge space: ",
                      "Targets (issue 13)", "64 KiB rent+return pair", "through a Pipe", "Allocated on the GC heap (issue 13)", "Resident memory (issue 13)" })
         {

@@ -34,7 +34,7 @@ internal static class BenchCommand
         command.SetAction(parse =>
         {
             int scale = parse.GetValue(quick) ? 10 : 1;
-            BenchRun run = Run(scale, line => stdout.WriteLine(line));
+            BenchRun run = Progress.WithStatus(stdout, "timing ...", status => Run(scale, status ?? (_ => { })));
             List<Measurement> results = [.. run.Cases.Select(c => new Measurement(c.Workload, c.Implementation, c.Median, c.AllocatedPerOp))];
             Print(Output.Console(stdout), results);
             PrintIssue12(stdout, run);

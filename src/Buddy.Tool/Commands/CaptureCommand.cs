@@ -70,7 +70,12 @@ internal static class CaptureCommand
             reader.Start();
             if (seconds is { } s)
             {
-                Thread.Sleep(TimeSpan.FromSeconds(s));
+                // A spinner while the seconds pass (a command prints on the terminal itself: none then).
+                Progress.WithStatus(stdout, $"capturing page events for {s} s ...", _ =>
+                {
+                    Thread.Sleep(TimeSpan.FromSeconds(s));
+                    return 0;
+                });
             }
             else
             {

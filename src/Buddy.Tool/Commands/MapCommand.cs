@@ -51,13 +51,13 @@ internal static class MapCommand
             {
                 string p = parse.GetValue(policy)!;
                 int s = parse.GetValue(seed);
-                dump = ScenarioCatalog.RunForPictures(scenarioName, s, [p]).Policies[0].Dump!;
+                dump = Progress.WithStatus(stdout, $"{scenarioName}: running ...", _ => ScenarioCatalog.RunForPictures(scenarioName, s, [p])).Policies[0].Dump!;
                 title = $"{p} after {scenarioName} (seed {s}{ScenarioCatalog.Moment(scenarioName)})";
             }
             else
             {
                 string name = parse.GetValue(policy)!;
-                ReplayResult result = Replay(parse.GetValue(trace), parse.GetValue(memory), [name]);
+                ReplayResult result = Replay(stdout, parse.GetValue(trace), parse.GetValue(memory), [name]);
                 dump = result.Policies[0].Dump!;
                 title = $"{name} after {Path.GetFileName(result.Source)}";
             }
@@ -91,13 +91,13 @@ internal static class MapCommand
             if (parse.GetValue(scenario) is { } scenarioName)
             {
                 int s = parse.GetValue(seed);
-                DrawnScenario drawn = ScenarioCatalog.RunForPictures(scenarioName, s, ReplayCommand.CheckPolicies(parse.GetValue(policies)));
+                DrawnScenario drawn = Progress.WithStatus(stdout, $"{scenarioName}: running ...", _ => ScenarioCatalog.RunForPictures(scenarioName, s, ReplayCommand.CheckPolicies(parse.GetValue(policies))));
                 html = HtmlReport.Render($"{scenarioName}, seed {s}", drawn.Summary, drawn.Policies, commandLine, "steps");
                 count = drawn.Policies.Count;
             }
             else
             {
-                ReplayResult result = Replay(parse.GetValue(trace), parse.GetValue(memory), ReplayCommand.CheckPolicies(parse.GetValue(policies)));
+                ReplayResult result = Replay(stdout, parse.GetValue(trace), parse.GetValue(memory), ReplayCommand.CheckPolicies(parse.GetValue(policies)));
                 html = HtmlReport.Render(result, commandLine);
                 count = result.Policies.Count;
             }
@@ -117,13 +117,16 @@ internal static class MapCommand
         return scenario;
     }
 
-    private static ReplayResult Replay(string? trace, string? memory, IReadOnlyList<string> policies)
+    private static ReplayResult Replay(TextWriter stdout, string? trace, string? memory, IReadOnlyList<string> policies)
     {
-        return TraceReplay.Run(trace ?? ReplayCommand.BundledTrace, new ReplayOptions
+        string path = trace ?? ReplayCommand.BundledTrace;
+        var options = new ReplayOptions
         {
             Memory = ReplayCommand.ParseMemory(memory, policies),
             Policies = policies,
             KeepDumps = true,
-        });
+        };
+        return Progress.WithBar(stdout, $"replaying {Path.GetFileName(path)}", report =>
+            TraceReplay.Run(path, options, report is null ? null : (position, length) => report(length == 0 ? 1 : (double)position / length)));
     }
 }

@@ -104,22 +104,9 @@ internal static class ReplayCommand
     /// <summary>The policies named, without duplicates.</summary>
     public static string[] CheckPolicies(string[]? names) => names is null ? [] : [.. names.Distinct(StringComparer.Ordinal)];
 
-    private static ReplayResult Run(string path, ReplayOptions options, TextWriter stdout)
-    {
-        if (!Output.IsInteractive(stdout))
-        {
-            return TraceReplay.Run(path, options);
-        }
-
-        ReplayResult? result = null;
-        AnsiConsole.Progress().AutoClear(true).Start(ctx =>
-        {
-            ProgressTask task = ctx.AddTask($"replaying {Path.GetFileName(path)}", maxValue: 1.0);
-            result = TraceReplay.Run(path, options, (position, length) => task.Value = length == 0 ? 1 : (double)position / length);
-            task.Value = 1.0;
-        });
-        return result!;
-    }
+    private static ReplayResult Run(string path, ReplayOptions options, TextWriter stdout) =>
+        Progress.WithBar(stdout, $"replaying {Path.GetFileName(path)}", report =>
+            TraceReplay.Run(path, options, report is null ? null : (position, length) => report(length == 0 ? 1 : (double)position / length)));
 
     private static void Print(IAnsiConsole console, ReplayResult r)
     {

@@ -15,7 +15,7 @@ internal static class ScenarioCommand
         Option<string> Pool, Option<int> Rounds, Option<string> Sizes, Option<int> Lifetime, Option<int> Ticks, Option<int> Steps);
 
     // Each scenario's run: checks its options, runs, prints, and returns what --json writes.
-    private static readonly Dictionary<string, Func<ParseResult, Options, IAnsiConsole, object>> s_runs = new()
+    private static readonly Dictionary<string, Func<ParseResult, Options, TextWriter, object>> s_runs = new()
     {
         [ScenarioCatalog.IsaDma] = RunIsaDma,
         [ScenarioCatalog.Knuth] = RunKnuth,
@@ -50,7 +50,7 @@ internal static class ScenarioCommand
                 throw new UserInputException($"--sample-every {every}: expected at least 1.");
             }
 
-            object result = s_runs[parse.GetValue(name)!](parse, options, Output.Console(stdout));
+            object result = s_runs[parse.GetValue(name)!](parse, options, stdout);
             if (parse.GetValue(json) is { } file)
             {
                 Output.WriteJson(file, result);
@@ -61,7 +61,7 @@ internal static class ScenarioCommand
         return command;
     }
 
-    private static object RunHighAlloc(ParseResult parse, Options o, IAnsiConsole console)
+    private static object RunHighAlloc(ParseResult parse, Options o, TextWriter stdout)
     {
         int count = parse.GetValue(o.Steps);
         if (count < 4)
@@ -70,19 +70,19 @@ internal static class ScenarioCommand
         }
 
         int seed = parse.GetValue(o.Seed);
-        IReadOnlyList<HighAllocPolicyResult> high = HighAlloc.Run(new HighAllocOptions
+        IReadOnlyList<HighAllocPolicyResult> high = Progress.WithStatus(stdout, $"highalloc: {count:N0} steps of load ...", _ => HighAlloc.Run(new HighAllocOptions
         {
             Seed = seed,
             Policies = ReplayCommand.CheckPolicies(parse.GetValue(o.Policies)),
             Steps = count,
             FillSteps = count / 4,
             SampleEvery = parse.GetValue(o.SampleEvery) ?? 20_000,
-        });
-        PrintHighAlloc(console, high, seed, count);
+        }));
+        PrintHighAlloc(Output.Console(stdout), high, seed, count);
         return new { scenario = ScenarioCatalog.HighAlloc, seed, policies = high };
     }
 
-    private static KnuthResult RunKnuth(ParseResult parse, Options o, IAnsiConsole console)
+    private static KnuthResult RunKnuth(ParseResult parse, Options o, TextWriter stdout)
     {
         if (parse.GetValue(o.Policies) is { Length: > 0 })
         {
@@ -100,18 +100,18 @@ internal static class ScenarioCommand
             throw new UserInputException("--lifetime and --ticks must be at least 1.");
         }
 
-        var knuth = Knuth.Run(new KnuthOptions
+        KnuthResult knuth = Progress.WithStatus(stdout, $"knuth: {count:N0} ticks ...", _ => Knuth.Run(new KnuthOptions
         {
             Seed = parse.GetValue(o.Seed),
             Sizes = Enum.Parse<KnuthSizes>(parse.GetValue(o.Sizes)!),
             MaxLifetime = life,
             Ticks = count,
-        });
-        PrintKnuth(console, knuth);
+        }));
+        PrintKnuth(Output.Console(stdout), knuth);
         return knuth;
     }
 
-    private static object RunIsaDma(ParseResult parse, Options o, IAnsiConsole console)
+    private static object RunIsaDma(ParseResult parse, Options o, TextWriter stdout)
     {
         int rounds = parse.GetValue(o.Rounds);
         if (rounds < 1)
@@ -120,15 +120,15 @@ internal static class ScenarioCommand
         }
 
         int seed = parse.GetValue(o.Seed);
-        IReadOnlyList<IsaDmaPolicyResult> isa = IsaDma1995.Run(new IsaDmaOptions
+        IReadOnlyList<IsaDmaPolicyResult> isa = Progress.WithStatus(stdout, $"isa-dma-1995: {rounds} driver rounds ...", _ => IsaDma1995.Run(new IsaDmaOptions
         {
             Seed = seed,
             Policies = ReplayCommand.CheckPolicies(parse.GetValue(o.Policies)),
             DriverRounds = rounds,
             DmaPoolSize = Output.ParseSize(parse.GetValue(o.Pool)!, "--dma-pool"),
             SampleEvery = parse.GetValue(o.SampleEvery) ?? 1000,
-        });
-        PrintIsa(console, isa, seed);
+        }));
+        PrintIsa(Output.Console(stdout), isa, seed);
         return new { scenario = ScenarioCatalog.IsaDma, seed, policies = isa };
     }
 
