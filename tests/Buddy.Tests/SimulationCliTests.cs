@@ -127,6 +127,17 @@ public sealed class SimulationCliTests : IDisposable
     }
 
     [Fact]
+    public void A_memory_size_that_is_rounded_up_is_said_to_be()
+    {
+        (int code, string stdout, string stderr) = Run("replay", "--memory", "1MiB", "--policy", "zoned");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("Note: --memory 1 MiB was rounded up to 4 MiB: a machine is a whole number of max-order blocks (4 MiB).", stdout, StringComparison.Ordinal);
+        (code, stdout, stderr) = Run("replay", "--memory", "8MiB", "--policy", "zoned");
+        Assert.True(code == 0, stderr);
+        Assert.DoesNotContain("rounded", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Capture_of_a_command_exits_with_the_commands_code()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux() && Environment.IsPrivilegedProcess && (File.Exists("/sys/kernel/tracing/events/kmem/mm_page_alloc/enable") || Directory.Exists("/sys/kernel/tracing")),
