@@ -17,8 +17,8 @@ public class AllocatorTests
         Assert.Equal(0UL, pages.AllocatedPages);
         IReadOnlyList<ZoneStats> zones = pages.GetZoneStats();
         Assert.Equal([ZoneKind.Dma, ZoneKind.Dma32], zones.Select(z => z.Kind));
-        Assert.Equal(4L, zones[0].FreeBlocks[10]);
-        Assert.Equal(12L, zones[1].FreeBlocks[10]);
+        Assert.Equal(4L, zones[0].FreeBlockCounts[10]);
+        Assert.Equal(12L, zones[1].FreeBlockCounts[10]);
     }
 
     [Theory]

@@ -84,7 +84,7 @@ public abstract class Policy
         {
             foreach (BuddyInfoZone z in Allocators[i].BuddyInfo().Zones)
             {
-                zones.Add(i == 0 ? z : z with { Zone = PoolName(i) });
+                zones.Add(i == 0 ? z : z with { Name = PoolName(i) });
             }
         }
 

@@ -194,7 +194,7 @@ internal sealed class Zonelist
         {
             if (_byLayoutIndex[i] is { } zone)
             {
-                zone.Watermarks = marks[i].Marks;
+                zone.Watermarks = marks[i].Watermarks;
                 zone.LowmemReserve = [.. marks[i].Protection];
             }
         }
