@@ -522,7 +522,7 @@ public class ArenaGrowthMisuseTests
         }
 
         Assert.Equal(0UL, arena.Pages.AllocatedPages);
-        Assert.Empty(arena.LiveRentals());
+        Assert.Empty(arena.GetLiveRentals());
         MovableBlock ok = arena.RentMovable(Request.ForOrder(0));
         arena.Return(ok);
     }

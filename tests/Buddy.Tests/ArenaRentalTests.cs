@@ -141,10 +141,10 @@ public sealed class ArenaRentalTests : IDisposable
         using NativeArena arena = NativeArena.Create(8 * MiB, new ArenaOptions { Checked = true });
         RentAndDrop(arena, 8192, 1);
         CollectUntil(() => arena.AbandonedRentals >= 1);
-        (string rental, string rentedAt) = Assert.Single(arena.AbandonedReports());
+        (string rental, string rentedAt) = Assert.Single(arena.GetAbandonedRentals());
         Assert.Contains("8 KiB", rental, StringComparison.Ordinal);
         Assert.Contains(nameof(RentAndDrop), rentedAt, StringComparison.Ordinal);
-        Assert.Empty(arena.LiveRentals());
+        Assert.Empty(arena.GetLiveRentals());
         Assert.Equal(0UL, arena.Pages.AllocatedPages);
     }
 
