@@ -412,7 +412,7 @@ public class AllocatorTests
         Assert.Equal("request", Assert.Throws<ArgumentOutOfRangeException>(() => pages.Allocate(Request.ForBytes(1 * GiB))).ParamName);
         Assert.Equal("order", Assert.Throws<ArgumentOutOfRangeException>(() => Request.ForOrder(-1)).ParamName);
         Assert.Equal("order", Assert.Throws<ArgumentOutOfRangeException>(() => Request.ForOrder(64)).ParamName);
-        Assert.Equal("size", Assert.Throws<ArgumentOutOfRangeException>(() => Request.ForBytes(0)).ParamName);
+        Assert.Equal("bytes", Assert.Throws<ArgumentOutOfRangeException>(() => Request.ForBytes(0)).ParamName);
         Assert.Equal("pages", Assert.Throws<ArgumentOutOfRangeException>(() => Request.ForPages(0)).ParamName);
         Assert.Equal("alignment", Assert.Throws<ArgumentException>(() => Request.ForOrder(0).AlignedTo(3 * KiB)).ParamName);
         Assert.Equal("alignment", Assert.Throws<ArgumentException>(() => Request.ForOrder(0).AlignedTo(0)).ParamName);

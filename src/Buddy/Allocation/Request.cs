@@ -61,16 +61,16 @@ public readonly struct Request : IEquatable<Request>
         return new Request((ulong)order, 0);
     }
 
-    /// <summary>At least <paramref name="size"/> bytes: the next 2^order pages (see <see cref="Exact"/>).</summary>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is zero.</exception>
-    public static Request ForBytes(ulong size)
+    /// <summary>At least <paramref name="bytes"/> bytes: the next 2^order pages (see <see cref="Exact"/>).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="bytes"/> is zero.</exception>
+    public static Request ForBytes(ulong bytes)
     {
-        if (size == 0)
+        if (bytes == 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(size), size, "size must be at least one byte.");
+            throw new ArgumentOutOfRangeException(nameof(bytes), bytes, "bytes must be at least one.");
         }
 
-        return new Request(size, IsBytesFlag);
+        return new Request(bytes, IsBytesFlag);
     }
 
     /// <summary>At least <paramref name="pages"/> pages: the next 2^order (see <see cref="Exact"/>).</summary>

@@ -87,13 +87,13 @@ public sealed partial class NativeArena : IDisposable
     public BuddyMemoryPool Pool => _pool ??= new BuddyMemoryPool(this);
 
     /// <summary>
-    /// Creates an arena that grows: it reserves <see cref="ArenaOptions.MaximumSize"/> bytes of address
-    /// space (by default <see cref="ArenaOptions.DefaultMaximumSize"/>, 64 GiB) and commits memory in
+    /// Creates an arena that grows: it reserves <see cref="ArenaOptions.MaxSize"/> bytes of address
+    /// space (by default <see cref="ArenaOptions.DefaultMaxSize"/>, 64 GiB) and commits memory in
     /// chunks as rentals first need it, so no size need be guessed; free memory goes back to the
     /// operating system (<see cref="ArenaOptions.GiveBackFreeMemory"/>). When the maximum is in use,
     /// a rent fails with <see cref="AllocationFailedException"/>.
     /// </summary>
-    /// <exception cref="ArgumentException">An option is invalid (a locked arena needs <see cref="ArenaOptions.MaximumSize"/>); the message names it, and nothing was reserved.</exception>
+    /// <exception cref="ArgumentException">An option is invalid (a locked arena needs <see cref="ArenaOptions.MaxSize"/>); the message names it, and nothing was reserved.</exception>
     /// <exception cref="InsufficientMemoryException">The address space cannot be reserved (or, for a locked arena, committed).</exception>
     public static NativeArena Create(ArenaOptions? options = null)
     {
