@@ -320,7 +320,7 @@ public sealed class TracingTests : IDisposable
     [InlineData(4, MigrateType.Cma)]
     [InlineData(5, MigrateType.Isolate)]
     public void Migratetype_is_read(int value, MigrateType expected) =>
-        Assert.Equal(expected, ReadAllocWith($"migratetype={value}").MigrateType);
+        Assert.Equal(expected, ReadAllocWith($"migratetype={value}").Mobility);
 
     // ---- plain and gzip input -----------------------------------------------------------------
 
@@ -361,7 +361,7 @@ public sealed class TracingTests : IDisposable
                 if (e.Kind == PageEventKind.Alloc)
                 {
                     allocPages += 1L << e.Order;
-                    migrate[(int)e.MigrateType]++;
+                    migrate[(int)e.Mobility]++;
                     zones[(int)e.Zone]++;
                     reserves += e.Priority == AllocationPriority.Normal ? 0 : 1;
                 }

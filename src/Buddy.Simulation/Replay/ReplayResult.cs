@@ -31,7 +31,7 @@ public sealed record TraceCounts
     public required long StaleAllocs { get; init; }
 
     /// <summary>Other events, counted and skipped.</summary>
-    public required long Skipped { get; init; }
+    public required long SkippedEvents { get; init; }
 
     /// <summary>Malformed lines skipped (with --skip-bad-lines).</summary>
     public required long BadLines { get; init; }

@@ -121,7 +121,7 @@ internal static class MapCommand
     {
         return TraceReplay.Run(trace ?? ReplayCommand.BundledTrace, new ReplayOptions
         {
-            Memory = ReplayCommand.ParseMemory(memory, policies),
+            MemoryBytes = ReplayCommand.ParseMemory(memory, policies),
             Policies = policies,
             KeepDumps = true,
         });
