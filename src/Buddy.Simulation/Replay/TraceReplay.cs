@@ -195,7 +195,7 @@ public sealed class TraceReplay
             UnmatchedFrees = _unmatchedFrees,
             PartialFrees = _partialFrees,
             StaleAllocs = _staleAllocs,
-            SkippedEvents = stats.SkippedEvents,
+            Skipped = stats.SkippedEvents,
             BadLines = stats.BadLines,
         };
     }

@@ -124,7 +124,7 @@ internal static class ReplayCommand
     private static void Print(IAnsiConsole console, ReplayResult r)
     {
         TraceCounts t = r.Trace;
-        console.WriteLine($"Trace {r.Source}: {t.Lines:N0} lines, {t.Allocs:N0} allocations, {t.Frees:N0} frees, {t.FailedAllocs:N0} failed allocations, {t.SkippedEvents:N0} other events skipped{(t.BadLines > 0 ? $", {t.BadLines:N0} bad lines skipped" : "")}.");
+        console.WriteLine($"Trace {r.Source}: {t.Lines:N0} lines, {t.Allocs:N0} allocations, {t.Frees:N0} frees, {t.FailedAllocs:N0} failed allocations, {t.Skipped:N0} other events skipped{(t.BadLines > 0 ? $", {t.BadLines:N0} bad lines skipped" : "")}.");
         console.WriteLine($"Frees of pages allocated before the capture: {t.UnmatchedFrees:N0}; partial frees: {t.PartialFrees:N0}; allocations of pages still held (untraced free): {t.StaleAllocs:N0}.");
         console.WriteLine($"Machine: {Units.FormatSize(r.MemoryBytes)} ({r.MemoryBytes / r.PageSize:N0} pages of {Units.FormatSize(r.PageSize)}), x86-64 zones. Replay took {r.Seconds:F2} s.");
         console.WriteLine();
