@@ -234,9 +234,9 @@ public sealed record MachineLayout
                 nameof(Size));
         }
 
-        if (estimate.LargestArray > (ulong)Array.MaxLength)
+        if (estimate.LargestArrayLength > (ulong)Array.MaxLength)
         {
-            throw new ArgumentException(Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages) needs a metadata array of {estimate.LargestArray:N0} entries, more than .NET allows in one array ({Array.MaxLength:N0})."), nameof(Size));
+            throw new ArgumentException(Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages) needs a metadata array of {estimate.LargestArrayLength:N0} entries, more than .NET allows in one array ({Array.MaxLength:N0})."), nameof(Size));
         }
     }
 }
