@@ -51,9 +51,9 @@ public class ReplayBenchmarks
 
     /// <summary>Decode and replay through the zoned policy on a 2 GiB machine.</summary>
     [Benchmark]
-    public ReplayResult ReplayOnePolicy() => TraceReplay.Run(_trace, new ReplayOptions { Memory = 2 * Units.GiB, Policies = ["zoned"] });
+    public ReplayResult ReplayOnePolicy() => TraceReplay.Run(_trace, new ReplayOptions { MemoryBytes = 2 * Units.GiB, Policies = ["zoned"] });
 
     /// <summary>Decode once and replay through all four policies on a 2 GiB machine.</summary>
     [Benchmark]
-    public ReplayResult ReplayFourPolicies() => TraceReplay.Run(_trace, new ReplayOptions { Memory = 2 * Units.GiB });
+    public ReplayResult ReplayFourPolicies() => TraceReplay.Run(_trace, new ReplayOptions { MemoryBytes = 2 * Units.GiB });
 }

@@ -34,7 +34,7 @@ internal static class BuddyInfoFuzz
         BuddyInfo again = BuddyInfo.Parse(info.ToString(), "printed");
         for (int z = 0; z < info.Zones.Count; z++)
         {
-            if (!info.Zones[z].FreeBlocks.SequenceEqual(again.Zones[z].FreeBlocks))
+            if (!info.Zones[z].FreeBlockCounts.SequenceEqual(again.Zones[z].FreeBlockCounts))
             {
                 throw new InvalidOperationException($"zone {z} does not survive print and parse");
             }

@@ -5,14 +5,14 @@ namespace Buddy.Simulation;
 public static class Machines
 {
     /// <summary>
-    /// An x86-64 machine of <paramref name="memory"/> bytes (rounded up to whole max-order blocks):
+    /// An x86-64 machine of <paramref name="size"/> bytes (rounded up to whole max-order blocks):
     /// DMA, DMA32 and Normal zones, kernel watermarks, page 0 reserved as the BIOS keeps it.
     /// </summary>
-    public static MachineLayout X86(ulong memory, ulong pageSize = 4 * Units.KiB, int maxOrder = MachineLayout.DefaultMaxOrder)
+    public static MachineLayout X86(ulong size, ulong pageSize = 4 * Units.KiB, int maxOrder = MachineLayout.DefaultMaxOrder)
     {
         ulong block = pageSize << maxOrder;
-        ulong size = (memory + block - 1) / block * block;
-        return new MachineLayout { Size = size, PageSize = pageSize, MaxOrder = maxOrder }.Reserve(0, pageSize);
+        ulong rounded = (size + block - 1) / block * block;
+        return new MachineLayout { Size = rounded, PageSize = pageSize, MaxOrder = maxOrder }.Reserve(0, pageSize);
     }
 
     /// <summary>The 1995 PC: 32 MiB of 4 KiB pages, the ISA hole 640 KiB..1 MiB and a 1 MiB kernel image reserved.</summary>

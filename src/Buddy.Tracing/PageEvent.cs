@@ -15,8 +15,8 @@ public enum PageEventKind : byte
 /// <param name="Kind">Allocation or free.</param>
 /// <param name="Pfn">The first page frame number.</param>
 /// <param name="Order">The block's order (2^order pages).</param>
-/// <param name="MigrateType">The allocation's migrate type (frees: <see cref="MigrateType.Unmovable"/>, the trace does not say).</param>
+/// <param name="Mobility">The allocation's migrate type (frees: <see cref="MigrateType.Unmovable"/>, the trace does not say).</param>
 /// <param name="Zone">The highest zone the allocation's gfp flags allow (frees: Normal).</param>
 /// <param name="Priority">The watermark priority the gfp flags ask for (GFP_ATOMIC, __GFP_HIGH).</param>
 /// <param name="Line">The 1-based line number in the trace.</param>
-public readonly record struct PageEvent(PageEventKind Kind, ulong Pfn, int Order, MigrateType MigrateType, ZoneKind Zone, AllocationPriority Priority, long Line);
+public readonly record struct PageEvent(PageEventKind Kind, ulong Pfn, int Order, MigrateType Mobility, ZoneKind Zone, AllocationPriority Priority, long Line);

@@ -4,11 +4,11 @@ namespace Buddy.Tracing;
 /// <summary>A trace line or stream that is not what the reader expects; names the source, line and field.</summary>
 public sealed class TraceFormatException : FormatException
 {
-    /// <summary>Creates the exception for <paramref name="source"/> at <paramref name="line"/> (0: the stream as a whole).</summary>
-    public TraceFormatException(string source, long line, string? field, string message, Exception? inner = null)
-        : base(Compose(source, line, field, message), inner)
+    /// <summary>Creates the exception for <paramref name="sourceName"/> at <paramref name="line"/> (0: the stream as a whole).</summary>
+    public TraceFormatException(string sourceName, long line, string? field, string message, Exception? innerException = null)
+        : base(Compose(sourceName, line, field, message), innerException)
     {
-        SourceName = source;
+        SourceName = sourceName;
         Line = line;
         Field = field;
     }
@@ -26,8 +26,8 @@ public sealed class TraceFormatException : FormatException
     }
 
     /// <summary>Creates the exception.</summary>
-    public TraceFormatException(string message, Exception inner)
-        : this("trace", 0, null, message, inner)
+    public TraceFormatException(string message, Exception innerException)
+        : this("trace", 0, null, message, innerException)
     {
     }
 

@@ -1,5 +1,6 @@
 // Units: byte-size constants and the one parser and two formatters of sizes ("64KiB", "1.5GiB", "4096";
 // exact "64 KiB" or rounded "483.1 MiB").
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 
 namespace Buddy;
@@ -33,7 +34,7 @@ public static class Units
 
     /// <summary>Parses a size such as <c>4096</c>, <c>64KiB</c>, <c>16M</c> or <c>1.5GiB</c>.</summary>
     /// <returns><see langword="false"/> with an explanation when the text is not a size.</returns>
-    public static bool TryParseSize(string text, out ulong bytes, out string? error)
+    public static bool TryParseSize(string text, out ulong bytes, [NotNullWhen(false)] out string? error)
     {
         ArgumentNullException.ThrowIfNull(text);
         bytes = 0;

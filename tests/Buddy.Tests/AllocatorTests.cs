@@ -17,8 +17,8 @@ public class AllocatorTests
         Assert.Equal(0UL, pages.AllocatedPages);
         IReadOnlyList<ZoneStats> zones = pages.GetZoneStats();
         Assert.Equal([ZoneKind.Dma, ZoneKind.Dma32], zones.Select(z => z.Kind));
-        Assert.Equal(4L, zones[0].FreeBlocks[10]);
-        Assert.Equal(12L, zones[1].FreeBlocks[10]);
+        Assert.Equal(4L, zones[0].FreeBlockCounts[10]);
+        Assert.Equal(12L, zones[1].FreeBlockCounts[10]);
     }
 
     [Theory]
@@ -412,7 +412,7 @@ public class AllocatorTests
         Assert.Equal("request", Assert.Throws<ArgumentOutOfRangeException>(() => pages.Allocate(Request.ForBytes(1 * GiB))).ParamName);
         Assert.Equal("order", Assert.Throws<ArgumentOutOfRangeException>(() => Request.ForOrder(-1)).ParamName);
         Assert.Equal("order", Assert.Throws<ArgumentOutOfRangeException>(() => Request.ForOrder(64)).ParamName);
-        Assert.Equal("size", Assert.Throws<ArgumentOutOfRangeException>(() => Request.ForBytes(0)).ParamName);
+        Assert.Equal("bytes", Assert.Throws<ArgumentOutOfRangeException>(() => Request.ForBytes(0)).ParamName);
         Assert.Equal("pages", Assert.Throws<ArgumentOutOfRangeException>(() => Request.ForPages(0)).ParamName);
         Assert.Equal("alignment", Assert.Throws<ArgumentException>(() => Request.ForOrder(0).AlignedTo(3 * KiB)).ParamName);
         Assert.Equal("alignment", Assert.Throws<ArgumentException>(() => Request.ForOrder(0).AlignedTo(0)).ParamName);

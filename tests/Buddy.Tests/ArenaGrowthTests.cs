@@ -20,7 +20,7 @@ public class ArenaGrowthTests
     public void An_arena_made_with_defaults_reserves_the_default_maximum_and_rents_and_writes_blocks_of_every_order()
     {
         using NativeArena arena = NativeArena.Create();
-        Assert.Equal(ArenaOptions.DefaultMaximumSize, arena.Size);
+        Assert.Equal(ArenaOptions.DefaultMaxSize, arena.Size);
         Assert.Equal(64 * GiB, arena.Size);
         Assert.Equal(0UL, arena.CommittedBytes); // address space only
         Assert.Equal(0UL, arena.ResidentBytes);
@@ -48,7 +48,7 @@ public class ArenaGrowthTests
     [Fact]
     public void An_arena_with_a_small_maximum_fails_clearly_when_full_and_frees_make_room_again()
     {
-        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaximumSize = 8 * MiB });
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaxSize = 8 * MiB });
         Assert.Equal(8 * MiB, arena.Size);
         ArenaMemory a = arena.Rent(4 * MiB);
         ArenaMemory b = arena.Rent(4 * MiB);
@@ -110,7 +110,7 @@ public class ArenaGrowthTests
     [Fact]
     public void A_movable_rental_commits_the_whole_arena_so_that_moves_may_land_anywhere()
     {
-        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaximumSize = 16 * MiB, GiveBackFreeMemory = false });
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaxSize = 16 * MiB, GiveBackFreeMemory = false });
         MovableBlock block = arena.RentMovable(Request.ForOrder(0));
         Assert.Equal(16 * MiB, arena.CommittedBytes);
         using (ArenaPin pin = arena.Pin(block))
@@ -133,7 +133,7 @@ public class ArenaGrowthTests
     [Fact]
     public void A_raw_block_from_the_allocator_is_made_usable_by_Commit()
     {
-        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaximumSize = 16 * MiB });
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaxSize = 16 * MiB });
         Block raw = arena.Pages.Allocate(Request.ForOrder(10));
         arena.Commit(raw);
         unsafe
@@ -151,7 +151,7 @@ public class ArenaGrowthTests
     public void A_locked_arena_commits_everything_up_front_and_gives_nothing_back()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux() && Environment.IsPrivilegedProcess, "mlock of 4 MiB needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK; the test runs as root");
-        using NativeArena arena = NativeArena.Create(new ArenaOptions { Lock = true, MaximumSize = 4 * MiB });
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { Lock = true, MaxSize = 4 * MiB });
         Assert.Equal(4 * MiB, arena.CommittedBytes);
         Assert.Equal(4 * MiB, arena.ResidentBytes);
         Assert.Equal(0UL, arena.GiveBack());
@@ -278,7 +278,7 @@ public class ArenaGiveBackTests
     [Fact]
     public void A_checked_arena_does_not_take_given_back_zeros_for_a_write_after_free_and_still_catches_one()
     {
-        using NativeArena arena = NativeArena.Create(new ArenaOptions { Checked = true, MaximumSize = 64 * MiB, GiveBackFreeMemory = false });
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { Checked = true, MaxSize = 64 * MiB, GiveBackFreeMemory = false });
         ArenaMemory m = arena.Rent(2 * MiB);
         ulong address = m.Block.Address;
         m.GetSpan().Fill(9);
@@ -364,7 +364,7 @@ public class ArenaGiveBackTests
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static (WeakReference Arena, WeakReference Pages) CreateAndForget()
     {
-        NativeArena arena = NativeArena.Create(new ArenaOptions { GiveBackDelay = TimeSpan.FromMilliseconds(10), MaximumSize = 16 * MiB });
+        NativeArena arena = NativeArena.Create(new ArenaOptions { GiveBackDelay = TimeSpan.FromMilliseconds(10), MaxSize = 16 * MiB });
         using (arena.Rent(4 * KiB))
         {
         }
@@ -407,11 +407,11 @@ public class ArenaGrowthMisuseTests
 {
     public static TheoryData<string, string> ImpossibleSettings => new()
     {
-        { "MaximumSize = 0", "MaximumSize" },
-        { "MaximumSize not a page multiple", "MaximumSize" },
-        { "MaximumSize above 2^62", "MaximumSize" },
-        { "MaximumSize differs from size", "MaximumSize" },
-        { "Lock without MaximumSize", "MaximumSize" },
+        { "MaxSize = 0", "MaxSize" },
+        { "MaxSize not a page multiple", "MaxSize" },
+        { "MaxSize above 2^62", "MaxSize" },
+        { "MaxSize differs from size", "MaxSize" },
+        { "Lock without MaxSize", "MaxSize" },
         { "GiveBackOrder = -1", "GiveBackOrder" },
         { "GiveBackOrder above MaxOrder", "GiveBackOrder" },
         { "GiveBackDelay = 0", "GiveBackDelay" },
@@ -421,11 +421,11 @@ public class ArenaGrowthMisuseTests
 
     private static Func<NativeArena> Case(string name) => name switch
     {
-        "MaximumSize = 0" => () => NativeArena.Create(new ArenaOptions { MaximumSize = 0 }),
-        "MaximumSize not a page multiple" => () => NativeArena.Create(new ArenaOptions { MaximumSize = 5000 }),
-        "MaximumSize above 2^62" => () => NativeArena.Create(new ArenaOptions { MaximumSize = (1UL << 62) + 4096 }),
-        "MaximumSize differs from size" => () => NativeArena.Create(4 * MiB, new ArenaOptions { MaximumSize = 8 * MiB }),
-        "Lock without MaximumSize" => () => NativeArena.Create(new ArenaOptions { Lock = true }),
+        "MaxSize = 0" => () => NativeArena.Create(new ArenaOptions { MaxSize = 0 }),
+        "MaxSize not a page multiple" => () => NativeArena.Create(new ArenaOptions { MaxSize = 5000 }),
+        "MaxSize above 2^62" => () => NativeArena.Create(new ArenaOptions { MaxSize = (1UL << 62) + 4096 }),
+        "MaxSize differs from size" => () => NativeArena.Create(4 * MiB, new ArenaOptions { MaxSize = 8 * MiB }),
+        "Lock without MaxSize" => () => NativeArena.Create(new ArenaOptions { Lock = true }),
         "GiveBackOrder = -1" => () => NativeArena.Create(new ArenaOptions { GiveBackOrder = -1 }),
         "GiveBackOrder above MaxOrder" => () => NativeArena.Create(new ArenaOptions { MaxOrder = 6, GiveBackOrder = 7 }),
         "GiveBackDelay = 0" => () => NativeArena.Create(new ArenaOptions { GiveBackDelay = TimeSpan.Zero }),
@@ -448,7 +448,7 @@ public class ArenaGrowthMisuseTests
     [Fact]
     public void A_refused_commit_is_a_clear_AllocationFailedException_and_leaves_the_allocator_as_it_was()
     {
-        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaximumSize = 64 * MiB, GiveBackFreeMemory = false });
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaxSize = 64 * MiB, GiveBackFreeMemory = false });
         using ArenaMemory first = arena.Rent(4 * KiB); // one chunk committed
         ulong free = arena.Pages.FreePages, allocated = arena.Pages.AllocatedPages, committed = arena.CommittedBytes, resident = arena.ResidentBytes;
         string before = Dump(arena);
@@ -488,7 +488,7 @@ public class ArenaGrowthMisuseTests
     [Fact]
     public void A_raw_commit_that_fails_keeps_the_block_for_its_owner()
     {
-        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaximumSize = 16 * MiB });
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaxSize = 16 * MiB });
         Block raw = arena.Pages.Allocate(Request.ForOrder(0));
         Faults.FailCommit(1);
         try
@@ -509,7 +509,7 @@ public class ArenaGrowthMisuseTests
     [Fact]
     public void A_movable_rental_that_cannot_commit_the_arena_allocates_nothing()
     {
-        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaximumSize = 16 * MiB });
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaxSize = 16 * MiB });
         Faults.FailCommit(1);
         try
         {
@@ -522,7 +522,7 @@ public class ArenaGrowthMisuseTests
         }
 
         Assert.Equal(0UL, arena.Pages.AllocatedPages);
-        Assert.Empty(arena.LiveRentals());
+        Assert.Empty(arena.GetLiveRentals());
         MovableBlock ok = arena.RentMovable(Request.ForOrder(0));
         arena.Return(ok);
     }

@@ -94,7 +94,7 @@ public sealed class ArenaRentalTests : IDisposable
     [Fact]
     public void TryRent_says_false_and_changes_nothing_when_the_maximum_is_in_use()
     {
-        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaximumSize = 8 * MiB, GiveBackFreeMemory = false });
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaxSize = 8 * MiB, GiveBackFreeMemory = false });
         var held = new List<IMemoryOwner<byte>>();
         while (arena.Pool.TryRent(1 << 20, out IMemoryOwner<byte>? owner))
         {
@@ -141,10 +141,10 @@ public sealed class ArenaRentalTests : IDisposable
         using NativeArena arena = NativeArena.Create(8 * MiB, new ArenaOptions { Checked = true });
         RentAndDrop(arena, 8192, 1);
         CollectUntil(() => arena.AbandonedRentals >= 1);
-        (string rental, string rentedAt) = Assert.Single(arena.AbandonedReports());
+        (string rental, string rentedAt) = Assert.Single(arena.GetAbandonedRentals());
         Assert.Contains("8 KiB", rental, StringComparison.Ordinal);
         Assert.Contains(nameof(RentAndDrop), rentedAt, StringComparison.Ordinal);
-        Assert.Empty(arena.LiveRentals());
+        Assert.Empty(arena.GetLiveRentals());
         Assert.Equal(0UL, arena.Pages.AllocatedPages);
     }
 
@@ -165,7 +165,7 @@ public sealed class ArenaRentalTests : IDisposable
     public async Task Many_threads_rent_write_and_return_on_other_threads_without_overlap_or_loss_while_the_arena_grows_and_gives_back()
     {
         const int Threads = 4, PerThread = 3000;
-        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaximumSize = 256 * MiB, GiveBackDelay = TimeSpan.FromMilliseconds(5) });
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaxSize = 256 * MiB, GiveBackDelay = TimeSpan.FromMilliseconds(5) });
         var handoff = new BlockingCollection<(IMemoryOwner<byte> Owner, byte Mark)>(boundedCapacity: 256);
         long checkedRentals = 0;
         ulong before = Allocated(arena);

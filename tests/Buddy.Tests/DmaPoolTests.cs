@@ -12,24 +12,24 @@ public class DmaPoolTests
     [Fact]
     public void Align_0_means_1_size_rounds_up_to_align_and_boundary_0_means_the_chunk()
     {
-        var pool = new DmaPool(Pc(), "descriptors", size: 40, align: 0);
-        Assert.Equal(1UL, pool.Align);
+        var pool = new DmaPool(Pc(), "descriptors", size: 40, alignment: 0);
+        Assert.Equal(1UL, pool.Alignment);
         Assert.Equal(40UL, pool.Size);
         Assert.Equal(4096UL, pool.Boundary); // max(size, PAGE_SIZE)
 
-        var aligned = new DmaPool(Pc(), "rings", size: 40, align: 64, boundary: 256);
+        var aligned = new DmaPool(Pc(), "rings", size: 40, alignment: 64, boundary: 256);
         Assert.Equal(64UL, aligned.Size);
         Assert.Equal(256UL, aligned.Boundary);
     }
 
     [Theory]
-    [InlineData(40UL, 48UL, 0UL, "align")]
+    [InlineData(40UL, 48UL, 0UL, "alignment")]
     [InlineData(0UL, 8UL, 0UL, "size")]
     [InlineData(512UL, 8UL, 256UL, "boundary")] // boundary below the size
     [InlineData(64UL, 8UL, 96UL, "boundary")]   // not a power of two
-    public void Invalid_parameters_are_refused_naming_the_rule(ulong size, ulong align, ulong boundary, string parameter)
+    public void Invalid_parameters_are_refused_naming_the_rule(ulong size, ulong alignment, ulong boundary, string parameter)
     {
-        var ex = Assert.Throws<ArgumentException>(() => new DmaPool(Pc(), "bad", size, align, boundary));
+        var ex = Assert.Throws<ArgumentException>(() => new DmaPool(Pc(), "bad", size, alignment, boundary));
         Assert.Equal(parameter, ex.ParamName);
     }
 
@@ -72,7 +72,7 @@ public class DmaPoolTests
                 PoolBlock block = pool.Allocate();
                 ulong a = block.Address;
                 Assert.True(a + pool.Size <= 16 * MiB, $"0x{a:x} is outside the DMA zone");
-                Assert.Equal(0UL, a % pool.Align);
+                Assert.Equal(0UL, a % pool.Alignment);
                 Assert.Equal(a / pool.Boundary, (a + pool.Size - 1) / pool.Boundary);
                 blocks.Add(block);
             }

@@ -158,7 +158,7 @@ public sealed class FileInputHardeningTests : IDisposable
         string ok = "Node 0, zone   Normal" + string.Concat(Enumerable.Repeat("      1", KernelLimits.MaxOrderColumns)) + "\n";
         string tooMany = "Node 0, zone  Movable" + string.Concat(Enumerable.Repeat("      0", KernelLimits.MaxOrderColumns + 1)) + "\n";
 
-        Assert.Equal(KernelLimits.MaxOrderColumns, BuddyInfo.Parse(ok, "ok").Zones[0].FreeBlocks.Count);
+        Assert.Equal(KernelLimits.MaxOrderColumns, BuddyInfo.Parse(ok, "ok").Zones[0].FreeBlockCounts.Count);
         var e = Assert.Throws<FormatException>(() => BuddyInfo.Parse(ok + tooMany, "wide.buddyinfo"));
         Assert.StartsWith("wide.buddyinfo:2: ", e.Message, StringComparison.Ordinal);
         Assert.Contains($"{KernelLimits.MaxOrderColumns + 1} order columns", e.Message, StringComparison.Ordinal);

@@ -110,7 +110,7 @@ public sealed class FuzzCorpusTests
         }
 
         BuddyInfo again = BuddyInfo.Parse(info.ToString(), "printed");
-        Assert.Equal(info.Zones.Select(z => z.FreeBlocks), again.Zones.Select(z => z.FreeBlocks));
+        Assert.Equal(info.Zones.Select(z => z.FreeBlockCounts), again.Zones.Select(z => z.FreeBlockCounts));
         Assert.NotEmpty(FragmentationIndex.UnusableText(info));
         Assert.NotEmpty(FragmentationIndex.ExtfragText(info));
     }

@@ -59,5 +59,5 @@ public sealed class GfpFlagsTests
     [InlineData(4, MigrateType.Cma)]
     [InlineData(5, MigrateType.Isolate)]
     public void Migratetype_is_read(int value, MigrateType expected) =>
-        Assert.Equal(expected, ReadAllocWith($"migratetype={value}").MigrateType);
+        Assert.Equal(expected, ReadAllocWith($"migratetype={value}").Mobility);
 }

@@ -84,8 +84,8 @@ public class KernelTextTests
         Assert.Equal(4, info.Zones.Count);
         BuddyInfoZone z = info.Zones[3];
         Assert.Equal(1, z.Node);
-        Assert.Equal("Normal", z.Zone);
-        Assert.Equal([864976L, 1041246, 994760, 895916, 726438, 565284, 415625, 266573, 118000, 0, 0], z.FreeBlocks);
+        Assert.Equal("Normal", z.Name);
+        Assert.Equal([864976L, 1041246, 994760, 895916, 726438, 565284, 415625, 266573, 118000, 0, 0], z.FreeBlockCounts);
     }
 
     [Theory]
@@ -152,10 +152,10 @@ public class KernelTextTests
         // DMA: one order-8, one order-9, three order-10 blocks: 256 + 512 + 3072 = 3840 free pages;
         // blocks of order >= 9 in order-9 units: 1 + 3*2 = 7, i.e. 3584 pages; (3840 - 3584) * 1000 / 3840 = 66.
         BuddyInfo info = BuddyInfo.Load(TestData.Path("vm-6.18.buddyinfo"));
-        BuddyInfoZone dma = info.Zones.Single(z => z.Zone == "DMA");
-        Assert.Equal(66, FragmentationIndex.Unusable(dma.FreeBlocks, 9));
-        Assert.Equal(200, FragmentationIndex.Unusable(dma.FreeBlocks, 10)); // (3840 - 3072) * 1000 / 3840
-        Assert.Equal(0, FragmentationIndex.Unusable(dma.FreeBlocks, 8));
+        BuddyInfoZone dma = info.Zones.Single(z => z.Name == "DMA");
+        Assert.Equal(66, FragmentationIndex.Unusable(dma.FreeBlockCounts, 9));
+        Assert.Equal(200, FragmentationIndex.Unusable(dma.FreeBlockCounts, 10)); // (3840 - 3072) * 1000 / 3840
+        Assert.Equal(0, FragmentationIndex.Unusable(dma.FreeBlockCounts, 8));
     }
 
     [Fact]
@@ -221,7 +221,7 @@ public class KernelTextTests
         Assert.Equal(managedLines, zones.Select(z => z.ManagedPages));
 
         // The per-CPU "high:" lines must not overwrite the zone's high watermark.
-        Assert.Equal(new Kernel.Watermarks(66, 82, 98, 114), zones[0].Marks);
+        Assert.Equal(new Kernel.Watermarks(66, 82, 98, 114), zones[0].Watermarks);
         Assert.Equal([0UL, 3019, 3787, 3787, 3787], zones[0].Protection);
     }
 
@@ -241,10 +241,10 @@ public class KernelTextTests
         {
             Assert.Equal(parsed[i].Name, computed[i].Zone.Name);
             Assert.Equal(parsed[i].ManagedPages, computed[i].Zone.ManagedPages);
-            Assert.Equal(parsed[i].Marks.Min, computed[i].Marks.Min);
-            Assert.Equal(parsed[i].Marks.Low, computed[i].Marks.Low);
-            Assert.Equal(parsed[i].Marks.High, computed[i].Marks.High);
-            Assert.Equal(parsed[i].Marks.Promo, computed[i].Marks.Promo);
+            Assert.Equal(parsed[i].Watermarks.Min, computed[i].Watermarks.Min);
+            Assert.Equal(parsed[i].Watermarks.Low, computed[i].Watermarks.Low);
+            Assert.Equal(parsed[i].Watermarks.High, computed[i].Watermarks.High);
+            Assert.Equal(parsed[i].Watermarks.Promo, computed[i].Watermarks.Promo);
             Assert.Equal(parsed[i].Protection, computed[i].Protection);
         }
     }
@@ -310,10 +310,10 @@ public class KernelTextTests
         for (int i = 0; i < unusable.Length; i++)
         {
             BuddyInfoZone zone = info.Zones[i];
-            string prefix = $"Node {zone.Node.ToString(CultureInfo.InvariantCulture)}, zone {zone.Zone.PadLeft(8)} ";
+            string prefix = $"Node {zone.Node.ToString(CultureInfo.InvariantCulture)}, zone {zone.Name.PadLeft(8)} ";
             Assert.StartsWith(prefix, unusable[i], StringComparison.Ordinal);
             string[] values = unusable[i][prefix.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            Assert.Equal(zone.FreeBlocks.Count, values.Length);
+            Assert.Equal(zone.FreeBlockCounts.Count, values.Length);
             foreach (string v in values)
             {
                 double d = double.Parse(v, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture);

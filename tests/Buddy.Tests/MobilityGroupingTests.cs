@@ -231,7 +231,7 @@ public class MobilityGroupingTests
             Assert.Equal(1UL, Alloc(pages, 0, MigrateType.Unmovable).Pfn);
         }
 
-        Assert.Equal([(freeOrder == 1 ? 2 * Page : 4 * Page, freeOrder)], pages.GetFreeBlocks());
+        Assert.Equal([new FreeBlock(freeOrder == 1 ? 2 * Page : 4 * Page, freeOrder)], pages.GetFreeBlocks());
 
         Block b = Alloc(pages, 0, MigrateType.Movable);
         pages.Validate();

@@ -358,7 +358,7 @@ public class ArenaLifetimeMisuseTests
         Assert.Throws<ObjectDisposedException>(() => arena.Rent(4 * KiB));
         Assert.Throws<ObjectDisposedException>(() => arena.Pool.Rent(4096));
         Assert.Throws<ObjectDisposedException>(() => arena.RentMovable(Request.ForOrder(0)));
-        Assert.Equal(movable.Block, Assert.Single(arena.LiveRentals()).Block); // movable rentals are listed in any mode, memory rentals in the checked mode
+        Assert.Equal(movable.Block, Assert.Single(arena.GetLiveRentals()).Block); // movable rentals are listed in any mode, memory rentals in the checked mode
 
         ((IDisposable)m).Dispose();
         segment.Dispose();

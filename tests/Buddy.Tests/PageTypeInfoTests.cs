@@ -71,8 +71,8 @@ public class PageTypeInfoTests
         (int pageblockOrder, int orders, List<PageTypeInfoZone> zones) = ParsePageTypeInfo(text);
         Assert.Equal(9, pageblockOrder);
         Assert.Equal(11, orders);
-        Assert.Equal(["DMA", "DMA32", "Normal"], zones.Select(z => z.Zone));
-        Assert.Equal(104, zones[2].FreeBlocks[(int)MigrateType.Movable][10]);
+        Assert.Equal(["DMA", "DMA32", "Normal"], zones.Select(z => z.Name));
+        Assert.Equal(104, zones[2].FreeBlockCounts[(int)MigrateType.Movable][10]);
         Assert.Equal([80L, 346, 22, 0, 0], zones[2].Pageblocks);
         Assert.Equal(text, PageTypeInfo.Format(zones, pageblockOrder, orders));
     }

@@ -171,7 +171,7 @@ public class ReplayTests
         var replay = new TraceReplay(policies, sampleEvery: 2);
         using var reader = new FtraceReader(new MemoryStream(System.Text.Encoding.ASCII.GetBytes(text)), "test");
         var results = replay.Drive(reader);
-        return (results, replay.Counts(reader.Stats), policies);
+        return (results, replay.GetTraceCounts(reader.Stats), policies);
     }
 
     [Fact]
@@ -301,14 +301,14 @@ public class ReplayTests
         using var reader = new FtraceReader(new MemoryStream(System.Text.Encoding.ASCII.GetBytes(text)), "test");
         IReadOnlyList<Simulation.Metrics.PolicyResult> results = replay.Drive(reader);
         Assert.All(policies, p => p.Allocators.ToList().ForEach(a => a.Validate()));
-        return (results, replay.Counts(reader.Stats));
+        return (results, replay.GetTraceCounts(reader.Stats));
     }
 
     [Fact]
     public void The_bundled_trace_replays_with_its_documented_counts_and_ends_with_the_trace_own_live_pages()
     {
         string path = Path.Combine(AppContext.BaseDirectory, "data", "linux-6.18-dotnet-build.trace.gz");
-        ReplayResult result = TraceReplay.Run(path, new ReplayOptions { Memory = 2 * GiB, SampleEvery = 50_000 });
+        ReplayResult result = TraceReplay.Run(path, new ReplayOptions { MemoryBytes = 2 * GiB, SampleEvery = 50_000 });
         Assert.Equal(364_164L, result.Trace.Lines);
         Assert.Equal(212_325L, result.Trace.Allocs);
         Assert.Equal(151_839L, result.Trace.Frees);

@@ -51,7 +51,7 @@ public sealed class TraceInputTests : IDisposable
                 if (e.Kind == PageEventKind.Alloc)
                 {
                     allocPages += 1L << e.Order;
-                    migrate[(int)e.MigrateType]++;
+                    migrate[(int)e.Mobility]++;
                     zones[(int)e.Zone]++;
                     reserves += e.Priority == AllocationPriority.Normal ? 0 : 1;
                 }

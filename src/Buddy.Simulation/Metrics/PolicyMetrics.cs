@@ -75,7 +75,7 @@ public sealed class PolicyMetrics
     /// <summary>Takes a time-series sample now.</summary>
     public void Sample(long step)
     {
-        long[] nrFree = MergedFreeBlocks();
+        long[] nrFree = MergedFreeBlockCounts();
         ulong free = 0;
         for (int o = 0; o < nrFree.Length; o++)
         {
@@ -91,7 +91,7 @@ public sealed class PolicyMetrics
     /// <summary>The result, with <paramref name="denominator"/> naming what internal fragmentation divides by.</summary>
     public PolicyResult ToResult(string denominator, bool keepDump = false)
     {
-        long[] nrFree = MergedFreeBlocks();
+        long[] nrFree = MergedFreeBlockCounts();
         double seconds = (double)_ticks / Stopwatch.Frequency;
         return new PolicyResult
         {
@@ -126,7 +126,7 @@ public sealed class PolicyMetrics
     }
 
     // Free blocks per order summed over every zone of every allocator of the policy.
-    private long[] MergedFreeBlocks()
+    private long[] MergedFreeBlockCounts()
     {
         long[] merged = new long[Policy.Machine.MaxOrder + 1];
         foreach (PageAllocator allocator in Policy.Allocators)
@@ -135,7 +135,7 @@ public sealed class PolicyMetrics
             {
                 for (int o = 0; o < merged.Length; o++)
                 {
-                    merged[o] += zone.FreeBlocks[o];
+                    merged[o] += zone.FreeBlockCounts[o];
                 }
             }
         }

@@ -84,7 +84,7 @@ public abstract class Policy
         {
             foreach (BuddyInfoZone z in Allocators[i].BuddyInfo().Zones)
             {
-                zones.Add(i == 0 ? z : z with { Zone = PoolName(i) });
+                zones.Add(i == 0 ? z : z with { Name = PoolName(i) });
             }
         }
 
@@ -95,14 +95,14 @@ public abstract class Policy
     protected virtual string PoolName(int index) => $"pool{index}";
 
     /// <summary>The request as the core allocator takes it, without zone or limit.</summary>
-    protected static Request BaseRequest(in PolicyRequest r)
+    protected static Request BaseRequest(in PolicyRequest request)
     {
-        Request request = Request.ForOrder(r.Order).WithPriority(r.Priority).WithMobility(r.MigrateType is MigrateType.Movable or MigrateType.Reclaimable ? r.MigrateType : MigrateType.Unmovable);
-        return r.Boundary != 0 ? request.NotCrossing(r.Boundary) : request;
+        Request core = Request.ForOrder(request.Order).WithPriority(request.Priority).WithMobility(request.Mobility is MigrateType.Movable or MigrateType.Reclaimable ? request.Mobility : MigrateType.Unmovable);
+        return request.Boundary != 0 ? core.NotCrossing(request.Boundary) : core;
     }
 
-    /// <summary>The highest address a request of <paramref name="r"/>'s zone may touch in a one-pool policy.</summary>
-    protected static ulong? LimitOf(in PolicyRequest r) => r.Zone switch
+    /// <summary>The highest address a request of <paramref name="request"/>'s zone may touch in a one-pool policy.</summary>
+    protected static ulong? LimitOf(in PolicyRequest request) => request.Zone switch
     {
         ZoneKind.Dma => (16 * Units.MiB) - 1,
         ZoneKind.Dma32 => (4 * Units.GiB) - 1,

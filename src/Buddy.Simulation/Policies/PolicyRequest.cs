@@ -4,13 +4,13 @@ namespace Buddy.Simulation.Policies;
 /// <summary>What a workload asks a policy for.</summary>
 /// <param name="Order">The block's order.</param>
 /// <param name="Zone">The highest zone the caller may use (GFP_DMA → DMA, GFP_DMA32 → DMA32, otherwise Normal).</param>
-/// <param name="MigrateType">The allocation's mobility.</param>
+/// <param name="Mobility">The allocation's mobility (migrate type).</param>
 /// <param name="Priority">The watermark priority (GFP_ATOMIC, __GFP_HIGH).</param>
 /// <param name="Boundary">A boundary in bytes the block must not cross (0: none).</param>
 public readonly record struct PolicyRequest(
     int Order,
     ZoneKind Zone = ZoneKind.Normal,
-    MigrateType MigrateType = MigrateType.Unmovable,
+    MigrateType Mobility = MigrateType.Unmovable,
     AllocationPriority Priority = AllocationPriority.Normal,
     ulong Boundary = 0)
 {

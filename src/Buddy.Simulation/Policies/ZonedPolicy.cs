@@ -33,7 +33,7 @@ public sealed class ZonedPolicy : Policy
     public override bool TryAllocate(in PolicyRequest request, out PolicyBlock block, out FailureReason reason)
     {
         Request r = BaseRequest(request).InZone(request.Zone);
-        if (_movableHandles && request.MigrateType == MigrateType.Movable)
+        if (_movableHandles && request.Mobility == MigrateType.Movable)
         {
             bool moved = _allocators[0].TryAllocateMovable(r, s_nothingToCopy, out MovableBlock? handle, out AllocationFailure? why);
             block = moved ? new PolicyBlock(handle!.Block, 0, handle) : default;

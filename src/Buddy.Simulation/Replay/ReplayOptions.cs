@@ -6,8 +6,8 @@ namespace Buddy.Simulation.Replay;
 /// <summary>Settings of a trace replay.</summary>
 public sealed record ReplayOptions
 {
-    /// <summary>Memory of the simulated machine; null: the smallest that covers the trace's pfns.</summary>
-    public ulong? Memory { get; init; }
+    /// <summary>Memory of the simulated machine in bytes; null: the smallest that covers the trace's pfns.</summary>
+    public ulong? MemoryBytes { get; init; }
 
     /// <summary>The page size (the trace's pfns count pages of this size).</summary>
     public ulong PageSize { get; init; } = 4 * Units.KiB;

@@ -30,7 +30,7 @@ public sealed record TraceCounts
     /// <summary>Allocations of pages the trace still held (their free was not traced); the old pages were released first.</summary>
     public required long StaleAllocs { get; init; }
 
-    /// <summary>Other events, counted and skipped.</summary>
+    /// <summary>Other events, counted and skipped (<see cref="Buddy.Tracing.TraceStats.SkippedEvents"/>; the name is the <c>trace.skipped</c> field of <c>buddy replay --json</c>).</summary>
     public required long Skipped { get; init; }
 
     /// <summary>Malformed lines skipped (with --skip-bad-lines).</summary>

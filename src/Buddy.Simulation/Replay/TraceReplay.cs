@@ -85,7 +85,7 @@ public sealed class TraceReplay
     }
 
     /// <summary>
-    /// Replays a trace file: reads it once to size the machine when <see cref="ReplayOptions.Memory"/>
+    /// Replays a trace file: reads it once to size the machine when <see cref="ReplayOptions.MemoryBytes"/>
     /// is not given, then replays it through the policies the options name.
     /// </summary>
     /// <exception cref="TraceFormatException">The trace is malformed or truncated.</exception>
@@ -96,7 +96,7 @@ public sealed class TraceReplay
         ArgumentNullException.ThrowIfNull(options);
         var start = Stopwatch.GetTimestamp();
         var readerOptions = new FtraceOptions { SkipBadLines = options.SkipBadLines };
-        ulong memory = options.Memory ?? MemoryToCover(path, options.PageSize, readerOptions);
+        ulong memory = options.MemoryBytes ?? MemoryToCover(path, options.PageSize, readerOptions);
         var machine = Machines.X86(memory, options.PageSize);
         IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
         var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize)).ToList();
@@ -109,7 +109,7 @@ public sealed class TraceReplay
             Source = path,
             MemoryBytes = machine.Size,
             PageSize = machine.PageSize,
-            Trace = replay.Counts(reader.Stats),
+            Trace = replay.GetTraceCounts(reader.Stats),
             Policies = results,
             Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds,
         };
@@ -182,7 +182,7 @@ public sealed class TraceReplay
     }
 
     /// <summary>The trace counts after <see cref="Drive"/>.</summary>
-    public TraceCounts Counts(TraceStats stats)
+    public TraceCounts GetTraceCounts(TraceStats stats)
     {
         ArgumentNullException.ThrowIfNull(stats);
         return new TraceCounts
@@ -210,7 +210,7 @@ public sealed class TraceReplay
 
         int id = NewEntry(e.Pfn, e.Order);
         _owner.Fill(e.Pfn, pages, id);
-        Record(new Op { Kind = OpKind.Allocate, Id = id, Request = new PolicyRequest(e.Order, e.Zone, e.MigrateType, e.Priority) });
+        Record(new Op { Kind = OpKind.Allocate, Id = id, Request = new PolicyRequest(e.Order, e.Zone, e.Mobility, e.Priority) });
     }
 
     private void Record(in Op op)

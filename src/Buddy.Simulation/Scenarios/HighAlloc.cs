@@ -24,8 +24,8 @@ public sealed record HighAllocOptions
     /// <summary>Steps at the high target before it drops.</summary>
     public int FillSteps { get; init; } = 500_000;
 
-    /// <summary>The machine's memory.</summary>
-    public ulong Memory { get; init; } = 1 * Units.GiB;
+    /// <summary>The machine's memory in bytes.</summary>
+    public ulong MemoryBytes { get; init; } = 1 * Units.GiB;
 
     /// <summary>The order the measurements ask for.</summary>
     public int Order { get; init; } = 9;
@@ -96,7 +96,7 @@ public static class HighAlloc
 
     private static (Policy Policy, List<PolicyBlock> Live, PolicyMetrics Metrics) Load(string name, HighAllocOptions options)
     {
-        MachineLayout machine = Machines.X86(options.Memory);
+        MachineLayout machine = Machines.X86(options.MemoryBytes);
         Policy policy = PolicyCatalog.Create(name, machine);
         var metrics = new PolicyMetrics(policy, options.Order);
         var rng = new Random(options.Seed);
@@ -112,7 +112,7 @@ public static class HighAlloc
                 MigrateType type = u < 0.05 ? MigrateType.Unmovable : u < 0.07 ? MigrateType.Reclaimable : MigrateType.Movable;
                 double v = rng.NextDouble();
                 int order = v < 0.85 ? 0 : v < 0.93 ? 1 : v < 0.97 ? 2 : 3;
-                var request = new PolicyRequest(order, MigrateType: type);
+                var request = new PolicyRequest(order, Mobility: type);
                 long t = PolicyMetrics.StartTimer();
                 bool ok = policy.TryAllocate(request, out PolicyBlock block, out FailureReason reason);
                 metrics.StopTimer(t);
@@ -159,7 +159,7 @@ public static class HighAlloc
         long possible = (long)(pages.FreePages >> order);
         ulong movedBefore = pages.GetCompactionStatistics().PagesMoved;
         long blocks = 0;
-        while (policy.TryAllocate(new PolicyRequest(order, MigrateType: MigrateType.Movable), out _, out _))
+        while (policy.TryAllocate(new PolicyRequest(order, Mobility: MigrateType.Movable), out _, out _))
         {
             blocks++;
         }

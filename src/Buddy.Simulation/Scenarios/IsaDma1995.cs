@@ -18,7 +18,7 @@ public sealed record IsaDmaOptions
     /// <summary>The policies to run; empty: all.</summary>
     public IReadOnlyList<string> Policies { get; init; } = [];
 
-    /// <summary>Memory use the churn hovers around (past 16 MiB).</summary>
+    /// <summary>Memory use in bytes the churn hovers around (past 16 MiB).</summary>
     public ulong TargetUse { get; init; } = 24 * MiB;
 
     /// <summary>Churn steps before the driver first loads.</summary>

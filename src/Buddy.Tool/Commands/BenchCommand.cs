@@ -307,7 +307,7 @@ internal static class BenchCommand
         if (File.Exists(trace))
         {
             set.Cases.Add(new Case("trace replay (per event, zoned, gzip decoding included)", Buddy,
-                _ => TraceReplay.Run(trace, new ReplayOptions { Memory = 2 * Units.GiB, Policies = ["zoned"] }), 364_164, 1, Warm: false));
+                _ => TraceReplay.Run(trace, new ReplayOptions { MemoryBytes = 2 * Units.GiB, Policies = ["zoned"] }), 364_164, 1, Warm: false));
         }
     }
 

@@ -122,7 +122,7 @@ internal static class MapCommand
         string path = trace ?? ReplayCommand.BundledTrace;
         var options = new ReplayOptions
         {
-            Memory = ReplayCommand.ParseMemory(memory, policies),
+            MemoryBytes = ReplayCommand.ParseMemory(memory, policies),
             Policies = policies,
             KeepDumps = true,
         };

@@ -47,7 +47,7 @@ internal static class ReplayCommand
             string[] names = CheckPolicies(parse.GetValue(policies));
             var options = new ReplayOptions
             {
-                Memory = ParseMemory(parse.GetValue(memory), names),
+                MemoryBytes = ParseMemory(parse.GetValue(memory), names),
                 Policies = names,
                 SkipBadLines = parse.GetValue(skipBad),
                 SampleEvery = every,
@@ -57,7 +57,7 @@ internal static class ReplayCommand
             };
             ReplayResult result = Run(path, options, stdout);
             Print(Output.Console(stdout), result);
-            if (options.Memory is { } asked && asked != result.MemoryBytes)
+            if (options.MemoryBytes is { } asked && asked != result.MemoryBytes)
             {
                 // Machines.X86 rounds up to whole max-order blocks; say so rather than replay a machine nobody asked for silently.
                 stdout.WriteLine($"Note: --memory {Units.FormatSize(asked)} was rounded up to {Units.FormatSize(result.MemoryBytes)}: a machine is a whole number of max-order blocks ({Units.FormatSize(result.PageSize << MachineLayout.DefaultMaxOrder)}).");

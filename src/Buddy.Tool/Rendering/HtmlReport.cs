@@ -114,7 +114,7 @@ internal static class HtmlReport
         foreach (PolicyResult p in policies)
         {
             BuddyInfo info = BuddyInfo.Parse(p.BuddyInfo, p.Name);
-            int orders = info.Zones.Max(z => z.FreeBlocks.Count);
+            int orders = info.Zones.Max(z => z.FreeBlockCounts.Count);
             const int Bar = 10, Gap = 4, Chart = 90;
             int width = 60 + (orders * (Bar + Gap));
             sb.Append(CultureInfo.InvariantCulture, $"<figure><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"bars\" width=\"{width}\" height=\"{(info.Zones.Count * (Chart + 24)) + 24}\" font-family=\"sans-serif\" font-size=\"10\"><text x=\"0\" y=\"12\" font-size=\"12\">{Html(p.Name)}</text>");
@@ -122,15 +122,15 @@ internal static class HtmlReport
             {
                 BuddyInfoZone z = info.Zones[zi];
                 int y0 = 24 + (zi * (Chart + 24));
-                double max = Math.Log10(1 + z.FreeBlocks.Max());
-                sb.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{y0 + (Chart / 2)}\">{Html(z.Zone)}</text>");
-                for (int o = 0; o < z.FreeBlocks.Count; o++)
+                double max = Math.Log10(1 + z.FreeBlockCounts.Max());
+                sb.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{y0 + (Chart / 2)}\">{Html(z.Name)}</text>");
+                for (int o = 0; o < z.FreeBlockCounts.Count; o++)
                 {
-                    double h = max == 0 ? 0 : Chart * Math.Log10(1 + z.FreeBlocks[o]) / max;
-                    sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"bar\" x=\"{56 + (o * (Bar + Gap))}\" y=\"{y0 + Chart - h:F1}\" width=\"{Bar}\" height=\"{h:F1}\" fill=\"#1565c0\"><title>order {o}: {z.FreeBlocks[o]} free blocks</title></rect>");
+                    double h = max == 0 ? 0 : Chart * Math.Log10(1 + z.FreeBlockCounts[o]) / max;
+                    sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"bar\" x=\"{56 + (o * (Bar + Gap))}\" y=\"{y0 + Chart - h:F1}\" width=\"{Bar}\" height=\"{h:F1}\" fill=\"#1565c0\"><title>order {o}: {z.FreeBlockCounts[o]} free blocks</title></rect>");
                 }
 
-                sb.Append(CultureInfo.InvariantCulture, $"<text x=\"56\" y=\"{y0 + Chart + 12}\">order 0 .. {z.FreeBlocks.Count - 1} (log scale)</text>");
+                sb.Append(CultureInfo.InvariantCulture, $"<text x=\"56\" y=\"{y0 + Chart + 12}\">order 0 .. {z.FreeBlockCounts.Count - 1} (log scale)</text>");
             }
 
             sb.Append("</svg></figure>");

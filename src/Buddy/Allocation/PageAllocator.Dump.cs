@@ -33,20 +33,20 @@ public sealed partial class PageAllocator
     public BuddyInfo BuddyInfo()
     {
         IReadOnlyList<ZoneStats> stats = GetZoneStats();
-        return new BuddyInfo([.. stats.Select(s => new BuddyInfoZone(0, s.Name, s.FreeBlocks))]);
+        return new BuddyInfo([.. stats.Select(s => new BuddyInfoZone(0, s.Name, s.FreeBlockCounts))]);
     }
 
-    /// <summary>Free blocks of every zone: (address, order), by zone, then order, then migrate type, then address.</summary>
-    public IReadOnlyList<(ulong Address, int Order)> GetFreeBlocks()
+    /// <summary>The free blocks of every zone, by zone, then order, then migrate type, then address (blocks in thread caches are not free).</summary>
+    public IReadOnlyList<FreeBlock> GetFreeBlocks()
     {
         lock (_lock)
         {
-            var list = new List<(ulong, int)>();
+            var list = new List<FreeBlock>();
             foreach (Zone z in _zones)
             {
                 foreach ((ulong pfn, int order) in z.EnumerateFreeBlocks())
                 {
-                    list.Add((pfn << _pageShift, order));
+                    list.Add(new FreeBlock(pfn << _pageShift, order));
                 }
             }
 

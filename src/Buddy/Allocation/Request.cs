@@ -23,7 +23,7 @@ public readonly struct Request : IEquatable<Request>
     private readonly ulong _alignment;  // bytes; 0 = natural alignment only
     private readonly ulong _boundary;   // bytes; 0 = no boundary
     private readonly byte _flags;
-    private readonly sbyte _zone;       // ZoneKind + 1; 0 = no zone named
+    private readonly sbyte _zonePlusOne; // ZoneKind + 1; 0 = no zone named, so default(Request) names none (Zonelist.cs: "Zone numbers")
     private readonly bool _hasLimit;
     private readonly AllocationPriority _priority;
     private readonly MigrateType _mobility;
@@ -34,7 +34,7 @@ public readonly struct Request : IEquatable<Request>
         _flags = flags;
     }
 
-    private Request(in Request r, ulong? maxAddress = null, ulong? alignment = null, ulong? boundary = null, byte? flags = null, sbyte? zone = null, AllocationPriority? priority = null, MigrateType? mobility = null)
+    private Request(in Request r, ulong? maxAddress = null, ulong? alignment = null, ulong? boundary = null, byte? flags = null, sbyte? zonePlusOne = null, AllocationPriority? priority = null, MigrateType? mobility = null)
     {
         _mobility = mobility ?? r._mobility;
         _amount = r._amount;
@@ -42,9 +42,9 @@ public readonly struct Request : IEquatable<Request>
         _maxAddress = maxAddress ?? r._maxAddress;
         _alignment = alignment ?? r._alignment;
         _boundary = boundary ?? r._boundary;
-        _zone = zone ?? r._zone;
+        _zonePlusOne = zonePlusOne ?? r._zonePlusOne;
         _priority = priority ?? r._priority;
-        bool placed = _zone != 0 || _hasLimit;
+        bool placed = _zonePlusOne != 0 || _hasLimit;
         bool shaped = _alignment != 0 || _boundary != 0 || _priority != AllocationPriority.Normal;
         _flags = (byte)(((flags ?? r._flags) & ~(PlacedFlag | ShapedFlag)) | (placed ? PlacedFlag : 0) | (shaped ? ShapedFlag : 0));
     }
@@ -61,16 +61,16 @@ public readonly struct Request : IEquatable<Request>
         return new Request((ulong)order, 0);
     }
 
-    /// <summary>At least <paramref name="size"/> bytes: the next 2^order pages (see <see cref="Exact"/>).</summary>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is zero.</exception>
-    public static Request ForBytes(ulong size)
+    /// <summary>At least <paramref name="bytes"/> bytes: the next 2^order pages (see <see cref="Exact"/>).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="bytes"/> is zero.</exception>
+    public static Request ForBytes(ulong bytes)
     {
-        if (size == 0)
+        if (bytes == 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(size), size, "size must be at least one byte.");
+            throw new ArgumentOutOfRangeException(nameof(bytes), bytes, "bytes must be at least one.");
         }
 
-        return new Request(size, IsBytesFlag);
+        return new Request(bytes, IsBytesFlag);
     }
 
     /// <summary>At least <paramref name="pages"/> pages: the next 2^order (see <see cref="Exact"/>).</summary>
@@ -93,7 +93,7 @@ public readonly struct Request : IEquatable<Request>
             throw new ArgumentOutOfRangeException(nameof(zone), zone, "unknown zone.");
         }
 
-        return new Request(this, zone: (sbyte)((int)zone + 1));
+        return new Request(this, zonePlusOne: (sbyte)((int)zone + 1));
     }
 
     /// <summary>No byte of the block may lie above <paramref name="maxAddress"/> (inclusive, like a DMA mask).</summary>
@@ -176,7 +176,7 @@ public readonly struct Request : IEquatable<Request>
     public bool IsExact => (_flags & IsExactFlag) != 0;
 
     /// <summary>The highest zone allowed, or <see langword="null"/> for any.</summary>
-    public ZoneKind? Zone => _zone == 0 ? null : (ZoneKind)(_zone - 1);
+    public ZoneKind? Zone => _zonePlusOne == 0 ? null : (ZoneKind)(_zonePlusOne - 1);
 
     /// <summary>The highest address a byte of the block may have (inclusive), or <see langword="null"/>.</summary>
     public ulong? MaxAddress => _hasLimit ? _maxAddress : null;
@@ -196,8 +196,8 @@ public readonly struct Request : IEquatable<Request>
     /// <summary>Whether a zone or an address limit is set.</summary>
     internal bool IsPlaced => (_flags & PlacedFlag) != 0;
 
-    /// <summary>The zone as stored: ZoneKind + 1, or 0 for none.</summary>
-    internal int ZonePlusOne => _zone;
+    /// <summary><see cref="Zone"/> as stored: its <see cref="ZoneKind"/> + 1, or 0 for none; <see cref="Zonelist.Placement"/> indexes a table with it (Zonelist.cs: "Zone numbers").</summary>
+    internal int ZonePlusOne => _zonePlusOne;
 
     /// <summary>The address limit as stored: meaningful only with <see cref="HasLimit"/>.</summary>
     internal ulong RawMaxAddress => _maxAddress;
@@ -216,14 +216,14 @@ public readonly struct Request : IEquatable<Request>
     /// <inheritdoc/>
     public bool Equals(Request other) =>
         _amount == other._amount && _maxAddress == other._maxAddress && _alignment == other._alignment &&
-        _boundary == other._boundary && _flags == other._flags && _zone == other._zone &&
+        _boundary == other._boundary && _flags == other._flags && _zonePlusOne == other._zonePlusOne &&
         _hasLimit == other._hasLimit && _priority == other._priority && _mobility == other._mobility;
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is Request r && Equals(r);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(_amount, _maxAddress, _alignment, _boundary, _flags, _zone, _priority);
+    public override int GetHashCode() => HashCode.Combine(_amount, _maxAddress, _alignment, _boundary, _flags, _zonePlusOne, _priority);
 
     /// <summary>Equality.</summary>
     public static bool operator ==(Request left, Request right) => left.Equals(right);

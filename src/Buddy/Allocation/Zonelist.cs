@@ -5,12 +5,29 @@
 // (get_page_from_freelist and __zone_watermark_ok, Linux 6.18), the zones' watermarks and lowmem
 // reserves (init_per_zone_wmark_min, setup_per_zone_lowmem_reserve) and the page-to-zone lookup.
 //
+// Zone numbers. The allocator numbers its zones three ways, each for its own use:
+// - the kind (ZoneKind: Dma 0, Dma32 1, Normal 2): what a request names (Request.Zone) and what
+//   lowmem_reserve_ratio is indexed by;
+// - the layout index (Zone.Index): the zone's entry in MachineLayout.Zones, populated or not; the
+//   zonelist walk, Placement's result (`highest`) and the lowmem reserves (Zone.LowmemReserve,
+//   ZoneStats.Protection) use it;
+// - the populated index: the zone's place in Zones (PageAllocator's _zones), lowest first, no gaps;
+//   GetZoneStats lists zones in this order and the thread caches number their zones by it (the
+//   "cache zone"; PageAllocator's _cacheZoneByLayoutIndex maps a layout index to it).
+// Where "no zone" must be stored and zero has to mean it — in a value whose default must name no
+// zone, or in a table indexed by a number that may be -1 — the number is stored plus one and 0
+// means none. The places, all on the hot path: Request.ZonePlusOne (kind + 1; default(Request)
+// names no zone); Block.ZoneHint's field (cache zone + 1; a block made without caches records
+// none, and ZoneHint decodes it back to -1); and two tables indexed that way, _highestByZonePlusOne
+// here (slot 0: no zone named) and _cacheZoneByLayoutIndex (slot 0: layout index -1, no zone).
+// Placement takes Request.ZonePlusOne as it is; no other field carries a +1.
+//
 // Invariants:
 // - Zones holds the populated zones, lowest first; this[i] is layout entry i's zone, or null when
 //   that entry has no pages; zones ascend by address and kind with the layout index.
-// - _highestForKind[k] is the highest layout index whose zone is of kind k or below (-1 if none),
-//   and _top the layout index of the highest populated zone: Placement reads them without a loop
-//   when the request has no limit.
+// - _highestByZonePlusOne[k + 1] is the highest layout index whose zone is of kind k or below (-1
+//   if none), and _highestByZonePlusOne[0] the layout index of the highest populated zone: Placement
+//   reads it without a loop or a branch when the request has no limit.
 // The list is immutable after construction (watermarks are set once, by the allocator's
 // constructor): read without the allocator's lock (the cached paths do).
 using System.Globalization;
@@ -37,8 +54,7 @@ internal enum WatermarkKind
 internal sealed class Zonelist
 {
     private readonly Zone?[] _byLayoutIndex;
-    private readonly int[] _highestForKind;
-    private readonly int _top;
+    private readonly int[] _highestByZonePlusOne;
     private readonly int _pageShift;
 
     /// <summary>Creates the list from each layout entry's zone (null for an entry without pages); at least one is populated.</summary>
@@ -47,8 +63,7 @@ internal sealed class Zonelist
         _byLayoutIndex = byLayoutIndex;
         _pageShift = pageShift;
         Zones = [.. byLayoutIndex.OfType<Zone>()];
-        _top = Zones[^1].Index;
-        _highestForKind = [.. Enum.GetValues<ZoneKind>().Select(kind => Array.FindLastIndex(byLayoutIndex, z => z is not null && z.Kind <= kind))];
+        _highestByZonePlusOne = [Zones[^1].Index, .. Enum.GetValues<ZoneKind>().Select(kind => Array.FindLastIndex(byLayoutIndex, z => z is not null && z.Kind <= kind))];
     }
 
     /// <summary>The populated zones, lowest first.</summary>
@@ -69,7 +84,7 @@ internal sealed class Zonelist
 
     /// <summary>
     /// The layout index of the highest zone an order-<paramref name="order"/> request may use: its
-    /// zone (<paramref name="zonePlusOne"/> is <see cref="ZoneKind"/> + 1, 0 for none) or the top,
+    /// zone (<paramref name="zonePlusOne"/> is <see cref="Request.ZonePlusOne"/>: kind + 1, 0 for none) or the top,
     /// lowered to the highest zone with room for the block below <paramref name="limitPfn"/>; -1 when
     /// none has. <paramref name="cutPfn"/> is the limit when it cuts through that zone (only blocks
     /// below it serve), else <see cref="ulong.MaxValue"/>.
@@ -77,7 +92,7 @@ internal sealed class Zonelist
     public int Placement(int zonePlusOne, ulong limitPfn, int order, out ulong cutPfn)
     {
         cutPfn = ulong.MaxValue;
-        int highest = zonePlusOne != 0 ? _highestForKind[zonePlusOne - 1] : _top;
+        int highest = _highestByZonePlusOne[zonePlusOne];
         if (limitPfn == ulong.MaxValue)
         {
             return highest;
@@ -194,7 +209,7 @@ internal sealed class Zonelist
         {
             if (_byLayoutIndex[i] is { } zone)
             {
-                zone.Watermarks = marks[i].Marks;
+                zone.Watermarks = marks[i].Watermarks;
                 zone.LowmemReserve = [.. marks[i].Protection];
             }
         }

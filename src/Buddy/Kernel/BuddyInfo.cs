@@ -9,9 +9,9 @@ namespace Buddy.Kernel;
 
 /// <summary>One line of /proc/buddyinfo: a zone's count of free blocks per order.</summary>
 /// <param name="Node">The NUMA node.</param>
-/// <param name="Zone">The zone's name.</param>
-/// <param name="FreeBlocks">Free blocks per order; index = order.</param>
-public sealed record BuddyInfoZone(int Node, string Zone, IReadOnlyList<long> FreeBlocks);
+/// <param name="Name">The zone's name.</param>
+/// <param name="FreeBlockCounts">How many blocks of each order are free (the kernel's nr_free); index = order.</param>
+public sealed record BuddyInfoZone(int Node, string Name, IReadOnlyList<long> FreeBlockCounts);
 
 /// <summary>The text of /proc/buddyinfo: zones with their free blocks per order.</summary>
 /// <remarks>Immutable; thread-safe. <see cref="ToString"/> is the kernel's exact text.</remarks>
@@ -81,7 +81,7 @@ public sealed class BuddyInfo
         foreach (BuddyInfoZone z in Zones)
         {
             AppendZonePrefix(sb, z);
-            foreach (long count in z.FreeBlocks)
+            foreach (long count in z.FreeBlockCounts)
             {
                 sb.Append(CFormat.Int(count, 6)).Append(' ');
             }
@@ -94,7 +94,7 @@ public sealed class BuddyInfo
 
     /// <summary>Appends "Node %d, zone %8s " (the prefix every per-zone vmstat text shares).</summary>
     internal static void AppendZonePrefix(StringBuilder sb, BuddyInfoZone zone) =>
-        sb.Append("Node ").Append(zone.Node.ToString(CultureInfo.InvariantCulture)).Append(", zone ").Append(CFormat.Str(zone.Zone, 8)).Append(' ');
+        sb.Append("Node ").Append(zone.Node.ToString(CultureInfo.InvariantCulture)).Append(", zone ").Append(CFormat.Str(zone.Name, 8)).Append(' ');
 
     private static BuddyInfoZone ParseLine(string line, string source, int lineNumber)
     {

@@ -14,9 +14,9 @@ public static class FragmentationIndex
     /// The unusable free space index at <paramref name="order"/>, in thousandths: the share of free
     /// pages that lie in blocks smaller than 2^order (1000 when nothing is free).
     /// </summary>
-    public static int Unusable(IReadOnlyList<long> freeBlocks, int order)
+    public static int Unusable(IReadOnlyList<long> freeBlockCounts, int order)
     {
-        (ulong freePages, _, ulong suitable) = Fill(freeBlocks, order);
+        (ulong freePages, _, ulong suitable) = Fill(freeBlockCounts, order);
         if (freePages == 0)
         {
             return 1000;
@@ -30,9 +30,9 @@ public static class FragmentationIndex
     /// order is free (the request would succeed), 0 when nothing is free; otherwise towards 1000 the
     /// more a failure is due to fragmentation rather than lack of memory.
     /// </summary>
-    public static int Extfrag(IReadOnlyList<long> freeBlocks, int order)
+    public static int Extfrag(IReadOnlyList<long> freeBlockCounts, int order)
     {
-        (ulong freePages, ulong total, ulong suitable) = Fill(freeBlocks, order);
+        (ulong freePages, ulong total, ulong suitable) = Fill(freeBlockCounts, order);
         if (total == 0)
         {
             return 0;
@@ -60,9 +60,9 @@ public static class FragmentationIndex
         foreach (BuddyInfoZone zone in info.Zones)
         {
             BuddyInfo.AppendZonePrefix(sb, zone);
-            for (int order = 0; order < zone.FreeBlocks.Count; order++)
+            for (int order = 0; order < zone.FreeBlockCounts.Count; order++)
             {
-                sb.Append(CFormat.Thousandths(index(zone.FreeBlocks, order), integerWidth)).Append(' ');
+                sb.Append(CFormat.Thousandths(index(zone.FreeBlockCounts, order), integerWidth)).Append(' ');
             }
 
             sb.Append('\n');
@@ -73,18 +73,18 @@ public static class FragmentationIndex
 
     // fill_contig_page_info: free pages, free blocks, and blocks of at least `order` counted in
     // units of 2^order (a free order-5 block is two order-4 blocks).
-    private static (ulong FreePages, ulong TotalBlocks, ulong Suitable) Fill(IReadOnlyList<long> freeBlocks, int order)
+    private static (ulong FreePages, ulong TotalBlocks, ulong Suitable) Fill(IReadOnlyList<long> freeBlockCounts, int order)
     {
-        ArgumentNullException.ThrowIfNull(freeBlocks);
-        if ((uint)order >= (uint)freeBlocks.Count)
+        ArgumentNullException.ThrowIfNull(freeBlockCounts);
+        if ((uint)order >= (uint)freeBlockCounts.Count)
         {
-            throw new ArgumentOutOfRangeException(nameof(order), order, $"order must be from 0 to {freeBlocks.Count - 1}.");
+            throw new ArgumentOutOfRangeException(nameof(order), order, $"order must be from 0 to {freeBlockCounts.Count - 1}.");
         }
 
         ulong freePages = 0, total = 0, suitable = 0;
-        for (int o = 0; o < freeBlocks.Count; o++)
+        for (int o = 0; o < freeBlockCounts.Count; o++)
         {
-            ulong blocks = (ulong)freeBlocks[o];
+            ulong blocks = (ulong)freeBlockCounts[o];
             total += blocks;
             freePages += blocks << o;
             if (o >= order)

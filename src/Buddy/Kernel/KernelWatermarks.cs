@@ -12,9 +12,9 @@ public readonly record struct WatermarkZone(string Name, ulong ManagedPages, boo
 
 /// <summary>A zone's computed watermarks and its protection array (lowmem_reserve).</summary>
 /// <param name="Zone">The zone.</param>
-/// <param name="Marks">min, low, high and promo in pages.</param>
+/// <param name="Watermarks">min, low, high and promo in pages.</param>
 /// <param name="Protection">lowmem_reserve[j]: pages kept from requests whose highest zone is j.</param>
-public sealed record ZoneWatermarks(WatermarkZone Zone, Watermarks Marks, IReadOnlyList<ulong> Protection);
+public sealed record ZoneWatermarks(WatermarkZone Zone, Watermarks Watermarks, IReadOnlyList<ulong> Protection);
 
 /// <summary>The kernel's watermark and lowmem-reserve arithmetic (Linux 6.18).</summary>
 /// <remarks>Pure functions; thread-safe.</remarks>
@@ -69,9 +69,9 @@ public static class KernelWatermarks
             }
 
             // nr_free_buffer_pages(): managed pages above the high watermark, low zones only.
-            if (managed > marks[i].Marks.High)
+            if (managed > marks[i].Watermarks.High)
             {
-                freeBuffer += managed - marks[i].Marks.High;
+                freeBuffer += managed - marks[i].Watermarks.High;
             }
         }
 

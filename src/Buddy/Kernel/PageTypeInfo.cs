@@ -8,10 +8,10 @@ namespace Buddy.Kernel;
 
 /// <summary>One zone's lines of /proc/pagetypeinfo.</summary>
 /// <param name="Node">The NUMA node.</param>
-/// <param name="Zone">The zone's name.</param>
-/// <param name="FreeBlocks">Free blocks per migrate type (index = kernel value) and order.</param>
+/// <param name="Name">The zone's name.</param>
+/// <param name="FreeBlockCounts">How many blocks of each migrate type (index = kernel value) and order are free: <c>FreeBlockCounts[type][order]</c>.</param>
 /// <param name="Pageblocks">Pageblocks per migrate type.</param>
-public sealed record PageTypeInfoZone(int Node, string Zone, IReadOnlyList<IReadOnlyList<long>> FreeBlocks, IReadOnlyList<long> Pageblocks);
+public sealed record PageTypeInfoZone(int Node, string Name, IReadOnlyList<IReadOnlyList<long>> FreeBlockCounts, IReadOnlyList<long> Pageblocks);
 
 /// <summary>Formats /proc/pagetypeinfo.</summary>
 public static class PageTypeInfo
@@ -37,10 +37,10 @@ public static class PageTypeInfo
         {
             for (int type = 0; type < TypeNames.Count; type++)
             {
-                sb.Append("Node ").Append(CFormat.Int(z.Node, 4)).Append(", zone ").Append(CFormat.Str(z.Zone, 8)).Append(", type ").Append(CFormat.Str(TypeNames[type], 12)).Append(' ');
+                sb.Append("Node ").Append(CFormat.Int(z.Node, 4)).Append(", zone ").Append(CFormat.Str(z.Name, 8)).Append(", type ").Append(CFormat.Str(TypeNames[type], 12)).Append(' ');
                 for (int order = 0; order < orders; order++)
                 {
-                    long count = type < z.FreeBlocks.Count ? z.FreeBlocks[type][order] : 0;
+                    long count = type < z.FreeBlockCounts.Count ? z.FreeBlockCounts[type][order] : 0;
                     sb.Append(count >= 100_000 ? ">" + CFormat.Int(100_000, 6) : CFormat.Int(count, 6)).Append(' ');
                 }
 
@@ -57,7 +57,7 @@ public static class PageTypeInfo
         sb.Append('\n');
         foreach (PageTypeInfoZone z in zones)
         {
-            sb.Append(CultureInfo.InvariantCulture, $"Node {z.Node}, zone {CFormat.Str(z.Zone, 8)} ");
+            sb.Append(CultureInfo.InvariantCulture, $"Node {z.Node}, zone {CFormat.Str(z.Name, 8)} ");
             for (int type = 0; type < TypeNames.Count; type++)
             {
                 sb.Append(CFormat.Int(type < z.Pageblocks.Count ? z.Pageblocks[type] : 0, 12)).Append(' ');

@@ -13,9 +13,9 @@ namespace Buddy.Kernel;
 /// <param name="Node">The NUMA node.</param>
 /// <param name="Name">The zone's name.</param>
 /// <param name="ManagedPages">The managed page count.</param>
-/// <param name="Marks">min, low, high and promo (promo is 0 where the kernel printed none).</param>
+/// <param name="Watermarks">min, low, high and promo (promo is 0 where the kernel printed none).</param>
 /// <param name="Protection">The protection array (lowmem_reserve).</param>
-public sealed record ZoneInfoZone(int Node, string Name, ulong ManagedPages, Watermarks Marks, IReadOnlyList<ulong> Protection);
+public sealed record ZoneInfoZone(int Node, string Name, ulong ManagedPages, Watermarks Watermarks, IReadOnlyList<ulong> Protection);
 
 /// <summary>The watermark subset of /proc/zoneinfo.</summary>
 /// <remarks>Immutable; thread-safe.</remarks>
@@ -32,10 +32,10 @@ public static class ZoneInfo
         foreach (ZoneWatermarks z in zones)
         {
             sb.Append(CultureInfo.InvariantCulture, $"Node {node}, zone {CFormat.Str(z.Zone.Name, 8)}");
-            sb.Append(CultureInfo.InvariantCulture, $"\n        min      {z.Marks.Min}");
-            sb.Append(CultureInfo.InvariantCulture, $"\n        low      {z.Marks.Low}");
-            sb.Append(CultureInfo.InvariantCulture, $"\n        high     {z.Marks.High}");
-            sb.Append(CultureInfo.InvariantCulture, $"\n        promo    {z.Marks.Promo}");
+            sb.Append(CultureInfo.InvariantCulture, $"\n        min      {z.Watermarks.Min}");
+            sb.Append(CultureInfo.InvariantCulture, $"\n        low      {z.Watermarks.Low}");
+            sb.Append(CultureInfo.InvariantCulture, $"\n        high     {z.Watermarks.High}");
+            sb.Append(CultureInfo.InvariantCulture, $"\n        promo    {z.Watermarks.Promo}");
             sb.Append(CultureInfo.InvariantCulture, $"\n        managed  {z.Zone.ManagedPages}");
             sb.Append("\n        protection: (");
             for (int i = 0; i < z.Protection.Count; i++)

@@ -1,6 +1,6 @@
 // ArenaOptions: how a native arena is laid out, advised, grown and given back, and the rules its settings obey.
 // Invariant: NativeArena.Create calls CheckFor(size) (Validate plus the size rules; CheckGrowable first for an arena of the
-// default or MaximumSize size) before it reserves any memory, so a setting no arena can have is an ArgumentException
+// default or MaxSize size) before it reserves any memory, so a setting no arena can have is an ArgumentException
 // naming that setting, and nothing was mapped.
 using static System.FormattableString;
 
@@ -28,10 +28,10 @@ public sealed record ArenaOptions
     public bool TransparentHugePages { get; init; }
 
     /// <summary>Lock the arena in memory (mlock; Linux; needs the privilege or a large enough RLIMIT_MEMLOCK).</summary>
-    /// <remarks>A locked arena commits and locks its whole size up front and gives nothing back; with <see cref="NativeArena.Create(ArenaOptions?)"/> it needs <see cref="MaximumSize"/>.</remarks>
+    /// <remarks>A locked arena commits and locks its whole size up front and gives nothing back; with <see cref="NativeArena.Create(ArenaOptions?)"/> it needs <see cref="MaxSize"/>.</remarks>
     public bool Lock { get; init; }
 
-    /// <summary>The maximum of an arena made by <see cref="NativeArena.Create(ArenaOptions?)"/> without <see cref="MaximumSize"/>: 64 GiB of address space (256 MiB in a 32-bit process).</summary>
+    /// <summary>The maximum of an arena made by <see cref="NativeArena.Create(ArenaOptions?)"/> without <see cref="MaxSize"/>: 64 GiB of address space (256 MiB in a 32-bit process).</summary>
     /// <remarks>
     /// Reserving costs address space only: no memory and no commit charge (Linux: PROT_NONE with
     /// MAP_NORESERVE; Windows: MEM_RESERVE), and no allocator metadata up front (the allocator's
@@ -40,15 +40,15 @@ public sealed record ArenaOptions
     /// 39-bit arm64 kernel's 512 GiB, leaving room for many arenas. It costs two chunk bitmaps
     /// (4 KiB each) and, in the checked mode, one byte of poison flag per page (16 MiB).
     /// </remarks>
-    public static ulong DefaultMaximumSize => Environment.Is64BitProcess ? 64 * Units.GiB : 256 * Units.MiB;
+    public static ulong DefaultMaxSize => Environment.Is64BitProcess ? 64 * Units.GiB : 256 * Units.MiB;
 
     /// <summary>
     /// The most an arena made by <see cref="NativeArena.Create(ArenaOptions?)"/> may grow to, in bytes
     /// (a positive multiple of <see cref="PageSize"/>): reserved as address space up front, committed
-    /// in chunks as rentals need them. Null (the default): <see cref="DefaultMaximumSize"/>.
+    /// in chunks as rentals need them. Null (the default): <see cref="DefaultMaxSize"/>.
     /// <see cref="NativeArena.Create(ulong, ArenaOptions?)"/> takes its size as the maximum instead; set this only to the same value there.
     /// </summary>
-    public ulong? MaximumSize { get; init; }
+    public ulong? MaxSize { get; init; }
 
     /// <summary>
     /// Give free memory back to the operating system on the arena's own: every <see cref="GiveBackDelay"/>
@@ -134,9 +134,9 @@ public sealed record ArenaOptions
             throw new ArgumentException("ArenaOptions.Mobility must not be null; use MobilitySettings.None.", nameof(Mobility));
         }
 
-        if (MaximumSize is ulong max && (max == 0 || max % PageSize != 0 || max > MaxArenaSize))
+        if (MaxSize is ulong max && (max == 0 || max % PageSize != 0 || max > MaxArenaSize))
         {
-            throw new ArgumentException(Invariant($"ArenaOptions.MaximumSize must be a positive multiple of the page size ({PageSize} bytes) up to 2^62, or null for the default ({DefaultMaximumSize} bytes), not {max}."), nameof(MaximumSize));
+            throw new ArgumentException(Invariant($"ArenaOptions.MaxSize must be a positive multiple of the page size ({PageSize} bytes) up to 2^62, or null for the default ({DefaultMaxSize} bytes), not {max}."), nameof(MaxSize));
         }
 
         if (GiveBackOrder is int order && (order < 0 || order > MaxOrder))
@@ -153,16 +153,16 @@ public sealed record ArenaOptions
     /// <summary>The order from which free blocks are given back: <see cref="GiveBackOrder"/>, or the pageblock order (at most MaxOrder).</summary>
     internal int GiveBackOrderOrDefault => GiveBackOrder ?? Math.Min(Mobility.PageblockOrder, MaxOrder);
 
-    /// <summary>The size of an arena made without a size (<see cref="MaximumSize"/> or the default), after every rule it must obey.</summary>
+    /// <summary>The size of an arena made without a size (<see cref="MaxSize"/> or the default), after every rule it must obey.</summary>
     internal ulong CheckGrowable()
     {
         Validate();
-        if (Lock && MaximumSize is null)
+        if (Lock && MaxSize is null)
         {
-            throw new ArgumentException(Invariant($"ArenaOptions.Lock commits and locks the whole arena up front, so it needs ArenaOptions.MaximumSize (the default maximum is {DefaultMaximumSize} bytes of address space, not of memory)."), nameof(MaximumSize));
+            throw new ArgumentException(Invariant($"ArenaOptions.Lock commits and locks the whole arena up front, so it needs ArenaOptions.MaxSize (the default maximum is {DefaultMaxSize} bytes of address space, not of memory)."), nameof(MaxSize));
         }
 
-        ulong size = MaximumSize ?? Math.Max(DefaultMaximumSize, PageSize);
+        ulong size = MaxSize ?? Math.Max(DefaultMaxSize, PageSize);
         CheckFor(size);
         return size;
     }
@@ -176,10 +176,10 @@ public sealed record ArenaOptions
             throw new ArgumentException(Invariant($"size must be a positive multiple of the page size ({PageSize} bytes) up to 2^62, not {size}."), nameof(size));
         }
 
-        if (MaximumSize is ulong max && max != size)
+        if (MaxSize is ulong max && max != size)
         {
-            string setting = nameof(MaximumSize); // a setting of these options, not a parameter of this method
-            throw new ArgumentException(Invariant($"ArenaOptions.MaximumSize ({max} bytes) differs from the size given to NativeArena.Create ({size} bytes); that size is the arena's maximum, so set only one of them."), setting);
+            string setting = nameof(MaxSize); // a setting of these options, not a parameter of this method
+            throw new ArgumentException(Invariant($"ArenaOptions.MaxSize ({max} bytes) differs from the size given to NativeArena.Create ({size} bytes); that size is the arena's maximum, so set only one of them."), setting);
         }
 
         if (ZonesByOffset.Count > 1 && ZonesByOffset[^2].Limit > size) // limits rise: the last limited zone is enough

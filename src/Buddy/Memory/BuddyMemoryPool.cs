@@ -47,7 +47,7 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     public override int MaxBufferSize { get; }
 
     /// <summary>Buffers rented from the pool's arena so far, through any of its pools or <see cref="NativeArena.Rent(ulong, bool)"/> (a snapshot while other threads rent).</summary>
-    public long Rentals => _arena.Rents;
+    public long Rentals => _arena.Rentals;
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minBufferSize"/> is below -1 or above <see cref="MaxBufferSize"/>.</exception>

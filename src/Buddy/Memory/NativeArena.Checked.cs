@@ -8,23 +8,23 @@ namespace Buddy.Memory;
 public sealed partial class NativeArena
 {
     /// <summary>The rentals not given back: in the checked mode every one with the stack trace of its rent; otherwise the movable ones (with an empty trace). A rental below a page has an empty <see cref="Block"/>.</summary>
-    public IReadOnlyList<(Block Block, string RentedAt)> LiveRentals()
+    public IReadOnlyList<LiveRental> GetLiveRentals()
     {
-        List<(Block, string)> live = [];
+        List<LiveRental> live = [];
         if (_checked)
         {
             foreach (Rental rental in _rentals.All())
             {
                 if (rental.IsRented && rental.RentedAt is { } rentedAt)
                 {
-                    live.Add((rental.Block, rentedAt));
+                    live.Add(new LiveRental(rental.Block, rentedAt));
                 }
             }
         }
 
         lock (_movableLock)
         {
-            live.AddRange(_movable.Select(kv => (kv.Key.Current, kv.Value)));
+            live.AddRange(_movable.Select(kv => new LiveRental(kv.Key.Current, kv.Value)));
         }
 
         return live;
@@ -66,7 +66,7 @@ public sealed partial class NativeArena
 
     private void ThrowIfLeakedAs(string what)
     {
-        IReadOnlyList<(Block Block, string RentedAt)> live = LiveRentals();
+        IReadOnlyList<LiveRental> live = GetLiveRentals();
         if (_checked && live.Count > 0)
         {
             throw new InvalidOperationException($"{live.Count} arena rental(s) {what}:\n" + string.Join("\n", live.Select(l => $"{l.Block}, rented at:\n{l.RentedAt}")));

@@ -213,7 +213,7 @@ public sealed partial class NativeArena
         {
             lock (_checkLock)
             {
-                _abandonedReports.Add((rental.Block.IsEmpty ? Invariant($"{rental.Length} bytes at 0x{rental.Address:x}") : rental.Block.ToString(), rental.RentedAt ?? ""));
+                _abandonedReports.Add(new AbandonedRental(rental.Block.IsEmpty ? Invariant($"{rental.Length} bytes at 0x{rental.Address:x}") : rental.Block.ToString(), rental.RentedAt ?? ""));
             }
 
             PoisonReturned(rental);

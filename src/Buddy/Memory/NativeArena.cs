@@ -49,7 +49,7 @@ public sealed partial class NativeArena : IDisposable
     private SmallAllocator? _small;
     private readonly Lock _checkLock = new();
     private readonly bool[] _poisoned = [];                         // checked mode: per page
-    private readonly List<(string Rental, string RentedAt)> _abandonedReports = []; // checked mode
+    private readonly List<AbandonedRental> _abandonedReports = [];  // checked mode
     private readonly ConditionalWeakTable<ArenaMemory, string> _returnedAt = [];      // checked mode: first returns' stack traces
     private readonly Lock _movableLock = new();                     // taken inside the allocator's lock, never around it
     private readonly Dictionary<MovableBlock, string> _movable = []; // live movable rentals (checked mode: rent stack traces)
@@ -87,13 +87,13 @@ public sealed partial class NativeArena : IDisposable
     public BuddyMemoryPool Pool => _pool ??= new BuddyMemoryPool(this);
 
     /// <summary>
-    /// Creates an arena that grows: it reserves <see cref="ArenaOptions.MaximumSize"/> bytes of address
-    /// space (by default <see cref="ArenaOptions.DefaultMaximumSize"/>, 64 GiB) and commits memory in
+    /// Creates an arena that grows: it reserves <see cref="ArenaOptions.MaxSize"/> bytes of address
+    /// space (by default <see cref="ArenaOptions.DefaultMaxSize"/>, 64 GiB) and commits memory in
     /// chunks as rentals first need it, so no size need be guessed; free memory goes back to the
     /// operating system (<see cref="ArenaOptions.GiveBackFreeMemory"/>). When the maximum is in use,
     /// a rent fails with <see cref="AllocationFailedException"/>.
     /// </summary>
-    /// <exception cref="ArgumentException">An option is invalid (a locked arena needs <see cref="ArenaOptions.MaximumSize"/>); the message names it, and nothing was reserved.</exception>
+    /// <exception cref="ArgumentException">An option is invalid (a locked arena needs <see cref="ArenaOptions.MaxSize"/>); the message names it, and nothing was reserved.</exception>
     /// <exception cref="InsufficientMemoryException">The address space cannot be reserved (or, for a locked arena, committed).</exception>
     public static NativeArena Create(ArenaOptions? options = null)
     {
@@ -298,8 +298,8 @@ public sealed partial class NativeArena : IDisposable
     /// <summary>Rentals whose owner was garbage-collected without Dispose; their memory was given back.</summary>
     public long AbandonedRentals => Interlocked.Read(ref _abandoned);
 
-    /// <summary>Rents so far (through <see cref="Rent(ulong, bool)"/>, <see cref="Rent(Request, bool)"/> and the arena's pools); a snapshot while other threads rent.</summary>
-    public long Rents
+    /// <summary>Rentals so far (through <see cref="Rent(ulong, bool)"/>, <see cref="Rent(Request, bool)"/> and the arena's pools); a snapshot while other threads rent.</summary>
+    public long Rentals
     {
         get
         {
@@ -334,8 +334,8 @@ public sealed partial class NativeArena : IDisposable
         return reclaimed;
     }
 
-    /// <summary>Checked mode: the rentals reclaimed from owners dropped without Dispose, each with the stack trace of its rent.</summary>
-    public IReadOnlyList<(string Rental, string RentedAt)> AbandonedReports()
+    /// <summary>Checked mode: the rentals reclaimed from owners dropped without Dispose, each with the stack trace of its rent (<see cref="AbandonedRentals"/> counts them in any mode).</summary>
+    public IReadOnlyList<AbandonedRental> GetAbandonedRentals()
     {
         lock (_checkLock)
         {

@@ -23,7 +23,7 @@ public readonly struct Block : IEquatable<Block>
     private readonly int _owner;
     private readonly byte _pageShift;
     private readonly byte _mobility;
-    private readonly byte _zoneHint; // the block's zone as its allocator numbers them for its caches, plus one; 0: not recorded
+    private readonly byte _zoneHint; // the block's cache zone (its zone's populated index) + 1; 0: not recorded (Zonelist.cs: "Zone numbers")
 
     private const byte TrackedFlag = 0x80;
 
@@ -71,7 +71,7 @@ public readonly struct Block : IEquatable<Block>
     /// <summary>The mobility the block was allocated with.</summary>
     public MigrateType Mobility => (MigrateType)(_mobility & ~TrackedFlag);
 
-    /// <summary>The block's zone as its allocator's caches number them, or -1 when not recorded (the free path then looks it up).</summary>
+    /// <summary>The block's cache zone — its zone's populated index, as the thread caches number zones — or -1 when not recorded (the free path then looks it up).</summary>
     internal int ZoneHint => _zoneHint - 1;
 
     /// <summary>Whether the allocator tracks the block (a movable block or a contiguous range): it is freed through the slow path.</summary>

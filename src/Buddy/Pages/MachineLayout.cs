@@ -66,8 +66,8 @@ public sealed record MachineLayout
     /// <summary>log2 of <see cref="PageSize"/>.</summary>
     public int PageShift => PageMath.Log2(PageSize);
 
-    /// <summary>A PC with <paramref name="memory"/> bytes from address 0, x86-64 zones and kernel watermarks.</summary>
-    public static MachineLayout X86(ulong memory) => new() { Size = memory };
+    /// <summary>A PC with <paramref name="size"/> bytes from address 0, x86-64 zones and kernel watermarks.</summary>
+    public static MachineLayout X86(ulong size) => new() { Size = size };
 
     /// <summary>One Normal zone over <c>[baseAddress, baseAddress + size)</c> without watermarks: device memory, a heap, a file.</summary>
     public static MachineLayout Flat(ulong size, ulong baseAddress = 0) => new()
@@ -234,9 +234,9 @@ public sealed record MachineLayout
                 nameof(Size));
         }
 
-        if (estimate.LargestArray > (ulong)Array.MaxLength)
+        if (estimate.LargestArrayLength > (ulong)Array.MaxLength)
         {
-            throw new ArgumentException(Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages) needs a metadata array of {estimate.LargestArray:N0} entries, more than .NET allows in one array ({Array.MaxLength:N0})."), nameof(Size));
+            throw new ArgumentException(Invariant($"Size {Units.FormatSize(Size)} ({pages:N0} pages) needs a metadata array of {estimate.LargestArrayLength:N0} entries, more than .NET allows in one array ({Array.MaxLength:N0})."), nameof(Size));
         }
     }
 }

@@ -19,8 +19,8 @@ namespace Buddy;
 /// <summary>Bytes of managed memory a <see cref="MachineLayout"/>'s allocator metadata needs.</summary>
 /// <param name="UpFrontBytes">Allocated by the <see cref="PageAllocator"/> constructor: a few KiB per zone, whatever the size.</param>
 /// <param name="MostBytes">The most it can reach: every bitmap node and every allocation-head chunk in use.</param>
-/// <param name="LargestArray">The element count of the largest single array the constructor allocates.</param>
-public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostBytes, ulong LargestArray)
+/// <param name="LargestArrayLength">The element count (length) of the largest single array the constructor allocates.</param>
+public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostBytes, ulong LargestArrayLength)
 {
     /// <summary>The fixed part of <see cref="BudgetBytes"/>: 4 GiB of metadata allocated up front.</summary>
     public const ulong FixedBudgetBytes = 4 * Units.GiB;

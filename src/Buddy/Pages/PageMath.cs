@@ -38,8 +38,9 @@ public static class PageMath
     /// <summary>
     /// The maximal naturally aligned blocks that tile <c>[start, start + pages)</c>, lowest first, none
     /// above <paramref name="maxOrder"/> (for an exact allocation: its binary decomposition).
+    /// Internal: the allocator's own bookkeeping, not a user's arithmetic (and a tuple is no public type).
     /// </summary>
-    public static IEnumerable<(ulong Pfn, int Order)> AlignedPieces(ulong start, ulong pages, int maxOrder)
+    internal static IEnumerable<(ulong Pfn, int Order)> AlignedPieces(ulong start, ulong pages, int maxOrder)
     {
         ulong end = start + pages;
         for (ulong p = start; p < end;)

@@ -31,25 +31,25 @@ public sealed class DmaPool
     private readonly List<PoolPage> _partial = [];
     private ulong _lastGeneration;
 
-    /// <summary>Creates a pool of <paramref name="size"/>-byte blocks aligned to <paramref name="align"/> and not crossing <paramref name="boundary"/>.</summary>
+    /// <summary>Creates a pool of <paramref name="size"/>-byte blocks aligned to <paramref name="alignment"/> and not crossing <paramref name="boundary"/>.</summary>
     /// <param name="pages">Where pool pages come from.</param>
     /// <param name="name">The pool's name (for reports).</param>
     /// <param name="size">The block size in bytes.</param>
-    /// <param name="align">The alignment (0 means 1; else a power of two).</param>
+    /// <param name="alignment">The alignment (0 means 1; else a power of two).</param>
     /// <param name="boundary">The boundary no block may cross (0: the pool's chunk size; else a power of two ≥ size).</param>
     /// <param name="pageRequest">How pool pages are requested; default: the block size rounded up to a page (and a power of two) in the DMA zone (or the lowest zone there is). Blocks are laid out over all the request returns, which must hold at least one block.</param>
     /// <exception cref="ArgumentException">A parameter breaks a rule; the message names it.</exception>
-    public DmaPool(PageAllocator pages, string name, ulong size, ulong align = 0, ulong boundary = 0, Request? pageRequest = null)
+    public DmaPool(PageAllocator pages, string name, ulong size, ulong alignment = 0, ulong boundary = 0, Request? pageRequest = null)
     {
         ArgumentNullException.ThrowIfNull(pages);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        if (align == 0)
+        if (alignment == 0)
         {
-            align = 1;
+            alignment = 1;
         }
-        else if (!PageMath.IsPowerOfTwo(align) || align > MaxBlockSize)
+        else if (!PageMath.IsPowerOfTwo(alignment) || alignment > MaxBlockSize)
         {
-            throw new ArgumentException(Invariant($"align must be 0 or a power of two (dma_pool_create) up to {MaxBlockSize}, not {align}."), nameof(align));
+            throw new ArgumentException(Invariant($"alignment must be 0 or a power of two (dma_pool_create) up to {MaxBlockSize}, not {alignment}."), nameof(alignment));
         }
 
         if (size == 0 || size > MaxBlockSize)
@@ -57,7 +57,7 @@ public sealed class DmaPool
             throw new ArgumentException(Invariant($"size must be from 1 to {MaxBlockSize} bytes, not {size}."), nameof(size));
         }
 
-        size = (size + align - 1) & ~(align - 1); // at most 2^31: both are
+        size = (size + alignment - 1) & ~(alignment - 1); // at most 2^31: both are
         ulong allocation = Math.Max(size, pages.PageSize);
         if (boundary == 0)
         {
@@ -71,7 +71,7 @@ public sealed class DmaPool
         _pages = pages;
         Name = name;
         Size = size;
-        Align = align;
+        Alignment = alignment;
         Boundary = Math.Min(boundary, allocation);
         _pageRequest = pageRequest ?? Request.ForBytes(allocation).InZone(pages.GetZoneStats()[0].Kind);
         ulong pageBytes = PageBytesOf(_pageRequest, pages);
@@ -92,7 +92,7 @@ public sealed class DmaPool
     public ulong Size { get; }
 
     /// <summary>The alignment.</summary>
-    public ulong Align { get; }
+    public ulong Alignment { get; }
 
     /// <summary>The boundary no block crosses.</summary>
     public ulong Boundary { get; }

@@ -27,7 +27,7 @@ internal sealed partial class Zone
 
     /// <summary>Creates a zone over <c>[startPfn, endPfn)</c> with every page outside <paramref name="reserved"/> free.</summary>
     /// <param name="kind">Which zone.</param>
-    /// <param name="index">Its index in the layout.</param>
+    /// <param name="index">Its layout index: its entry in <see cref="MachineLayout.Zones"/>.</param>
     /// <param name="startPfn">The first page frame.</param>
     /// <param name="endPfn">One past the last.</param>
     /// <param name="maxOrder">The largest order.</param>
@@ -57,7 +57,7 @@ internal sealed partial class Zone
     /// <summary>The kernel's name: DMA, DMA32 or Normal.</summary>
     public string Name => Kind.KernelName();
 
-    /// <summary>The zone's position in its allocator's zone array (lowest first).</summary>
+    /// <summary>The zone's layout index: its entry in <see cref="MachineLayout.Zones"/>, populated or not (not its place among the populated zones; Zonelist.cs: "Zone numbers").</summary>
     public int Index { get; }
 
     /// <summary>The first page frame of the zone.</summary>

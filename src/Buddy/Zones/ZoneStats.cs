@@ -10,7 +10,7 @@ namespace Buddy;
 /// <param name="PresentPages">Pages present in the zone's span.</param>
 /// <param name="ManagedPages">Pages managed by the buddy allocator (present minus reserved).</param>
 /// <param name="FreePages">Pages in free blocks.</param>
-/// <param name="FreeBlocks">Free blocks per order (the kernel's nr_free), index = order.</param>
+/// <param name="FreeBlockCounts">How many blocks of each order are free (the kernel's nr_free); index = order. <see cref="PageAllocator.GetFreeBlocks"/> lists the blocks themselves.</param>
 /// <param name="Watermarks">The zone's watermarks.</param>
 /// <param name="Protection">lowmem_reserve per zone index of the layout.</param>
 public sealed record ZoneStats(
@@ -20,7 +20,7 @@ public sealed record ZoneStats(
     ulong PresentPages,
     ulong ManagedPages,
     ulong FreePages,
-    IReadOnlyList<long> FreeBlocks,
+    IReadOnlyList<long> FreeBlockCounts,
     Watermarks Watermarks,
     IReadOnlyList<ulong> Protection)
 {
