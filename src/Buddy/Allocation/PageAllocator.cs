@@ -88,6 +88,7 @@ public sealed partial class PageAllocator
 
         _zonelist = new Zonelist(byLayoutIndex, _pageShift);
         _zones = _zonelist.Zones;
+        _ranges = new ContiguousRanges(this, _zonelist, _exact, _reserved, _maxOrder, _pageShift, _id);
         _scanners.EnsureCapacity(_zones.Length); // compaction records its place without allocating
         _topCacheZone = _zones.Length - 1;
         _heads = new AllocationHeads(_endPfn - _firstPfn);
