@@ -13,14 +13,14 @@ public sealed partial class PageAllocator : IRangeHost
     private readonly ContiguousRanges _ranges;
 
     /// <summary>
-    /// Allocates <paramref name="pages"/> contiguous pages aligned to <paramref name="alignment"/>
+    /// Allocates <paramref name="pages"/> contiguous pages aligned to <paramref name="alignmentBytes"/>
     /// bytes (0: to a page), wholly at or below <paramref name="maxAddress"/>, migrating movable blocks out of the way.
     /// </summary>
     /// <exception cref="AllocationFailedException">No range can be made free.</exception>
     /// <exception cref="ArgumentException">Zero pages, or an alignment that is not a power of two.</exception>
-    public Block AllocateContiguous(ulong pages, ulong alignment = 0, ulong maxAddress = ulong.MaxValue)
+    public Block AllocateContiguous(ulong pages, ulong alignmentBytes = 0, ulong maxAddress = ulong.MaxValue)
     {
-        if (!TryAllocateContiguous(pages, alignment, maxAddress, out Block block, out AllocationFailure? failure))
+        if (!TryAllocateContiguous(pages, alignmentBytes, maxAddress, out Block block, out AllocationFailure? failure))
         {
             throw new AllocationFailedException(failure);
         }
@@ -29,28 +29,28 @@ public sealed partial class PageAllocator : IRangeHost
     }
 
     /// <summary>
-    /// Tries to allocate <paramref name="pages"/> contiguous pages aligned to <paramref name="alignment"/>
+    /// Tries to allocate <paramref name="pages"/> contiguous pages aligned to <paramref name="alignmentBytes"/>
     /// bytes (0: to a page), wholly at or below <paramref name="maxAddress"/>; on failure <paramref name="failure"/> says why.
     /// </summary>
     /// <exception cref="ArgumentException">Zero pages, or an alignment that is not a power of two.</exception>
     /// <exception cref="Exception">A migrate callback threw; that block stays where it was, blocks moved before it stay moved.</exception>
-    public bool TryAllocateContiguous(ulong pages, ulong alignment, ulong maxAddress, out Block block, [NotNullWhen(false)] out AllocationFailure? failure)
+    public bool TryAllocateContiguous(ulong pages, ulong alignmentBytes, ulong maxAddress, out Block block, [NotNullWhen(false)] out AllocationFailure? failure)
     {
         if (pages == 0)
         {
             throw new ArgumentOutOfRangeException(nameof(pages), pages, "pages must be at least one.");
         }
 
-        if (alignment != 0 && !PageMath.IsPowerOfTwo(alignment))
+        if (alignmentBytes != 0 && !PageMath.IsPowerOfTwo(alignmentBytes))
         {
-            throw new ArgumentException($"alignment must be a power of two, not {alignment}.", nameof(alignment));
+            throw new ArgumentException($"alignmentBytes must be a power of two, not {alignmentBytes}.", nameof(alignmentBytes));
         }
 
         lock (_lock)
         {
             RefuseInsideCallback(nameof(AllocateContiguous));
             DrainCachesLocked(); // cached blocks would block a range (alloc_contig_range drains pcp too)
-            return _ranges.TryClaimLocked(pages, alignment, maxAddress, ref _allocatedPages, out block, out failure);
+            return _ranges.TryClaimLocked(pages, alignmentBytes, maxAddress, ref _allocatedPages, out block, out failure);
         }
     }
 
