@@ -230,9 +230,9 @@ public class ContiguousRangeTests
     {
         PageAllocator pages = Machine();
         var e = Assert.Throws<ArgumentException>(() => pages.AllocateContiguous(4, 3 * Page));
-        Assert.Equal("alignment", e.ParamName);
+        Assert.Equal("alignmentBytes", e.ParamName);
         e = Assert.Throws<ArgumentException>(() => pages.TryAllocateContiguous(4, 24 * KiB, ulong.MaxValue, out _, out _));
-        Assert.Equal("alignment", e.ParamName);
+        Assert.Equal("alignmentBytes", e.ParamName);
         var zero = Assert.ThrowsAny<ArgumentException>(() => pages.AllocateContiguous(0));
         Assert.Equal("pages", zero.ParamName);
         Assert.Equal(0UL, pages.AllocatedPages);

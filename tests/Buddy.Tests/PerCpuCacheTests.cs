@@ -108,7 +108,7 @@ public class PerCpuCacheTests
         // whose page count looks like an order-2 block. It must go back to the zones, not a cache.
         PageAllocator pages = new(MachineLayout.Flat(1 * MiB) with { PerCpuCaches = true, MaxOrder = 1, Mobility = MobilitySettings.Grouping with { PageblockOrder = 1 } });
         pages.Allocate(Request.ForOrder(0));
-        Block range = pages.AllocateContiguous(4, alignment: 0);
+        Block range = pages.AllocateContiguous(4, alignmentBytes: 0);
         Assert.Equal(4UL, range.PageCount);
         pages.Free(range);
         pages.Validate();

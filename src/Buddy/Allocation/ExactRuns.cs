@@ -1,7 +1,8 @@
 // ExactRuns: the allocations that are not one buddy block — exact allocations (alloc_pages_exact:
 // the first n pages of a 2^order block, the tail given back) and contiguous ranges
 // (alloc_contig_range) — each made of the aligned pieces of its page count, freed whole by its
-// start only.
+// start only, or turned into plain blocks by a free of a page range that touches it
+// (RemoveTouching; ContiguousRanges).
 //
 // Invariants (PageAllocator.Validate checks them against the zones):
 // - _pages maps each run's start pfn to its page count; its pieces (PageMath.AlignedPieces) are
@@ -53,6 +54,41 @@ internal sealed class ExactRuns : IEnumerable<KeyValuePair<ulong, ulong>>
         _ranges.Remove(start);
     }
 
+    /// <summary>The start of every piece of every run that overlaps [<paramref name="start"/>, <paramref name="end"/>).</summary>
+    public IEnumerable<ulong> PiecesTouching(ulong start, ulong end, int maxOrder)
+    {
+        foreach ((ulong runStart, ulong runPages) in _pages)
+        {
+            if (Overlaps(runStart, runPages, start, end))
+            {
+                foreach ((ulong piece, _) in PageMath.AlignedPieces(runStart, runPages, maxOrder))
+                {
+                    yield return piece;
+                }
+            }
+        }
+    }
+
+    /// <summary>Forgets every run that overlaps [<paramref name="start"/>, <paramref name="end"/>) and returns them as (start, pages): their pieces stay allocated, as plain blocks.</summary>
+    public List<(ulong Start, ulong Pages)> RemoveTouching(ulong start, ulong end)
+    {
+        var touching = new List<(ulong Start, ulong Pages)>();
+        foreach ((ulong runStart, ulong runPages) in _pages)
+        {
+            if (Overlaps(runStart, runPages, start, end))
+            {
+                touching.Add((runStart, runPages));
+            }
+        }
+
+        foreach ((ulong runStart, _) in touching)
+        {
+            Remove(runStart);
+        }
+
+        return touching;
+    }
+
     /// <summary>
     /// Throws when page <paramref name="pfn"/> lies inside a run without being its start, naming the
     /// run (<paramref name="at"/> is the address as the caller prints it).
@@ -81,6 +117,8 @@ internal sealed class ExactRuns : IEnumerable<KeyValuePair<ulong, ulong>>
             }
         }
     }
+
+    private static bool Overlaps(ulong runStart, ulong runPages, ulong start, ulong end) => runStart < end && runStart + runPages > start;
 
     /// <summary>The runs as (start, pages).</summary>
     public Dictionary<ulong, ulong>.Enumerator GetEnumerator() => _pages.GetEnumerator();

@@ -91,6 +91,7 @@ public sealed partial class PageAllocator
         _zonelist = new Zonelist(byLayoutIndex, _pageShift);
         _zones = _zonelist.Zones;
         _compactor = new Compactor(this, _movable, _zonelist, layout);
+        _ranges = new ContiguousRanges(this, _zonelist, _exact, _reserved, _maxOrder, _pageShift, _id);
         _topCacheZone = _zones.Length - 1;
         _heads = new AllocationHeads(_endPfn - _firstPfn);
         if (layout.PerCpuCaches)

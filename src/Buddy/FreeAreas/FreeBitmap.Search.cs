@@ -1,9 +1,16 @@
-// FreeBitmap.Search: the queries — lowest and highest set bit, the highest before an index, the
-// next set and next clear bit from an index — each a descent of O(height) that uses the Any and
-// Full masks to skip empty and full subtrees, with one sibling kept to fall back on (Candidate).
+// FreeBitmap.Search: the queries — lowest and highest set bit, the highest set bit before an
+// index, the next set and next clear bit from an index. Each is a descent of O(height) that uses
+// the Any and Full masks to skip subtrees with nothing to find and to answer at once in subtrees
+// with nothing else; a search from an index keeps one sibling to fall back on (Candidate).
+//
+// The descents are written once, over two policies: what they seek (SetBits; or ClearBits, the
+// complement, whose children with a sought bit are those not Full and whose entirely-sought
+// children are those not Any) and which way they look (Forward, Backward). The policies are
+// structs with static members, so the JIT compiles one copy of a descent per pair with the
+// policies inlined: no indirect call and no test of the direction on the way down (FindFirst is
+// on the allocator's fast path).
 using System.Diagnostics;
 using System.Numerics;
-using System.Runtime.CompilerServices;
 
 namespace Buddy;
 
@@ -11,10 +18,10 @@ namespace Buddy;
 internal sealed partial class FreeBitmap
 {
     /// <summary>The lowest set index, or -1 when the bitmap is empty.</summary>
-    public long FindFirst() => _count == 0 ? -1 : _rootFull ? 0 : DescendFirst(_root!, _topShift, 0);
+    public long FindFirst() => _count == 0 ? -1 : _rootFull ? 0 : Descend<SetBits, Forward>(_root!, _topShift, 0);
 
     /// <summary>The highest set index, or -1 when the bitmap is empty.</summary>
-    public long FindLast() => _count == 0 ? -1 : _rootFull ? Length - 1 : DescendLast(_root!, _topShift, 0);
+    public long FindLast() => _count == 0 ? -1 : _rootFull ? Length - 1 : Descend<SetBits, Backward>(_root!, _topShift, 0);
 
     /// <summary>The highest set index below <paramref name="end"/>, or -1.</summary>
     public long FindLastBefore(long end)
@@ -29,35 +36,7 @@ internal sealed partial class FreeBitmap
             return FindLast();
         }
 
-        long i = end - 1;
-        if (_rootFull)
-        {
-            return i;
-        }
-
-        Candidate lower = default;
-        BitmapNode? node = _root;
-        long nodeBase = 0;
-        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
-        {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            int c = (int)(i >> shift) & 63;
-            ulong below = inner.Any & ((1UL << c) - 1);
-            if (below != 0)
-            {
-                lower = new Candidate(inner, shift, nodeBase, below);
-            }
-
-            if (((inner.Full >> c) & 1) != 0)
-            {
-                return i;
-            }
-
-            nodeBase += (long)c << shift;
-            node = ((inner.Any >> c) & 1) != 0 ? inner.Child(c) : null;
-        }
-
-        return node is null ? LastIn(lower) : LastInLeafBefore(Unsafe.As<BitmapLeaf>(node), nodeBase, i, lower);
+        return _rootFull ? end - 1 : Seek<SetBits, Backward>(end - 1);
     }
 
     /// <summary>The lowest set index at or above <paramref name="from"/>, or -1.</summary>
@@ -69,34 +48,7 @@ internal sealed partial class FreeBitmap
             return -1;
         }
 
-        if (_rootFull)
-        {
-            return from;
-        }
-
-        Candidate higher = default;
-        BitmapNode? node = _root;
-        long nodeBase = 0;
-        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
-        {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            int c = (int)(from >> shift) & 63;
-            ulong above = inner.Any & (ulong.MaxValue << c << 1);
-            if (above != 0)
-            {
-                higher = new Candidate(inner, shift, nodeBase, above);
-            }
-
-            if (((inner.Full >> c) & 1) != 0)
-            {
-                return from;
-            }
-
-            nodeBase += (long)c << shift;
-            node = ((inner.Any >> c) & 1) != 0 ? inner.Child(c) : null;
-        }
-
-        return node is null ? FirstIn(higher) : FirstInLeafFrom(Unsafe.As<BitmapLeaf>(node), nodeBase, from, higher);
+        return _rootFull ? from : Seek<SetBits, Forward>(from);
     }
 
     /// <summary>The lowest clear index at or above <paramref name="from"/>, or <see cref="Length"/>.</summary>
@@ -108,29 +60,14 @@ internal sealed partial class FreeBitmap
             return Length;
         }
 
-        Candidate higher = default;
-        BitmapNode? node = _root;
-        long nodeBase = 0;
-        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
+        if (_count == 0)
         {
-            BitmapInner inner = Unsafe.As<BitmapInner>(node);
-            int c = (int)(from >> shift) & 63;
-            ulong above = ~inner.Full & (ulong.MaxValue << c << 1);
-            if (above != 0)
-            {
-                higher = new Candidate(inner, shift, nodeBase, above);
-            }
-
-            if (((inner.Full >> c) & 1) != 0)
-            {
-                return FirstClearIn(higher);
-            }
-
-            nodeBase += (long)c << shift;
-            node = ((inner.Any >> c) & 1) != 0 ? inner.Child(c) : null;
+            return from;
         }
 
-        return node is null ? from : Math.Min(Length, FirstClearInLeafFrom(Unsafe.As<BitmapLeaf>(node), nodeBase, from, higher));
+        // The tree may span more than Length: the bits beyond it are clear, and stand for Length.
+        long clear = Seek<ClearBits, Forward>(from);
+        return clear < 0 ? Length : Math.Min(clear, Length);
     }
 
     /// <summary>Enumerates the set indices in ascending order (for validation and reports); full subtrees bit by bit.</summary>
@@ -142,163 +79,194 @@ internal sealed partial class FreeBitmap
         }
     }
 
-    // The lowest set bit of a non-empty node whose children span 2^shift bits and whose first bit is nodeBase.
-    private static long DescendFirst(BitmapNode node, int shift, long nodeBase)
+    // The nearest sought bit from index i (i included) the way TWay looks, or -1. The root is a
+    // node, and neither without a sought bit nor made of sought bits only (the callers answer those).
+    private long Seek<TBits, TWay>(long i)
+        where TBits : struct, ISought
+        where TWay : struct, IWay
     {
-        for (; shift >= LeafShift; shift -= 6)
+        Candidate fallback = default;
+        BitmapNode? node = _root;
+        long nodeBase = 0;
+        for (int shift = _topShift; shift >= LeafShift && node is not null; shift -= 6)
         {
             BitmapInner inner = Inner(node);
-            int c = BitOperations.TrailingZeroCount(inner.Any);
-            nodeBase += (long)c << shift;
-            if (((inner.Full >> c) & 1) != 0)
+            int c = (int)(i >> shift) & 63;
+            ulong beyond = TBits.Any(inner) & TWay.Beyond(c);
+            if (beyond != 0)
             {
-                return nodeBase;
+                fallback = new Candidate(inner, shift, nodeBase, beyond);
             }
 
-            node = inner.Child(c)!;
-        }
-
-        BitmapLeaf leaf = Leaf(node);
-        int w = BitOperations.TrailingZeroCount(leaf.Any);
-        return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(leaf.Word(w));
-    }
-
-    // The highest set bit of a non-empty node.
-    private static long DescendLast(BitmapNode node, int shift, long nodeBase)
-    {
-        for (; shift >= LeafShift; shift -= 6)
-        {
-            BitmapInner inner = Inner(node);
-            int c = 63 - BitOperations.LeadingZeroCount(inner.Any);
-            nodeBase += (long)c << shift;
-            if (((inner.Full >> c) & 1) != 0)
+            if (((TBits.Full(inner) >> c) & 1) != 0)
             {
-                return nodeBase + (1L << shift) - 1;
+                return i;
             }
 
-            node = inner.Child(c)!;
-        }
-
-        BitmapLeaf leaf = Leaf(node);
-        int w = 63 - BitOperations.LeadingZeroCount(leaf.Any);
-        return nodeBase + (w << 6) + 63 - BitOperations.LeadingZeroCount(leaf.Word(w));
-    }
-
-    // The lowest clear bit of a node that is not entirely ones (may lie at or beyond Length).
-    private static long DescendFirstClear(BitmapNode node, int shift, long nodeBase)
-    {
-        for (; shift >= LeafShift; shift -= 6)
-        {
-            BitmapInner inner = Inner(node);
-            int c = BitOperations.TrailingZeroCount(~inner.Full);
             nodeBase += (long)c << shift;
-            if (((inner.Any >> c) & 1) == 0)
-            {
-                return nodeBase;
-            }
-
-            node = inner.Child(c)!;
+            node = ((TBits.Any(inner) >> c) & 1) != 0 ? inner.Child(c) : null;
         }
 
-        BitmapLeaf leaf = Leaf(node);
-        int w = leaf.WordSpan.IndexOfAnyExcept(ulong.MaxValue);
-        return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(~leaf.Word(w));
+        return node is null ? NearestIn<TBits, TWay>(fallback) : NearestInLeaf<TBits, TWay>(Leaf(node), nodeBase, i, fallback);
     }
 
-    private static long FirstIn(Candidate higher)
-    {
-        if (higher.Node is null)
-        {
-            return -1;
-        }
-
-        int c = BitOperations.TrailingZeroCount(higher.Mask);
-        long childBase = higher.Base + ((long)c << higher.Shift);
-        return ((higher.Node.Full >> c) & 1) != 0 ? childBase : DescendFirst(higher.Node.Child(c)!, higher.Shift - 6, childBase);
-    }
-
-    private static long LastIn(Candidate lower)
-    {
-        if (lower.Node is null)
-        {
-            return -1;
-        }
-
-        int c = 63 - BitOperations.LeadingZeroCount(lower.Mask);
-        long childBase = lower.Base + ((long)c << lower.Shift);
-        return ((lower.Node.Full >> c) & 1) != 0 ? childBase + (1L << lower.Shift) - 1 : DescendLast(lower.Node.Child(c)!, lower.Shift - 6, childBase);
-    }
-
-    private long FirstClearIn(Candidate higher)
-    {
-        if (higher.Node is null)
-        {
-            return Length;
-        }
-
-        int c = BitOperations.TrailingZeroCount(higher.Mask);
-        long childBase = higher.Base + ((long)c << higher.Shift);
-        return childBase >= Length || ((higher.Node.Any >> c) & 1) == 0 ? Math.Min(childBase, Length)
-            : Math.Min(Length, DescendFirstClear(higher.Node.Child(c)!, higher.Shift - 6, childBase));
-    }
-
-    private static long FirstInLeafFrom(BitmapLeaf leaf, long nodeBase, long from, Candidate higher)
-    {
-        int w = (int)(from >> 6) & 63;
-        ulong word = leaf.Word(w) & (ulong.MaxValue << (int)from);
-        if (word != 0)
-        {
-            return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(word);
-        }
-
-        ulong words = leaf.Any & (ulong.MaxValue << w << 1);
-        if (words == 0)
-        {
-            return FirstIn(higher);
-        }
-
-        w = BitOperations.TrailingZeroCount(words);
-        return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(leaf.Word(w));
-    }
-
-    private static long LastInLeafBefore(BitmapLeaf leaf, long nodeBase, long i, Candidate lower)
+    // The nearest sought bit from index i in its leaf (whose first bit is nodeBase), else under the fallback.
+    private static long NearestInLeaf<TBits, TWay>(BitmapLeaf leaf, long nodeBase, long i, Candidate fallback)
+        where TBits : struct, ISought
+        where TWay : struct, IWay
     {
         int w = (int)(i >> 6) & 63;
-        ulong word = leaf.Word(w) & (ulong.MaxValue >> (63 - (int)(i & 63)));
+        ulong word = TBits.Word(leaf, w) & TWay.From((int)i & 63);
         if (word != 0)
         {
-            return nodeBase + (w << 6) + 63 - BitOperations.LeadingZeroCount(word);
+            return nodeBase + (w << 6) + TWay.Nearest(word);
         }
 
-        ulong words = leaf.Any & ((1UL << w) - 1);
-        if (words == 0)
-        {
-            return LastIn(lower);
-        }
-
-        w = 63 - BitOperations.LeadingZeroCount(words);
-        return nodeBase + (w << 6) + 63 - BitOperations.LeadingZeroCount(leaf.Word(w));
+        int next = TBits.NearestWord<TWay>(leaf, TWay.Beyond(w));
+        return next < 0 ? NearestIn<TBits, TWay>(fallback) : nodeBase + (next << 6) + TWay.Nearest(TBits.Word(leaf, next));
     }
 
-    private long FirstClearInLeafFrom(BitmapLeaf leaf, long nodeBase, long from, Candidate higher)
+    // The nearest sought bit under the fallback sibling, or -1 when there is none.
+    private static long NearestIn<TBits, TWay>(Candidate fallback)
+        where TBits : struct, ISought
+        where TWay : struct, IWay
     {
-        int w = (int)(from >> 6) & 63;
-        ulong word = ~leaf.Word(w) & (ulong.MaxValue << (int)from);
-        if (word != 0)
+        if (fallback.Node is null)
         {
-            return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(word);
+            return -1;
         }
 
-        int next = leaf.WordSpan[(w + 1)..].IndexOfAnyExcept(ulong.MaxValue);
-        if (next < 0)
+        int c = TWay.Nearest(fallback.Mask);
+        long childBase = fallback.Base + ((long)c << fallback.Shift);
+        return ((TBits.Full(fallback.Node) >> c) & 1) != 0 ? TWay.NearestOf(childBase, fallback.Shift)
+            : Descend<TBits, TWay>(fallback.Node.Child(c)!, fallback.Shift - 6, childBase);
+    }
+
+    // The nearest sought bit of a node that holds one and is not made of sought bits only, whose
+    // children span 2^shift bits and whose first bit is nodeBase.
+    private static long Descend<TBits, TWay>(BitmapNode node, int shift, long nodeBase)
+        where TBits : struct, ISought
+        where TWay : struct, IWay
+    {
+        for (; shift >= LeafShift; shift -= 6)
         {
-            return FirstClearIn(higher);
+            BitmapInner inner = Inner(node);
+            int c = TWay.Nearest(TBits.Any(inner));
+            nodeBase += (long)c << shift;
+            if (((TBits.Full(inner) >> c) & 1) != 0)
+            {
+                return TWay.NearestOf(nodeBase, shift);
+            }
+
+            node = inner.Child(c)!;
         }
 
-        w += 1 + next;
-        return nodeBase + (w << 6) + BitOperations.TrailingZeroCount(~leaf.Word(w));
+        BitmapLeaf leaf = Leaf(node);
+        int w = TBits.NearestWord<TWay>(leaf, ulong.MaxValue);
+        return nodeBase + (w << 6) + TWay.Nearest(TBits.Word(leaf, w));
     }
 
     /// <summary>A sibling subtree to fall back on when the search below the path finds nothing.</summary>
     private readonly record struct Candidate(BitmapInner? Node, int Shift, long Base, ulong Mask);
+
+    /// <summary>What a search seeks, as masks over a node's children and a leaf's words.</summary>
+    private interface ISought
+    {
+        /// <summary>The children of <paramref name="inner"/> that hold a sought bit.</summary>
+        static abstract ulong Any(BitmapInner inner);
+
+        /// <summary>The children of <paramref name="inner"/> made of sought bits only (they have no node).</summary>
+        static abstract ulong Full(BitmapInner inner);
+
+        /// <summary>The sought bits of word <paramref name="w"/> of <paramref name="leaf"/>.</summary>
+        static abstract ulong Word(BitmapLeaf leaf, int w);
+
+        /// <summary>
+        /// The nearest word of <paramref name="leaf"/> among <paramref name="within"/> (a run of word
+        /// positions that reaches the leaf's far end the way <typeparamref name="TWay"/> looks) that
+        /// holds a sought bit, or -1.
+        /// </summary>
+        static abstract int NearestWord<TWay>(BitmapLeaf leaf, ulong within)
+            where TWay : struct, IWay;
+    }
+
+    /// <summary>Which way a search looks, as masks over 64 positions (children or bits).</summary>
+    private interface IWay
+    {
+        /// <summary>The positions past <paramref name="c"/>.</summary>
+        static abstract ulong Beyond(int c);
+
+        /// <summary>Position <paramref name="b"/> and the positions past it.</summary>
+        static abstract ulong From(int b);
+
+        /// <summary>The first position of a non-zero mask.</summary>
+        static abstract int Nearest(ulong mask);
+
+        /// <summary>The first index of the 2^<paramref name="shift"/> indices from <paramref name="spanBase"/>.</summary>
+        static abstract long NearestOf(long spanBase, int shift);
+
+        /// <summary>The first position among <paramref name="within"/> (non-zero, a run that reaches the far end) whose word is not <paramref name="value"/>, or -1.</summary>
+        static abstract int NearestExcept(ReadOnlySpan<ulong> words, ulong within, ulong value);
+    }
+
+    /// <summary>Seeks set bits.</summary>
+    private readonly struct SetBits : ISought
+    {
+        public static ulong Any(BitmapInner inner) => inner.Any;
+
+        public static ulong Full(BitmapInner inner) => inner.Full;
+
+        public static ulong Word(BitmapLeaf leaf, int w) => leaf.Word(w);
+
+        public static int NearestWord<TWay>(BitmapLeaf leaf, ulong within)
+            where TWay : struct, IWay => (leaf.Any & within) is var words and not 0 ? TWay.Nearest(words) : -1;
+    }
+
+    /// <summary>Seeks clear bits: a child not full holds one, a child not marked Any holds nothing else.</summary>
+    private readonly struct ClearBits : ISought
+    {
+        public static ulong Any(BitmapInner inner) => ~inner.Full;
+
+        public static ulong Full(BitmapInner inner) => ~inner.Any;
+
+        public static ulong Word(BitmapLeaf leaf, int w) => ~leaf.Word(w);
+
+        // A leaf keeps no mask of its words that are not all ones: a vectorised scan finds the nearest.
+        public static int NearestWord<TWay>(BitmapLeaf leaf, ulong within)
+            where TWay : struct, IWay => within == 0 ? -1 : TWay.NearestExcept(leaf.WordSpan, within, ulong.MaxValue);
+    }
+
+    /// <summary>Looks up: towards higher indices.</summary>
+    private readonly struct Forward : IWay
+    {
+        public static ulong Beyond(int c) => ulong.MaxValue << c << 1;
+
+        public static ulong From(int b) => ulong.MaxValue << b;
+
+        public static int Nearest(ulong mask) => BitOperations.TrailingZeroCount(mask);
+
+        public static long NearestOf(long spanBase, int shift) => spanBase;
+
+        public static int NearestExcept(ReadOnlySpan<ulong> words, ulong within, ulong value)
+        {
+            int first = BitOperations.TrailingZeroCount(within);
+            int i = words[first..].IndexOfAnyExcept(value);
+            return i < 0 ? -1 : first + i;
+        }
+    }
+
+    /// <summary>Looks down: towards lower indices.</summary>
+    private readonly struct Backward : IWay
+    {
+        public static ulong Beyond(int c) => (1UL << c) - 1;
+
+        public static ulong From(int b) => ulong.MaxValue >> (63 - b);
+
+        public static int Nearest(ulong mask) => 63 - BitOperations.LeadingZeroCount(mask);
+
+        public static long NearestOf(long spanBase, int shift) => spanBase + (1L << shift) - 1;
+
+        public static int NearestExcept(ReadOnlySpan<ulong> words, ulong within, ulong value) =>
+            words[..(64 - BitOperations.LeadingZeroCount(within))].LastIndexOfAnyExcept(value);
+    }
 }

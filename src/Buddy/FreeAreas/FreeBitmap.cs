@@ -1,6 +1,6 @@
 // FreeBitmap: a set of indices in [0, Length), Length up to 2^62, as a 64-ary radix tree whose
-// metadata follows the set bits, not the address space. Also the tree's nodes (BitmapLeaf,
-// BitmapInner), which come from and go back to a ChunkReserve.
+// metadata follows the set bits, not the address space. Its nodes (BitmapNodes.cs) come from and
+// go back to a ChunkReserve.
 //
 // Shape: Levels is fixed by Length. A leaf holds 64 words (4,096 bits) and a mask of its non-zero
 // words; each inner level spans 64 times more, with a mask of non-empty children (Any), a mask of
@@ -95,7 +95,7 @@ internal sealed partial class FreeBitmap
     {
         Debug.Assert((ulong)index < (ulong)Length);
         BitmapLeaf? leaf = (index >> LeafShift) == _cachedIndex ? _cached : Shallow(index);
-        return leaf is not null ? IsSetIn(leaf, index) : TestUncached(index);
+        return leaf is not null ? leaf.IsSet(index) : TestUncached(index);
     }
 
     /// <summary>Sets bit <paramref name="index"/>, which must be clear.</summary>
@@ -109,7 +109,7 @@ internal sealed partial class FreeBitmap
         }
 
         _count++;
-        if (SetInLeaf(leaf, index))
+        if (leaf.Set(index))
         {
             Fold(index);
         }
@@ -135,7 +135,7 @@ internal sealed partial class FreeBitmap
         if (Levels == 1)
         {
             BitmapLeaf leaf = Unsafe.As<BitmapLeaf>(_root ??= NewNode(6));
-            SetWords(leaf, start, start + count);
+            leaf.SetRange(start, start + count);
         }
         else
         {
@@ -162,7 +162,7 @@ internal sealed partial class FreeBitmap
     {
         Debug.Assert((ulong)index < (ulong)Length);
         BitmapLeaf? leaf = (index >> LeafShift) == _cachedIndex ? _cached : Shallow(index) ?? Reach(index, create: false);
-        if (leaf is null || !IsSetIn(leaf, index))
+        if (leaf is null || !leaf.IsSet(index))
         {
             return false;
         }
@@ -184,24 +184,13 @@ internal sealed partial class FreeBitmap
 
         ReleaseKeptPath();
     }
+
     private static BitmapLeaf Leaf(BitmapNode node) => Unsafe.As<BitmapLeaf>(node);
 
     private static BitmapInner Inner(BitmapNode node) => Unsafe.As<BitmapInner>(node);
 
     // Whether a node whose children span 2^shift bits each (a leaf when shift < 12) is entirely ones.
-    private static bool IsFull(BitmapNode node, int shift) =>
-        shift < LeafShift ? Leaf(node).WordSpan.IndexOfAnyExcept(ulong.MaxValue) < 0 : Inner(node).Full == ulong.MaxValue;
-
-    // Sets the bit in its leaf; returns whether the leaf is now entirely ones.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool SetInLeaf(BitmapLeaf leaf, long index)
-    {
-        int w = (int)(index >> 6) & 63;
-        ref ulong word = ref leaf.Word(w);
-        word |= 1UL << (int)index;
-        leaf.Any |= 1UL << w;
-        return word == ulong.MaxValue && IsFull(leaf, 6);
-    }
+    private static bool IsFull(BitmapNode node, int shift) => shift < LeafShift ? Leaf(node).IsFull : Inner(node).IsFull;
 
     // Releases the empty part of the kept path in a non-empty bitmap: the subtree below the last ancestor still non-empty.
     private void ReleaseKeptPath()
@@ -228,10 +217,6 @@ internal sealed partial class FreeBitmap
             node = child;
         }
     }
-
-    // Whether the bit is set in its leaf.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsSetIn(BitmapLeaf leaf, long index) => ((leaf.Word((int)(index >> 6) & 63) >> (int)index) & 1) != 0;
 
     // The leaf of `index` in a tree of one or two levels, when materialised and not under a full bit; null otherwise. Two
     // loads at most, no bookkeeping: the cache serves deeper trees and the walks that create or materialise nodes.
@@ -264,7 +249,7 @@ internal sealed partial class FreeBitmap
             node = inner.Child(c);
         }
 
-        return node is null ? _rootFull : IsSetIn(Leaf(node), index);
+        return node is null ? _rootFull : Leaf(node).IsSet(index);
     }
 
     // Clears the bit in the cached leaf; when the leaf empties, its ancestors learn it (unless it was the last bit and the
@@ -272,11 +257,9 @@ internal sealed partial class FreeBitmap
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ClearIn(BitmapLeaf leaf, long index)
     {
-        int w = (int)(index >> 6) & 63;
-        ref ulong word = ref leaf.Word(w);
-        word &= ~(1UL << (int)index);
+        bool emptied = leaf.Clear(index);
         _count--;
-        if (word == 0 && (leaf.Any &= ~(1UL << w)) == 0 && (_count != 0 || _kept != index >> LeafShift))
+        if (emptied && (_count != 0 || _kept != index >> LeafShift))
         {
             Emptied(index);
         }
@@ -459,7 +442,7 @@ internal sealed partial class FreeBitmap
             BitmapNode child = node.Child(c) ?? Attach(node, c, shift);
             if (shift == LeafShift)
             {
-                SetWords(Leaf(child), from - childBase, to - childBase);
+                Leaf(child).SetRange(from - childBase, to - childBase);
             }
             else
             {
@@ -471,22 +454,6 @@ internal sealed partial class FreeBitmap
                 DetachAndRelease(node, c, shift);
                 node.Full |= 1UL << c;
             }
-        }
-    }
-
-    // Sets bits [from, to) of a leaf, word by word.
-    private static void SetWords(BitmapLeaf leaf, long from, long to)
-    {
-        while (from < to)
-        {
-            int w = (int)(from >> 6);
-            int bit = (int)(from & 63);
-            int n = (int)Math.Min(64 - bit, to - from);
-            ulong mask = (n == 64 ? ulong.MaxValue : (1UL << n) - 1) << bit;
-            Debug.Assert((leaf.Word(w) & mask) == 0, "a bit in the range is already set");
-            leaf.Word(w) |= mask;
-            leaf.Any |= 1UL << w;
-            from += n;
         }
     }
 
@@ -512,8 +479,7 @@ internal sealed partial class FreeBitmap
                 DropCache();
             }
 
-            leaf.WordSpan.Clear();
-            leaf.Any = 0;
+            leaf.Reset();
             _leaves--;
             _reserve.Give(leaf);
             return;
@@ -525,8 +491,7 @@ internal sealed partial class FreeBitmap
             DetachAndRelease(inner, c, shift);
         }
 
-        inner.Any = 0;
-        inner.Full = 0;
+        inner.Reset();
         _inners--;
         _reserve.Give(inner);
     }
@@ -548,14 +513,13 @@ internal sealed partial class FreeBitmap
     private BitmapNode NewFull(int shift)
     {
         BitmapNode node = NewNode(shift);
-        node.Any = ulong.MaxValue;
         if (shift < LeafShift)
         {
-            Leaf(node).WordSpan.Fill(ulong.MaxValue);
+            Leaf(node).Fill();
         }
         else
         {
-            Inner(node).Full = ulong.MaxValue;
+            Inner(node).Fill();
         }
 
         return node;
