@@ -14,7 +14,7 @@
 // - The stacks and counts change only (a) on the owner thread with Busy = 1 and Frozen = 0 seen,
 //   or (b) under the allocator's lock, by the owner thread or while the cache is frozen and idle.
 // - Every pfn on a stack heads a unit of that list's order that is in no one's hands: its
-//   allocation head is clear, and the allocator counts its pages as allocated (see PageAllocator.Caches).
+//   allocation head is clear, and the allocator counts its pages as allocated (see ThreadCacheSet).
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -123,6 +123,10 @@ internal sealed class ThreadCache
 
     /// <summary>A stack that holds this many blocks spills a batch before it takes another.</summary>
     public static int High(int order) => 4 * Batch(order);
+
+    /// <summary>Whether stack <paramref name="list"/> holds <see cref="High"/> blocks of its order: it spills a batch before it takes another.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsFull(int list) => Volatile.Read(ref Hot.Counts[list]) >= High(OrderOf(list));
 
     /// <summary>The stack index of a zone (its place among the allocator's populated zones, lowest first), type and order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
