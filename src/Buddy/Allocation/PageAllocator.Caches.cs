@@ -12,6 +12,7 @@
 //   cached pages.
 // - The owner of a cache never holds the allocator's lock inside TryEnter/Exit; everyone else
 //   touches a cache only under the lock and frozen (ThreadCache explains the handshake).
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace Buddy;
@@ -42,10 +43,14 @@ public sealed partial class PageAllocator
     private bool TryPopCached(in Request request, out Block block)
     {
         int order = request.PlacedOrder;
-        int zone = _threadCaches.PopZone(in request, order, out ulong limitPfn);
-        if (zone >= 0)
+        MigrateType mobility = request.Mobility;
+        if (_threadCaches.Keeps(order, mobility))
         {
-            return _threadCaches.TryPop(CurrentCache(), zone, request.Mobility, order, limitPfn, out block);
+            int zone = _threadCaches.PopZone(in request, order, out ulong limitPfn);
+            if (zone >= 0)
+            {
+                return _threadCaches.TryPop(CurrentCache(), zone, mobility, order, limitPfn, out block);
+            }
         }
 
         block = default;
@@ -84,18 +89,19 @@ public sealed partial class PageAllocator
     // reports it) and push onto this thread's stack, spilling a batch under the lock when full.
     private bool TryFreeCached(Block block)
     {
-        int order = _threadCaches.CachedOrder(block.PageCount);
-        if (order < 0 || block.IsTracked)
+        ulong pages = block.PageCount;
+        if (!_threadCaches.Keeps(pages) || block.IsTracked)
         {
             return false;
         }
 
+        int order = BitOperations.TrailingZeroCount(pages);
         ThreadCache cache = CurrentCache();
         int list = _threadCaches.ListOf(cache, in block, order);
 
         // A full stack spills a batch first, so that nothing can fail once the head is cleared:
         // a spill that fails (out of memory) leaves this free undone, and says so.
-        if (cache.IsFull(list))
+        if (Volatile.Read(ref cache.Hot.Counts[list]) >= ThreadCache.High(order))
         {
             SpillBatch(cache, list, order);
         }

@@ -124,10 +124,6 @@ internal sealed class ThreadCache
     /// <summary>A stack that holds this many blocks spills a batch before it takes another.</summary>
     public static int High(int order) => 4 * Batch(order);
 
-    /// <summary>Whether stack <paramref name="list"/> holds <see cref="High"/> blocks of its order: it spills a batch before it takes another.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool IsFull(int list) => Volatile.Read(ref Hot.Counts[list]) >= High(OrderOf(list));
-
     /// <summary>The stack index of a zone (its place among the allocator's populated zones, lowest first), type and order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int List(int zone, int order, int type) => (((zone * Hot.Types) + type) << 2) + order;

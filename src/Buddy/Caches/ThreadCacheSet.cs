@@ -123,30 +123,28 @@ internal struct ThreadCacheSet
     /// <summary>Every cache (without allocating). Lock held.</summary>
     public readonly ArraySegment<ThreadCache>.Enumerator GetEnumerator() => new ArraySegment<ThreadCache>(_caches).GetEnumerator();
 
-    /// <summary>The order of a block of <paramref name="pages"/> pages if the caches keep such blocks, else -1.</summary>
+    /// <summary>Whether the caches keep blocks of <paramref name="pages"/> pages (a power of two up to order <see cref="MaxOrder"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly int CachedOrder(ulong pages) =>
-        MaxOrder < 0 || pages > (1UL << MaxOrder) || (pages & (pages - 1)) != 0 ? -1 : BitOperations.TrailingZeroCount(pages);
+    public readonly bool Keeps(ulong pages) => MaxOrder >= 0 && pages <= (1UL << MaxOrder) && (pages & (pages - 1)) == 0;
+
+    /// <summary>Whether the caches keep order-<paramref name="order"/> blocks of <paramref name="mobility"/>; false for order -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly bool Keeps(int order, MigrateType mobility) =>
+        (uint)order < (uint)(MaxOrder + 1) && (mobility != MigrateType.Movable || _types == 1); // also false for every order without caches (MaxOrder -1)
 
     /// <summary>The zone hint a block taken from <paramref name="zone"/> carries (its stack's zone), or -1 without caches.</summary>
     public readonly int ZoneHintOf(Zone zone) => MaxOrder < 0 ? -1 : _zoneByLayoutIndex[zone.Index + 1];
 
     /// <summary>
-    /// For a request of an order-<paramref name="order"/> block with at most a zone and an address
-    /// limit (<see cref="Request.PlacedOrder"/>; -1 otherwise): the stack's zone it pops from, or -1
-    /// when the caches cannot serve it. <paramref name="limitPfn"/> is where a limit cuts through
-    /// that zone (ulong.MaxValue: any of its blocks will do).
+    /// For a request of an order-<paramref name="order"/> block that the caches keep, with at most
+    /// a zone and an address limit (<see cref="Request.PlacedOrder"/>): the stack's zone it pops
+    /// from, or -1 when the limit allows no zone. <paramref name="limitPfn"/> is where the limit
+    /// cuts through that zone (ulong.MaxValue: any of its blocks will do).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly int PopZone(in Request request, int order, out ulong limitPfn)
     {
         limitPfn = ulong.MaxValue;
-        // (uint)order < MaxOrder + 1 also rejects order -1 and every order without caches (-1).
-        if ((uint)order >= (uint)(MaxOrder + 1) || (request.Mobility == MigrateType.Movable && _types != 1))
-        {
-            return -1;
-        }
-
         return request.IsPlaced
             ? _zoneByLayoutIndex[_zonelist.Placement(request.ZonePlusOne, _zonelist.LimitPfn(request.HasLimit, request.RawMaxAddress), order, out limitPfn) + 1]
             : _topZone;
@@ -164,11 +162,14 @@ internal struct ThreadCacheSet
     /// </summary>
     public readonly int RefillZone(in Request request, out int order)
     {
-        order = CachedOrder(request.PagesAt(_pageShift));
-        if (order < 0 || request.IsExact)
+        order = -1;
+        ulong pages = request.PagesAt(_pageShift);
+        if (!Keeps(pages) || request.IsExact)
         {
             return -1;
         }
+
+        order = BitOperations.TrailingZeroCount(pages);
 
         if (request.IsShaped)
         {
@@ -266,7 +267,7 @@ internal struct ThreadCacheSet
     /// Owner only: clears <paramref name="block"/>'s head and pushes it on stack
     /// <paramref name="list"/>; false, with nothing changed, when the cache is frozen or the stamp
     /// is not the live one (a second free: the slow path reports it). The stack has room
-    /// (<see cref="ThreadCache.IsFull"/>).
+    /// (the caller spilled a full one).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly bool TryPush(ThreadCache cache, int list, in Block block)
