@@ -59,19 +59,30 @@ public sealed partial class PageAllocator
 
     // Serves any request a thread cache can (ThreadCacheSet.RefillZone) by popping, or refilling in
     // a batch under the lock; false sends the caller down the slow path (which also reports invalid
-    // requests, and drains every cache before failing).
+    // requests, and drains every cache before failing). Inlined into TryAllocate: a request the
+    // caches do not keep costs a few compares.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryAllocateCached(in Request request, out Block block)
     {
-        int highest = _threadCaches.RefillZone(in request, out int order);
-        if (highest < 0)
+        block = default;
+        ulong pages = request.PagesAt(_pageShift);
+        if (!_threadCaches.Keeps(pages) || request.IsExact)
         {
-            block = default;
             return false;
         }
 
+        int order = BitOperations.TrailingZeroCount(pages);
+        int highest = _threadCaches.RefillZone(in request, order);
+        return highest >= 0 && TryTakeFromCache(highest, request.Mobility, order, out block);
+    }
+
+    // This thread's stacks from `highest` down the zonelist (ThreadCacheSet.TryPopDown), else a refill.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryTakeFromCache(int highest, MigrateType mobility, int order, out Block block)
+    {
         ThreadCache cache = CurrentCache();
-        return _threadCaches.TryPopDown(cache, highest, request.Mobility, order, out block)
-            || RefillAndAllocate(cache, highest, order, request.Mobility, out block);
+        return _threadCaches.TryPopDown(cache, highest, mobility, order, out block)
+            || RefillAndAllocate(cache, highest, order, mobility, out block);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -27,7 +27,6 @@
 // when they were the allocator's own; measured against a class behind a readonly field (see
 // docs/benchmarks.md, "Thread-cache set").
 using System.Diagnostics;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace Buddy;
@@ -151,26 +150,17 @@ internal struct ThreadCacheSet
     }
 
     /// <summary>
-    /// The zone (layout index) whose cache may refill for <paramref name="request"/>, with the order
-    /// of its block; -1 otherwise. It must ask for a whole block of a cached order: normal priority,
-    /// an alignment and boundary the block meets by itself, not a movable block the allocator must
-    /// track, and a highest allowed zone that lies wholly below the address limit (so that any
-    /// block of that zone will do, as with the kernel's per-zone pcp lists). A limit that cuts
-    /// through the zone is served from the cache only when the block on top of the stack lies
-    /// below it (<see cref="PopZone"/>); otherwise the slow path searches below the limit. The
+    /// The zone (layout index) whose cache may refill for <paramref name="request"/>, a whole block
+    /// of a cached order <paramref name="order"/> (not exact), or -1. It must also ask for normal
+    /// priority, an alignment and boundary the block meets by itself, not a movable block the
+    /// allocator must track, and a highest allowed zone that lies wholly below the address limit
+    /// (so that any block of that zone will do, as with the kernel's per-zone pcp lists). A limit
+    /// that cuts through the zone is served from the cache only when the block on top of the stack
+    /// lies below it (<see cref="PopZone"/>); otherwise the slow path searches below the limit. The
     /// zone is the one <see cref="Zonelist.Placement"/> finds.
     /// </summary>
-    public readonly int RefillZone(in Request request, out int order)
+    public readonly int RefillZone(in Request request, int order)
     {
-        order = -1;
-        ulong pages = request.PagesAt(_pageShift);
-        if (!Keeps(pages) || request.IsExact)
-        {
-            return -1;
-        }
-
-        order = BitOperations.TrailingZeroCount(pages);
-
         if (request.IsShaped)
         {
             ulong blockBytes = (1UL << _pageShift) << order;
@@ -239,6 +229,7 @@ internal struct ThreadCacheSet
     /// kernel's zone_watermark_fast reads its counters) is passed over for the next one down. False
     /// at the first zone that passes (the refill takes from there) or at the end of the list.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly bool TryPopDown(ThreadCache cache, int highest, MigrateType mobility, int order, out Block block)
     {
         for (int i = highest; i >= 0; i--)
