@@ -1,11 +1,11 @@
 // ThreadCacheSet: the thread caches of one allocator, as a set. It decides what a cache may serve
 // (orders 0..MaxOrder, migrate types kept apart or not, and which zone's stack a request or a
 // block belongs to); it keeps the list of caches (a thread attaches on first use, an ended
-// thread's cache is emptied and forgotten); it pops and pushes on the fast path, stamping or
-// clearing the block's allocation head inside the gate; and, for the holder of the allocator's
-// lock, it refills and spills stacks, freezes and thaws every cache, drains them and lists the
-// cached blocks. PageAllocator (the Caches partial) keeps the entry points that take its lock and
-// refuse a call from inside a migrate callback.
+// thread's cache is emptied and forgotten); and it pops and pushes on the fast path, stamping or
+// clearing the block's allocation head inside the gate. ThreadCacheSet.Locked.cs has what the
+// holder of the allocator's lock does to the caches (refill, spill, freeze, thaw, drain, list).
+// PageAllocator.Caches keeps the entry points that take the lock and refuse a call from inside
+// a migrate callback.
 //
 // Protocol: ThreadCache's (CacheGate's asymmetric handshake). The owner of a cache uses it between
 // TryEnter and Exit with plain loads and stores; everyone else only under the allocator's lock
@@ -22,10 +22,16 @@
 //   each batch block's head chunk exist before the block joins a stack.
 // - The owner of a cache never holds the allocator's lock inside TryEnter/Exit.
 //
-// A struct held inline in its allocator (a field that is never readonly: the list changes), so
-// that the fast path reads the set's fields at a fixed offset from the allocator, as it read them
-// when they were the allocator's own; measured against a class behind a readonly field (see
-// docs/benchmarks.md, "Thread-cache set").
+// A struct held inline in its allocator (a field that is never readonly: the list of caches
+// changes, and a readonly field would hand every call a copy), so that the fast path reads the
+// set's fields at a fixed offset from the allocator, as it did when they were the allocator's own.
+// Measured (issue 14; one process loading both builds, 250 interleaved rounds, three runs, on two
+// shared cores): as a struct the order-0 pair cost 1.01-1.04× and the mixed step 1.05-1.09× what
+// they cost with the fields in PageAllocator, as a class behind a readonly field 1.00-1.05× and
+// 1.01-1.14×, while the old build against itself gave 0.97-1.00× and 1.02-1.07×: no difference
+// beyond noise. The pair loop compiles (FullOpts) to 354 instructions as a struct, 355 as a
+// class, 348 before. The struct stays: it spares the class's dependent load of the set before
+// its first field, as AllocationHeads does.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
@@ -33,7 +39,7 @@ namespace Buddy;
 
 /// <summary>The thread caches of one <see cref="PageAllocator"/>: what they serve, their list, the fast path's pop and push, and the lock holder's refill, spill, freeze, thaw and drain.</summary>
 /// <remarks>Thread safety: see the file comment. Members named *Locked need the allocator's lock; the others are the fast path's, for the calling thread's own cache.</remarks>
-internal struct ThreadCacheSet
+internal partial struct ThreadCacheSet
 {
     [ThreadStatic]
     private static ThreadCache? t_cache; // the calling thread's cache of the allocator it used last
@@ -100,22 +106,6 @@ internal struct ThreadCacheSet
             }
 
             return total;
-        }
-    }
-
-    /// <summary>Bytes held by every cache's stacks. Lock held.</summary>
-    public readonly long StackBytesLocked
-    {
-        get
-        {
-            Debug.Assert(_lock.IsHeldByCurrentThread);
-            long bytes = 0;
-            foreach (ThreadCache c in _caches)
-            {
-                bytes += c.StackBytes;
-            }
-
-            return bytes;
         }
     }
 
@@ -298,156 +288,6 @@ internal struct ThreadCacheSet
     /// <summary>A new, empty cache owned by the calling thread, for <see cref="AttachLocked"/>.</summary>
     public readonly ThreadCache NewCache() => new(_allocatorId, _zones.Length, _types);
 
-    /// <summary>Adds the calling thread's <paramref name="fresh"/> cache and makes it its current one, first forgetting the caches of ended threads. Lock held.</summary>
-    public void AttachLocked(ThreadCache fresh, ref ulong allocatedPages)
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        ForgetEndedThreadsLocked(ref allocatedPages);
-        _caches = [.. _caches, fresh];
-        t_cache = fresh;
-    }
-
-    /// <summary>
-    /// Refills from the first zone of the zonelist that passes its watermark (low, then min), as the
-    /// kernel's rmqueue_bulk: one check, then a batch from that zone into that zone's stack; hands
-    /// out the first block, stamped. Lock held, with a step reserved (PageAllocator.ReserveForStep).
-    /// </summary>
-    public readonly bool RefillLocked(ThreadCache cache, int highest, int order, MigrateType mobility, ref ulong allocatedPages, out Block block)
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        block = default;
-        (ulong pfn, Zone? zone) = _watermarks
-            ? _zonelist.Take(order, order, ulong.MaxValue, highest, WatermarkKind.Low, AllocationPriority.Normal, mobility)
-            : (ulong.MaxValue, null);
-        if (zone is null)
-        {
-            (pfn, zone) = _zonelist.Take(order, order, ulong.MaxValue, highest, _watermarks ? WatermarkKind.Min : WatermarkKind.None, AllocationPriority.Normal, mobility);
-        }
-
-        if (zone is null)
-        {
-            return false;
-        }
-
-        allocatedPages += 1UL << order;
-        ulong stamp = _heads.Set(pfn - _firstPfn, mobility); // the head chunk in hand, if it needs one
-        int cacheZone = _zoneByLayoutIndex[zone.Index + 1];
-        if (TryTopUpForBatch())
-        {
-            FillBatchLocked(cache, zone, cache.List(cacheZone, order, TypeOf(mobility)), order, mobility, ref allocatedPages);
-        }
-
-        block = new Block(pfn, 1UL << order, _pageShift, _allocatorId, stamp, mobility, zoneHint: cacheZone);
-        BuddyMetrics.CountAllocation();
-        return true;
-    }
-
-    /// <summary>
-    /// Gives <paramref name="count"/> blocks (the oldest, at the bottom of the stack) of stack
-    /// <paramref name="list"/> back to its zone. Lock held, and the cache is the caller's own or
-    /// frozen. A fault part-way leaves the blocks given back so far given back.
-    /// </summary>
-    public readonly void SpillLocked(ThreadCache cache, int list, int count, ref ulong allocatedPages)
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        int order = ThreadCache.OrderOf(list);
-        Span<ulong> stack = cache.Hot.Stacks.AsSpan(ThreadCache.Start(list));
-        ref int depth = ref cache.Hot.Counts[list];
-        count = Math.Min(count, depth);
-        Zone zone = _zones[cache.ZoneOf(list)];
-        int released = 0;
-        try
-        {
-            for (; released < count; released++)
-            {
-                _chunks.EnsureOperation(); // may throw: the blocks given back so far stay given back
-                zone.Release(stack[released], order);
-            }
-        }
-        finally
-        {
-            stack[released..depth].CopyTo(stack);
-            depth -= released;
-            allocatedPages -= (ulong)released << order;
-        }
-    }
-
-    /// <summary>
-    /// Stops every other thread's fast path on this allocator until <see cref="ThawLocked"/>: after
-    /// this, every cache is idle and stays so while the lock is held. The calling thread's own cache
-    /// needs no freeze (its owner is here, outside any fast-path operation). Lock held.
-    /// </summary>
-    public readonly void FreezeLocked()
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        Thread me = Thread.CurrentThread;
-        bool others = false;
-        foreach (ThreadCache c in _caches)
-        {
-            if (c.Owner != me)
-            {
-                c.Freeze();
-                others = true;
-            }
-        }
-
-        if (!others)
-        {
-            return;
-        }
-
-        Interlocked.MemoryBarrierProcessWide();
-        foreach (ThreadCache c in _caches)
-        {
-            if (c.Owner != me)
-            {
-                c.WaitIdle();
-            }
-        }
-    }
-
-    /// <summary>Lets the owners back in. Lock held.</summary>
-    public readonly void ThawLocked()
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        foreach (ThreadCache c in _caches)
-        {
-            c.Thaw();
-        }
-    }
-
-    /// <summary>Empties every cache, and forgets those whose thread has ended. Lock held.</summary>
-    public void DrainLocked(ref ulong allocatedPages)
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        if (_caches.Length == 0)
-        {
-            return;
-        }
-
-        FreezeLocked();
-        try
-        {
-            SpillAllLocked(ref allocatedPages);
-        }
-        finally
-        {
-            ThawLocked();
-        }
-    }
-
-    /// <summary>Empties every cache and forgets those of ended threads. Lock held, caches frozen.</summary>
-    public void SpillAllLocked(ref ulong allocatedPages)
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        foreach (ThreadCache cache in _caches)
-        {
-            SpillWholeLocked(cache, ref allocatedPages);
-        }
-
-        ForgetEndedThreadsLocked(ref allocatedPages);
-    }
-
     /// <summary>Every cached block with its stack's order and zone. Lock held and caches frozen.</summary>
     public readonly IEnumerable<(ulong Pfn, int Order, Zone Zone)> CachedBlocksLocked()
     {
@@ -461,78 +301,6 @@ internal struct ThreadCacheSet
                     yield return (cache.Hot.Stacks[ThreadCache.Start(list) + i], ThreadCache.OrderOf(list), _zones[cache.ZoneOf(list)]);
                 }
             }
-        }
-    }
-
-    // Empties and forgets the caches of threads that have ended (an ended thread is in no
-    // fast-path operation, so no freeze is needed). Runs whenever a thread attaches a cache, so
-    // that a program that starts many short threads keeps neither their pages nor their caches.
-    // Lock held.
-    private void ForgetEndedThreadsLocked(ref ulong allocatedPages)
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        if (!Array.Exists(_caches, c => !c.Owner.IsAlive))
-        {
-            return;
-        }
-
-        foreach (ThreadCache ended in Array.FindAll(_caches, c => !c.Owner.IsAlive))
-        {
-            SpillWholeLocked(ended, ref allocatedPages);
-        }
-
-        _caches = Array.FindAll(_caches, c => c.Owner.IsAlive);
-    }
-
-    // Gives every block of every stack of `cache` back. Lock held, the cache frozen or its owner ended.
-    private readonly void SpillWholeLocked(ThreadCache cache, ref ulong allocatedPages)
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        for (int list = 0; list < cache.Lists; list++)
-        {
-            SpillLocked(cache, list, cache.Hot.Counts[list], ref allocatedPages);
-        }
-    }
-
-    // Tops stack `list` up with blocks taken from `zone` until it holds a batch (counting the block
-    // just handed out), stopping rather than allocating: the batch is optional. Lock held.
-    private readonly void FillBatchLocked(ThreadCache cache, Zone zone, int list, int order, MigrateType mobility, ref ulong allocatedPages)
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        ulong[] stacks = cache.Hot.Stacks;
-        int start = ThreadCache.Start(list);
-        ref int count = ref cache.Hot.Counts[list];
-        for (int i = count + 1; i < ThreadCache.Batch(order) && _chunks.HasOperation && zone.Take(order, order, ulong.MaxValue, mobility) is var more && more != ulong.MaxValue; i++)
-        {
-            // The fast path will mark this page between TryEnter and Exit, where nothing may
-            // throw (a freezer would wait for ever): its mark's chunk must exist before then,
-            // and making it must not allocate here (a batch is not worth a failure half-way).
-            if (!_heads.HasChunk(more - _firstPfn) && !_heads.HasSpare)
-            {
-                zone.Release(more, order); // the reserve still holds a give-back's chunk
-                break;
-            }
-
-            _heads.EnsureChunk(more - _firstPfn);
-            stacks[start + count++] = more;
-            allocatedPages += 1UL << order;
-        }
-    }
-
-    // The requested block is taken and marked; the batch that follows is optional. Refills the
-    // reserves it may draw on (a take's worth of chunks, a head chunk in hand); if memory is short
-    // the batch is skipped rather than failing a request that is already served.
-    private readonly bool TryTopUpForBatch()
-    {
-        try
-        {
-            _chunks.EnsureOperation();
-            _heads.EnsureSpare();
-            return true;
-        }
-        catch (OutOfMemoryException)
-        {
-            return false;
         }
     }
 
