@@ -92,14 +92,8 @@ public sealed partial class PageAllocator
         _zones = _zonelist.Zones;
         _compactor = new Compactor(this, _movable, _zonelist, layout);
         _ranges = new ContiguousRanges(this, _zonelist, _exact, _reserved, _maxOrder, _pageShift, _id);
-        _topCacheZone = _zones.Length - 1;
         _heads = new AllocationHeads(_endPfn - _firstPfn);
-        if (layout.PerCpuCaches)
-        {
-            _cacheMaxOrder = Math.Min(ThreadCache.MaxOrder, _maxOrder);
-            _cacheTypes = layout.Mobility.GroupByMobility ? MobilityRules.Types : 1;
-            _cacheZoneByLayoutIndex = [-1, .. byLayoutIndex.Select(z => z is null ? -1 : Array.IndexOf(_zones, z))];
-        }
+        _threadCaches = new ThreadCacheSet(layout, _id, _lock, _zonelist, _heads, _chunks);
 
         _zonelist.SetWatermarks(layout);
         BuddyMetrics.Register(this);
@@ -160,11 +154,7 @@ public sealed partial class PageAllocator
         {
             lock (_lock)
             {
-                long bytes = _heads.MetadataBytes + _chunks.Bytes;
-                foreach (ThreadCache c in _threadCaches)
-                {
-                    bytes += c.StackBytes;
-                }
+                long bytes = _heads.MetadataBytes + _chunks.Bytes + _threadCaches.StackBytesLocked;
 
                 foreach (Zone z in _zones)
                 {
@@ -387,7 +377,7 @@ public sealed partial class PageAllocator
 
         // Movable blocks are tracked where it matters: for grouping (claims count them) and for
         // migration (a handle with a callback).
-        var block = new Block(pfn, pages, _pageShift, _id, stamp, type, tracked, _cacheMaxOrder < 0 ? -1 : _cacheZoneByLayoutIndex[from.Index + 1]);
+        var block = new Block(pfn, pages, _pageShift, _id, stamp, type, tracked, _threadCaches.ZoneHintOf(from));
         if (handle is not null)
         {
             _movable.Register(handle, block);

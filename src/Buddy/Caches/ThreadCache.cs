@@ -14,7 +14,7 @@
 // - The stacks and counts change only (a) on the owner thread with Busy = 1 and Frozen = 0 seen,
 //   or (b) under the allocator's lock, by the owner thread or while the cache is frozen and idle.
 // - Every pfn on a stack heads a unit of that list's order that is in no one's hands: its
-//   allocation head is clear, and the allocator counts its pages as allocated (see PageAllocator.Caches).
+//   allocation head is clear, and the allocator counts its pages as allocated (see ThreadCacheSet).
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
