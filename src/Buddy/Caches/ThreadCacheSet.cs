@@ -25,13 +25,14 @@
 // A struct held inline in its allocator (a field that is never readonly: the list of caches
 // changes, and a readonly field would hand every call a copy), so that the fast path reads the
 // set's fields at a fixed offset from the allocator, as it did when they were the allocator's own.
-// Measured (issue 14; one process loading both builds, 250 interleaved rounds, three runs, on two
-// shared cores): as a struct the order-0 pair cost 1.01-1.04× and the mixed step 1.05-1.09× what
-// they cost with the fields in PageAllocator, as a class behind a readonly field 1.00-1.05× and
-// 1.01-1.14×, while the old build against itself gave 0.97-1.00× and 1.02-1.07×: no difference
-// beyond noise. The pair loop compiles (FullOpts) to 354 instructions as a struct, 355 as a
-// class, 348 before. The struct stays: it spares the class's dependent load of the set before
-// its first field, as AllocationHeads does.
+// Measured (issue 14; one process loading the builds side by side, 250 interleaved rounds per
+// run, six to nine runs, on two shared cores): against the fields living in PageAllocator, the order-0
+// pair cost 0.97-1.07× as a struct and 1.00-1.06× as a class behind a readonly field, the mixed
+// step 1.02-1.10× and 1.00-1.14×, while the old build against itself gave 0.94-1.00× and
+// 0.98-1.07×: no difference beyond noise; the pair's fastest rounds were 22.5-23.2 ns as a
+// struct, 23.7-24.0 ns as a class, 21.3-23.6 ns before. The pair loop compiles (FullOpts) to 354
+// instructions as a struct, 355 as a class, 348 before. The struct stays: it spares the class's
+// dependent load of the set before its first field, as AllocationHeads does.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
