@@ -110,12 +110,12 @@ public sealed partial class PageAllocator : IRangeHost
     ulong IRangeHost.FindMigrationTargetLocked(Zone zone, int order, ulong above, ulong below, bool anyPageblock)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
-        return FindTarget(zone, order, above, below, anyPageblock);
+        return MigrationTargets.FindHighest(zone, order, above, below, anyPageblock);
     }
 
     void IRangeHost.MoveToTakenTargetLocked(Zone zone, MovableBlock handle, ulong target)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
-        MoveUnit(zone, handle, target, targetTaken: true);
+        _movable.MoveLocked(zone, handle, target, targetTaken: true);
     }
 }

@@ -118,15 +118,6 @@ public sealed partial class PageAllocator : IMigrationHost
         }
     }
 
-    // PageAllocator.Contiguous.cs evacuates a range with these (MigrationTargets, MovableRegistry). Lock held.
-    private ulong FindTarget(Zone zone, int order, ulong above, ulong below, bool anyPageblock = false)
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        return MigrationTargets.FindHighest(zone, order, above, below, anyPageblock);
-    }
-
-    private void MoveUnit(Zone zone, MovableBlock handle, ulong target, bool targetTaken = false) => _movable.MoveLocked(zone, handle, target, targetTaken);
-
     Lock IMigrationHost.SyncRoot => _lock;
 
     void IMigrationHost.ReserveForStepsLocked(int takes)
