@@ -37,6 +37,8 @@ public sealed class AllocationFailure
         _detail = detail;
     }
 
+    internal static AllocationFailure Unsatisfiable(Request request, string detail) => new(FailureReason.Unsatisfiable, request, detail);
+
     /// <summary>Why the request failed.</summary>
     public FailureReason Reason { get; }
 

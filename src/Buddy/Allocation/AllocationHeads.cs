@@ -70,10 +70,12 @@ internal readonly struct AllocationHeads
     private readonly Slot[] _spare;    // [0]: a chunk in hand; [k]: a node in hand for level k (1..depth)
     private readonly int _depth;       // directory levels between the top table and the chunks
     private readonly int _topShift;    // log2 of the pages under one top entry: ChunkShift + NodeShift × depth
+    private readonly ulong _firstPfn;  // the page whose stamp is at index 0
 
-    /// <summary>Creates the stamps for <paramref name="pages"/> pages, all clear.</summary>
-    public AllocationHeads(ulong pages)
+    /// <summary>Creates the stamps for the <paramref name="pages"/> pages from <paramref name="firstPfn"/>, all clear.</summary>
+    public AllocationHeads(ulong pages, ulong firstPfn = 0)
     {
+        _firstPfn = firstPfn;
         ulong chunks = (pages + ChunkMask) >> ChunkShift;
         while (chunks > (1UL << (TopShift + (NodeShift * _depth))))
         {
@@ -115,8 +117,8 @@ internal readonly struct AllocationHeads
         }
     }
 
-    /// <summary>Whether page <paramref name="index"/>'s chunk exists.</summary>
-    public bool HasChunk(ulong index) => Find(index) is not null;
+    /// <summary>Whether page <paramref name="pfn"/>'s chunk exists.</summary>
+    public bool HasChunk(ulong pfn) => Find(pfn - _firstPfn) is not null;
 
     /// <summary>Bytes held: the top table, the directory nodes, the chunks in use and those in hand.</summary>
     public long MetadataBytes
@@ -138,59 +140,53 @@ internal readonly struct AllocationHeads
         }
     }
 
-    /// <summary>Starts an allocation of <paramref name="mobility"/> at page <paramref name="index"/>: the next generation, marked; returns its stamp.</summary>
+    /// <summary>Starts an allocation of <paramref name="mobility"/> at page <paramref name="pfn"/>: the next generation, marked; returns its stamp.</summary>
     /// <remarks>Installs the page's chunk (and directory nodes) if missing, from those in hand (<see cref="EnsureSpare"/>) or else the heap.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong Set(ulong index, MigrateType mobility)
+    public ulong Set(ulong pfn, MigrateType mobility)
     {
-        if (FindFlat(index) is { } chunk)
-        {
-            return SetIn(chunk, index, mobility);
-        }
-
-        return SetSlow(index, mobility);
+        ulong index = pfn - _firstPfn;
+        return FindFlat(index) is { } chunk ? SetIn(chunk, index, mobility) : SetSlow(index, mobility);
     }
 
-    /// <summary>Ends the allocation whose handle carries <paramref name="stamp"/>; false (nothing changes) when no live allocation with that stamp starts at page <paramref name="index"/>.</summary>
+    /// <summary>Ends the allocation whose handle carries <paramref name="stamp"/>; false (nothing changes) when no live allocation with that stamp starts at page <paramref name="pfn"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryClear(ulong index, ulong stamp)
+    public bool TryClear(ulong pfn, ulong stamp)
     {
-        if (FindFlat(index) is { } chunk)
-        {
-            return TryClearIn(chunk, index, stamp);
-        }
-
-        return TryClearSlow(index, stamp);
+        ulong index = pfn - _firstPfn;
+        return FindFlat(index) is { } chunk ? TryClearIn(chunk, index, stamp) : TryClearSlow(index, stamp);
     }
 
-    /// <summary>Ends whatever live allocation starts at page <paramref name="index"/> (a free by address, which carries no stamp); false when none does.</summary>
-    public bool TryClear(ulong index)
+    /// <summary>Ends whatever live allocation starts at page <paramref name="pfn"/> (a free by address, which carries no stamp); false when none does.</summary>
+    public bool TryClear(ulong pfn)
     {
-        ulong stamp = StampOf(index);
-        return (stamp & MarkMask) != 0 && TryClear(index, stamp);
+        ulong stamp = StampOf(pfn);
+        return (stamp & MarkMask) != 0 && TryClear(pfn, stamp);
     }
 
-    /// <summary>Installs the chunk of page <paramref name="index"/> and its directory path now if missing (from those in hand, if any), so that a later <see cref="Set"/> allocates nothing.</summary>
-    public void EnsureChunk(ulong index)
+    /// <summary>Installs the chunk of page <paramref name="pfn"/> and its directory path now if missing (from those in hand, if any), so that a later <see cref="Set"/> allocates nothing.</summary>
+    public void EnsureChunk(ulong pfn)
     {
+        ulong index = pfn - _firstPfn;
         if (Find(index) is null)
         {
             Publish(index);
         }
     }
 
-    /// <summary>Whether page <paramref name="index"/> starts a live allocation.</summary>
-    public bool IsSet(ulong index) => (StampOf(index) & MarkMask) != 0;
+    /// <summary>Whether page <paramref name="pfn"/> starts a live allocation.</summary>
+    public bool IsSet(ulong pfn) => (StampOf(pfn) & MarkMask) != 0;
 
-    /// <summary>The stamp of page <paramref name="index"/> (0 for a page of a chunk never used).</summary>
-    public ulong StampOf(ulong index)
+    /// <summary>The stamp of page <paramref name="pfn"/> (0 for a page of a chunk never used).</summary>
+    public ulong StampOf(ulong pfn)
     {
+        ulong index = pfn - _firstPfn;
         ulong[]? chunk = Find(index);
         return chunk is null ? 0 : Stamp(chunk, index);
     }
 
-    /// <summary>The mobility of the allocation starting at page <paramref name="index"/>, or null.</summary>
-    public MigrateType? MobilityOf(ulong index) => (StampOf(index) & MarkMask) is var m and not 0 ? (MigrateType)(m - 1) : null;
+    /// <summary>The mobility of the allocation starting at page <paramref name="pfn"/>, or null.</summary>
+    public MigrateType? MobilityOf(ulong pfn) => (StampOf(pfn) & MarkMask) is var m and not 0 ? (MigrateType)(m - 1) : null;
 
     /// <summary>The number of marks (for validation); walks only the chunks that exist.</summary>
     public ulong Count()
@@ -208,6 +204,34 @@ internal readonly struct AllocationHeads
         }
 
         return count;
+    }
+
+    /// <summary>
+    /// Throws unless the marks are exactly the starts of live allocations: the allocated
+    /// <paramref name="units"/> that are no exact run's piece and sit in no thread cache, and the
+    /// runs' starts (for validation).
+    /// </summary>
+    public void Validate(HashSet<ulong> units, HashSet<ulong> pieces, HashSet<ulong> cached, ExactRuns exact)
+    {
+        ulong expected = (ulong)exact.Count;
+        foreach (ulong unit in units)
+        {
+            bool head = IsSet(unit);
+            bool owned = !pieces.Contains(unit) && !cached.Contains(unit);
+            bool shouldBe = owned || exact.Contains(unit);
+            if (head != shouldBe)
+            {
+                throw new InvalidOperationException(FormattableString.Invariant($"Invariant broken: the allocation head of pfn 0x{unit:x} is {(head ? "set" : "clear")} but should be {(shouldBe ? "set" : "clear")}."));
+            }
+
+            expected += owned ? 1UL : 0UL;
+        }
+
+        ulong marks = Count();
+        if (marks != expected)
+        {
+            throw new InvalidOperationException(FormattableString.Invariant($"Invariant broken: {marks} allocation heads are set but {expected} allocations are live."));
+        }
     }
 
     // The stamp after `stamp` for an allocation of `mobility`: one more generation, marked.

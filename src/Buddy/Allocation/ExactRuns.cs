@@ -10,6 +10,7 @@
 // - _ranges is the subset of starts that are contiguous ranges (their messages name them so).
 // - Room for one more run is made before the step that adds it (ReserveOne): adding allocates nothing.
 using System.Collections;
+using System.Diagnostics;
 using static System.FormattableString;
 
 namespace Buddy;
@@ -119,6 +120,43 @@ internal sealed class ExactRuns : IEnumerable<KeyValuePair<ulong, ulong>>
     }
 
     private static bool Overlaps(ulong runStart, ulong runPages, ulong start, ulong end) => runStart < end && runStart + runPages > start;
+
+    /// <summary>Frees the run that starts at <paramref name="start"/> in <paramref name="zone"/>: forgets it, clears its head and gives back its pieces (room for a give-back each reserved first).</summary>
+    public void Free(Zone zone, ulong start, AllocationHeads heads, StepReserve reserve, int maxOrder)
+    {
+        reserve.ForStepsLocked(maxOrder + 2);
+        ulong pages = _pages[start];
+        Remove(start);
+        heads.TryClear(start);
+        foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, maxOrder))
+        {
+            Debug.Assert(zone.FindUnit(pfn) == (pfn, order, false));
+            zone.Release(pfn, order);
+        }
+
+        reserve.TrimLocked();
+    }
+
+    /// <summary>Throws unless every run is made of allocated units (starts in <paramref name="units"/>) that are exactly its aligned pieces; returns the pieces' starts.</summary>
+    public HashSet<ulong> Validate(HashSet<ulong> units, Zonelist zonelist, int maxOrder)
+    {
+        var pieces = new HashSet<ulong>();
+        foreach ((ulong start, ulong pages) in _pages)
+        {
+            foreach ((ulong pfn, int order) in PageMath.AlignedPieces(start, pages, maxOrder))
+            {
+                (ulong unitStart, int unitOrder, bool free) = zonelist.ZoneOf(pfn)!.FindUnit(pfn);
+                if (free || unitStart != pfn || unitOrder != order || !units.Contains(pfn))
+                {
+                    throw new InvalidOperationException(Invariant($"Invariant broken: exact allocation at pfn 0x{start:x} ({pages} pages) is not made of allocated units (pfn 0x{pfn:x}, order {order})."));
+                }
+
+                pieces.Add(pfn);
+            }
+        }
+
+        return pieces;
+    }
 
     /// <summary>The runs as (start, pages).</summary>
     public Dictionary<ulong, ulong>.Enumerator GetEnumerator() => _pages.GetEnumerator();

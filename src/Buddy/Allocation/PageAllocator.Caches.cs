@@ -7,9 +7,8 @@
 // Invariants:
 // - A page's head is set iff a live allocation (a block, an exact run, a contiguous range, a
 //   movable block) starts there. Pieces of exact runs and blocks in thread caches have none.
-// - _allocatedPages counts the pages of allocated units, cached ones included: a block moves
-//   between a cache and its user without touching shared counters. AllocatedPages subtracts the
-//   cached pages.
+// - A cached block is an allocated unit to its zone: a block moves between a cache and its user
+//   without touching shared counters. AllocatedPages subtracts the cached pages.
 // - The owner of a cache never holds the allocator's lock inside TryEnter/Exit; everyone else
 //   touches a cache only under the lock and frozen (ThreadCache explains the handshake).
 using System.Numerics;
@@ -19,9 +18,6 @@ namespace Buddy;
 
 public sealed partial class PageAllocator
 {
-    private readonly AllocationHeads _heads;
-    private ThreadCacheSet _threadCaches; // inline, never readonly: its list of caches changes
-
     /// <summary>Pages held in thread caches: neither free (buddyinfo does not count them) nor allocated. A snapshot while other threads run.</summary>
     public ulong CachedPages => (ulong)_threadCaches.CachedPages;
 
@@ -30,8 +26,9 @@ public sealed partial class PageAllocator
     {
         lock (_lock)
         {
-            RefuseInsideCallback(nameof(DrainCaches));
-            DrainCachesLocked();
+            _guard.RefuseLocked(nameof(DrainCaches));
+            _threadCaches.DrainLocked();
+            CheckExpensivelyLocked();
         }
     }
 
@@ -90,9 +87,11 @@ public sealed partial class PageAllocator
     {
         lock (_lock)
         {
-            RefuseInsideCallback("Allocate");
-            ReserveForStep();
-            return _threadCaches.RefillLocked(cache, highest, order, mobility, ref _allocatedPages, out block);
+            _guard.RefuseLocked("Allocate");
+            _reserve.ForStepLocked();
+            bool refilled = _threadCaches.RefillLocked(cache, highest, order, mobility, out block);
+            CheckExpensivelyLocked();
+            return refilled;
         }
     }
 
@@ -125,8 +124,9 @@ public sealed partial class PageAllocator
     {
         lock (_lock)
         {
-            RefuseInsideCallback("Free"); // (a callback's own frees are refused: this one too)
-            _threadCaches.SpillLocked(cache, list, ThreadCache.Batch(order), ref _allocatedPages);
+            _guard.RefuseLocked("Free"); // (a callback's own frees are refused: this one too)
+            _threadCaches.SpillLocked(cache, list, ThreadCache.Batch(order));
+            CheckExpensivelyLocked();
         }
     }
 
@@ -151,34 +151,11 @@ public sealed partial class PageAllocator
         {
             // A migrate callback's thread gets no cache (one made now would not be frozen): the
             // allocation or free it was for is refused, as on the slow path.
-            RefuseInsideCallback("Allocate or Free");
-            _threadCaches.AttachLocked(fresh, ref _allocatedPages);
+            _guard.RefuseLocked("Allocate or Free");
+            _threadCaches.AttachLocked(fresh);
+            CheckExpensivelyLocked();
         }
 
         return fresh;
     }
-
-    // What the lock holder does to every cache, under the names the other parts call. Lock held.
-    private void FreezeCaches() => _threadCaches.FreezeLocked();
-
-    private void ThawCaches() => _threadCaches.ThawLocked();
-
-    private void DrainCachesLocked() => _threadCaches.DrainLocked(ref _allocatedPages);
-
-    private void SpillAllCaches() => _threadCaches.SpillAllLocked(ref _allocatedPages); // caches frozen
-
-    // Every cached block with its stack's order and zone. Lock held and caches frozen.
-    internal IEnumerable<(ulong Pfn, int Order, Zone Zone)> CachedBlocks() => _threadCaches.CachedBlocksLocked();
-
-    // Starts an allocation at pfn; returns the stamp its handle carries.
-    private ulong SetHead(ulong pfn, MigrateType mobility) => _heads.Set(pfn - _firstPfn, mobility);
-
-    internal MigrateType MobilityOfHead(ulong pfn) => _heads.MobilityOf(pfn - _firstPfn) ?? MigrateType.Unmovable;
-
-    // Clears the head; false when it was not set (nothing changes then).
-    private bool TryClearHead(ulong pfn) => _heads.TryClear(pfn - _firstPfn);
-
-    internal bool IsHead(ulong pfn) => _heads.IsSet(pfn - _firstPfn);
-
-    private ulong StampOf(ulong pfn) => _heads.StampOf(pfn - _firstPfn);
 }

@@ -1,17 +1,18 @@
 // PageAllocator: the façade over a machine's zones — builds them from a layout, resolves a request
-// and takes it through the zonelist's passes (PageAllocator.Free.cs gives blocks back; Zonelist,
-// ExactRuns, AllocationHeads, MovableRegistry, Compactor and the thread caches hold the state it
-// coordinates).
+// and takes it through the zonelist's passes (PageAllocator.Free.cs gives blocks back). The state
+// it coordinates lives in classes of its own: Zonelist (zones, limits, placement, watermarks),
+// ExactRuns, AllocationHeads, StepReserve, ThreadCacheSet, MovableRegistry, Compactor,
+// ContiguousRanges and MigrateCallbackGuard. Members named *Locked run under _lock and assert it.
 //
 // Invariants (Validate):
 // - Every managed page is in exactly one free block or one allocated unit; reserved pages only in
-//   reserved units. _allocatedPages counts the pages of allocated units.
+//   reserved units. So the allocated pages are the managed pages that are not free: no counter
+//   of them is kept.
 // - Each exact allocation or contiguous range (_exact: start pfn → pages) is covered by allocated units that are
 //   exactly the binary decomposition of its page count, and no other allocation overlaps it.
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using static System.FormattableString;
 
 namespace Buddy;
 
@@ -48,8 +49,14 @@ public sealed partial class PageAllocator
     private readonly ulong _firstPfn;
     private readonly ulong _endPfn;
     private readonly ExactRuns _exact = new();
+    private readonly AllocationHeads _heads;
+    private readonly StepReserve _reserve;
+    private readonly MigrateCallbackGuard _guard;
+    private readonly FreeChecks _freeChecks;
     private readonly MovableRegistry _movable;
-    private ulong _allocatedPages;
+    private readonly Compactor _compactor;
+    private readonly ContiguousRanges _ranges;
+    private ThreadCacheSet _threadCaches; // inline, never readonly: its list of caches changes
 
     /// <summary>Creates an allocator over <paramref name="layout"/> with every unreserved page free.</summary>
     /// <exception cref="ArgumentException">The layout is invalid; the message names the setting.</exception>
@@ -65,35 +72,19 @@ public sealed partial class PageAllocator
         _endPfn = layout.EndAddress >> _pageShift;
         _reserved = new PfnRanges(layout.Reserved.Select(r => (r.Start >> _pageShift, (r.End + layout.PageSize - 1) >> _pageShift)));
 
-        (int leaves, int inners) = FreeArea.PerOperation(_maxOrder, layout.Mobility.GroupByMobility ? MobilityRules.Types : 1, _endPfn - _firstPfn + (1UL << _maxOrder));
-        _chunks = new ChunkReserve(leaves, inners);
-        _movable = new MovableRegistry(this);
-        var byLayoutIndex = new Zone?[layout.Zones.Count];
-        ulong zoneStart = 0;
-        for (int i = 0; i < layout.Zones.Count; i++)
-        {
-            ZoneLimit limit = layout.Zones[i];
-            ulong limitPfn = limit.Limit == ulong.MaxValue ? ulong.MaxValue : limit.Limit >> _pageShift;
-            ulong start = Math.Max(zoneStart, _firstPfn);
-            ulong end = Math.Min(limitPfn, _endPfn);
-            if (end > start)
-            {
-                var zone = new Zone(limit.Kind, i, start, end, _maxOrder, _reserved, layout.Mobility.GroupByMobility ? layout.Mobility.PageblockOrder : -1, _chunks)
-                {
-                    IsMovableUnit = _movable.ContainsKey,
-                };
-                byLayoutIndex[i] = zone;
-            }
-
-            zoneStart = limitPfn;
-        }
-
-        _zonelist = new Zonelist(byLayoutIndex, _pageShift);
+        bool grouping = layout.Mobility.GroupByMobility;
+        (int leaves, int inners) = FreeArea.PerOperation(_maxOrder, grouping ? MobilityRules.Types : 1, _endPfn - _firstPfn + (1UL << _maxOrder));
+        var chunks = new ChunkReserve(leaves, inners);
+        _zonelist = Zonelist.Build(layout, _reserved, chunks, pfn => _movable!.ContainsKey(pfn)); // asked only after construction
         _zones = _zonelist.Zones;
-        _compactor = new Compactor(this, _movable, _zonelist, layout);
-        _ranges = new ContiguousRanges(this, _zonelist, _exact, _reserved, _maxOrder, _pageShift, _id);
-        _heads = new AllocationHeads(_endPfn - _firstPfn);
-        _threadCaches = new ThreadCacheSet(layout, _id, _lock, _zonelist, _heads, _chunks);
+        _heads = new AllocationHeads(_endPfn - _firstPfn, _firstPfn);
+        _reserve = new StepReserve(_lock, chunks, _heads, _zones, grouping, _firstPfn, _endPfn);
+        _guard = new MigrateCallbackGuard(_lock, () => _threadCaches.Own());
+        _freeChecks = new FreeChecks(_reserved, _exact, _heads, _pageShift, _maxOrder, _firstPfn, _endPfn);
+        _movable = new MovableRegistry(_lock, _reserve, _heads, _guard, _id, _pageShift);
+        _compactor = new Compactor(_lock, _reserve, _movable, _zonelist, layout);
+        _ranges = new ContiguousRanges(_lock, _reserve, _heads, _movable, _zonelist, _exact, _reserved, _maxOrder, _pageShift, _id);
+        _threadCaches = new ThreadCacheSet(layout, _id, _lock, _zonelist, _heads, chunks);
 
         _zonelist.SetWatermarks(layout);
         BuddyMetrics.Register(this);
@@ -124,13 +115,7 @@ public sealed partial class PageAllocator
         {
             lock (_lock)
             {
-                ulong free = 0;
-                foreach (Zone z in _zones)
-                {
-                    free += z.FreePages;
-                }
-
-                return free;
+                return _zonelist.FreePages;
             }
         }
     }
@@ -142,7 +127,8 @@ public sealed partial class PageAllocator
         {
             lock (_lock)
             {
-                return _allocatedPages - Math.Min(CachedPages, _allocatedPages);
+                ulong inUnits = _zonelist.PagesInUnits;
+                return inUnits - Math.Min(CachedPages, inUnits);
             }
         }
     }
@@ -154,14 +140,7 @@ public sealed partial class PageAllocator
         {
             lock (_lock)
             {
-                long bytes = _heads.MetadataBytes + _chunks.Bytes + _threadCaches.StackBytesLocked;
-
-                foreach (Zone z in _zones)
-                {
-                    bytes += z.MetadataBytes;
-                }
-
-                return bytes;
+                return _heads.MetadataBytes + _reserve.Bytes + _threadCaches.StackBytesLocked + _zonelist.MetadataBytes;
             }
         }
     }
@@ -210,85 +189,41 @@ public sealed partial class PageAllocator
     {
         handle = null;
         block = default;
-        if (!TryResolve(request, explain, out Resolved r, out failure))
+        if (!ResolvedRequest.TryResolve(request, _pageShift, _maxOrder, _zonelist, explain, out ResolvedRequest r, out failure))
         {
             return false;
         }
 
         lock (_lock)
         {
-            RefuseInsideCallback(nameof(Allocate));
+            _guard.RefuseLocked(nameof(Allocate));
             int highest = _zonelist.Placement(request.ZonePlusOne, r.LimitPfn, r.Order, out _);
             if (highest < 0)
             {
-                failure = explain ? Unsatisfiable(request, "no zone the request may use has memory below its address limit") : null;
+                failure = explain ? AllocationFailure.Unsatisfiable(request, "no zone the request may use has memory below its address limit") : null;
                 return false;
             }
 
-            ReserveForStep();
+            _reserve.ForStepLocked();
             bool tracked = ReserveForCommitLocked(request, r, onMigrate, out handle);
             (ulong pfn, Zone? from) = TakeThroughPassesLocked(r, highest, request.Priority, request.Mobility);
             if (from is null)
             {
                 handle = null;
                 failure = FailedLocked(request, r, highest, explain);
+                CheckExpensivelyLocked();
                 return false;
             }
 
             block = CommitLocked(pfn, from, r, request.Mobility, tracked, handle);
+            CheckExpensivelyLocked();
             return true;
         }
     }
 
-    // What a request resolves to before the lock: its pages and order, the order the search starts
-    // at (the alignment's, when above the block's own), the first pfn it may not reach, and whether
-    // it keeps only its first Pages of the block (alloc_pages_exact).
-    private readonly record struct Resolved(ulong Pages, int Order, int SearchOrder, ulong LimitPfn, bool Exact);
-
-    private bool TryResolve(in Request request, bool explain, out Resolved resolved, out AllocationFailure? failure)
-    {
-        resolved = default;
-        failure = null;
-        if (request.IsExact && request.Mobility == MigrateType.Movable)
-        {
-            throw new ArgumentException("A movable request cannot be exact: a movable block moves whole.", nameof(request));
-        }
-
-        ulong pages = request.PagesAt(_pageShift);
-        int order = PageMath.OrderForPages(pages);
-        if (order > _maxOrder)
-        {
-            throw new ArgumentOutOfRangeException(nameof(request), request,
-                Invariant($"The request needs an order-{order} block but this allocator's maximum order is {_maxOrder} ({Units.FormatSize((1UL << _maxOrder) << _pageShift)})."));
-        }
-
-        // Boundary: a naturally aligned block never crosses a power of two at least its size.
-        ulong blockBytes = (1UL << order) << _pageShift;
-        if (request.Boundary != 0 && blockBytes > request.Boundary)
-        {
-            failure = explain ? Unsatisfiable(request, Invariant($"an order-{order} block of {Units.FormatSize(blockBytes)} is larger than the boundary {Units.FormatSize(request.Boundary)}")) : null;
-            return false;
-        }
-
-        // Alignment above the block's own size: search from the alignment's order (see design.md).
-        int searchOrder = order;
-        if (request.Alignment > blockBytes)
-        {
-            searchOrder = PageMath.Log2(request.Alignment) - _pageShift;
-            if (searchOrder > _maxOrder)
-            {
-                failure = explain ? Unsatisfiable(request, Invariant($"alignment {Units.FormatSize(request.Alignment)} is above the largest block, order {_maxOrder}")) : null;
-                return false;
-            }
-        }
-
-        resolved = new Resolved(pages, order, searchOrder, _zonelist.LimitPfn(request.HasLimit, request.RawMaxAddress), request.IsExact && pages != 1UL << order);
-        return true;
-    }
-
     // Makes room for what the commit records, before anything is taken (nothing after the take may
     // allocate): an exact run's entry, a movable block's handle. Returns whether the block is tracked.
-    private bool ReserveForCommitLocked(in Request request, in Resolved r, MigrateCallback? onMigrate, out MovableBlock? handle)
+    private bool ReserveForCommitLocked(in Request request, in ResolvedRequest r, MigrateCallback? onMigrate, out MovableBlock? handle)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         handle = null;
@@ -301,7 +236,7 @@ public sealed partial class PageAllocator
         if (tracked)
         {
             _movable.ReserveOne();
-            handle = new MovableBlock(this, onMigrate);
+            handle = new MovableBlock(_guard, onMigrate);
         }
 
         return tracked;
@@ -310,7 +245,7 @@ public sealed partial class PageAllocator
     // get_page_from_freelist's passes: the low watermark for every request, then the min mark
     // (lowered by the request's priority), then after draining the caches, then after direct
     // compaction. Returns (ulong.MaxValue, null) when every pass fails.
-    private (ulong Pfn, Zone? Zone) TakeThroughPassesLocked(in Resolved r, int highest, AllocationPriority priority, MigrateType type)
+    private (ulong Pfn, Zone? Zone) TakeThroughPassesLocked(in ResolvedRequest r, int highest, AllocationPriority priority, MigrateType type)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         WatermarkKind last = !_layout.Watermarks.Enabled || priority == AllocationPriority.NoWatermarks ? WatermarkKind.None : WatermarkKind.Min;
@@ -327,17 +262,17 @@ public sealed partial class PageAllocator
 
         if (taken.Zone is null && CachedPages > 0)
         {
-            DrainCachesLocked(); // cached pages must not make a request fail
-            ReserveForStep();
+            _threadCaches.DrainLocked(); // cached pages must not make a request fail
+            _reserve.ForStepLocked();
             taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
         }
 
         if (taken.Zone is null && r.Order > 0 && _layout.Mobility.Compaction)
         {
-            DrainCachesLocked(); // the compactor sees cached blocks as allocated
+            _threadCaches.DrainLocked(); // the compactor sees cached blocks as allocated
             if (_compactor.DirectCompactLocked(r.Order, r.SearchOrder, r.LimitPfn, highest))
             {
-                ReserveForStep();
+                _reserve.ForStepLocked();
                 taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
             }
         }
@@ -346,7 +281,7 @@ public sealed partial class PageAllocator
     }
 
     // Why the request failed (built only when asked for, or when the failure metric listens).
-    private AllocationFailure? FailedLocked(in Request request, in Resolved r, int highest, bool explain)
+    private AllocationFailure? FailedLocked(in Request request, in ResolvedRequest r, int highest, bool explain)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         AllocationFailure? failure = explain || BuddyMetrics.Failures.Enabled ? _zonelist.Explain(request, r.Order, r.SearchOrder, r.LimitPfn, highest, r.Pages, _layout.Watermarks.Enabled) : null;
@@ -360,7 +295,7 @@ public sealed partial class PageAllocator
 
     // Records the taken block as an allocation: an exact run keeps its first pages and frees the
     // tail; the first page gets the allocation's stamp; a tracked movable block gets its handle.
-    private Block CommitLocked(ulong pfn, Zone from, in Resolved r, MigrateType type, bool tracked, MovableBlock? handle)
+    private Block CommitLocked(ulong pfn, Zone from, in ResolvedRequest r, MigrateType type, bool tracked, MovableBlock? handle)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         ulong pages = 1UL << r.Order;
@@ -371,8 +306,7 @@ public sealed partial class PageAllocator
             pages = r.Pages;
         }
 
-        _allocatedPages += pages;
-        ulong stamp = SetHead(pfn, type);
+        ulong stamp = _heads.Set(pfn, type);
         BuddyMetrics.CountAllocation();
 
         // Movable blocks are tracked where it matters: for grouping (claims count them) and for
@@ -385,7 +319,4 @@ public sealed partial class PageAllocator
 
         return block;
     }
-
-    private static AllocationFailure Unsatisfiable(Request request, string detail) => new(FailureReason.Unsatisfiable, request, detail);
-
 }

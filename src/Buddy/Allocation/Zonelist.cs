@@ -57,6 +57,33 @@ internal sealed class Zonelist
     private readonly int[] _highestByZonePlusOne;
     private readonly int _pageShift;
 
+    /// <summary>
+    /// Builds the zones of <paramref name="layout"/> that have memory, their bitmaps' nodes from
+    /// <paramref name="chunks"/>; <paramref name="isMovableUnit"/> tells a zone's pageblock claims
+    /// which allocated units are movable blocks.
+    /// </summary>
+    public static Zonelist Build(MachineLayout layout, PfnRanges reserved, ChunkReserve chunks, Func<ulong, bool> isMovableUnit)
+    {
+        int shift = layout.PageShift;
+        ulong first = layout.BaseAddress >> shift, end = layout.EndAddress >> shift, zoneStart = 0;
+        int pageblockOrder = layout.Mobility.GroupByMobility ? layout.Mobility.PageblockOrder : -1;
+        var byLayoutIndex = new Zone?[layout.Zones.Count];
+        for (int i = 0; i < layout.Zones.Count; i++)
+        {
+            ZoneLimit limit = layout.Zones[i];
+            ulong limitPfn = limit.Limit == ulong.MaxValue ? ulong.MaxValue : limit.Limit >> shift;
+            ulong start = Math.Max(zoneStart, first), stop = Math.Min(limitPfn, end);
+            if (stop > start)
+            {
+                byLayoutIndex[i] = new Zone(limit.Kind, i, start, stop, layout.MaxOrder, reserved, pageblockOrder, chunks) { IsMovableUnit = isMovableUnit };
+            }
+
+            zoneStart = limitPfn;
+        }
+
+        return new Zonelist(byLayoutIndex, shift);
+    }
+
     /// <summary>Creates the list from each layout entry's zone (null for an entry without pages); at least one is populated.</summary>
     public Zonelist(Zone?[] byLayoutIndex, int pageShift)
     {
@@ -68,6 +95,15 @@ internal sealed class Zonelist
 
     /// <summary>The populated zones, lowest first.</summary>
     public Zone[] Zones { get; }
+
+    /// <summary>Pages in free blocks, over every zone.</summary>
+    public ulong FreePages => Sum(z => z.FreePages);
+
+    /// <summary>Managed pages that are not free (in allocated units, thread caches' included), over every zone.</summary>
+    public ulong PagesInUnits => Sum(z => z.ManagedPages - z.FreePages);
+
+    /// <summary>Bytes of the zones' bitmaps and pageblock types.</summary>
+    public long MetadataBytes => (long)Sum(z => (ulong)z.MetadataBytes);
 
     /// <summary>The number of layout entries (populated or not).</summary>
     public int Count => _byLayoutIndex.Length;
@@ -263,5 +299,85 @@ internal sealed class Zonelist
             : freeBelowLimit >= pages ? FailureReason.Fragmented
             : FailureReason.OutOfMemory;
         return new AllocationFailure(reason, request, Invariant($"needs order {searchOrder}; ") + detail);
+    }
+
+    /// <summary>
+    /// Whether every page of [<paramref name="pfn"/>, <paramref name="end"/>) lies in a free block
+    /// of order <paramref name="minOrder"/> or more; O(max order) per free block the range spans.
+    /// </summary>
+    public bool IsFreeInBlocksOf(ulong pfn, ulong end, int minOrder)
+    {
+        while (pfn < end)
+        {
+            if (ZoneOf(pfn) is not { } zone)
+            {
+                return false;
+            }
+
+            (ulong start, int order, bool free) = zone.FindUnit(pfn);
+            if (!free || order < minOrder)
+            {
+                return false;
+            }
+
+            pfn = start + (1UL << order);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Throws unless every zone keeps its own invariants and, across zones, the allocated units hold
+    /// the managed pages that are not free and the reserved units the layout's reserved pages, of
+    /// <paramref name="totalPages"/> in all; returns the starts of the allocated (not reserved) units.
+    /// </summary>
+    public HashSet<ulong> Validate(PfnRanges reserved, ulong totalPages)
+    {
+        ulong allocated = 0, reservedInUnits = 0, managed = 0, free = 0;
+        var units = new HashSet<ulong>();
+        foreach (Zone z in Zones)
+        {
+            managed += z.ManagedPages;
+            free += z.FreePages;
+            string? problem = z.Validate(reserved, (start, order, count) =>
+            {
+                if (reserved.Covers(start, start + (count << order)))
+                {
+                    reservedInUnits += count << order;
+                }
+                else
+                {
+                    allocated += 1UL << order;
+                    units.Add(start);
+                }
+            });
+            if (problem is not null)
+            {
+                throw new InvalidOperationException("Invariant broken: " + problem);
+            }
+        }
+
+        if (allocated != managed - free)
+        {
+            throw new InvalidOperationException(Invariant($"Invariant broken: {managed - free} managed pages are not free but allocated units hold {allocated}."));
+        }
+
+        if (reservedInUnits != reserved.TotalPages || managed + reservedInUnits != totalPages)
+        {
+            throw new InvalidOperationException(Invariant($"Invariant broken: reserved units hold {reservedInUnits} pages, the layout reserves {reserved.TotalPages}; managed {managed} of {totalPages}."));
+        }
+
+        return units;
+    }
+
+    private ulong Sum(Func<Zone, ulong> count)
+    {
+        ulong total = 0;
+        foreach (Zone z in Zones)
+        {
+            total += count(z);
+        }
+
+        return total;
     }
 }

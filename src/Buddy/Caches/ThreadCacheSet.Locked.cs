@@ -8,6 +8,7 @@
 // part-way through a spill leaves the blocks given back so far given back and counted so; a
 // refill's batch is optional and stops rather than allocate.
 using System.Diagnostics;
+using static System.FormattableString;
 
 namespace Buddy;
 
@@ -30,10 +31,10 @@ internal partial struct ThreadCacheSet
     }
 
     /// <summary>Adds the calling thread's <paramref name="fresh"/> cache and makes it its current one, first forgetting the caches of ended threads. Lock held.</summary>
-    public void AttachLocked(ThreadCache fresh, ref ulong allocatedPages)
+    public void AttachLocked(ThreadCache fresh)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
-        ForgetEndedThreadsLocked(ref allocatedPages);
+        ForgetEndedThreadsLocked();
         _caches = [.. _caches, fresh];
         t_cache = fresh;
     }
@@ -43,7 +44,7 @@ internal partial struct ThreadCacheSet
     /// kernel's rmqueue_bulk: one check, then a batch from that zone into that zone's stack; hands
     /// out the first block, stamped. Lock held, with a step reserved (PageAllocator.ReserveForStep).
     /// </summary>
-    public readonly bool RefillLocked(ThreadCache cache, int highest, int order, MigrateType mobility, ref ulong allocatedPages, out Block block)
+    public readonly bool RefillLocked(ThreadCache cache, int highest, int order, MigrateType mobility, out Block block)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         block = default;
@@ -60,12 +61,11 @@ internal partial struct ThreadCacheSet
             return false;
         }
 
-        allocatedPages += 1UL << order;
-        ulong stamp = _heads.Set(pfn - _firstPfn, mobility); // the head chunk in hand, if it needs one
+        ulong stamp = _heads.Set(pfn, mobility); // the head chunk in hand, if it needs one
         int cacheZone = _zoneByLayoutIndex[zone.Index + 1];
         if (TryTopUpForBatch())
         {
-            FillBatchLocked(cache, zone, cache.List(cacheZone, order, TypeOf(mobility)), order, mobility, ref allocatedPages);
+            FillBatchLocked(cache, zone, cache.List(cacheZone, order, TypeOf(mobility)), order, mobility);
         }
 
         block = new Block(pfn, 1UL << order, _pageShift, _allocatorId, stamp, mobility, zoneHint: cacheZone);
@@ -78,7 +78,7 @@ internal partial struct ThreadCacheSet
     /// <paramref name="list"/> back to its zone. Lock held, and the cache is the caller's own or
     /// frozen. A fault part-way leaves the blocks given back so far given back.
     /// </summary>
-    public readonly void SpillLocked(ThreadCache cache, int list, int count, ref ulong allocatedPages)
+    public readonly void SpillLocked(ThreadCache cache, int list, int count)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         int order = ThreadCache.OrderOf(list);
@@ -99,7 +99,6 @@ internal partial struct ThreadCacheSet
         {
             stack[released..depth].CopyTo(stack);
             depth -= released;
-            allocatedPages -= (ulong)released << order;
         }
     }
 
@@ -148,7 +147,7 @@ internal partial struct ThreadCacheSet
     }
 
     /// <summary>Empties every cache, and forgets those whose thread has ended. Lock held.</summary>
-    public void DrainLocked(ref ulong allocatedPages)
+    public void DrainLocked()
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         if (_caches.Length == 0)
@@ -159,7 +158,7 @@ internal partial struct ThreadCacheSet
         FreezeLocked();
         try
         {
-            SpillAllLocked(ref allocatedPages);
+            SpillAllLocked();
         }
         finally
         {
@@ -168,22 +167,22 @@ internal partial struct ThreadCacheSet
     }
 
     /// <summary>Empties every cache and forgets those of ended threads. Lock held, caches frozen.</summary>
-    public void SpillAllLocked(ref ulong allocatedPages)
+    public void SpillAllLocked()
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         foreach (ThreadCache cache in _caches)
         {
-            SpillWholeLocked(cache, ref allocatedPages);
+            SpillWholeLocked(cache);
         }
 
-        ForgetEndedThreadsLocked(ref allocatedPages);
+        ForgetEndedThreadsLocked();
     }
 
     // Empties and forgets the caches of threads that have ended (an ended thread is in no
     // fast-path operation, so no freeze is needed). Runs whenever a thread attaches a cache, so
     // that a program that starts many short threads keeps neither their pages nor their caches.
     // Lock held.
-    private void ForgetEndedThreadsLocked(ref ulong allocatedPages)
+    private void ForgetEndedThreadsLocked()
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         if (!Array.Exists(_caches, c => !c.Owner.IsAlive))
@@ -193,25 +192,25 @@ internal partial struct ThreadCacheSet
 
         foreach (ThreadCache ended in Array.FindAll(_caches, c => !c.Owner.IsAlive))
         {
-            SpillWholeLocked(ended, ref allocatedPages);
+            SpillWholeLocked(ended);
         }
 
         _caches = Array.FindAll(_caches, c => c.Owner.IsAlive);
     }
 
     // Gives every block of every stack of `cache` back. Lock held, the cache frozen or its owner ended.
-    private readonly void SpillWholeLocked(ThreadCache cache, ref ulong allocatedPages)
+    private readonly void SpillWholeLocked(ThreadCache cache)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         for (int list = 0; list < cache.Lists; list++)
         {
-            SpillLocked(cache, list, cache.Hot.Counts[list], ref allocatedPages);
+            SpillLocked(cache, list, cache.Hot.Counts[list]);
         }
     }
 
     // Tops stack `list` up with blocks taken from `zone` until it holds a batch (counting the block
     // just handed out), stopping rather than allocating: the batch is optional. Lock held.
-    private readonly void FillBatchLocked(ThreadCache cache, Zone zone, int list, int order, MigrateType mobility, ref ulong allocatedPages)
+    private readonly void FillBatchLocked(ThreadCache cache, Zone zone, int list, int order, MigrateType mobility)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         ulong[] stacks = cache.Hot.Stacks;
@@ -222,15 +221,14 @@ internal partial struct ThreadCacheSet
             // The fast path will mark this page between TryEnter and Exit, where nothing may
             // throw (a freezer would wait for ever): its mark's chunk must exist before then,
             // and making it must not allocate here (a batch is not worth a failure half-way).
-            if (!_heads.HasChunk(more - _firstPfn) && !_heads.HasSpare)
+            if (!_heads.HasChunk(more) && !_heads.HasSpare)
             {
                 zone.Release(more, order); // the reserve still holds a give-back's chunk
                 break;
             }
 
-            _heads.EnsureChunk(more - _firstPfn);
+            _heads.EnsureChunk(more);
             stacks[start + count++] = more;
-            allocatedPages += 1UL << order;
         }
     }
 
@@ -249,5 +247,21 @@ internal partial struct ThreadCacheSet
         {
             return false;
         }
+    }
+
+    /// <summary>Throws unless every cached block is an allocated unit (in <paramref name="units"/>) of its stack's order and zone, in one cache once, owned by no one else (no exact run's piece, no movable block); returns their starts. Lock held and caches frozen.</summary>
+    public readonly HashSet<ulong> ValidateLocked(HashSet<ulong> units, HashSet<ulong> pieces, MovableRegistry movable)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        var cached = new HashSet<ulong>();
+        foreach ((ulong pfn, int order, Zone zone) in CachedBlocksLocked())
+        {
+            if (!units.Contains(pfn) || _zonelist.ZoneOf(pfn) != zone || zone.FindUnit(pfn) != (pfn, order, false) || pieces.Contains(pfn) || movable.ContainsKey(pfn) || !cached.Add(pfn))
+            {
+                throw new InvalidOperationException(Invariant($"Invariant broken: the block at pfn 0x{pfn:x} cached as an order-{order} block of zone {zone.Name} is not an allocated unit of that order and zone owned by no one else (or is cached twice)."));
+            }
+        }
+
+        return cached;
     }
 }

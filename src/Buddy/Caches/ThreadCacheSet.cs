@@ -14,9 +14,8 @@
 // Invariants:
 // - _caches lists every cache of this allocator (copy on write, under the lock); a cache whose
 //   thread has ended is emptied and removed by the next drain or the next thread to attach.
-// - The allocator counts the pages of cached blocks as allocated (the allocatedPages every refill
-//   and spill is given): a block moves between a cache and its user without touching shared
-//   counters, and PageAllocator.AllocatedPages subtracts CachedPages.
+// - A cached block is an allocated unit to its zone: a block moves between a cache and its user
+//   without touching shared counters, and PageAllocator.AllocatedPages subtracts CachedPages.
 // - A block leaves a stack with its head stamped and joins one with its head cleared, both
 //   between TryEnter and Exit, where nothing takes a lock, allocates or throws: a refill makes
 //   each batch block's head chunk exist before the block joins a stack.
@@ -47,7 +46,6 @@ internal partial struct ThreadCacheSet
 
     private readonly int _allocatorId;
     private readonly int _pageShift;
-    private readonly ulong _firstPfn;
     private readonly int _types;               // migrate types kept apart: 1 or MobilityRules.Types
     private readonly int _topZone;             // the highest populated zone's place among them
     private readonly int[] _zoneByLayoutIndex; // at [layout index + 1]: that zone's place among the populated zones; at [0]: -1
@@ -64,7 +62,6 @@ internal partial struct ThreadCacheSet
     {
         _allocatorId = allocatorId;
         _pageShift = layout.PageShift;
-        _firstPfn = layout.BaseAddress >> _pageShift;
         _watermarks = layout.Watermarks.Enabled;
         _lock = allocatorLock;
         _zonelist = zonelist;
@@ -200,7 +197,7 @@ internal partial struct ThreadCacheSet
             if (count > 0 && (pfn = cache.Hot.Stacks[ThreadCache.Start(list) + count - 1]) + (1UL << order) <= limitPfn)
             {
                 count--;
-                ulong stamp = _heads.Set(pfn - _firstPfn, mobility);
+                ulong stamp = _heads.Set(pfn, mobility);
                 cache.Exit();
                 block = new Block(pfn, 1UL << order, _pageShift, _allocatorId, stamp, mobility, zoneHint: zone);
                 BuddyMetrics.CountAllocation();
@@ -259,7 +256,7 @@ internal partial struct ThreadCacheSet
             return false;
         }
 
-        if (!_heads.TryClear(block.Pfn - _firstPfn, block.Stamp))
+        if (!_heads.TryClear(block.Pfn, block.Stamp))
         {
             cache.Exit();
             return false;
@@ -272,14 +269,17 @@ internal partial struct ThreadCacheSet
     }
 
     /// <summary>The calling thread's cache found in the list (without the lock) and made its current one; null when it has none.</summary>
-    public ThreadCache? Rejoin()
+    public ThreadCache? Rejoin() => Own() is { } own ? t_cache = own : null;
+
+    /// <summary>The calling thread's cache in the list, if it has one (read without the lock: the list is copied on write).</summary>
+    public ThreadCache? Own()
     {
         Thread me = Thread.CurrentThread;
         foreach (ThreadCache c in Volatile.Read(ref _caches))
         {
             if (c.Owner == me)
             {
-                return t_cache = c;
+                return c;
             }
         }
 

@@ -19,7 +19,7 @@ public static class AllocatorDumps
     {
         var cached = new List<DumpRun>();
         var cachedStarts = new HashSet<ulong>();
-        foreach ((ulong pfn, int order, _) in pages.CachedBlocks())
+        foreach ((ulong pfn, int order, _) in pages.CachedBlocksLocked())
         {
             cached.Add(new DumpRun(pfn, 1UL << order));
             cachedStarts.Add(pfn);

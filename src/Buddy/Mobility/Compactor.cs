@@ -22,7 +22,8 @@ namespace Buddy;
 /// <remarks>Not thread-safe: every member is called under the allocator's lock.</remarks>
 internal sealed class Compactor
 {
-    private readonly IMigrationHost _host;
+    private readonly Lock _lock;            // the allocator's
+    private readonly StepReserve _reserve;  // the allocator's
     private readonly MovableRegistry _movable;
     private readonly Zonelist _zonelist;
     private readonly bool _watermarksEnabled;
@@ -32,9 +33,10 @@ internal sealed class Compactor
     private ulong _pagesScanned, _pagesMoved;
 
     /// <summary>Creates the compactor of <paramref name="zonelist"/>'s zones, whose movable blocks <paramref name="movable"/> registers.</summary>
-    public Compactor(IMigrationHost host, MovableRegistry movable, Zonelist zonelist, MachineLayout layout)
+    public Compactor(Lock allocatorLock, StepReserve reserve, MovableRegistry movable, Zonelist zonelist, MachineLayout layout)
     {
-        _host = host;
+        _lock = allocatorLock;
+        _reserve = reserve;
         _movable = movable;
         _zonelist = zonelist;
         _watermarksEnabled = layout.Watermarks.Enabled;
@@ -45,14 +47,14 @@ internal sealed class Compactor
     /// <summary>Compaction runs so far, successful ones, pages scanned and pages moved.</summary>
     public CompactionStatistics GetStatisticsLocked()
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         return new CompactionStatistics(_runs, _successes, _pagesScanned, _pagesMoved);
     }
 
     /// <summary>Compacts <paramref name="zone"/> from its start until the scanners meet.</summary>
     public CompactionResult CompactFullyLocked(Zone zone)
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         _scanners.Remove(zone);
         return CompactZoneLocked(zone, order: -1, ignoreBlockSuitable: false);
     }
@@ -65,7 +67,7 @@ internal sealed class Compactor
     /// </summary>
     public bool DirectCompactLocked(int order, int searchOrder, ulong limitPfn, int highest)
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         for (int i = highest; i >= 0; i--)
         {
             Zone? zone = _zonelist[i];
@@ -92,7 +94,7 @@ internal sealed class Compactor
     // failure for lack of memory is not compaction's to fix).
     private bool IsSuitableLocked(Zone zone, int order, int highest)
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         if (_watermarksEnabled)
         {
             ulong mark = zone.Watermarks.Min + (2UL << order) + (order > 3 ? zone.Watermarks.Low - zone.Watermarks.Min : 0);
@@ -123,7 +125,7 @@ internal sealed class Compactor
     // One run over `zone`; order -1 compacts until the scanners meet.
     private CompactionResult CompactZoneLocked(Zone zone, int order, bool ignoreBlockSuitable)
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         _runs++;
         ulong migrate = _scanners.TryGetValue(zone, out ulong cached) ? cached : zone.StartPfn;
         ulong scanned = 0, moved = 0;
@@ -171,7 +173,7 @@ internal sealed class Compactor
     // run starts over) and what it did.
     private CompactionResult FinishLocked(Zone zone, CompactionOutcome outcome, ulong migrate, CompactionResult result)
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         if (outcome == CompactionOutcome.Success)
         {
             _scanners[zone] = migrate;
@@ -197,7 +199,7 @@ internal sealed class Compactor
     // then regionEnd grows past that unit. Returns where the scan stopped.
     private (ulong ScanEnd, List<MovableBlock>? Movable) ScanRegionLocked(Zone zone, int order, ulong from, ref ulong regionEnd)
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         ulong scanEnd = from;
         var movable = new List<MovableBlock>();
         while (scanEnd < regionEnd)
@@ -228,13 +230,13 @@ internal sealed class Compactor
     // is `migrate` after every move, kept even when a move throws. Returns pages and blocks moved.
     private (ulong Pages, long Blocks) MoveAboveLocked(Zone zone, List<MovableBlock> movable, ulong above, ulong migrate, bool ignoreBlockSuitable)
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         ulong moved = 0;
         long blocks = 0;
         foreach (MovableBlock handle in movable)
         {
             Block current = handle.Current;
-            _host.ReserveForStepsLocked(3); // FindHighest may retype a pageblock; then the move (see MovableRegistry.MoveLocked)
+            _reserve.ForStepsLocked(3); // FindHighest may retype a pageblock; then the move (see MovableRegistry.MoveLocked)
             ulong target = MigrationTargets.FindHighest(zone, current.Order, above, ulong.MaxValue, ignoreBlockSuitable);
             if (target == ulong.MaxValue)
             {

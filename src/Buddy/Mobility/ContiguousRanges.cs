@@ -16,10 +16,9 @@
 // - A range with an unmovable, pinned or reserved page is never a candidate.
 // - A refused operation changes nothing: a claim takes every target before anything moves and
 //   gives them all back when one is missing; a free is checked whole before it starts.
-// - Each step gets what it needs before it changes anything (IRangeHost's Reserve members): a
-//   fault between steps leaves the steps done so far done, each whole, and the allocator's count
-//   of allocated pages (passed by reference) right.
-// - Every member runs under the allocator's lock (IRangeHost.SyncRoot).
+// - Each step gets what it needs before it changes anything (StepReserve): a
+//   fault between steps leaves the steps done so far done, each whole.
+// - Every member runs under the allocator's lock (allocatorLock).
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using static System.FormattableString;
@@ -28,21 +27,20 @@ namespace Buddy;
 
 /// <summary>Claims contiguous ranges of pages (migrating movable blocks out of the way) and frees ranges that cut allocations.</summary>
 /// <remarks>
-/// The range operations of the allocator <c>host</c> (numbered <c>owner</c>) over its zones, exact runs and reserved pages.
+/// The range operations of the allocator numbered <c>owner</c> over its zones, exact runs, reserved pages and movable blocks.
 /// Not thread-safe: the allocator's lock serialises access.
 /// </remarks>
-internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, ExactRuns exact, PfnRanges reserved, int maxOrder, int pageShift, int owner)
+internal sealed class ContiguousRanges(Lock allocatorLock, StepReserve reserve, AllocationHeads heads, MovableRegistry movable, Zonelist zonelist, ExactRuns exact, PfnRanges reserved, int maxOrder, int pageShift, int owner)
 {
     /// <summary>
     /// Claims the lowest range of <paramref name="pages"/> pages aligned to <paramref name="alignmentBytes"/>
     /// (0: to a page), wholly at or below <paramref name="maxAddress"/>, whose pages are all free or
-    /// movable, and adds it to <paramref name="allocatedPages"/>. On failure says why, with nothing
-    /// changed. The caller has drained the thread caches (a cached block would stand in the way).
+    /// movable. On failure says why, with nothing changed. The caller has drained the thread caches (a cached block would stand in the way).
     /// </summary>
     /// <exception cref="Exception">A migrate callback threw; that block stays where it was, blocks moved before it stay moved.</exception>
-    public bool TryClaimLocked(ulong pages, ulong alignmentBytes, ulong maxAddress, ref ulong allocatedPages, out Block block, [NotNullWhen(false)] out AllocationFailure? failure)
+    public bool TryClaimLocked(ulong pages, ulong alignmentBytes, ulong maxAddress, out Block block, [NotNullWhen(false)] out AllocationFailure? failure)
     {
-        Debug.Assert(host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(allocatorLock.IsHeldByCurrentThread);
         block = default;
         Request described = Request.ForPages(pages).Below(maxAddress);
         described = alignmentBytes != 0 ? described.AlignedTo(alignmentBytes) : described;
@@ -68,9 +66,8 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
                 return false;
             }
 
-            allocatedPages += pages;
-            host.TrimReservesLocked();
-            ulong stamp = host.SetHeadLocked(start, MigrateType.Unmovable);
+            reserve.TrimLocked();
+            ulong stamp = heads.Set(start, MigrateType.Unmovable);
             block = new Block(start, pages, pageShift, owner, stamp, tracked: true); // never through a thread cache
             return true;
         }
@@ -87,7 +84,7 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
     /// <exception cref="ArgumentException">A page is free, cached or reserved (for <paramref name="paramName"/>).</exception>
     public void ThrowIfNotAllocatedLocked(ulong start, ulong end, IReadOnlySet<ulong>? cached, string paramName)
     {
-        Debug.Assert(host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(allocatorLock.IsHeldByCurrentThread);
         for (ulong p = start; p < end;)
         {
             Zone zone = zonelist.ZoneOf(p)!;
@@ -105,26 +102,24 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
 
     /// <summary>
     /// Frees exactly the pages [<paramref name="start"/>, <paramref name="end"/>), every one allocated
-    /// (<see cref="ThrowIfNotAllocatedLocked"/>), and takes them from <paramref name="allocatedPages"/>:
-    /// units the range cuts are split, exact runs it touches become plain blocks.
+    /// (<see cref="ThrowIfNotAllocatedLocked"/>): units the range cuts are split, exact runs it touches become plain blocks.
     /// </summary>
-    public void FreeLocked(ulong start, ulong end, ref ulong allocatedPages)
+    public void FreeLocked(ulong start, ulong end)
     {
-        Debug.Assert(host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(allocatorLock.IsHeldByCurrentThread);
         ReserveCutHeadsLocked(start, end); // the heads this may set, before anything changes
         DissolveExactRunsLocked(start, end);
         for (ulong p = start; p < end;)
         {
-            host.ReserveForStepsLocked(1); // a fault between steps leaves the pages freed so far freed
+            reserve.ForStepsLocked(1); // a fault between steps leaves the pages freed so far freed
             Zone zone = zonelist.ZoneOf(p)!;
             (ulong unitStart, int unitOrder, _) = zone.FindUnit(p);
             ulong unitEnd = unitStart + (1UL << unitOrder);
-            host.ForgetMovableLocked(unitStart); // cut or freed: what is left stays allocated and no longer moves
+            movable.Unregister(unitStart); // cut or freed: what is left stays allocated and no longer moves
             if (unitStart >= start && unitEnd <= end)
             {
-                host.TryClearHeadLocked(unitStart);
+                heads.TryClear(unitStart);
                 zone.Release(unitStart, unitOrder);
-                allocatedPages -= 1UL << unitOrder;
                 p = unitEnd;
             }
             else
@@ -164,7 +159,7 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
             {
                 (ulong unit, int order, bool free) = zone.FindUnit(p);
                 ulong unitEnd = unit + (1UL << order);
-                if (!free && !(host.TryGetMovableLocked(unit, out MovableBlock? handle) && handle.CanMigrate))
+                if (!free && !(movable.TryGetValue(unit, out MovableBlock? handle) && handle.CanMigrate))
                 {
                     start = AlignUp(unitEnd, align);
                     clean = false;
@@ -188,9 +183,9 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
     // is clear: its head, its exact run, a take per piece.
     private bool TryTakeLocked(Zone zone, ulong start, ulong pages)
     {
-        Debug.Assert(host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(allocatorLock.IsHeldByCurrentThread);
         int pieces = PageMath.AlignedPieces(start, pages, maxOrder).Count();
-        host.ReserveHeadLocked(start);
+        reserve.ForHeadLocked(start);
         exact.ReserveOne();
         if (!EvacuateLocked(zone, start, start + pages, pieces))
         {
@@ -215,9 +210,9 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
     // taking anything, what the moves and `laterTakes` more takes need.
     private bool EvacuateLocked(Zone zone, ulong start, ulong end, int laterTakes)
     {
-        Debug.Assert(host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(allocatorLock.IsHeldByCurrentThread);
         List<MovableBlock> blocks = MovableBlocksIn(zone, start, end);
-        host.ReserveForStepsLocked((2 * blocks.Count) + laterTakes + 1); // per block a pageblock retyped and a take; give-backs
+        reserve.ForStepsLocked((2 * blocks.Count) + laterTakes + 1); // per block a pageblock retyped and a take; give-backs
         List<ulong>? targets = TakeTargetsOutside(zone, blocks, start, end);
         if (targets is null)
         {
@@ -228,7 +223,7 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
         {
             foreach (ulong target in targets)
             {
-                host.ReserveHeadLocked(target);
+                reserve.ForHeadLocked(target);
             }
         }
         catch
@@ -241,7 +236,7 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
         {
             try
             {
-                host.MoveToTakenTargetLocked(zone, blocks[i], targets[i]);
+                movable.MoveLocked(zone, blocks[i], targets[i], targetTaken: true);
             }
             catch
             {
@@ -263,8 +258,8 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
             (ulong unit, int order, bool free) = zone.FindUnit(p);
             if (!free)
             {
-                bool movable = host.TryGetMovableLocked(unit, out MovableBlock? handle);
-                Debug.Assert(movable, "a candidate range holds free pages and movable blocks only");
+                bool found = movable.TryGetValue(unit, out MovableBlock? handle);
+                Debug.Assert(found, "a candidate range holds free pages and movable blocks only");
                 blocks.Add(handle!);
             }
 
@@ -278,7 +273,7 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
     // Takes a target outside [start, end) for each block in turn: from movable pageblocks first,
     // then from any (as the kernel's migration targets come from the ordinary allocator). When one
     // finds none, gives back those taken and returns null.
-    private List<ulong>? TakeTargetsOutside(Zone zone, List<MovableBlock> blocks, ulong start, ulong end)
+    private static List<ulong>? TakeTargetsOutside(Zone zone, List<MovableBlock> blocks, ulong start, ulong end)
     {
         var targets = new List<ulong>(blocks.Count);
         foreach (MovableBlock handle in blocks)
@@ -304,10 +299,10 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
     }
 
     // Room for an order-sized block above the range, else below it.
-    private ulong FindTargetOutside(Zone zone, int order, ulong start, ulong end, bool anyPageblock)
+    private static ulong FindTargetOutside(Zone zone, int order, ulong start, ulong end, bool anyPageblock)
     {
-        ulong target = host.FindMigrationTargetLocked(zone, order, end, ulong.MaxValue, anyPageblock);
-        return target != ulong.MaxValue ? target : host.FindMigrationTargetLocked(zone, order, 0, start, anyPageblock);
+        ulong target = MigrationTargets.FindHighest(zone, order, end, ulong.MaxValue, anyPageblock);
+        return target != ulong.MaxValue ? target : MigrationTargets.FindHighest(zone, order, 0, start, anyPageblock);
     }
 
     // Gives back the targets taken for blocks[from..], which did not move.
@@ -325,20 +320,20 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
     // whatever the range's length.
     private void ReserveCutHeadsLocked(ulong start, ulong end)
     {
-        Debug.Assert(host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(allocatorLock.IsHeldByCurrentThread);
         foreach (ulong edge in (ReadOnlySpan<ulong>)[start, end - 1])
         {
             for (int order = 0; order < maxOrder; order++)
             {
                 ulong unit = edge & ~((2UL << order) - 1);
-                host.ReserveHeadLocked(unit);
-                host.ReserveHeadLocked(unit + (1UL << order));
+                reserve.ForHeadLocked(unit);
+                reserve.ForHeadLocked(unit + (1UL << order));
             }
         }
 
         foreach (ulong piece in exact.PiecesTouching(start, end, maxOrder))
         {
-            host.ReserveHeadLocked(piece);
+            reserve.ForHeadLocked(piece);
         }
     }
 
@@ -346,13 +341,13 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
     // with a head of the run's mobility.
     private void DissolveExactRunsLocked(ulong start, ulong end)
     {
-        Debug.Assert(host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(allocatorLock.IsHeldByCurrentThread);
         foreach ((ulong runStart, ulong runPages) in exact.RemoveTouching(start, end))
         {
-            MigrateType mobility = host.MobilityOfHeadLocked(runStart);
+            MigrateType mobility = heads.MobilityOf(runStart) ?? MigrateType.Unmovable;
             foreach ((ulong piece, _) in PageMath.AlignedPieces(runStart, runPages, maxOrder))
             {
-                host.SetHeadLocked(piece, mobility);
+                heads.Set(piece, mobility);
             }
         }
     }
@@ -361,11 +356,11 @@ internal sealed class ContiguousRanges(IRangeHost host, Zonelist zonelist, Exact
     // new stamp (the cut block's handle names neither), to be looked at again.
     private void CutLocked(Zone zone, ulong unitStart, int unitOrder)
     {
-        Debug.Assert(host.SyncRoot.IsHeldByCurrentThread);
-        MigrateType mobility = host.MobilityOfHeadLocked(unitStart);
+        Debug.Assert(allocatorLock.IsHeldByCurrentThread);
+        MigrateType mobility = heads.MobilityOf(unitStart) ?? MigrateType.Unmovable;
         zone.SplitAllocated(unitStart, unitOrder);
-        host.SetHeadLocked(unitStart, mobility);
-        host.SetHeadLocked(unitStart + (1UL << (unitOrder - 1)), mobility);
+        heads.Set(unitStart, mobility);
+        heads.Set(unitStart + (1UL << (unitOrder - 1)), mobility);
     }
 
     private static ulong AlignUp(ulong value, ulong align) => (value + align - 1) / align * align;

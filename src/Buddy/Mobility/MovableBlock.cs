@@ -22,15 +22,15 @@ public delegate void MigrateCallback(MovableBlock block, Block from, Block to);
 /// </remarks>
 public sealed class MovableBlock
 {
-    private readonly PageAllocator _owner;
+    private readonly MigrateCallbackGuard _guard; // its allocator's: the lock, and the callback rule
     private Block _block;
     private int _pins;
     private bool _freed;
 
     // Made before its block is taken (so that taking it allocates nothing after), then attached.
-    internal MovableBlock(PageAllocator owner, MigrateCallback? onMigrate)
+    internal MovableBlock(MigrateCallbackGuard guard, MigrateCallback? onMigrate)
     {
-        _owner = owner;
+        _guard = guard;
         OnMigrate = onMigrate;
     }
 
@@ -39,7 +39,7 @@ public sealed class MovableBlock
     {
         get
         {
-            lock (_owner.SyncRoot)
+            lock (_guard.Lock)
             {
                 return _block;
             }
@@ -51,7 +51,7 @@ public sealed class MovableBlock
     {
         get
         {
-            lock (_owner.SyncRoot)
+            lock (_guard.Lock)
             {
                 return _pins > 0;
             }
@@ -63,7 +63,7 @@ public sealed class MovableBlock
     {
         get
         {
-            lock (_owner.SyncRoot)
+            lock (_guard.Lock)
             {
                 return _freed;
             }
@@ -84,9 +84,9 @@ public sealed class MovableBlock
     /// <exception cref="ObjectDisposedException">The block was freed.</exception>
     public void Pin()
     {
-        lock (_owner.SyncRoot)
+        lock (_guard.Lock)
         {
-            _owner.RefuseInsideCallbackLocked(nameof(Pin));
+            _guard.RefuseLocked(nameof(Pin));
             ObjectDisposedException.ThrowIf(_freed, this);
             _pins++;
         }
@@ -96,9 +96,9 @@ public sealed class MovableBlock
     /// <exception cref="InvalidOperationException">The block is not pinned.</exception>
     public void Unpin()
     {
-        lock (_owner.SyncRoot)
+        lock (_guard.Lock)
         {
-            _owner.RefuseInsideCallbackLocked(nameof(Unpin));
+            _guard.RefuseLocked(nameof(Unpin));
             if (_pins == 0)
             {
                 throw new InvalidOperationException($"The movable block {_block} is not pinned.");

@@ -23,10 +23,23 @@ namespace Buddy;
 internal sealed class MovableRegistry
 {
     private readonly Dictionary<ulong, MovableBlock> _byPfn = [];
-    private readonly IMigrationHost _host;
+    private readonly Lock _lock;              // the allocator's
+    private readonly StepReserve _reserve;    // the allocator's
+    private readonly AllocationHeads _heads;  // the allocator's (a copy of the handle: the same stamps)
+    private readonly MigrateCallbackGuard _guard;
+    private readonly int _allocatorId;
+    private readonly int _pageShift;
 
-    /// <summary>Creates an empty registry whose moves go through <paramref name="host"/>.</summary>
-    public MovableRegistry(IMigrationHost host) => _host = host;
+    /// <summary>Creates an empty registry of the allocator numbered <paramref name="allocatorId"/>, whose moves reserve from <paramref name="reserve"/>, re-stamp <paramref name="heads"/> and run callbacks through <paramref name="guard"/>.</summary>
+    public MovableRegistry(Lock allocatorLock, StepReserve reserve, AllocationHeads heads, MigrateCallbackGuard guard, int allocatorId, int pageShift)
+    {
+        _lock = allocatorLock;
+        _reserve = reserve;
+        _heads = heads;
+        _guard = guard;
+        _allocatorId = allocatorId;
+        _pageShift = pageShift;
+    }
 
     /// <summary>The number of live movable blocks.</summary>
     public int Count => _byPfn.Count;
@@ -70,9 +83,9 @@ internal sealed class MovableRegistry
     /// <exception cref="Exception">Whatever the migrate callback threw; the block stays where it was.</exception>
     public bool MoveUpLocked(Zone zone, MovableBlock handle)
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         Block current = handle.Current;
-        _host.ReserveForStepsLocked(3); // FindHighest may retype a pageblock; then the move (see MoveLocked)
+        _reserve.ForStepsLocked(3); // FindHighest may retype a pageblock; then the move (see MoveLocked)
         ulong target = MigrationTargets.FindHighest(zone, current.Order, current.Pfn + current.PageCount, ulong.MaxValue);
         if (target == ulong.MaxValue)
         {
@@ -91,33 +104,33 @@ internal sealed class MovableRegistry
     /// </summary>
     public void MoveLocked(Zone zone, MovableBlock handle, ulong target, bool targetTaken = false)
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         Block from = handle.Current;
         Debug.Assert(from.Pfn >= zone.StartPfn && from.Pfn < zone.EndPfn, "a block moves within its zone");
         int order = from.Order;
         if (!targetTaken)
         {
-            _host.ReserveForStepsLocked(2); // the take, a give-back on failure, the old frames' give-back, the new head
+            _reserve.ForStepsLocked(2); // the take, a give-back on failure, the old frames' give-back, the new head
             zone.TakeSpecific(target, order);
         }
 
         // The target gets its stamp before the callback sees `to`: if the move fails, clearing it
         // uses up that generation, so a `to` the callback kept stays stale for good.
-        Block to = _host.StartMovableAllocationLocked(target, from.PageCount); // the head chunk is reserved
+        Block to = new(target, from.PageCount, _pageShift, _allocatorId, _heads.Set(target, MigrateType.Movable), MigrateType.Movable, tracked: true); // the head chunk is reserved
         try
         {
-            _host.RunMigrateCallbackLocked(handle, from, to);
+            _guard.RunLocked(handle, from, to);
         }
         catch
         {
-            _host.TryClearHeadLocked(target);
+            _heads.TryClear(target);
             zone.Release(target, order);
             throw;
         }
 
         _byPfn.Remove(from.Pfn);
         _byPfn.Add(target, handle);
-        _host.TryClearHeadLocked(from.Pfn);
+        _heads.TryClear(from.Pfn);
         handle.MovedTo(to);
         zone.Release(from.Pfn, order);
     }
@@ -125,7 +138,7 @@ internal sealed class MovableRegistry
     /// <summary>Throws when a registered block is not an allocated unit (one of <paramref name="units"/>) of its handle's order at its pfn.</summary>
     public void ValidateLocked(HashSet<ulong> units, Zonelist zonelist)
     {
-        Debug.Assert(_host.SyncRoot.IsHeldByCurrentThread);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         foreach ((ulong start, MovableBlock handle) in _byPfn)
         {
             Block b = handle.Current;

@@ -96,6 +96,18 @@ internal sealed partial class Zone
     /// <summary>The largest order.</summary>
     public int MaxOrder => _maxOrder;
 
+    /// <summary>A snapshot of the zone's counts, watermarks and protection.</summary>
+    public ZoneStats Snapshot()
+    {
+        long[] nrFree = new long[_maxOrder + 1];
+        for (int order = 0; order <= _maxOrder; order++)
+        {
+            nrFree[order] = NrFree(order);
+        }
+
+        return new ZoneStats(Kind, StartPfn, EndPfn, PresentPages, ManagedPages, FreePages, nrFree, Watermarks, [.. LowmemReserve]);
+    }
+
     /// <summary>Bytes of metadata.</summary>
     public long MetadataBytes => _area.MetadataBytes;
 
