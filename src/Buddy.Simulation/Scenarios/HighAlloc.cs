@@ -153,7 +153,8 @@ public static class HighAlloc
         return (policy, movableLive, metrics);
     }
 
-    private static HighAllocMeasurement Measure(Policy policy, int order)
+    /// <summary>Asks <paramref name="policy"/> for movable blocks of <paramref name="order"/> until one fails (the policy keeps them).</summary>
+    internal static HighAllocMeasurement Measure(Policy policy, int order)
     {
         PageAllocator pages = policy.Allocators[0];
         long possible = (long)(pages.FreePages >> order);
