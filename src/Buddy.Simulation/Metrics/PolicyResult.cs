@@ -56,7 +56,8 @@ public sealed record PolicyResult
     /// <summary>
     /// A replay's last measure: after the trace, movable blocks of <see cref="IndexOrder"/> (transparent
     /// huge pages, at order 9) asked of the policy one after another until the first failure —
-    /// watermarks, and compaction where the policy has it, apply as to any request. Null for scenarios.
+    /// watermarks, and compaction where the policy has it, apply as to any request; the blocks are then
+    /// given back. Null for scenarios.
     /// </summary>
     public Scenarios.HighAllocMeasurement? LargeBlocksAtEnd { get; init; }
 

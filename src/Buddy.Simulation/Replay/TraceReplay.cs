@@ -176,12 +176,20 @@ public sealed class TraceReplay
         }
 
         // The results first (buddyinfo, indices, dumps: the state the trace left), then the last
-        // measure, which changes that state: what each policy can still give at the index order.
+        // measure: what each policy can still give at the index order. Its blocks are given back,
+        // so the policy holds the trace's pages again (compaction may have moved some of them).
         var results = new PolicyResult[_metrics.Length];
         for (int i = 0; i < results.Length; i++)
         {
             PolicyResult r = _metrics[i].ToResult("allocated pages (trace requests are whole blocks, so none is wasted inside them)", KeepDumps);
-            results[i] = r with { LargeBlocksAtEnd = HighAlloc.Measure(_policies[i], r.IndexOrder) };
+            var obtained = new List<PolicyBlock>();
+            HighAllocMeasurement end = HighAlloc.Measure(_policies[i], r.IndexOrder, obtained);
+            foreach (PolicyBlock block in obtained)
+            {
+                _policies[i].Free(block);
+            }
+
+            results[i] = r with { LargeBlocksAtEnd = end };
         }
 
         return results;
