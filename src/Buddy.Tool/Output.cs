@@ -34,7 +34,7 @@ internal static class Output
         });
         if (!interactive)
         {
-            console.Profile.Width = 200; // a file or a pipe: do not wrap tables at 80 columns
+            console.Profile.Width = ConsoleWidth.For(stdout); // a file or a pipe: $COLUMNS, else 200
         }
 
         return console;

@@ -78,7 +78,8 @@ public sealed class SimulationCliTests : IDisposable
         string json = Path.Combine(_dir, "isa.json");
         (int code, string stdout, string stderr) = Run("scenario", "isa-dma-1995", "--seed", "3", "--rounds", "5", "--json", json);
         Assert.True(code == 0, stderr);
-        Assert.Contains("64/128 KiB channel buffers", stdout, StringComparison.Ordinal);
+        Assert.Contains("64/128 KiB", stdout, StringComparison.Ordinal);
+        Assert.Contains("retry", stdout, StringComparison.Ordinal);
         using (JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json)))
         {
             Assert.Equal(6, doc.RootElement.GetProperty("policies").GetArrayLength());

@@ -243,6 +243,79 @@ public class ReplayTests
     }
 
     [Fact]
+    public void The_footprint_counts_the_peak_as_the_replay_counts_pages_in_use_and_sizes_the_default_machine()
+    {
+        // In use after each event: 4, 5, 1, 9, 8; 8 (a page still held, allocated again); 8 (four
+        // of them again); 8 (a page never allocated in the trace); 7 (part of a block); 9; 13.
+        string trace = Alloc(0x1000, 2) + Alloc(0x2000, 0) + Free(0x1000, 2) + Alloc(0x3000, 3) + Free(0x2000, 0)
+            + Alloc(0x3000, 0) + Alloc(0x3004, 2) + Free(0x4000, 0) + Free(0x3001, 0) + Alloc(0x10, 1) + Alloc(0x40, 2);
+        string path = Path.Combine(Path.GetTempPath(), $"buddy-footprint-{Environment.ProcessId}-{Guid.NewGuid():N}.trace");
+        File.WriteAllText(path, trace);
+        try
+        {
+            TraceFootprint footprint = TraceFootprint.Measure(path, 4 * KiB);
+            Assert.Equal(new TraceFootprint(0x4001, 13), footprint);
+            Assert.Equal(0x4001UL * 4 * KiB, TraceReplay.MemoryToCover(path, 4 * KiB));
+
+            ReplayResult result = TraceReplay.Run(path, new ReplayOptions());
+            Assert.Equal(13UL, result.SizedToPeakPages);
+            Assert.Equal(17UL * 4 * KiB, TraceReplay.MemoryFor(13, 4 * KiB)); // ceil(13 × 1.25) pages
+            Assert.Equal(4 * MiB, result.MemoryBytes);                        // rounded up to one max-order block
+            Assert.All(result.Policies, p => Assert.Equal(0L, p.AllocFailures));
+            Assert.All(result.Policies, p => Assert.Equal(footprint.PeakPages, p.PeakPagesInUse));
+
+            ReplayResult given = TraceReplay.Run(path, new ReplayOptions { MemoryBytes = 64 * MiB, Policies = ["zoned"] });
+            Assert.Null(given.SizedToPeakPages);
+            Assert.Equal(64 * MiB, given.MemoryBytes);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void The_replay_ends_by_asking_each_policy_for_order_9_blocks_after_taking_its_free_blocks_and_indices()
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, "data", "linux-6.18-dotnet-build.trace.gz");
+        ReplayResult result = TraceReplay.Run(path, new ReplayOptions { Policies = ["linux-1.3.4", "zoned+mobility", "zoned+mobility+compaction"], SampleEvery = 50_000 });
+        ulong peak = TraceFootprint.Measure(path, 4 * KiB).PeakPages;
+        Assert.Equal(peak, result.SizedToPeakPages);
+        Assert.Equal(Machines.X86(TraceReplay.MemoryFor(peak, 4 * KiB)).Size, result.MemoryBytes);
+        Assert.InRange(result.MemoryBytes, (ulong)(peak * 1.25) * 4 * KiB, ((ulong)(peak * 1.25) * 4 * KiB) + (4 * MiB));
+
+        foreach (Simulation.Metrics.PolicyResult p in result.Policies)
+        {
+            Assert.Equal(0L, p.AllocFailures);
+            Assert.Equal(peak, p.PeakPagesInUse);
+
+            // From the buddyinfo text the result printed: free pages, free order-9 blocks (a larger
+            // block counts 2^(o-9)), and the kernel's unusable index in thousandths.
+            long[][] zones = [.. p.BuddyInfo.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[4..].Select(long.Parse).ToArray())];
+            long freePages = zones.Sum(z => z.Select((n, o) => n << o).Sum());
+            long free9 = zones.Sum(z => z.Select((n, o) => o >= 9 ? n << (o - 9) : 0).Sum());
+            Assert.Equal(free9, p.FinalFreeBlocksAtIndexOrder);
+            Assert.Equal((freePages - (free9 << 9)) * 1000 / freePages / 1000.0, p.FinalUnusableIndex);
+
+            HighAllocMeasurement end = p.LargeBlocksAtEnd!;
+            Assert.Equal(freePages >> 9, end.Possible);
+            Assert.InRange(end.Blocks, 0, end.Possible);
+        }
+
+        // One pool, no watermarks, no compaction: it gets exactly the free blocks, moving nothing.
+        Simulation.Metrics.PolicyResult plain = result.Policies[0], grouped = result.Policies[1], compaction = result.Policies[2];
+        Assert.Equal(plain.FinalFreeBlocksAtIndexOrder, plain.LargeBlocksAtEnd!.Blocks);
+        Assert.Equal(0UL, plain.LargeBlocksAtEnd.PagesMovedByCompaction);
+        Assert.Equal(0UL, grouped.LargeBlocksAtEnd!.PagesMovedByCompaction);
+
+        // Compaction moves movable pages out of the way: more blocks than were free, at a cost in pages moved.
+        Assert.True(compaction.LargeBlocksAtEnd!.Blocks > compaction.FinalFreeBlocksAtIndexOrder, $"compaction obtained {compaction.LargeBlocksAtEnd.Blocks}, {compaction.FinalFreeBlocksAtIndexOrder} were free");
+        Assert.True(compaction.LargeBlocksAtEnd.Blocks > grouped.LargeBlocksAtEnd.Blocks);
+        Assert.True(compaction.LargeBlocksAtEnd.PagesMovedByCompaction > 0);
+    }
+
+    [Fact]
     public void Batching_changes_nothing_a_policy_is_asked_or_reports()
     {
         // A random trace that reuses entry ids inside a batch: whole, partial, higher-order and

@@ -114,6 +114,7 @@ public sealed class PolicyMetrics
             MeanUnusableIndex = _samples.Count == 0 ? FragmentationIndex.Unusable(nrFree, _indexOrder) / 1000.0 : _samples.Average(s => s.UnusableIndex),
             FinalUnusableIndex = FragmentationIndex.Unusable(nrFree, _indexOrder) / 1000.0,
             FinalFragmentationIndex = FragmentationIndex.Extfrag(nrFree, _indexOrder) / 1000.0,
+            FinalFreeBlocksAtIndexOrder = BlocksAtOrder(nrFree, _indexOrder),
             PagesSetAsideForDma = Policy.PagesSetAsideForDma,
             PeakPagesHeldByRetries = Policy.PeakPagesHeldByRetries,
             RetryAllocations = Policy.RetryAllocations,
@@ -123,6 +124,18 @@ public sealed class PolicyMetrics
             Samples = _samples,
             Dump = keepDump ? Policy.Allocators[0].Dump() : null,
         };
+    }
+
+    // Free blocks of `order`, a larger block counting as 2^(its order - order) of them.
+    private static long BlocksAtOrder(long[] nrFree, int order)
+    {
+        long blocks = 0;
+        for (int o = order; o < nrFree.Length; o++)
+        {
+            blocks += nrFree[o] << (o - order);
+        }
+
+        return blocks;
     }
 
     // Free blocks per order summed over every zone of every allocator of the policy.

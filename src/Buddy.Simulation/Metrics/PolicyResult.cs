@@ -46,6 +46,21 @@ public sealed record PolicyResult
     /// <summary>The fragmentation index at <see cref="IndexOrder"/> at the end (-1: a block of that order is free).</summary>
     public required double FinalFragmentationIndex { get; init; }
 
+    /// <summary>
+    /// Blocks of <see cref="IndexOrder"/> free at the end, a free block of a higher order counting as
+    /// 2^(its order - IndexOrder) of them (the kernel's suitable_free_blocks, over all of a policy's free
+    /// memory like the indices): what could be handed out without moving a page.
+    /// </summary>
+    public long FinalFreeBlocksAtIndexOrder { get; init; }
+
+    /// <summary>
+    /// A replay's last measure: after the trace, movable blocks of <see cref="IndexOrder"/> (transparent
+    /// huge pages, at order 9) asked of the policy one after another until the first failure —
+    /// watermarks, and compaction where the policy has it, apply as to any request; the blocks are then
+    /// given back. Null for scenarios.
+    /// </summary>
+    public Scenarios.HighAllocMeasurement? LargeBlocksAtEnd { get; init; }
+
     /// <summary>Pages kept for DMA alone (a boot-time pool).</summary>
     public required ulong PagesSetAsideForDma { get; init; }
 

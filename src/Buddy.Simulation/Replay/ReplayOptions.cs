@@ -6,7 +6,17 @@ namespace Buddy.Simulation.Replay;
 /// <summary>Settings of a trace replay.</summary>
 public sealed record ReplayOptions
 {
-    /// <summary>Memory of the simulated machine in bytes; null: the smallest that covers the trace's pfns.</summary>
+    /// <summary>
+    /// How many times the trace's peak in use the machine holds when <see cref="MemoryBytes"/> is not
+    /// given: 1.25, so the replay runs with a quarter of the peak free at the busiest moment and
+    /// the policies' placement decides what large blocks are left.
+    /// </summary>
+    public const double PeakMultiple = 1.25;
+
+    /// <summary>
+    /// Memory of the simulated machine in bytes; null: <see cref="PeakMultiple"/> times the trace's
+    /// peak in use (<see cref="TraceFootprint.PeakPages"/>), rounded up to whole max-order blocks.
+    /// </summary>
     public ulong? MemoryBytes { get; init; }
 
     /// <summary>The page size (the trace's pfns count pages of this size).</summary>

@@ -46,6 +46,13 @@ public sealed record ReplayResult
     /// <summary>The simulated machine's memory in bytes.</summary>
     public required ulong MemoryBytes { get; init; }
 
+    /// <summary>
+    /// When the machine was sized from the trace (no memory given): the trace's peak in use in pages,
+    /// which <see cref="MemoryBytes"/> is <see cref="ReplayOptions.PeakMultiple"/> times, rounded up to
+    /// whole max-order blocks; null when the memory was given.
+    /// </summary>
+    public ulong? SizedToPeakPages { get; init; }
+
     /// <summary>The page size in bytes.</summary>
     public required ulong PageSize { get; init; }
 

@@ -18,6 +18,7 @@ using System.Diagnostics;
 using Buddy.Kernel;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
+using Buddy.Simulation.Scenarios;
 using Buddy.Tracing;
 
 namespace Buddy.Simulation.Replay;
@@ -86,7 +87,8 @@ public sealed class TraceReplay
 
     /// <summary>
     /// Replays a trace file: reads it once to size the machine when <see cref="ReplayOptions.MemoryBytes"/>
-    /// is not given, then replays it through the policies the options name.
+    /// is not given (<see cref="ReplayOptions.PeakMultiple"/> times its peak in use), then replays it
+    /// through the policies the options name.
     /// </summary>
     /// <exception cref="TraceFormatException">The trace is malformed or truncated.</exception>
     /// <exception cref="ArgumentException">An option is invalid (unknown policy, memory too small for a pool).</exception>
@@ -96,7 +98,8 @@ public sealed class TraceReplay
         ArgumentNullException.ThrowIfNull(options);
         var start = Stopwatch.GetTimestamp();
         var readerOptions = new FtraceOptions { SkipBadLines = options.SkipBadLines };
-        ulong memory = options.MemoryBytes ?? MemoryToCover(path, options.PageSize, readerOptions);
+        TraceFootprint? footprint = options.MemoryBytes is null ? TraceFootprint.Measure(path, options.PageSize, readerOptions) : null;
+        ulong memory = options.MemoryBytes ?? MemoryFor(footprint!.PeakPages, options.PageSize);
         var machine = Machines.X86(memory, options.PageSize);
         IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
         var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize)).ToList();
@@ -111,25 +114,19 @@ public sealed class TraceReplay
             PageSize = machine.PageSize,
             Trace = replay.GetTraceCounts(reader.Stats),
             Policies = results,
+            SizedToPeakPages = footprint?.PeakPages,
             Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds,
         };
     }
 
     /// <summary>The memory that covers every pfn a trace names, in bytes.</summary>
     /// <exception cref="TraceFormatException">The trace is malformed, or a line names a pfn or order beyond <see cref="TraceBounds"/> (file, line and field named).</exception>
-    public static ulong MemoryToCover(string path, ulong pageSize, FtraceOptions? options = null)
-    {
-        var bounds = new TraceBounds(pageSize);
-        using FtraceReader reader = FtraceReader.Open(path, options);
-        ulong end = 1;
-        while (reader.TryRead(out PageEvent e))
-        {
-            bounds.Check(e, reader.Source);
-            end = Math.Max(end, e.Pfn + (1UL << e.Order));
-        }
+    public static ulong MemoryToCover(string path, ulong pageSize, FtraceOptions? options = null) =>
+        TraceFootprint.Measure(path, pageSize, options).EndPfn * pageSize;
 
-        return end * pageSize;
-    }
+    /// <summary>The default machine's memory for a trace whose peak in use is <paramref name="peakPages"/>: <see cref="ReplayOptions.PeakMultiple"/> times it (at least one page), in bytes, before <see cref="Machines.X86"/> rounds it up to whole max-order blocks.</summary>
+    public static ulong MemoryFor(ulong peakPages, ulong pageSize) =>
+        (ulong)Math.Ceiling(Math.Max(peakPages, 1) * ReplayOptions.PeakMultiple) * pageSize;
 
     /// <summary>Whether results keep each policy's final dump.</summary>
     public bool KeepDumps { get; init; }
@@ -178,7 +175,24 @@ public sealed class TraceReplay
             m.Sample(_steps);
         }
 
-        return [.. _metrics.Select(m => m.ToResult("allocated pages (trace requests are whole blocks, so none is wasted inside them)", KeepDumps))];
+        // The results first (buddyinfo, indices, dumps: the state the trace left), then the last
+        // measure: what each policy can still give at the index order. Its blocks are given back,
+        // so the policy holds the trace's pages again (compaction may have moved some of them).
+        var results = new PolicyResult[_metrics.Length];
+        for (int i = 0; i < results.Length; i++)
+        {
+            PolicyResult r = _metrics[i].ToResult("allocated pages (trace requests are whole blocks, so none is wasted inside them)", KeepDumps);
+            var obtained = new List<PolicyBlock>();
+            HighAllocMeasurement end = HighAlloc.Measure(_policies[i], r.IndexOrder, obtained);
+            foreach (PolicyBlock block in obtained)
+            {
+                _policies[i].Free(block);
+            }
+
+            results[i] = r with { LargeBlocksAtEnd = end };
+        }
+
+        return results;
     }
 
     /// <summary>The trace counts after <see cref="Drive"/>.</summary>

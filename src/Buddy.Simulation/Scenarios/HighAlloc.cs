@@ -153,14 +153,16 @@ public static class HighAlloc
         return (policy, movableLive, metrics);
     }
 
-    private static HighAllocMeasurement Measure(Policy policy, int order)
+    /// <summary>Asks <paramref name="policy"/> for movable blocks of <paramref name="order"/> until one fails; the blocks stay allocated, added to <paramref name="obtained"/> when given.</summary>
+    internal static HighAllocMeasurement Measure(Policy policy, int order, List<PolicyBlock>? obtained = null)
     {
         PageAllocator pages = policy.Allocators[0];
         long possible = (long)(pages.FreePages >> order);
         ulong movedBefore = pages.GetCompactionStatistics().PagesMoved;
         long blocks = 0;
-        while (policy.TryAllocate(new PolicyRequest(order, Mobility: MigrateType.Movable), out _, out _))
+        while (policy.TryAllocate(new PolicyRequest(order, Mobility: MigrateType.Movable), out PolicyBlock block, out _))
         {
+            obtained?.Add(block);
             blocks++;
         }
 

@@ -408,14 +408,21 @@ internal static class BenchCommand
 
     private static void Print(IAnsiConsole console, List<Measurement> results)
     {
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("workload", "implementation", "ns/op", "vs Buddy", "B/op");
+        // One row per implementation under a row naming the workload: the names wrap between words
+        // in 80 columns, never inside one, and the numbers keep their own columns.
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn("workload: implementation")
+            .AddColumn(new TableColumn("ns/op").RightAligned().NoWrap())
+            .AddColumn(new TableColumn("vs Buddy").RightAligned().NoWrap())
+            .AddColumn(new TableColumn("B/op").RightAligned().NoWrap());
         foreach (IGrouping<string, Measurement> group in results.GroupBy(r => r.Workload))
         {
             double buddy = group.First().NsPerOp;
+            table.AddRow(Markup.Escape(group.Key + ":"), "", "", "");
             foreach (Measurement m in group)
             {
-                table.AddRow(Markup.Escape(m.Workload), Markup.Escape(m.Implementation), m.NsPerOp.ToString("F1", CultureInfo.InvariantCulture), (m.NsPerOp / buddy).ToString("F2", CultureInfo.InvariantCulture) + "×",
-                    m.AllocatedBytesPerOp.ToString(m.AllocatedBytesPerOp < 100 ? "F1" : "N0", CultureInfo.InvariantCulture));
+                table.AddRow(new Padder(new Text(m.Implementation), new Padding(2, 0, 0, 0)), new Text(m.NsPerOp.ToString("F1", CultureInfo.InvariantCulture)), new Text((m.NsPerOp / buddy).ToString("F2", CultureInfo.InvariantCulture) + "×"),
+                    new Text(m.AllocatedBytesPerOp.ToString(m.AllocatedBytesPerOp < 100 ? "F1" : "N0", CultureInfo.InvariantCulture)));
             }
         }
 

@@ -27,7 +27,8 @@ internal static class DemoCommand
         o.WriteLine($"A {FormatSize(layout.Size)} machine, {pages.TotalPages} pages of {FormatSize(pages.PageSize)}, {pages.ReservedPages} reserved.");
         foreach (ZoneStats z in pages.GetZoneStats())
         {
-            o.WriteLine($"  zone {z.Name,-6} pfn 0x{z.StartPfn:x}..0x{z.EndPfn:x}  managed {z.ManagedPages,5}  min {z.Watermarks.Min,3} low {z.Watermarks.Low,3} high {z.Watermarks.High,3}  protection ({string.Join(", ", z.Protection)})");
+            o.WriteLine($"  zone {z.Name,-6} pfn 0x{z.StartPfn:x}..0x{z.EndPfn:x}, managed {z.ManagedPages} pages");
+            o.WriteLine($"    watermarks min {z.Watermarks.Min} low {z.Watermarks.Low} high {z.Watermarks.High}, protection ({string.Join(", ", z.Protection)})");
         }
 
         // Processes and page cache push memory use past 16 MiB. Ordinary requests name no zone, so
@@ -39,8 +40,9 @@ internal static class DemoCommand
         }
 
         ulong low = (ulong)held.Count(b => b.Address < 16 * MiB);
-        o.WriteLine($"\nOrdinary requests now hold {held.Count} pages (20 MiB); {low} of them had to come from below 16 MiB.");
-        o.WriteLine("A driver loads and asks for ISA DMA buffers; the allocator searches below the limit instead of hoping:");
+        o.WriteLine($"\nOrdinary requests now hold {held.Count} pages (20 MiB); {low} of them had to come");
+        o.WriteLine("from below 16 MiB. A driver loads and asks for ISA DMA buffers; the allocator");
+        o.WriteLine("searches below the limit instead of hoping:");
         Show(o, pages, Request.ForBytes(64 * KiB).InZone(ZoneKind.Dma).NotCrossing(64 * KiB), "8-bit channel, 64 KiB not crossing 64 KiB");
         Show(o, pages, Request.ForBytes(128 * KiB).InZone(ZoneKind.Dma).NotCrossing(128 * KiB), "16-bit channel, 128 KiB not crossing 128 KiB");
         Show(o, pages, Request.ForBytes(20 * KiB).InZone(ZoneKind.Dma).Exact(), "20 KiB exact (5 pages kept, 3 given back)");
@@ -60,11 +62,31 @@ internal static class DemoCommand
     {
         if (pages.TryAllocate(request, out Block block, out AllocationFailure? failure))
         {
-            o.WriteLine($"  {what}: {block}");
+            o.WriteLine($"  {what}:");
+            o.WriteLine($"    {block}");
         }
         else
         {
-            o.WriteLine($"  {what}: FAILED, {failure.Reason}: {failure.Message}");
+            o.WriteLine($"  {what}:");
+            WriteWrapped(o, $"FAILED, {failure.Reason}: {failure.Message}", "    ");
         }
+    }
+
+    // Prose in 80 columns: words moved whole to the next line, each line indented.
+    private static void WriteWrapped(TextWriter o, string text, string indent, int width = 80)
+    {
+        var line = new System.Text.StringBuilder(indent);
+        foreach (string word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.Length > indent.Length && line.Length + 1 + word.Length > width)
+            {
+                o.WriteLine(line.ToString());
+                line.Clear().Append(indent);
+            }
+
+            line.Append(line.Length > indent.Length ? " " : "").Append(word);
+        }
+
+        o.WriteLine(line.ToString());
     }
 }

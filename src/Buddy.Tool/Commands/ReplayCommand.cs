@@ -2,15 +2,17 @@
 // through competing policies, side by side.
 using System.CommandLine;
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 using Buddy.Simulation.Replay;
+using Buddy.Simulation.Scenarios;
 using Spectre.Console;
 
 namespace Buddy.Tool.Commands;
 
 /// <summary>Replays a page-allocation trace through the policies and prints what each did.</summary>
-internal static class ReplayCommand
+internal static partial class ReplayCommand
 {
     /// <summary>The trace bundled with the tool.</summary>
     public static string BundledTrace => Path.Combine(AppContext.BaseDirectory, "data", "linux-6.18-dotnet-build.trace.gz");
@@ -22,17 +24,18 @@ internal static class ReplayCommand
             Description = "An ftrace text of kmem:mm_page_alloc and mm_page_free events, plain or gzip (default: the bundled Linux 6.18 trace).",
             Arity = ArgumentArity.ZeroOrOne,
         }.AcceptInputFile();
-        var memory = new Option<string?>("--memory") { Description = "The simulated machine's memory, e.g. 2GiB (default: the smallest that covers the trace's pfns)." };
+        var memory = new Option<string?>("--memory") { Description = $"The simulated machine's memory, e.g. 2GiB (default: {ReplayOptions.PeakMultiple}× the trace's peak in use, rounded up to whole max-order blocks)." };
         var policies = PolicyOption();
         var json = new Option<string?>("--json") { Description = "Also write every number as JSON to this file." }.AcceptOutputFile();
         var skipBad = new Option<bool>("--skip-bad-lines") { Description = "Count malformed lines and go on instead of stopping at the first." };
         var sampleEvery = new Option<int>("--sample-every") { Description = "Sample the time series every N events.", DefaultValueFactory = _ => 4096 };
         var indexOrder = new Option<int>("--index-order") { Description = "The order at which the fragmentation indices are taken.", DefaultValueFactory = _ => 9 };
         var pool = new Option<string>("--dma-pool") { Description = "The reserved-pool policy's DMA pool size.", DefaultValueFactory = _ => "1MiB" };
+        var details = new Option<bool>("--details") { Description = "Also print each policy's failures, pages in use, fragmentation indices, speed and /proc/buddyinfo." };
         var dumpDir = new Option<string?>("--dump-dir") { Description = "Write each policy's final allocator state to DIR/<policy>.json (for `buddy map --from`)." }.AcceptOutputDirectory();
         var command = new Command("replay", "Replay a real Linux page-allocation trace through competing allocation policies.")
         {
-            trace, memory, policies, json, skipBad, sampleEvery, indexOrder, pool, dumpDir,
+            trace, memory, policies, json, skipBad, sampleEvery, indexOrder, pool, details, dumpDir,
         };
         command.SetAction(parse =>
         {
@@ -56,7 +59,7 @@ internal static class ReplayCommand
                 KeepDumps = parse.GetValue(dumpDir) is not null,
             };
             ReplayResult result = Run(path, options, stdout);
-            Print(Output.Console(stdout), result);
+            Print(Output.Console(stdout), result, bundled: parse.GetValue(trace) is null, parse.GetValue(details));
             if (options.MemoryBytes is { } asked && asked != result.MemoryBytes)
             {
                 // Machines.X86 rounds up to whole max-order blocks; say so rather than replay a machine nobody asked for silently.
@@ -113,50 +116,181 @@ internal static class ReplayCommand
         Progress.WithBar(stdout, $"replaying {Path.GetFileName(path)}", report =>
             TraceReplay.Run(path, options, report is null ? null : (position, length) => report(length == 0 ? 1 : (double)position / length)));
 
-    private static void Print(IAnsiConsole console, ReplayResult r)
+    private static void Print(IAnsiConsole console, ReplayResult r, bool bundled, bool details)
     {
         TraceCounts t = r.Trace;
-        console.WriteLine($"Trace {r.Source}: {t.Lines:N0} lines, {t.Allocs:N0} allocations, {t.Frees:N0} frees, {t.FailedAllocs:N0} failed allocations, {t.Skipped:N0} other events skipped{(t.BadLines > 0 ? $", {t.BadLines:N0} bad lines skipped" : "")}.");
-        console.WriteLine($"Frees of pages allocated before the capture: {t.UnmatchedFrees:N0}; partial frees: {t.PartialFrees:N0}; allocations of pages still held (untraced free): {t.StaleAllocs:N0}.");
-        console.WriteLine($"Machine: {Units.FormatSize(r.MemoryBytes)} ({r.MemoryBytes / r.PageSize:N0} pages of {Units.FormatSize(r.PageSize)}), x86-64 zones. Replay took {r.Seconds:F2} s.");
+        string name = bundled ? $"{Path.GetFileName(r.Source)} (bundled)" : r.Source;
+        string failed = t.FailedAllocs > 0 ? $", {t.FailedAllocs:N0} failed allocations (not replayed)" : "";
+        string skipped = (t.Skipped > 0 ? $", {t.Skipped:N0} other events skipped" : "") + (t.BadLines > 0 ? $", {t.BadLines:N0} bad lines skipped" : "");
+        console.WriteLine($"Trace {name}, replayed in {r.Seconds:F2} s: {t.Lines:N0} lines, {t.Allocs:N0} allocations, {t.Frees:N0} frees{failed}{skipped}; {t.UnmatchedFrees:N0} frees of pages allocated before the capture, {t.PartialFrees:N0} partial frees, {t.StaleAllocs:N0} allocations of pages still held (untraced free).");
+        string sizing = r.SizedToPeakPages is { } peak
+            ? string.Create(CultureInfo.InvariantCulture, $", sized to {ReplayOptions.PeakMultiple}× the trace's peak in use ({Units.FormatApproximateSize(peak * r.PageSize)}, {peak:N0} pages); --memory to change")
+            : "";
+        console.WriteLine($"Machine: {Units.FormatSize(r.MemoryBytes)}{sizing}. {Units.FormatSize(r.PageSize)} pages; zones {Zones(r.MemoryBytes)}.");
         console.WriteLine();
-        PrintTable(console, r.Policies, r.PageSize);
+        PrintSummary(console, r);
+        if (details)
+        {
+            console.WriteLine();
+            PrintDetails(console, r.Policies, r.PageSize);
+        }
     }
 
-    /// <summary>One column per policy, one row per number.</summary>
-    public static void PrintTable(IAnsiConsole console, IReadOnlyList<PolicyResult> policies, ulong pageSize)
+    /// <summary>
+    /// The first screen: one row per policy — failures during the trace, and what it can still give
+    /// at the index order when the trace ends — then what the numbers mean and what to try next.
+    /// </summary>
+    public static void PrintSummary(IAnsiConsole console, ReplayResult r)
     {
-        var table = new Table().Border(TableBorder.Rounded).AddColumn("");
-        foreach (PolicyResult p in policies)
+        IReadOnlyList<PolicyResult> policies = r.Policies;
+        if (policies.Count == 0)
         {
-            table.AddColumn(new TableColumn(p.Name).RightAligned());
+            return;
         }
 
-        void Row(string label, Func<PolicyResult, string> value) =>
-            table.AddRow([label, .. policies.Select(p => Markup.Escape(value(p)))]);
+        int order = policies[0].IndexOrder;
+        string block = Units.FormatSize(r.PageSize << order);
+        console.WriteLine($"When the trace ends, {block} blocks (order {order}) each policy can still give:");
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn(new TableColumn("policy").NoWrap())
+            .AddColumn(new TableColumn("failed").RightAligned())
+            .AddColumn(new TableColumn("free").RightAligned())
+            .AddColumn(new TableColumn("obtained").RightAligned())
+            .AddColumn(new TableColumn("moved").RightAligned())
+            .AddColumn(new TableColumn("unusable").RightAligned());
+        foreach (PolicyResult p in policies)
+        {
+            HighAllocMeasurement end = p.LargeBlocksAtEnd!;
+            table.AddRow(
+                Markup.Escape(p.Name),
+                N(p.AllocFailures),
+                N(p.FinalFreeBlocksAtIndexOrder),
+                $"{N(end.Blocks)}/{N(end.Possible)}",
+                N(end.PagesMovedByCompaction),
+                p.FinalUnusableIndex.ToString("F3", CultureInfo.InvariantCulture));
+        }
 
-        static string N(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
-        Row("requests", p => N(p.Requests));
-        Row("failures", p => N(p.AllocFailures));
-        Row("failures by zone DMA/DMA32/Normal", p => $"{p.FailuresByZone["DMA"]}/{p.FailuresByZone["DMA32"]}/{p.FailuresByZone["Normal"]}");
-        Row("failures by order", p => string.Join(" ", p.FailuresByOrder.Select((n, o) => (n, o)).Where(x => x.n > 0).Select(x => $"{x.o}:{x.n}")) is { Length: > 0 } s ? s : "-");
-        Row("failures by reason", p => string.Join(" ", p.FailuresByReason.Where(x => x.Value > 0).Select(x => $"{x.Key}:{x.Value}")) is { Length: > 0 } s ? s : "-");
-        Row("peak in use", p => $"{N(p.PeakPagesInUse)} pages ({Units.FormatApproximateSize(p.PeakPagesInUse * pageSize)})");
-        Row("mean in use (pages)", p => N(p.MeanPagesInUse));
-        Row("internal fragmentation", p => p.InternalFragmentation.ToString("F3", CultureInfo.InvariantCulture));
-        Row("unusable index, mean / end", p => string.Create(CultureInfo.InvariantCulture, $"order {p.IndexOrder}: {p.MeanUnusableIndex:F3} / {p.FinalUnusableIndex:F3}"));
-        Row("fragmentation index at end", p => p.FinalFragmentationIndex.ToString("F3", CultureInfo.InvariantCulture));
-        Row("set aside for DMA", p => N(p.PagesSetAsideForDma) + " pages");
-        Row("peak held by retry loops", p => N(p.PeakPagesHeldByRetries) + " pages");
-        Row("pages moved by compaction", p => N(p.CompactionPagesMoved));
-        Row("events per second", p => N(p.EventsPerSecond));
         console.Write(table);
-        console.WriteLine($"Internal fragmentation is wasted / {(policies.Count > 0 ? policies[0].InternalFragmentationDenominator : "allocated")}. Indices are the kernel's (mm/vmstat.c) over all of a policy's free memory.");
+        console.WriteLine($"failed: trace requests refused. free: {block} blocks free as the trace ends. obtained: movable order-{order} requests (as a THP fault makes) until the first failure, of free memory / {block}. moved: pages compaction migrated for them. unusable: the kernel's unusable free space index, order {order}.");
+        console.WriteLine(Verdict(policies));
+        string smaller = r.SizedToPeakPages is { } peak ? $"buddy replay --memory {Units.FormatSize(SmallerThan(peak * r.PageSize, r.PageSize)).Replace(" ", "", StringComparison.Ordinal)} (below the peak: failures); " : "";
+        console.WriteLine($"Next: {smaller}buddy replay --details (failures, memory, speed, /proc/buddyinfo); buddy scenario highalloc; buddy report --out report.html.");
+    }
+
+    // What the summary shows, in one sentence computed from it: the policy that obtained the most
+    // blocks against the others.
+    private static string Verdict(IReadOnlyList<PolicyResult> policies)
+    {
+        PolicyResult best = policies.MaxBy(p => p.LargeBlocksAtEnd!.Blocks)!;
+        HighAllocMeasurement b = best.LargeBlocksAtEnd!;
+        long[] others = [.. policies.Where(p => !ReferenceEquals(p, best)).Select(p => p.LargeBlocksAtEnd!.Blocks)];
+        if (others.Length == 0 || others.All(o => o == b.Blocks))
+        {
+            return $"{(others.Length == 0 ? best.Name : "Every policy")} obtained {N(b.Blocks)} of {N(b.Possible)}.";
+        }
+
+        string range = others.Min() == others.Max() ? N(others.Min()) : $"{N(others.Min())} to {N(others.Max())}";
+        string moved = b.PagesMovedByCompaction > 0 ? $" by moving {N(b.PagesMovedByCompaction)} pages" : "";
+        return $"{best.Name} obtained the most, {N(b.Blocks)} of {N(b.Possible)}{moved}; the others {range}.";
+    }
+
+    // A machine below the trace's peak, where requests fail: seven eighths of the peak, rounded down
+    // to whole max-order blocks (the machine's unit, so --memory is not rounded up again).
+    private static ulong SmallerThan(ulong peakBytes, ulong pageSize)
+    {
+        ulong unit = pageSize << MachineLayout.DefaultMaxOrder;
+        return Math.Max(1, peakBytes / 8 * 7 / unit) * unit;
+    }
+
+    // The x86-64 zones of a machine of `memory` bytes and their sizes, e.g. "DMA 16 MiB, DMA32 588 MiB".
+    private static string Zones(ulong memory)
+    {
+        var parts = new List<string>();
+        ulong start = 0;
+        foreach (ZoneLimit zone in MachineLayout.X86Zones)
+        {
+            ulong end = Math.Min(zone.Limit, memory);
+            if (end > start)
+            {
+                parts.Add($"{zone.Kind.KernelName()} {Units.FormatApproximateSize(end - start)}");
+            }
+
+            start = Math.Max(start, end);
+        }
+
+        return string.Join(", ", parts);
+    }
+
+    private static string N(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
+
+    /// <summary>The rest, for --details: one row per policy in each table, then each policy's /proc/buddyinfo.</summary>
+    public static void PrintDetails(IAnsiConsole console, IReadOnlyList<PolicyResult> policies, ulong pageSize)
+    {
+        // Headers are short words on deliberate lines, so that 80 columns hold the table and a
+        // column is never narrower than its numbers; the widest policy name stays whole.
+        Table Policies(params string[] headers)
+        {
+            var table = new Table().Border(TableBorder.Rounded).AddColumn(new TableColumn("policy").NoWrap());
+            foreach (string h in headers)
+            {
+                table.AddColumn(new TableColumn(h).RightAligned());
+            }
+
+            return table;
+        }
+
+        static string Counts(string prefix, IEnumerable<(string Key, long Count)> counts) =>
+            string.Join(" ", counts.Where(x => x.Count > 0).Select(x => $"{prefix}{x.Key}:{N(x.Count)}"));
+        static string F3(double v) => v.ToString("F3", CultureInfo.InvariantCulture);
+
+        console.WriteLine("Failures during the trace (every policy was asked the trace's allocations):");
+        Table failures = Policies("failed", "DMA/DMA32\n/Normal", "by order, by reason");
+        failures.Columns[^1].LeftAligned();
+        foreach (PolicyResult p in policies)
+        {
+            string orders = Counts("o", p.FailuresByOrder.Select((n, o) => (o.ToString(CultureInfo.InvariantCulture), n)));
+            string reasons = Counts("", p.FailuresByReason.Select(x => (x.Key, x.Value)));
+            failures.AddRow(Markup.Escape(p.Name), N(p.AllocFailures), $"{N(p.FailuresByZone["DMA"])}/{N(p.FailuresByZone["DMA32"])}/{N(p.FailuresByZone["Normal"])}", Markup.Escape(p.AllocFailures == 0 ? "-" : $"{orders} {reasons}"));
+        }
+
+        console.Write(failures);
+        console.WriteLine("DMA/DMA32/Normal: failures by the highest zone requested. o3:12 is 12 failures at order 3.");
+        console.WriteLine();
+
+        console.WriteLine("Pages during the trace:");
+        Table memory = Policies("peak\nin use", "mean\nin use", "set aside\nfor DMA", "retry loops'\npeak");
+        foreach (PolicyResult p in policies)
+        {
+            memory.AddRow(Markup.Escape(p.Name), N(p.PeakPagesInUse), N(p.MeanPagesInUse), N(p.PagesSetAsideForDma), N(p.PeakPagesHeldByRetries));
+        }
+
+        console.Write(memory);
+        console.WriteLine($"In pages of {Units.FormatSize(pageSize)}. retry loops' peak: the most pages a DMA retry loop held at once. Trace requests are whole blocks: no internal fragmentation.");
+        console.WriteLine();
+
+        int order = policies.Count > 0 ? policies[0].IndexOrder : 9;
+        console.WriteLine($"Fragmentation at order {order} and speed:");
+        Table frag = Policies("unusable\nmean", "extfrag\nat end", "moved in\nthe trace", "events\nper s");
+        foreach (PolicyResult p in policies)
+        {
+            frag.AddRow(Markup.Escape(p.Name), F3(p.MeanUnusableIndex), F3(p.FinalFragmentationIndex), N(p.CompactionPagesMoved), N(p.EventsPerSecond));
+        }
+
+        console.Write(frag);
+        console.WriteLine("The kernel's indices (mm/vmstat.c) over all of a policy's free memory, the mean over the samples; extfrag -1.000: a block of the order is free. moved in the trace: pages compaction migrated. events per s: of the time spent in the policy.");
         foreach (PolicyResult p in policies)
         {
             console.WriteLine();
-            console.WriteLine($"{p.Name}: /proc/buddyinfo at the end");
-            console.Write(new Text(p.BuddyInfo));
+            console.WriteLine($"{p.Name}: /proc/buddyinfo at the end of the trace");
+            console.Write(new Text(FitBuddyInfo(p.BuddyInfo, console.Profile.Width)));
         }
     }
+
+    // The kernel's buddyinfo lines are 99 columns wide: in a narrower console the runs of spaces
+    // between fields become one space (--json and --dump-dir keep the kernel's text).
+    private static string FitBuddyInfo(string text, int width) =>
+        text.Split('\n').Max(l => l.Length) <= width ? text : string.Join('\n', text.Split('\n').Select(l => SpaceRuns().Replace(l, " ").TrimEnd()));
+
+    [GeneratedRegex(" +")]
+    private static partial Regex SpaceRuns();
 }

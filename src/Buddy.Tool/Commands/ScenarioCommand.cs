@@ -134,49 +134,62 @@ internal static class ScenarioCommand
 
     private static void PrintIsa(IAnsiConsole console, IReadOnlyList<IsaDmaPolicyResult> results, int seed)
     {
-        console.WriteLine($"isa-dma-1995, seed {seed}: a 32 MiB PC (ISA hole and a 1 MiB kernel image reserved); processes and page cache");
-        console.WriteLine("churn at orders 0-2 around 24 MiB in use; a driver loads 50 times and asks for 2 × 64 KiB (8-bit channel),");
-        console.WriteLine("1 × 128 KiB (16-bit channel), a 32 KiB floppy track buffer (16 KiB fallback) and 8 kmalloc(GFP_DMA) pages.");
+        console.WriteLine($"isa-dma-1995, seed {seed}: a 32 MiB PC (ISA hole and a 1 MiB kernel image reserved); processes and page cache churn at orders 0-2 around 24 MiB in use; a driver loads 50 times and asks for 2 × 64 KiB (8-bit channel), 1 × 128 KiB (16-bit channel), a 32 KiB floppy track buffer (16 KiB fallback) and 8 kmalloc(GFP_DMA) pages.");
         console.WriteLine();
-        var table = new Table().Border(TableBorder.Rounded).AddColumn("");
-        foreach (IsaDmaPolicyResult r in results)
+        static string N(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
+        static Table Policies(params string[] headers)
         {
-            table.AddColumn(new TableColumn(r.Name).RightAligned());
+            // One row per policy, short headers on deliberate lines: 80 columns hold it and the widest policy name stays whole.
+            var table = new Table().Border(TableBorder.Rounded).AddColumn(new TableColumn("policy").NoWrap());
+            foreach (string h in headers)
+            {
+                table.AddColumn(new TableColumn(h).RightAligned());
+            }
+
+            return table;
         }
 
-        void Row(string label, Func<IsaDmaPolicyResult, string> value) => table.AddRow([label, .. results.Select(r => Markup.Escape(value(r)))]);
-        static string N(double v) => v.ToString("N0", CultureInfo.InvariantCulture);
-        Row("DMA requests satisfied", r => $"{N(r.DmaSatisfied)} / {N(r.DmaRequests)}");
-        Row("64/128 KiB channel buffers", r => r.ChannelBuffers);
-        Row("floppy 32 KiB / 16 KiB / none", r => r.Floppy);
-        Row("general requests refused", r => $"{N(r.GeneralRefused)} / {N(r.GeneralRequests)}");
-        Row("memory set aside for DMA", r => Units.FormatApproximateSize(r.BytesSetAsideForDma));
-        Row("peak held by retry loops", r => Units.FormatApproximateSize(r.PeakBytesHeldByRetries));
-        Row("retry allocations", r => N(r.RetryAllocations));
-        Row("peak in use", r => Units.FormatApproximateSize(r.Metrics.PeakPagesInUse * 4096));
-        Row("failures by reason", r => string.Join(" ", r.Metrics.FailuresByReason.Where(x => x.Value > 0).Select(x => $"{x.Key}:{x.Value}")) is { Length: > 0 } s ? s : "-");
-        console.Write(table);
+        Table dma = Policies("DMA\nsatisfied", "64/128 KiB\nbuffers", "floppy 32/16\nKiB/none", "peak\nin use");
+        foreach (IsaDmaPolicyResult r in results)
+        {
+            dma.AddRow(Markup.Escape(r.Name), $"{N(r.DmaSatisfied)}/{N(r.DmaRequests)}", Markup.Escape(r.ChannelBuffers), Markup.Escape(r.Floppy), Units.FormatApproximateSize(r.Metrics.PeakPagesInUse * 4096));
+        }
+
+        console.Write(dma);
+        console.WriteLine("What it costs everyone else:");
+        Table cost = Policies("general\nrefused", "set aside\nfor DMA", "retry\npeak", "retry\nallocations");
+        foreach (IsaDmaPolicyResult r in results)
+        {
+            cost.AddRow(Markup.Escape(r.Name), $"{N(r.GeneralRefused)}/{N(r.GeneralRequests)}", Units.FormatApproximateSize(r.BytesSetAsideForDma), Units.FormatApproximateSize(r.PeakBytesHeldByRetries), N(r.RetryAllocations));
+        }
+
+        console.Write(cost);
+        string reasons = string.Join("; ", results.Select(r => (r.Name, Why: string.Join(" ", r.Metrics.FailuresByReason.Where(x => x.Value > 0).Select(x => $"{x.Key}:{N(x.Value)}")))).Where(x => x.Why.Length > 0).Select(x => $"{x.Name} {x.Why}"));
+        console.WriteLine($"general refused: ordinary requests refused / made. retry peak: the most a DMA retry loop held at once. Failures by reason: {(reasons.Length > 0 ? reasons : "none")}.");
     }
 
     private static void PrintHighAlloc(IAnsiConsole console, IReadOnlyList<HighAllocPolicyResult> results, int seed, int steps)
     {
-        console.WriteLine($"highalloc, seed {seed}: a 1 GiB machine (4 KiB pages, pageblocks of 512), {steps:N0} steps of load: allocate while use is below");
-        console.WriteLine("97% (first quarter) or 80%, else free a random allocation; 5% unmovable, 2% reclaimable, 93% movable; orders 0-3.");
-        console.WriteLine("Then order-9 blocks until one fails: under load, and at rest (every movable allocation freed first).");
-        console.WriteLine("Share = blocks obtained / floor(free pages / 512) at the start of the measurement.");
+        console.WriteLine($"highalloc, seed {seed}: a 1 GiB machine (4 KiB pages, pageblocks of 512), {steps:N0} steps of load: allocate while use is below 97% (first quarter) or 80%, else free a random allocation; 5% unmovable, 2% reclaimable, 93% movable; orders 0-3. Then order-9 blocks until one fails: under load, and at rest (every movable allocation freed first).");
         console.WriteLine();
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("policy", "under load", "at rest", "pages moved per block (load)", "load failures");
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn(new TableColumn("policy").NoWrap())
+            .AddColumn(new TableColumn("under\nload").RightAligned())
+            .AddColumn(new TableColumn("at\nrest").RightAligned())
+            .AddColumn(new TableColumn("moved per\nblock (load)").RightAligned())
+            .AddColumn(new TableColumn("load\nfailures").RightAligned());
         foreach (HighAllocPolicyResult r in results)
         {
             table.AddRow(
                 Markup.Escape(r.Name),
-                string.Create(CultureInfo.InvariantCulture, $"{r.UnderLoad.Blocks} / {r.UnderLoad.Possible} = {r.UnderLoad.Share:P1}"),
-                string.Create(CultureInfo.InvariantCulture, $"{r.AtRest.Blocks} / {r.AtRest.Possible} = {r.AtRest.Share:P1}"),
+                string.Create(CultureInfo.InvariantCulture, $"{r.UnderLoad.Blocks}/{r.UnderLoad.Possible}\n{r.UnderLoad.Share:P1}"),
+                string.Create(CultureInfo.InvariantCulture, $"{r.AtRest.Blocks}/{r.AtRest.Possible}\n{r.AtRest.Share:P1}"),
                 r.UnderLoad.MovedPerBlock.ToString("F0", CultureInfo.InvariantCulture),
-                r.Metrics.AllocFailures.ToString(CultureInfo.InvariantCulture));
+                r.Metrics.AllocFailures.ToString("N0", CultureInfo.InvariantCulture));
         }
 
         console.Write(table);
+        console.WriteLine("Blocks obtained / floor(free pages / 512) when the measurement started, and that share.");
     }
 
     private static void PrintKnuth(IAnsiConsole console, KnuthResult k)
