@@ -232,15 +232,15 @@ public class AllocatorTests
     public void Free_by_handle_by_address_and_by_address_and_order_all_merge_back_to_the_start()
     {
         PageAllocator pages = Pc1995();
-        string initial = pages.BuddyInfo().ToString();
+        string initial = pages.GetBuddyInfo().ToString();
         Block a = pages.Allocate(Request.ForOrder(3));
         Block b = pages.Allocate(Request.ForOrder(0));
         Block c = pages.Allocate(Request.ForOrder(5).InZone(ZoneKind.Dma));
-        Assert.NotEqual(initial, pages.BuddyInfo().ToString());
+        Assert.NotEqual(initial, pages.GetBuddyInfo().ToString());
         pages.Free(a);
         pages.Free(b.Address);
         pages.Free(c.Address, 5);
-        Assert.Equal(initial, pages.BuddyInfo().ToString());
+        Assert.Equal(initial, pages.GetBuddyInfo().ToString());
         pages.Validate();
     }
 

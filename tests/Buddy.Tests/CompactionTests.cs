@@ -151,7 +151,7 @@ public class CompactionTests
         Dictionary<ulong, MovableBlock> handles = Fragment(pages, log.Callback);
         CompactionResult result = pages.Compact(ZoneKind.Normal);
         pages.Validate();
-        Assert.Equal("Normal", result.Zone);
+        Assert.Equal(ZoneKind.Normal, result.Zone);
         Assert.Equal(CompactionOutcome.ScannersMet, result.Outcome);
         Assert.True(result.PagesMoved > 0);
         Assert.True(result.PagesScanned >= result.PagesMoved);

@@ -24,11 +24,11 @@ public class ContiguousRangeTests
         pinned.Pin();
 
         // Below 32 pages, the only 16-page-aligned range of 16 pages is [0, 16), which the pin blocks.
-        string before = pages.BuddyInfo().ToString();
+        string before = pages.GetBuddyInfo().ToString();
         Assert.False(pages.TryAllocateContiguous(16, 16 * Page, (32 * Page) - 2, out _, out AllocationFailure? failure));
         Assert.Equal(FailureReason.Fragmented, failure.Reason);
         Assert.Empty(log.Moves);
-        Assert.Equal(before, pages.BuddyInfo().ToString());
+        Assert.Equal(before, pages.GetBuddyInfo().ToString());
 
         Block range = pages.AllocateContiguous(16, 16 * Page);
         pages.Validate();
@@ -126,7 +126,7 @@ public class ContiguousRangeTests
             handles.Add(pages.AllocateMovable(Request.ForOrder(i % 2), log.Callback));
         }
 
-        string buddyinfo = pages.BuddyInfo().ToString(), pagetypeinfo = pages.PageTypeInfo();
+        string buddyinfo = pages.GetBuddyInfo().ToString(), pagetypeinfo = pages.GetPageTypeInfo();
         ulong free = pages.FreePages, allocated = pages.AllocatedPages;
         Block[] blocks = [.. handles.Select(h => h.Block)];
         Assert.True(free >= 100);
@@ -139,8 +139,8 @@ public class ContiguousRangeTests
 
         pages.Validate();
         Assert.Empty(log.Moves);
-        Assert.Equal(buddyinfo, pages.BuddyInfo().ToString());
-        Assert.Equal(pagetypeinfo, pages.PageTypeInfo());
+        Assert.Equal(buddyinfo, pages.GetBuddyInfo().ToString());
+        Assert.Equal(pagetypeinfo, pages.GetPageTypeInfo());
         Assert.Equal(free, pages.FreePages);
         Assert.Equal(allocated, pages.AllocatedPages);
         Assert.Equal(blocks, handles.Select(h => h.Block));

@@ -129,7 +129,7 @@ public class HugeSpaceTests
         // O(max order): a stamp chunk (32 KiB) for each half the two cuts leave, not one per page.
         Assert.True(pages.MetadataBytes - before < 4 * 40 * 40 * 1024, $"{pages.MetadataBytes - before} bytes more for one FreeRange");
 
-        string info = pages.PageTypeInfo();
+        string info = pages.GetPageTypeInfo();
         string normal = info.Split('\n').Single(l => l.StartsWith("Node 0, zone   Normal", StringComparison.Ordinal));
         Assert.Equal(["4096", "4190208", "0"], normal.Split(' ', StringSplitOptions.RemoveEmptyEntries)[4..7]);
 

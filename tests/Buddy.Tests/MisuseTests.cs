@@ -18,12 +18,12 @@ public class MisuseTests
 
     private void AssertRefusedAndUnchanged(Action misuse, string expectedInMessage)
     {
-        string before = _pages.BuddyInfo().ToString();
+        string before = _pages.GetBuddyInfo().ToString();
         ulong free = _pages.FreePages, allocated = _pages.AllocatedPages;
         var ex = Assert.ThrowsAny<ArgumentException>(misuse);
         Assert.Contains(expectedInMessage, ex.Message, StringComparison.Ordinal);
         _pages.Validate();
-        Assert.Equal(before, _pages.BuddyInfo().ToString());
+        Assert.Equal(before, _pages.GetBuddyInfo().ToString());
         Assert.Equal(free, _pages.FreePages);
         Assert.Equal(allocated, _pages.AllocatedPages);
     }

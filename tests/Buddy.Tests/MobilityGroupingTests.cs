@@ -14,7 +14,7 @@ public class MobilityGroupingTests
     private static long[] FreeCounts(PageAllocator pages, MigrateType type, string zone = "Normal")
     {
         string prefix = "Node    0, zone " + zone.PadLeft(8) + ", type " + PageTypeInfo.TypeNames[(int)type].PadLeft(12) + " ";
-        string line = Assert.Single(pages.PageTypeInfo().Split('\n'), l => l.StartsWith(prefix, StringComparison.Ordinal));
+        string line = Assert.Single(pages.GetPageTypeInfo().Split('\n'), l => l.StartsWith(prefix, StringComparison.Ordinal));
         return [.. line[prefix.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(s => long.Parse(s, CultureInfo.InvariantCulture))];
     }
 

@@ -277,7 +277,7 @@ public partial class MobilityPropertyTests
                 return; // the blocks moved before the failing one stay moved; the model followed them
             }
 
-            Assert.Equal(kind.KernelName(), result.Zone);
+            Assert.Equal(kind, result.Zone);
             Assert.Equal(CompactionOutcome.ScannersMet, result.Outcome);
             Assert.Equal(_movedPages - pages, result.PagesMoved);
             Assert.Equal(_movedBlocks - blocks, result.BlocksMoved);
@@ -370,7 +370,7 @@ public partial class MobilityPropertyTests
             if (_stale.Count > 0 && op.A % 2 == 0)
             {
                 MovableBlock h = _stale[op.Pick % _stale.Count];
-                string before = _pages.BuddyInfo().ToString();
+                string before = _pages.GetBuddyInfo().ToString();
                 switch (op.B % 3)
                 {
                     case 0: Assert.Throws<ObjectDisposedException>(() => _pages.Free(h)); break;
@@ -378,7 +378,7 @@ public partial class MobilityPropertyTests
                     default: Assert.Throws<ObjectDisposedException>(h.Pin); break;
                 }
 
-                Assert.Equal(before, _pages.BuddyInfo().ToString());
+                Assert.Equal(before, _pages.GetBuddyInfo().ToString());
                 Assert.True(h.IsFreed);
             }
             else if (PickHandle(op, a => a.Pins == 0) is { } a)

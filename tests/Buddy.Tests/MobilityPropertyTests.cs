@@ -252,7 +252,7 @@ public partial class MobilityPropertyTests
         // pages, and every pageblock is counted once.
         private void CheckPageTypeInfo()
         {
-            string[] lines = _pages.PageTypeInfo().Split('\n');
+            string[] lines = _pages.GetPageTypeInfo().Split('\n');
             int pageblockOrder = _layout.Mobility.PageblockOrder;
             Assert.Equal("Page block order: " + pageblockOrder.ToString(CultureInfo.InvariantCulture), lines[0]);
             IReadOnlyList<ZoneStats> stats = _pages.GetZoneStats();

@@ -31,7 +31,7 @@ internal static class MobilityTestData
     internal static long[] BlockCounts(PageAllocator pages, string zone = "Normal")
     {
         string prefix = "Node 0, zone " + zone.PadLeft(8) + " ";
-        string line = Assert.Single(pages.PageTypeInfo().Split('\n'), l => l.StartsWith(prefix, StringComparison.Ordinal));
+        string line = Assert.Single(pages.GetPageTypeInfo().Split('\n'), l => l.StartsWith(prefix, StringComparison.Ordinal));
         return [.. line[prefix.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(s => long.Parse(s, CultureInfo.InvariantCulture))];
     }
 

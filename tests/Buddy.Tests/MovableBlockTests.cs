@@ -105,10 +105,10 @@ public class MovableBlockTests
         MovableBlock h = pages.AllocateMovable(Request.ForOrder(3), (_, _, _) => { });
         MovableBlock other = pages.AllocateMovable(Request.ForOrder(3), (_, _, _) => { });
         pages.Free(h);
-        string before = pages.BuddyInfo().ToString();
+        string before = pages.GetBuddyInfo().ToString();
         Assert.Throws<ObjectDisposedException>(() => pages.Free(h));
         Assert.Throws<ObjectDisposedException>(() => pages.Free(h)); // and again
-        Assert.Equal(before, pages.BuddyInfo().ToString());
+        Assert.Equal(before, pages.GetBuddyInfo().ToString());
         Assert.Equal(8UL, pages.AllocatedPages);
         Assert.False(other.IsFreed);
         pages.Validate();
@@ -163,7 +163,7 @@ public class MovableBlockTests
         });
         Block fixedBlock = pages.Allocate(Request.ForOrder(1)); // unmovable, elsewhere
         Block before = h.Block;
-        string buddyinfo = pages.BuddyInfo().ToString(), pagetypeinfo = pages.PageTypeInfo();
+        string buddyinfo = pages.GetBuddyInfo().ToString(), pagetypeinfo = pages.GetPageTypeInfo();
         ulong free = pages.FreePages, allocated = pages.AllocatedPages;
 
         Assert.Throws<InvalidDataException>(() => pages.Migrate(h));
@@ -172,8 +172,8 @@ public class MovableBlockTests
         Assert.Equal(before, h.Block);
         Assert.Equal(0, h.Moves);
         Assert.False(h.IsFreed);
-        Assert.Equal(buddyinfo, pages.BuddyInfo().ToString());
-        Assert.Equal(pagetypeinfo, pages.PageTypeInfo());
+        Assert.Equal(buddyinfo, pages.GetBuddyInfo().ToString());
+        Assert.Equal(pagetypeinfo, pages.GetPageTypeInfo());
         Assert.Equal(free, pages.FreePages);
         Assert.Equal(allocated, pages.AllocatedPages);
 

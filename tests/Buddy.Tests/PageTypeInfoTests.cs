@@ -26,7 +26,7 @@ public class PageTypeInfoTests
             "\n" +
             "Number of blocks type     Unmovable      Movable  Reclaimable   HighAtomic      Isolate \n" +
             "Node 0, zone   Normal            0           16            0            0            0 \n";
-        Assert.Equal(expected, Machine().PageTypeInfo());
+        Assert.Equal(expected, Machine().GetPageTypeInfo());
     }
 
     [Fact]
@@ -34,7 +34,7 @@ public class PageTypeInfoTests
     {
         var pages = new PageAllocator(MachineLayout.X86(32 * MiB) with { Mobility = MobilitySettings.Grouping });
         pages.Allocate(Request.ForOrder(0)); // unmovable, from DMA32 (the highest zone): claims a whole order-10 block
-        string[] lines = pages.PageTypeInfo().Split('\n');
+        string[] lines = pages.GetPageTypeInfo().Split('\n');
         Assert.Equal("Page block order: 9", lines[0]);
         Assert.Equal("Pages per block:  512", lines[1]);
         Assert.Equal("", lines[2]);

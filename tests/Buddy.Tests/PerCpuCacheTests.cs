@@ -12,18 +12,18 @@ public class PerCpuCacheTests
     public void A_pair_leaves_its_batch_in_the_cache_which_buddyinfo_does_not_count_and_a_drain_returns()
     {
         PageAllocator pages = Cached();
-        string idle = pages.BuddyInfo().ToString();
+        string idle = pages.GetBuddyInfo().ToString();
         Block b = pages.Allocate(Request.ForOrder(0));
         Assert.Equal(1UL, pages.AllocatedPages);
         pages.Free(b);
         Assert.Equal(0UL, pages.AllocatedPages);
         Assert.True(pages.CachedPages > 0, "the refill batch stays cached");
         Assert.Equal(pages.TotalPages - pages.CachedPages, pages.FreePages);
-        Assert.NotEqual(idle, pages.BuddyInfo().ToString());
+        Assert.NotEqual(idle, pages.GetBuddyInfo().ToString());
 
         pages.DrainCaches();
         Assert.Equal(0UL, pages.CachedPages);
-        Assert.Equal(idle, pages.BuddyInfo().ToString());
+        Assert.Equal(idle, pages.GetBuddyInfo().ToString());
         pages.Validate();
     }
 

@@ -71,7 +71,7 @@ public class SmallAllocatorTests
         }
 
         kmalloc.Allocate(512, dma: true);
-        string info = kmalloc.SlabInfo();
+        string info = kmalloc.GetSlabInfo();
         string line = Assert.Single(info.Split('\n'), l => l.StartsWith("kmalloc-64b ", StringComparison.Ordinal) || l.StartsWith("kmalloc-64 ", StringComparison.Ordinal));
         string[] fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("10", fields[1]);   // active objects

@@ -120,7 +120,7 @@ public sealed class PolicyMetrics
             RetryAllocations = Policy.RetryAllocations,
             CompactionPagesMoved = Policy.Allocators.Aggregate(0UL, (sum, a) => sum + a.GetCompactionStatistics().PagesMoved),
             EventsPerSecond = seconds > 0 ? _steps / seconds : 0,
-            BuddyInfo = Policy.BuddyInfo().ToString(),
+            BuddyInfo = Policy.GetBuddyInfo().ToString(),
             Samples = _samples,
             Dump = keepDump ? Policy.Allocators[0].Dump() : null,
         };

@@ -77,12 +77,12 @@ public abstract class Policy
     }
 
     /// <summary>Every allocator's buddyinfo lines, pools named by their role.</summary>
-    public BuddyInfo BuddyInfo()
+    public BuddyInfo GetBuddyInfo()
     {
         var zones = new List<BuddyInfoZone>();
         for (int i = 0; i < Allocators.Count; i++)
         {
-            foreach (BuddyInfoZone z in Allocators[i].BuddyInfo().Zones)
+            foreach (BuddyInfoZone z in Allocators[i].GetBuddyInfo().Zones)
             {
                 zones.Add(i == 0 ? z : z with { Name = PoolName(i) });
             }

@@ -80,7 +80,7 @@ public static class HighAlloc
             (Policy underLoad, List<PolicyBlock> _, PolicyMetrics metrics) = Load(name, options);
             PolicyResult loaded = metrics.ToResult("allocated pages (every request is a whole block)", options.KeepDumps);
             HighAllocMeasurement load = Measure(underLoad, options.Order);
-            string pagetypeinfo = underLoad.Allocators[0].PageTypeInfo();
+            string pagetypeinfo = underLoad.Allocators[0].GetPageTypeInfo();
             (Policy rest, List<PolicyBlock> live, _) = Load(name, options);
             foreach (PolicyBlock b in live)
             {

@@ -51,7 +51,7 @@ internal static class DemoCommand
         Show(o, pages, Request.ForBytes(256 * KiB).NotCrossing(64 * KiB), "256 KiB not crossing 64 KiB");
 
         o.WriteLine("\n/proc/buddyinfo of this machine now:");
-        Kernel.BuddyInfo info = pages.BuddyInfo();
+        Kernel.BuddyInfo info = pages.GetBuddyInfo();
         o.Write(info.ToString());
         o.WriteLine("and its unusable free space index (debugfs extfrag/unusable_index):");
         o.Write(Kernel.FragmentationIndex.UnusableText(info));

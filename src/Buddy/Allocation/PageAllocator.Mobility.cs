@@ -12,7 +12,7 @@ public sealed partial class PageAllocator
 {
     /// <summary>The allocator's free blocks per migrate type and its pageblocks per type, as /proc/pagetypeinfo prints them.</summary>
     /// <remarks>Without grouping by mobility every pageblock is movable, as the kernel boots them.</remarks>
-    public string PageTypeInfo()
+    public string GetPageTypeInfo()
     {
         lock (_lock)
         {

@@ -18,7 +18,7 @@ public sealed partial class PageAllocator
     }
 
     /// <summary>The allocator's free blocks as /proc/buddyinfo shows them (node 0).</summary>
-    public BuddyInfo BuddyInfo()
+    public BuddyInfo GetBuddyInfo()
     {
         IReadOnlyList<ZoneStats> stats = GetZoneStats();
         return new BuddyInfo([.. stats.Select(s => new BuddyInfoZone(0, s.Name, s.FreeBlockCounts))]);

@@ -15,9 +15,9 @@ public enum CompactionOutcome
 }
 
 /// <summary>The outcome and cost of one compaction run over one zone.</summary>
-/// <param name="Zone">The zone's name.</param>
+/// <param name="Zone">The zone compacted.</param>
 /// <param name="Outcome">How it ended.</param>
 /// <param name="PagesScanned">Pages the migration scanner looked at.</param>
 /// <param name="PagesMoved">Pages migrated.</param>
 /// <param name="BlocksMoved">Movable blocks migrated.</param>
-public readonly record struct CompactionResult(string Zone, CompactionOutcome Outcome, ulong PagesScanned, ulong PagesMoved, long BlocksMoved);
+public readonly record struct CompactionResult(ZoneKind Zone, CompactionOutcome Outcome, ulong PagesScanned, ulong PagesMoved, long BlocksMoved);

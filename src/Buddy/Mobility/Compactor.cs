@@ -166,7 +166,7 @@ internal sealed class Compactor
             outcome = CompactionOutcome.Success;
         }
 
-        return FinishLocked(zone, outcome, migrate, new CompactionResult(zone.Name, outcome, scanned, moved, blocks));
+        return FinishLocked(zone, outcome, migrate, new CompactionResult(zone.Kind, outcome, scanned, moved, blocks));
     }
 
     // Records where the run left the migration scanner (nowhere when the scanners met: the next

@@ -79,7 +79,7 @@ public sealed class SmallAllocator
     public int ObjectsInUse => _normal.Concat(_dma).Sum(p => p.BlocksInUse);
 
     /// <summary>A /proc/slabinfo-like report: one line per class with active and total objects and slabs.</summary>
-    public string SlabInfo()
+    public string GetSlabInfo()
     {
         var sb = new StringBuilder();
         sb.Append("# name              <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : slabdata <active_slabs> <num_slabs>\n");
