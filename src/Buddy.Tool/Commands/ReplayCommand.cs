@@ -64,7 +64,7 @@ internal static class ReplayCommand
             }
             if (parse.GetValue(json) is { } file)
             {
-                Output.WriteJson(file, result);
+                Output.WriteJson(file, result, ToolJson.Default.ReplayResult);
             }
 
             if (parse.GetValue(dumpDir) is { } dir)
