@@ -1,10 +1,14 @@
-// TraceReplay: drives policies with a trace's allocations and frees. One pass, streaming: each
-// event is decoded once and turned into the operations every policy must see (allocate, free a
-// block or part of it, forget an entry, end of event); a batch of them is then applied to one
-// policy after another, so a policy's own structures stay in cache across the batch and its clock
+// TraceReplay: drives policies with a trace's allocations and frees. Each event is decoded once
+// and turned into the operations every policy must see (allocate, free a block or part of it,
+// forget an entry, end of event); a batch of them is then applied to one policy after another, so a policy's own structures stay in cache across the batch and its clock
 // is read twice per batch, not twice per operation. A trace allocation is remembered by its pfn
 // range, so the trace's free of any of those pages releases the matching pages of the policy's own
 // block, wherever the policy placed it.
+//
+// Run reads the file once. When it must size the machine itself (no --memory), the one read both
+// finds the pfns' extent and keeps the decoded events (up to MaxBufferedEvents, 2^21: about 80 MB),
+// and the policies then replay them from memory; a longer trace is read a second time instead, so
+// memory stays bounded however long the trace.
 //
 // Invariants:
 // - _owner[p] (a PageOwnerMap: memory grows with the pages a trace touches) is the live entry holding trace page p, or 0; an entry's Remaining counts its pages
@@ -28,6 +32,11 @@ public sealed class TraceReplay
 {
     /// <summary>One past the largest pfn a trace may name (2^30 pages: 4 TiB at 4 KiB pages, the largest machine a replay models; see <see cref="TraceBounds"/>).</summary>
     public const ulong MaxPfn = 1UL << 30;
+
+    /// <summary>The most events <see cref="Run(string, ReplayOptions, Action{long, long}?)"/> keeps from its sizing read (2^21 of 40 bytes: about 80 MB); a longer trace is read twice.</summary>
+    internal const int MaxBufferedEvents = 1 << 21;
+
+    private const int ChunkEvents = 1 << 16;
 
     private readonly Policy[] _policies;
     private readonly PolicyMetrics[] _metrics;
@@ -85,34 +94,109 @@ public sealed class TraceReplay
     }
 
     /// <summary>
-    /// Replays a trace file: reads it once to size the machine when <see cref="ReplayOptions.MemoryBytes"/>
-    /// is not given, then replays it through the policies the options name.
+    /// Replays a trace file through the policies the options name. When <see cref="ReplayOptions.MemoryBytes"/>
+    /// is not given, the machine is sized to cover the trace's pfns: the file is read once and its
+    /// events replayed from memory (a trace of more than 2^21 events is read a second time instead).
     /// </summary>
     /// <exception cref="TraceFormatException">The trace is malformed or truncated.</exception>
     /// <exception cref="ArgumentException">An option is invalid (unknown policy, memory too small for a pool).</exception>
-    public static ReplayResult Run(string path, ReplayOptions options, Action<long, long>? progress = null)
+    public static ReplayResult Run(string path, ReplayOptions options, Action<long, long>? progress = null) =>
+        Run(path, options, progress, MaxBufferedEvents);
+
+    /// <summary><see cref="Run(string, ReplayOptions, Action{long, long}?)"/> keeping at most <paramref name="maxBuffered"/> events (tests take both paths).</summary>
+    internal static ReplayResult Run(string path, ReplayOptions options, Action<long, long>? progress, int maxBuffered)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(options);
         var start = Stopwatch.GetTimestamp();
         var readerOptions = new FtraceOptions { SkipBadLines = options.SkipBadLines };
-        ulong memory = options.MemoryBytes ?? MemoryToCover(path, options.PageSize, readerOptions);
-        var machine = Machines.X86(memory, options.PageSize);
-        IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
-        var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize)).ToList();
-        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize };
-        using FileStream file = InputFile.OpenRead(path);
-        using var reader = new FtraceReader(file, path, readerOptions);
-        IReadOnlyList<PolicyResult> results = replay.Drive(reader, progress is null ? null : events => progress(file.Position, file.Length));
-        return new ReplayResult
+        FileStream file = InputFile.OpenRead(path);
+        FtraceReader? reader = null;
+        try
         {
-            Source = path,
-            MemoryBytes = machine.Size,
-            PageSize = machine.PageSize,
-            Trace = replay.GetTraceCounts(reader.Stats),
-            Policies = results,
-            Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds,
-        };
+            reader = new FtraceReader(file, path, readerOptions);
+            Action<long>? report = progress is null ? null : _ => progress(file.Position, file.Length);
+            List<PageEvent[]>? buffered = null;
+            int count = 0;
+            ulong memory = options.MemoryBytes ?? ReadToCover(reader, options.PageSize, maxBuffered, report, out buffered, out count);
+            var machine = Machines.X86(memory, options.PageSize);
+            IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
+            var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize)).ToList();
+            var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize };
+            IReadOnlyList<PolicyResult> results;
+            if (options.MemoryBytes is not null)
+            {
+                results = replay.Drive(reader, report);
+            }
+            else if (buffered is not null)
+            {
+                results = replay.DriveBuffered(buffered, count);
+            }
+            else
+            {
+                // Too long to keep: read it again, now replaying as it is read.
+                reader.Dispose();
+                reader = null;
+                file = InputFile.OpenRead(path);
+                reader = new FtraceReader(file, path, readerOptions);
+                results = replay.Drive(reader, report);
+            }
+
+            return new ReplayResult
+            {
+                Source = path,
+                MemoryBytes = machine.Size,
+                PageSize = machine.PageSize,
+                Trace = replay.GetTraceCounts(reader.Stats),
+                Policies = results,
+                Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds,
+            };
+        }
+        finally
+        {
+            reader?.Dispose(); // and the file under it
+            file.Dispose();
+        }
+    }
+
+    // Reads the whole trace, checking every event against the bounds; returns the memory that
+    // covers its pfns, and the events in chunks of ChunkEvents unless there were more than
+    // maxBuffered (then null: the caller reads the trace again).
+    private static ulong ReadToCover(FtraceReader reader, ulong pageSize, int maxBuffered, Action<long>? progress, out List<PageEvent[]>? events, out int count)
+    {
+        var bounds = new TraceBounds(pageSize);
+        events = [];
+        count = 0;
+        ulong end = 1;
+        while (reader.TryRead(out PageEvent e))
+        {
+            bounds.Check(e, reader.Source);
+            end = Math.Max(end, e.Pfn + (1UL << e.Order));
+            if (events is not null)
+            {
+                if (count == maxBuffered)
+                {
+                    events = null; // too long to keep: from here on only the extent is wanted
+                }
+                else
+                {
+                    if ((count & (ChunkEvents - 1)) == 0)
+                    {
+                        events.Add(new PageEvent[ChunkEvents]);
+                    }
+
+                    events[^1][count & (ChunkEvents - 1)] = e;
+                    count++;
+                }
+            }
+
+            if (progress is not null && (reader.Stats.Events & 0xFFFF) == 0)
+            {
+                progress(reader.Stats.Events);
+            }
+        }
+
+        return end * pageSize;
     }
 
     /// <summary>The memory that covers every pfn a trace names, in bytes.</summary>
@@ -149,29 +233,49 @@ public sealed class TraceReplay
         while (reader.TryRead(out PageEvent e))
         {
             bounds.Check(e, reader.Source);
-
-            if (e.Kind == PageEventKind.Alloc)
-            {
-                Allocate(e);
-            }
-            else
-            {
-                FreeTracePages(e.Pfn, 1UL << e.Order, stale: false);
-            }
-
-            _steps++;
-            Record(new Op { Kind = OpKind.EndEvent });
-            if (_opCount >= BatchSize)
-            {
-                Apply();
-            }
-
+            Replay(e);
             if (progress is not null && (_steps & 0xFFFF) == 0)
             {
                 progress(_steps);
             }
         }
 
+        return Finish();
+    }
+
+    // Drives every policy with the first count events of the chunks (read and checked against the
+    // bounds by ReadToCover).
+    private IReadOnlyList<PolicyResult> DriveBuffered(List<PageEvent[]> chunks, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            Replay(chunks[i / ChunkEvents][i % ChunkEvents]);
+        }
+
+        return Finish();
+    }
+
+    private void Replay(in PageEvent e)
+    {
+        if (e.Kind == PageEventKind.Alloc)
+        {
+            Allocate(e);
+        }
+        else
+        {
+            FreeTracePages(e.Pfn, 1UL << e.Order, stale: false);
+        }
+
+        _steps++;
+        Record(new Op { Kind = OpKind.EndEvent });
+        if (_opCount >= BatchSize)
+        {
+            Apply();
+        }
+    }
+
+    private IReadOnlyList<PolicyResult> Finish()
+    {
         Apply();
         foreach (PolicyMetrics m in _metrics)
         {
