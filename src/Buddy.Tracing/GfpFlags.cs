@@ -13,33 +13,7 @@ public static class GfpFlags
     /// </summary>
     public static ZoneKind Zone(ReadOnlySpan<byte> flags)
     {
-        ZoneKind zone = ZoneKind.Normal;
-        foreach (Range r in flags.Split((byte)'|'))
-        {
-            ReadOnlySpan<byte> token = flags[r];
-            if (token.SequenceEqual("GFP_DMA"u8) || token.SequenceEqual("__GFP_DMA"u8))
-            {
-                return ZoneKind.Dma;
-            }
-
-            if (token.SequenceEqual("GFP_DMA32"u8) || token.SequenceEqual("__GFP_DMA32"u8))
-            {
-                zone = ZoneKind.Dma32;
-            }
-            else if (AsciiNumbers.TryParseHex(token, out ulong bits))
-            {
-                if ((bits & GfpDmaBit) != 0)
-                {
-                    return ZoneKind.Dma;
-                }
-
-                if ((bits & GfpDma32Bit) != 0)
-                {
-                    zone = ZoneKind.Dma32;
-                }
-            }
-        }
-
+        Classify(flags, out ZoneKind zone, out _);
         return zone;
     }
 
@@ -50,11 +24,27 @@ public static class GfpFlags
     /// </summary>
     public static AllocationPriority Priority(ReadOnlySpan<byte> flags)
     {
-        bool high = false, directReclaim = false, noMemalloc = false;
-        foreach (Range r in flags.Split((byte)'|'))
+        Classify(flags, out _, out AllocationPriority priority);
+        return priority;
+    }
+
+    /// <summary><see cref="Zone"/> and <see cref="Priority"/> in one pass over the flags (the trace reader's).</summary>
+    internal static void Classify(ReadOnlySpan<byte> flags, out ZoneKind zone, out AllocationPriority priority)
+    {
+        bool dma = false, dma32 = false, high = false, directReclaim = false, noMemalloc = false;
+        while (true)
         {
-            ReadOnlySpan<byte> token = flags[r];
-            if (token.SequenceEqual("GFP_ATOMIC"u8) || token.SequenceEqual("__GFP_HIGH"u8) || (AsciiNumbers.TryParseHex(token, out ulong bits) && (bits & GfpHighBit) != 0))
+            int bar = flags.IndexOf((byte)'|');
+            ReadOnlySpan<byte> token = bar < 0 ? flags : flags[..bar];
+            if (token.SequenceEqual("GFP_DMA"u8) || token.SequenceEqual("__GFP_DMA"u8))
+            {
+                dma = true;
+            }
+            else if (token.SequenceEqual("GFP_DMA32"u8) || token.SequenceEqual("__GFP_DMA32"u8))
+            {
+                dma32 = true;
+            }
+            else if (token.SequenceEqual("GFP_ATOMIC"u8) || token.SequenceEqual("__GFP_HIGH"u8))
             {
                 high = true;
             }
@@ -66,9 +56,23 @@ public static class GfpFlags
             {
                 directReclaim = true;
             }
+            else if (AsciiNumbers.TryParseHex(token, out ulong bits))
+            {
+                dma |= (bits & GfpDmaBit) != 0;
+                dma32 |= (bits & GfpDma32Bit) != 0;
+                high |= (bits & GfpHighBit) != 0;
+            }
+
+            if (bar < 0)
+            {
+                break;
+            }
+
+            flags = flags[(bar + 1)..];
         }
 
-        return !high ? AllocationPriority.Normal
+        zone = dma ? ZoneKind.Dma : dma32 ? ZoneKind.Dma32 : ZoneKind.Normal;
+        priority = !high ? AllocationPriority.Normal
             : directReclaim || noMemalloc ? AllocationPriority.High
             : AllocationPriority.Atomic;
     }
