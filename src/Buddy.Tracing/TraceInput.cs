@@ -1,7 +1,6 @@
 // TraceInput: turns a raw stream into trace text — gzip detected by its magic bytes, not by name,
 // and then decoded member by member with every trailer checked (GzipMemberStream), so that a cut
-// or corrupt file is an error, never a silently short trace. Gzip is decoded ahead of the reader on
-// a thread of its own (ReadAheadStream).
+// or corrupt file is an error, never a silently short trace.
 namespace Buddy.Tracing;
 
 /// <summary>Opens trace input, plain or gzip.</summary>
@@ -14,6 +13,6 @@ internal static class TraceInput
         Span<byte> magic = stackalloc byte[2];
         int got = input.ReadUpTo(magic);
         input.PushBack(magic[..got]);
-        return got == 2 && magic[0] == 0x1f && magic[1] == 0x8b ? new ReadAheadStream(new GzipMemberStream(input, source)) : input;
+        return got == 2 && magic[0] == 0x1f && magic[1] == 0x8b ? new GzipMemberStream(input, source) : input;
     }
 }
