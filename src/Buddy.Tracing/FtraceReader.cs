@@ -272,12 +272,18 @@ public sealed class FtraceReader : IDisposable
         public (int Start, int Length) Page, Pfn, Order, MigrateType, GfpFlags;
     }
 
-    // One pass over the space-separated tokens, each looked at once (the keys have no '=', so a
-    // token's key is what precedes its first '=').
+    // The kernel's own layout first, then one pass over the space-separated tokens, each looked at
+    // once (the keys have no '=', so a token's key is what precedes its first '=').
     private static Fields FindFields(ReadOnlySpan<byte> fields)
     {
         (int, int) missing = (-1, 0);
         var found = new Fields { Page = missing, Pfn = missing, Order = missing, MigrateType = missing, GfpFlags = missing };
+        if (InKernelLayout(fields, ref found))
+        {
+            return found;
+        }
+
+        found = new Fields { Page = missing, Pfn = missing, Order = missing, MigrateType = missing, GfpFlags = missing };
         int start = 0;
         while (start < fields.Length)
         {
@@ -313,6 +319,37 @@ public sealed class FtraceReader : IDisposable
         }
 
         return found;
+    }
+
+    // Whether the fields are exactly what kmem.h prints, " page=… pfn=… order=…" and for an
+    // allocation " migratetype=… gfp_flags=…" after it (each key once, so the general scan would
+    // find the same values); found holds them when so.
+    private static bool InKernelLayout(ReadOnlySpan<byte> fields, ref Fields found)
+    {
+        int at = 0;
+        if (!Next(fields, ref at, " page="u8, out found.Page) || !Next(fields, ref at, " pfn="u8, out found.Pfn)
+            || !Next(fields, ref at, " order="u8, out found.Order))
+        {
+            return false;
+        }
+
+        return at == fields.Length
+            || (Next(fields, ref at, " migratetype="u8, out found.MigrateType) && Next(fields, ref at, " gfp_flags="u8, out found.GfpFlags) && at == fields.Length);
+
+        static bool Next(ReadOnlySpan<byte> fields, ref int at, ReadOnlySpan<byte> key, out (int Start, int Length) value)
+        {
+            value = (-1, 0);
+            if (!fields[at..].StartsWith(key))
+            {
+                return false;
+            }
+
+            int start = at + key.Length;
+            int space = fields[start..].IndexOf((byte)' ');
+            at = space < 0 ? fields.Length : start + space;
+            value = (start, at - start);
+            return true;
+        }
     }
 
     private ReadOnlySpan<byte> Field(ReadOnlySpan<byte> fields, (int Start, int Length) at, string name, ReadOnlySpan<byte> line) =>

@@ -36,31 +36,33 @@ public static class GfpFlags
         {
             int bar = flags.IndexOf((byte)'|');
             ReadOnlySpan<byte> token = bar < 0 ? flags : flags[..bar];
-            if (token.SequenceEqual("GFP_DMA"u8) || token.SequenceEqual("__GFP_DMA"u8))
+            // Names by length first: most tokens (__GFP_COMP, __GFP_ZERO, ...) then cost one switch.
+            switch (token.Length)
             {
-                dma = true;
-            }
-            else if (token.SequenceEqual("GFP_DMA32"u8) || token.SequenceEqual("__GFP_DMA32"u8))
-            {
-                dma32 = true;
-            }
-            else if (token.SequenceEqual("GFP_ATOMIC"u8) || token.SequenceEqual("__GFP_HIGH"u8))
-            {
-                high = true;
-            }
-            else if (token.SequenceEqual("__GFP_NOMEMALLOC"u8))
-            {
-                noMemalloc = true;
-            }
-            else if (IsDirectReclaim(token))
-            {
-                directReclaim = true;
-            }
-            else if (AsciiNumbers.TryParseHex(token, out ulong bits))
-            {
-                dma |= (bits & GfpDmaBit) != 0;
-                dma32 |= (bits & GfpDma32Bit) != 0;
-                high |= (bits & GfpHighBit) != 0;
+                case 7 or 9 when token.SequenceEqual("GFP_DMA"u8) || token.SequenceEqual("__GFP_DMA"u8):
+                    dma = true;
+                    break;
+                case 9 or 11 when token.SequenceEqual("GFP_DMA32"u8) || token.SequenceEqual("__GFP_DMA32"u8):
+                    dma32 = true;
+                    break;
+                case 10 when token.SequenceEqual("GFP_ATOMIC"u8) || token.SequenceEqual("__GFP_HIGH"u8):
+                    high = true;
+                    break;
+                case 16 when token.SequenceEqual("__GFP_NOMEMALLOC"u8):
+                    noMemalloc = true;
+                    break;
+                case 8 or 10 or 12 or 13 or 18 or 20 when IsDirectReclaim(token):
+                    directReclaim = true;
+                    break;
+                default:
+                    if (AsciiNumbers.TryParseHex(token, out ulong bits))
+                    {
+                        dma |= (bits & GfpDmaBit) != 0;
+                        dma32 |= (bits & GfpDma32Bit) != 0;
+                        high |= (bits & GfpHighBit) != 0;
+                    }
+
+                    break;
             }
 
             if (bar < 0)
