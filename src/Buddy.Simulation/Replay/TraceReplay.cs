@@ -6,7 +6,8 @@
 // block, wherever the policy placed it.
 //
 // Run reads the file once. When it must size the machine itself (no --memory), the one read both
-// finds the pfns' extent and keeps the decoded events (up to MaxBufferedEvents, 2^21: about 80 MB),
+// finds the pfns' extent and keeps the decoded events (up to MaxBufferedEvents, 2^22 of 8 bytes:
+// 32 MB),
 // and the policies then replay them from memory; a longer trace is read a second time instead, so
 // memory stays bounded however long the trace.
 //
@@ -33,8 +34,8 @@ public sealed class TraceReplay
     /// <summary>One past the largest pfn a trace may name (2^30 pages: 4 TiB at 4 KiB pages, the largest machine a replay models; see <see cref="TraceBounds"/>).</summary>
     public const ulong MaxPfn = 1UL << 30;
 
-    /// <summary>The most events <see cref="Run(string, ReplayOptions, Action{long, long}?)"/> keeps from its sizing read (2^21 of 40 bytes: about 80 MB); a longer trace is read twice.</summary>
-    internal const int MaxBufferedEvents = 1 << 21;
+    /// <summary>The most events <see cref="Run(string, ReplayOptions, Action{long, long}?)"/> keeps from its sizing read (2^22 of 8 bytes: 32 MB); a longer trace is read twice.</summary>
+    internal const int MaxBufferedEvents = 1 << 22;
 
     private const int ChunkEvents = 1 << 16;
 
@@ -51,6 +52,18 @@ public sealed class TraceReplay
     private long _unmatchedFrees, _partialFrees, _staleAllocs;
     private Op[] _ops = new Op[4096];
     private int _opCount;
+
+    // One kept event in 8 bytes, what a replay uses of it: pfn (below MaxPfn = 2^30, checked before
+    // it is kept) in bits 0-39, order 40-45, kind 46, migrate type 47-49, zone 50-51, priority 52-53.
+    private readonly struct BufferedEvent(in PageEvent e)
+    {
+        private readonly ulong _bits = e.Pfn | ((ulong)e.Order << 40) | ((ulong)e.Kind << 46)
+            | ((ulong)e.Mobility << 47) | ((ulong)e.Zone << 50) | ((ulong)e.Priority << 52);
+
+        // The event again (its line number is not kept: the replay does not use it).
+        public PageEvent Event => new((PageEventKind)((_bits >> 46) & 1), _bits & ((1UL << 40) - 1), (int)((_bits >> 40) & 63),
+            (MigrateType)((_bits >> 47) & 7), (ZoneKind)((_bits >> 50) & 3), (AllocationPriority)((_bits >> 52) & 3), 0);
+    }
 
     private struct Entry
     {
@@ -96,7 +109,7 @@ public sealed class TraceReplay
     /// <summary>
     /// Replays a trace file through the policies the options name. When <see cref="ReplayOptions.MemoryBytes"/>
     /// is not given, the machine is sized to cover the trace's pfns: the file is read once and its
-    /// events replayed from memory (a trace of more than 2^21 events is read a second time instead).
+    /// events replayed from memory (a trace of more than 2^22 events is read a second time instead).
     /// </summary>
     /// <exception cref="TraceFormatException">The trace is malformed or truncated.</exception>
     /// <exception cref="ArgumentException">An option is invalid (unknown policy, memory too small for a pool).</exception>
@@ -116,7 +129,7 @@ public sealed class TraceReplay
         {
             reader = new FtraceReader(file, path, readerOptions);
             Action<long>? report = progress is null ? null : _ => progress(file.Position, file.Length);
-            List<PageEvent[]>? buffered = null;
+            List<BufferedEvent[]>? buffered = null;
             int count = 0;
             ulong memory = options.MemoryBytes ?? ReadToCover(reader, options.PageSize, maxBuffered, report, out buffered, out count);
             var machine = Machines.X86(memory, options.PageSize);
@@ -162,7 +175,7 @@ public sealed class TraceReplay
     // Reads the whole trace, checking every event against the bounds; returns the memory that
     // covers its pfns, and the events in chunks of ChunkEvents unless there were more than
     // maxBuffered (then null: the caller reads the trace again).
-    private static ulong ReadToCover(FtraceReader reader, ulong pageSize, int maxBuffered, Action<long>? progress, out List<PageEvent[]>? events, out int count)
+    private static ulong ReadToCover(FtraceReader reader, ulong pageSize, int maxBuffered, Action<long>? progress, out List<BufferedEvent[]>? events, out int count)
     {
         var bounds = new TraceBounds(pageSize);
         events = [];
@@ -182,10 +195,10 @@ public sealed class TraceReplay
                 {
                     if ((count & (ChunkEvents - 1)) == 0)
                     {
-                        events.Add(new PageEvent[ChunkEvents]);
+                        events.Add(new BufferedEvent[ChunkEvents]);
                     }
 
-                    events[^1][count & (ChunkEvents - 1)] = e;
+                    events[^1][count & (ChunkEvents - 1)] = new BufferedEvent(e);
                     count++;
                 }
             }
@@ -245,11 +258,11 @@ public sealed class TraceReplay
 
     // Drives every policy with the first count events of the chunks (read and checked against the
     // bounds by ReadToCover).
-    private IReadOnlyList<PolicyResult> DriveBuffered(List<PageEvent[]> chunks, int count)
+    private IReadOnlyList<PolicyResult> DriveBuffered(List<BufferedEvent[]> chunks, int count)
     {
         for (int i = 0; i < count; i++)
         {
-            Replay(chunks[i / ChunkEvents][i % ChunkEvents]);
+            Replay(chunks[i / ChunkEvents][i % ChunkEvents].Event);
         }
 
         return Finish();
