@@ -1,7 +1,7 @@
 // Output: how the tool writes — Spectre.Console tables on the given writer (plain text when it is
 // not a terminal), progress only on an interactive terminal, and camelCase JSON files.
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Spectre.Console;
 
 namespace Buddy.Tool;
@@ -9,15 +9,6 @@ namespace Buddy.Tool;
 /// <summary>Console and file output shared by the commands.</summary>
 internal static class Output
 {
-    private static readonly JsonSerializerOptions s_json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        DictionaryKeyPolicy = null,
-        WriteIndented = true,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new JsonStringEnumConverter() },
-    };
-
     /// <summary>Whether <paramref name="stdout"/> is this process's console and a person is watching it.</summary>
     public static bool IsInteractive(TextWriter stdout) => ReferenceEquals(stdout, System.Console.Out) && !System.Console.IsOutputRedirected;
 
@@ -40,9 +31,9 @@ internal static class Output
         return console;
     }
 
-    /// <summary>Writes <paramref name="value"/> as indented camelCase JSON to <paramref name="path"/>.</summary>
-    public static void WriteJson<T>(string path, T value) =>
-        WriteFile(path, System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(value, s_json) + "\n"));
+    /// <summary>Writes <paramref name="value"/> as JSON to <paramref name="path"/> (the conventions are <see cref="ToolJson"/>'s).</summary>
+    public static void WriteJson<T>(string path, T value, JsonTypeInfo<T> type) =>
+        WriteFile(path, System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(value, type) + "\n"));
 
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/>; a failure names the path.</summary>
     public static void WriteFile(string path, byte[] bytes) => WriteFile(path, p => File.WriteAllBytes(p, bytes));

@@ -159,8 +159,9 @@ public sealed class FtraceReader : IDisposable
 
         if (name.SequenceEqual("mm_page_free"u8))
         {
-            ulong pfn = ParsePfn(Field(fields, "pfn"u8, "pfn", line), line);
-            int order = ParseOrder(Field(fields, "order"u8, "order", line), line);
+            Fields found = FindFields(fields);
+            ulong pfn = ParsePfn(Field(fields, found.Pfn, "pfn", line), line);
+            int order = ParseOrder(Field(fields, found.Order, "order", line), line);
             Stats.Frees++;
             pageEvent = new PageEvent(PageEventKind.Free, pfn, order, MigrateType.Unmovable, ZoneKind.Normal, AllocationPriority.Normal, _line);
             return true;
@@ -173,11 +174,12 @@ public sealed class FtraceReader : IDisposable
     private bool ParseAlloc(ReadOnlySpan<byte> fields, ReadOnlySpan<byte> line, out PageEvent pageEvent)
     {
         pageEvent = default;
-        ReadOnlySpan<byte> page = Field(fields, "page"u8, "page", line);
-        ReadOnlySpan<byte> pfnText = Field(fields, "pfn"u8, "pfn", line);
-        int order = ParseOrder(Field(fields, "order"u8, "order", line), line);
-        ReadOnlySpan<byte> mt = Field(fields, "migratetype"u8, "migratetype", line);
-        ReadOnlySpan<byte> gfp = Field(fields, "gfp_flags"u8, "gfp_flags", line);
+        Fields found = FindFields(fields);
+        ReadOnlySpan<byte> page = Field(fields, found.Page, "page", line);
+        ReadOnlySpan<byte> pfnText = Field(fields, found.Pfn, "pfn", line);
+        int order = ParseOrder(Field(fields, found.Order, "order", line), line);
+        ReadOnlySpan<byte> mt = Field(fields, found.MigrateType, "migratetype", line);
+        ReadOnlySpan<byte> gfp = Field(fields, found.GfpFlags, "gfp_flags", line);
         if (!AsciiNumbers.TryParseDecimal(mt, out ulong migrate) || migrate > (ulong)MigrateType.Isolate)
         {
             throw Bad("migratetype", $"expected a migrate type 0..5, found '{Encoding.ASCII.GetString(mt)}'", line);
@@ -192,7 +194,8 @@ public sealed class FtraceReader : IDisposable
 
         ulong pfn = ParsePfn(pfnText, line);
         Stats.Allocs++;
-        pageEvent = new PageEvent(PageEventKind.Alloc, pfn, order, (MigrateType)migrate, GfpFlags.Zone(gfp), GfpFlags.Priority(gfp), _line);
+        GfpFlags.Classify(gfp, out ZoneKind zone, out AllocationPriority priority);
+        pageEvent = new PageEvent(PageEventKind.Alloc, pfn, order, (MigrateType)migrate, zone, priority, _line);
         return true;
     }
 
@@ -205,18 +208,22 @@ public sealed class FtraceReader : IDisposable
             return -1;
         }
 
-        for (int i = cpu; i + 1 < line.Length; i++)
+        for (int i = cpu; i + 1 < line.Length;)
         {
-            if (line[i] != (byte)':' || line[i + 1] != (byte)' ')
+            int next = line[i..].IndexOf(": "u8);
+            if (next < 0)
             {
-                continue;
+                return -1;
             }
 
+            i += next;
             int tokenStart = line[..i].LastIndexOf((byte)' ') + 1;
             if (IsTimestamp(line[tokenStart..i]))
             {
                 return i + 2;
             }
+
+            i++;
         }
 
         return -1;
@@ -227,11 +234,13 @@ public sealed class FtraceReader : IDisposable
     {
         for (int i = 0; i < line.Length; i++)
         {
-            if (line[i] != (byte)'[')
+            int open = line[i..].IndexOf((byte)'[');
+            if (open < 0)
             {
-                continue;
+                return -1;
             }
 
+            i += open;
             int j = i + 1;
             while (j < line.Length && char.IsAsciiDigit((char)line[j]))
             {
@@ -256,19 +265,95 @@ public sealed class FtraceReader : IDisposable
             && (dot < 0 || (!frac.IsEmpty && frac.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0));
     }
 
-    private ReadOnlySpan<byte> Field(ReadOnlySpan<byte> fields, ReadOnlySpan<byte> key, string name, ReadOnlySpan<byte> line)
+    // Where each value of the two events' fields lies in the fields text: (start, length), start -1
+    // when the key is missing; the first "key=value" token of a key wins.
+    private struct Fields
     {
-        foreach (Range r in fields.Split((byte)' '))
+        public (int Start, int Length) Page, Pfn, Order, MigrateType, GfpFlags;
+    }
+
+    // The kernel's own layout first, then one pass over the space-separated tokens, each looked at
+    // once (the keys have no '=', so a token's key is what precedes its first '=').
+    private static Fields FindFields(ReadOnlySpan<byte> fields)
+    {
+        (int, int) missing = (-1, 0);
+        var found = new Fields { Page = missing, Pfn = missing, Order = missing, MigrateType = missing, GfpFlags = missing };
+        if (InKernelLayout(fields, ref found))
         {
-            ReadOnlySpan<byte> token = fields[r];
-            if (token.Length > key.Length && token[key.Length] == (byte)'=' && token.StartsWith(key))
-            {
-                return token[(key.Length + 1)..];
-            }
+            return found;
         }
 
-        throw Bad(name, $"missing; expected '{name}=<value>'", line);
+        found = new Fields { Page = missing, Pfn = missing, Order = missing, MigrateType = missing, GfpFlags = missing };
+        int start = 0;
+        while (start < fields.Length)
+        {
+            int space = fields[start..].IndexOf((byte)' ');
+            int end = space < 0 ? fields.Length : start + space;
+            ReadOnlySpan<byte> token = fields[start..end];
+            int eq = token.IndexOf((byte)'=');
+            if (eq > 0)
+            {
+                ReadOnlySpan<byte> key = token[..eq];
+                (int, int) value = (start + eq + 1, token.Length - eq - 1);
+                switch (key.Length)
+                {
+                    case 3 when found.Pfn.Start < 0 && key.SequenceEqual("pfn"u8):
+                        found.Pfn = value;
+                        break;
+                    case 4 when found.Page.Start < 0 && key.SequenceEqual("page"u8):
+                        found.Page = value;
+                        break;
+                    case 5 when found.Order.Start < 0 && key.SequenceEqual("order"u8):
+                        found.Order = value;
+                        break;
+                    case 9 when found.GfpFlags.Start < 0 && key.SequenceEqual("gfp_flags"u8):
+                        found.GfpFlags = value;
+                        break;
+                    case 11 when found.MigrateType.Start < 0 && key.SequenceEqual("migratetype"u8):
+                        found.MigrateType = value;
+                        break;
+                }
+            }
+
+            start = end + 1;
+        }
+
+        return found;
     }
+
+    // Whether the fields are exactly what kmem.h prints, " page=… pfn=… order=…" and for an
+    // allocation " migratetype=… gfp_flags=…" after it (each key once, so the general scan would
+    // find the same values); found holds them when so.
+    private static bool InKernelLayout(ReadOnlySpan<byte> fields, ref Fields found)
+    {
+        int at = 0;
+        if (!Next(fields, ref at, " page="u8, out found.Page) || !Next(fields, ref at, " pfn="u8, out found.Pfn)
+            || !Next(fields, ref at, " order="u8, out found.Order))
+        {
+            return false;
+        }
+
+        return at == fields.Length
+            || (Next(fields, ref at, " migratetype="u8, out found.MigrateType) && Next(fields, ref at, " gfp_flags="u8, out found.GfpFlags) && at == fields.Length);
+
+        static bool Next(ReadOnlySpan<byte> fields, ref int at, ReadOnlySpan<byte> key, out (int Start, int Length) value)
+        {
+            value = (-1, 0);
+            if (!fields[at..].StartsWith(key))
+            {
+                return false;
+            }
+
+            int start = at + key.Length;
+            int space = fields[start..].IndexOf((byte)' ');
+            at = space < 0 ? fields.Length : start + space;
+            value = (start, at - start);
+            return true;
+        }
+    }
+
+    private ReadOnlySpan<byte> Field(ReadOnlySpan<byte> fields, (int Start, int Length) at, string name, ReadOnlySpan<byte> line) =>
+        at.Start >= 0 ? fields.Slice(at.Start, at.Length) : throw Bad(name, $"missing; expected '{name}=<value>'", line);
 
     private ulong ParsePfn(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line)
     {

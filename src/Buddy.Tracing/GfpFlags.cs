@@ -13,33 +13,7 @@ public static class GfpFlags
     /// </summary>
     public static ZoneKind Zone(ReadOnlySpan<byte> flags)
     {
-        ZoneKind zone = ZoneKind.Normal;
-        foreach (Range r in flags.Split((byte)'|'))
-        {
-            ReadOnlySpan<byte> token = flags[r];
-            if (token.SequenceEqual("GFP_DMA"u8) || token.SequenceEqual("__GFP_DMA"u8))
-            {
-                return ZoneKind.Dma;
-            }
-
-            if (token.SequenceEqual("GFP_DMA32"u8) || token.SequenceEqual("__GFP_DMA32"u8))
-            {
-                zone = ZoneKind.Dma32;
-            }
-            else if (AsciiNumbers.TryParseHex(token, out ulong bits))
-            {
-                if ((bits & GfpDmaBit) != 0)
-                {
-                    return ZoneKind.Dma;
-                }
-
-                if ((bits & GfpDma32Bit) != 0)
-                {
-                    zone = ZoneKind.Dma32;
-                }
-            }
-        }
-
+        Classify(flags, out ZoneKind zone, out _);
         return zone;
     }
 
@@ -50,25 +24,57 @@ public static class GfpFlags
     /// </summary>
     public static AllocationPriority Priority(ReadOnlySpan<byte> flags)
     {
-        bool high = false, directReclaim = false, noMemalloc = false;
-        foreach (Range r in flags.Split((byte)'|'))
+        Classify(flags, out _, out AllocationPriority priority);
+        return priority;
+    }
+
+    /// <summary><see cref="Zone"/> and <see cref="Priority"/> in one pass over the flags (the trace reader's).</summary>
+    internal static void Classify(ReadOnlySpan<byte> flags, out ZoneKind zone, out AllocationPriority priority)
+    {
+        bool dma = false, dma32 = false, high = false, directReclaim = false, noMemalloc = false;
+        while (true)
         {
-            ReadOnlySpan<byte> token = flags[r];
-            if (token.SequenceEqual("GFP_ATOMIC"u8) || token.SequenceEqual("__GFP_HIGH"u8) || (AsciiNumbers.TryParseHex(token, out ulong bits) && (bits & GfpHighBit) != 0))
+            int bar = flags.IndexOf((byte)'|');
+            ReadOnlySpan<byte> token = bar < 0 ? flags : flags[..bar];
+            // Names by length first: most tokens (__GFP_COMP, __GFP_ZERO, ...) then cost one switch.
+            switch (token.Length)
             {
-                high = true;
+                case 7 or 9 when token.SequenceEqual("GFP_DMA"u8) || token.SequenceEqual("__GFP_DMA"u8):
+                    dma = true;
+                    break;
+                case 9 or 11 when token.SequenceEqual("GFP_DMA32"u8) || token.SequenceEqual("__GFP_DMA32"u8):
+                    dma32 = true;
+                    break;
+                case 10 when token.SequenceEqual("GFP_ATOMIC"u8) || token.SequenceEqual("__GFP_HIGH"u8):
+                    high = true;
+                    break;
+                case 16 when token.SequenceEqual("__GFP_NOMEMALLOC"u8):
+                    noMemalloc = true;
+                    break;
+                case 8 or 10 or 12 or 13 or 18 or 20 when IsDirectReclaim(token):
+                    directReclaim = true;
+                    break;
+                default:
+                    if (AsciiNumbers.TryParseHex(token, out ulong bits))
+                    {
+                        dma |= (bits & GfpDmaBit) != 0;
+                        dma32 |= (bits & GfpDma32Bit) != 0;
+                        high |= (bits & GfpHighBit) != 0;
+                    }
+
+                    break;
             }
-            else if (token.SequenceEqual("__GFP_NOMEMALLOC"u8))
+
+            if (bar < 0)
             {
-                noMemalloc = true;
+                break;
             }
-            else if (IsDirectReclaim(token))
-            {
-                directReclaim = true;
-            }
+
+            flags = flags[(bar + 1)..];
         }
 
-        return !high ? AllocationPriority.Normal
+        zone = dma ? ZoneKind.Dma : dma32 ? ZoneKind.Dma32 : ZoneKind.Normal;
+        priority = !high ? AllocationPriority.Normal
             : directReclaim || noMemalloc ? AllocationPriority.High
             : AllocationPriority.Atomic;
     }

@@ -212,6 +212,27 @@ public sealed class CliTests : IDisposable
         Assert.Equal(block, Kernel.BuddyInfo.Parse(block).ToString());
     }
 
+    [Theory]
+    [InlineData("", "buddy: no command given; the commands are ")]
+    [InlineData("frob", "buddy: unknown command 'frob'; the commands are ")]
+    [InlineData("--frob", "buddy: unknown option '--frob' and no command given; the commands are ")]
+    public void Without_a_command_one_line_names_the_commands(string commandLine, string start)
+    {
+        (int code, string stdout, string stderr) = Run(commandLine.Length == 0 ? [] : commandLine.Split(' '));
+
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout); // not the help text: one line, then the user picks a command
+        Assert.StartsWith(start, stderr, StringComparison.Ordinal);
+        Assert.EndsWith(" (see 'buddy --help').\n", stderr, StringComparison.Ordinal);
+        Assert.Single(stderr.TrimEnd('\n').Split('\n'));
+        foreach (string command in (string[])["demo", "frag", "zones", "metadata", "replay", "scenario", "capture", "bench", "map", "report"])
+        {
+            Assert.Contains($" {command},", stderr.Replace(" (see", ", (see", StringComparison.Ordinal), StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("internal-fault", stderr, StringComparison.Ordinal); // hidden
+    }
+
     private static (int Code, string Stdout, string Stderr) Run(params string[] args)
     {
         using var stdout = new StringWriter(CultureInfo.InvariantCulture) { NewLine = "\n" };

@@ -378,6 +378,28 @@ public class ReplayTests
     }
 
     [Fact]
+    public void A_trace_too_long_to_keep_in_memory_is_read_twice_and_replays_the_same()
+    {
+        // Without --memory the trace is read once and replayed from memory; beyond the buffer's
+        // limit it is read again. Both paths size the same machine and give the same numbers.
+        string path = Path.Combine(AppContext.BaseDirectory, "data", "linux-6.18-dotnet-build.trace.gz");
+        var options = new ReplayOptions { Policies = ["zoned+mobility"], SampleEvery = 10_000 };
+
+        ReplayResult kept = TraceReplay.Run(path, options, null, TraceReplay.MaxBufferedEvents);
+        ReplayResult reread = TraceReplay.Run(path, options, null, maxBuffered: 1000);
+
+        Assert.Equal(kept.MemoryBytes, reread.MemoryBytes);
+        Assert.Equal(kept.SizedToPeakPages, reread.SizedToPeakPages);
+        Assert.NotNull(kept.SizedToPeakPages);
+        Assert.Equal(kept.Trace, reread.Trace);
+        Assert.Equal(364_164L, kept.Trace.Lines);
+        Simulation.Metrics.PolicyResult a = kept.Policies.Single(), b = reread.Policies.Single();
+        Assert.Equal(a.Samples, b.Samples);
+        Assert.Equal((a.Requests, a.AllocFailures, a.PeakPagesInUse, a.MeanPagesInUse, a.FinalUnusableIndex, a.BuddyInfo),
+            (b.Requests, b.AllocFailures, b.PeakPagesInUse, b.MeanPagesInUse, b.FinalUnusableIndex, b.BuddyInfo));
+    }
+
+    [Fact]
     public void The_bundled_trace_replays_with_its_documented_counts_and_ends_with_the_trace_own_live_pages()
     {
         string path = Path.Combine(AppContext.BaseDirectory, "data", "linux-6.18-dotnet-build.trace.gz");

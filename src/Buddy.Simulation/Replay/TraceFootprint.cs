@@ -18,33 +18,48 @@ public sealed record TraceFootprint(ulong EndPfn, ulong PeakPages)
     public static TraceFootprint Measure(string path, ulong pageSize, FtraceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var bounds = new TraceBounds(pageSize);
         using FtraceReader reader = FtraceReader.Open(path, options);
-        var live = new PageOwnerMap();
-        ulong end = 1, inUse = 0, peak = 0;
+        var tally = new Tally(pageSize);
         while (reader.TryRead(out PageEvent e))
         {
-            bounds.Check(e, reader.Source);
+            tally.Add(in e, reader.Source);
+        }
+
+        return tally.Result;
+    }
+
+    /// <summary>A footprint measured event by event, for a pass that also does other work with the events.</summary>
+    internal sealed class Tally(ulong pageSize)
+    {
+        private readonly TraceBounds _bounds = new(pageSize);
+        private readonly PageOwnerMap _live = new();
+        private ulong _end = 1, _inUse, _peak;
+
+        /// <summary>The footprint of the events added so far.</summary>
+        public TraceFootprint Result => new(_end, _peak);
+
+        /// <summary>Checks <paramref name="e"/> against the bounds (naming <paramref name="source"/> when it is out of them) and counts it.</summary>
+        public void Add(in PageEvent e, string source)
+        {
+            _bounds.Check(e, source);
             ulong pages = 1UL << e.Order;
-            end = Math.Max(end, e.Pfn + pages);
+            _end = Math.Max(_end, e.Pfn + pages);
             bool alloc = e.Kind == PageEventKind.Alloc;
             for (ulong p = e.Pfn; p < e.Pfn + pages; p++)
             {
-                bool wasLive = live[p] != 0;
+                bool wasLive = _live[p] != 0;
                 if (alloc && !wasLive)
                 {
-                    inUse++;
+                    _inUse++;
                 }
                 else if (!alloc && wasLive)
                 {
-                    inUse--;
+                    _inUse--;
                 }
             }
 
-            live.Fill(e.Pfn, pages, alloc ? 1 : 0);
-            peak = Math.Max(peak, inUse);
+            _live.Fill(e.Pfn, pages, alloc ? 1 : 0);
+            _peak = Math.Max(_peak, _inUse);
         }
-
-        return new TraceFootprint(end, peak);
     }
 }

@@ -1,10 +1,15 @@
-// TraceReplay: drives policies with a trace's allocations and frees. One pass, streaming: each
-// event is decoded once and turned into the operations every policy must see (allocate, free a
-// block or part of it, forget an entry, end of event); a batch of them is then applied to one
-// policy after another, so a policy's own structures stay in cache across the batch and its clock
+// TraceReplay: drives policies with a trace's allocations and frees. Each event is decoded once
+// and turned into the operations every policy must see (allocate, free a block or part of it,
+// forget an entry, end of event); a batch of them is then applied to one policy after another, so a policy's own structures stay in cache across the batch and its clock
 // is read twice per batch, not twice per operation. A trace allocation is remembered by its pfn
 // range, so the trace's free of any of those pages releases the matching pages of the policy's own
 // block, wherever the policy placed it.
+//
+// Run reads the file once. When it must size the machine itself (no --memory), the one read both
+// finds the pfns' extent and keeps the decoded events (up to MaxBufferedEvents, 2^22 of 8 bytes:
+// 32 MB),
+// and the policies then replay them from memory; a longer trace is read a second time instead, so
+// memory stays bounded however long the trace.
 //
 // Invariants:
 // - _owner[p] (a PageOwnerMap: memory grows with the pages a trace touches) is the live entry holding trace page p, or 0; an entry's Remaining counts its pages
@@ -30,6 +35,11 @@ public sealed class TraceReplay
     /// <summary>One past the largest pfn a trace may name (2^30 pages: 4 TiB at 4 KiB pages, the largest machine a replay models; see <see cref="TraceBounds"/>).</summary>
     public const ulong MaxPfn = 1UL << 30;
 
+    /// <summary>The most events <see cref="Run(string, ReplayOptions, Action{long, long}?)"/> keeps from its sizing read (2^22 of 8 bytes: 32 MB); a longer trace is read twice.</summary>
+    internal const int MaxBufferedEvents = 1 << 22;
+
+    private const int ChunkEvents = 1 << 16;
+
     private readonly Policy[] _policies;
     private readonly PolicyMetrics[] _metrics;
     private readonly int _sampleEvery;
@@ -43,6 +53,18 @@ public sealed class TraceReplay
     private long _unmatchedFrees, _partialFrees, _staleAllocs;
     private Op[] _ops = new Op[4096];
     private int _opCount;
+
+    // One kept event in 8 bytes, what a replay uses of it: pfn (below MaxPfn = 2^30, checked before
+    // it is kept) in bits 0-39, order 40-45, kind 46, migrate type 47-49, zone 50-51, priority 52-53.
+    private readonly struct BufferedEvent(in PageEvent e)
+    {
+        private readonly ulong _bits = e.Pfn | ((ulong)e.Order << 40) | ((ulong)e.Kind << 46)
+            | ((ulong)e.Mobility << 47) | ((ulong)e.Zone << 50) | ((ulong)e.Priority << 52);
+
+        // The event again (its line number is not kept: the replay does not use it).
+        public PageEvent Event => new((PageEventKind)((_bits >> 46) & 1), _bits & ((1UL << 40) - 1), (int)((_bits >> 40) & 63),
+            (MigrateType)((_bits >> 47) & 7), (ZoneKind)((_bits >> 50) & 3), (AllocationPriority)((_bits >> 52) & 3), 0);
+    }
 
     private struct Entry
     {
@@ -86,37 +108,110 @@ public sealed class TraceReplay
     }
 
     /// <summary>
-    /// Replays a trace file: reads it once to size the machine when <see cref="ReplayOptions.MemoryBytes"/>
-    /// is not given (<see cref="ReplayOptions.PeakMultiple"/> times its peak in use), then replays it
-    /// through the policies the options name.
+    /// Replays a trace file through the policies the options name. When <see cref="ReplayOptions.MemoryBytes"/>
+    /// is not given, the machine is sized to <see cref="ReplayOptions.PeakMultiple"/> times the trace's
+    /// peak in use (<see cref="TraceFootprint"/>): the file is read once and its events replayed from
+    /// memory (a trace of more than 2^22 events is read a second time instead).
     /// </summary>
     /// <exception cref="TraceFormatException">The trace is malformed or truncated.</exception>
     /// <exception cref="ArgumentException">An option is invalid (unknown policy, memory too small for a pool).</exception>
-    public static ReplayResult Run(string path, ReplayOptions options, Action<long, long>? progress = null)
+    public static ReplayResult Run(string path, ReplayOptions options, Action<long, long>? progress = null) =>
+        Run(path, options, progress, MaxBufferedEvents);
+
+    /// <summary><see cref="Run(string, ReplayOptions, Action{long, long}?)"/> keeping at most <paramref name="maxBuffered"/> events (tests take both paths).</summary>
+    internal static ReplayResult Run(string path, ReplayOptions options, Action<long, long>? progress, int maxBuffered)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(options);
         var start = Stopwatch.GetTimestamp();
         var readerOptions = new FtraceOptions { SkipBadLines = options.SkipBadLines };
-        TraceFootprint? footprint = options.MemoryBytes is null ? TraceFootprint.Measure(path, options.PageSize, readerOptions) : null;
-        ulong memory = options.MemoryBytes ?? MemoryFor(footprint!.PeakPages, options.PageSize);
-        var machine = Machines.X86(memory, options.PageSize);
-        IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
-        var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize)).ToList();
-        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize };
-        using FileStream file = InputFile.OpenRead(path);
-        using var reader = new FtraceReader(file, path, readerOptions);
-        IReadOnlyList<PolicyResult> results = replay.Drive(reader, progress is null ? null : events => progress(file.Position, file.Length));
-        return new ReplayResult
+        FileStream file = InputFile.OpenRead(path);
+        FtraceReader? reader = null;
+        try
         {
-            Source = path,
-            MemoryBytes = machine.Size,
-            PageSize = machine.PageSize,
-            Trace = replay.GetTraceCounts(reader.Stats),
-            Policies = results,
-            SizedToPeakPages = footprint?.PeakPages,
-            Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds,
-        };
+            reader = new FtraceReader(file, path, readerOptions);
+            Action<long>? report = progress is null ? null : _ => progress(file.Position, file.Length);
+            List<BufferedEvent[]>? buffered = null;
+            int count = 0;
+            TraceFootprint? footprint = options.MemoryBytes is null ? ReadToMeasure(reader, options.PageSize, maxBuffered, report, out buffered, out count) : null;
+            ulong memory = options.MemoryBytes ?? MemoryFor(footprint!.PeakPages, options.PageSize);
+            var machine = Machines.X86(memory, options.PageSize);
+            IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
+            var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize)).ToList();
+            var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize };
+            IReadOnlyList<PolicyResult> results;
+            if (options.MemoryBytes is not null)
+            {
+                results = replay.Drive(reader, report);
+            }
+            else if (buffered is not null)
+            {
+                results = replay.DriveBuffered(buffered, count);
+            }
+            else
+            {
+                // Too long to keep: read it again, now replaying as it is read.
+                reader.Dispose();
+                reader = null;
+                file = InputFile.OpenRead(path);
+                reader = new FtraceReader(file, path, readerOptions);
+                results = replay.Drive(reader, report);
+            }
+
+            return new ReplayResult
+            {
+                Source = path,
+                MemoryBytes = machine.Size,
+                PageSize = machine.PageSize,
+                Trace = replay.GetTraceCounts(reader.Stats),
+                Policies = results,
+                SizedToPeakPages = footprint?.PeakPages,
+                Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds,
+            };
+        }
+        finally
+        {
+            reader?.Dispose(); // and the file under it
+            file.Dispose();
+        }
+    }
+
+    // Reads the whole trace, checking every event against the bounds; returns its footprint, and
+    // the events in chunks of ChunkEvents unless there were more than maxBuffered (then null: the
+    // caller reads the trace again).
+    private static TraceFootprint ReadToMeasure(FtraceReader reader, ulong pageSize, int maxBuffered, Action<long>? progress, out List<BufferedEvent[]>? events, out int count)
+    {
+        var tally = new TraceFootprint.Tally(pageSize);
+        events = [];
+        count = 0;
+        while (reader.TryRead(out PageEvent e))
+        {
+            tally.Add(in e, reader.Source);
+            if (events is not null)
+            {
+                if (count == maxBuffered)
+                {
+                    events = null; // too long to keep: from here on only the extent is wanted
+                }
+                else
+                {
+                    if ((count & (ChunkEvents - 1)) == 0)
+                    {
+                        events.Add(new BufferedEvent[ChunkEvents]);
+                    }
+
+                    events[^1][count & (ChunkEvents - 1)] = new BufferedEvent(e);
+                    count++;
+                }
+            }
+
+            if (progress is not null && (reader.Stats.Events & 0xFFFF) == 0)
+            {
+                progress(reader.Stats.Events);
+            }
+        }
+
+        return tally.Result;
     }
 
     /// <summary>The memory that covers every pfn a trace names, in bytes.</summary>
@@ -146,29 +241,49 @@ public sealed class TraceReplay
         while (reader.TryRead(out PageEvent e))
         {
             bounds.Check(e, reader.Source);
-
-            if (e.Kind == PageEventKind.Alloc)
-            {
-                Allocate(e);
-            }
-            else
-            {
-                FreeTracePages(e.Pfn, 1UL << e.Order, stale: false);
-            }
-
-            _steps++;
-            Record(new Op { Kind = OpKind.EndEvent });
-            if (_opCount >= BatchSize)
-            {
-                Apply();
-            }
-
+            Replay(e);
             if (progress is not null && (_steps & 0xFFFF) == 0)
             {
                 progress(_steps);
             }
         }
 
+        return Finish();
+    }
+
+    // Drives every policy with the first count events of the chunks (read and checked against the
+    // bounds by ReadToMeasure).
+    private PolicyResult[] DriveBuffered(List<BufferedEvent[]> chunks, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            Replay(chunks[i / ChunkEvents][i % ChunkEvents].Event);
+        }
+
+        return Finish();
+    }
+
+    private void Replay(in PageEvent e)
+    {
+        if (e.Kind == PageEventKind.Alloc)
+        {
+            Allocate(e);
+        }
+        else
+        {
+            FreeTracePages(e.Pfn, 1UL << e.Order, stale: false);
+        }
+
+        _steps++;
+        Record(new Op { Kind = OpKind.EndEvent });
+        if (_opCount >= BatchSize)
+        {
+            Apply();
+        }
+    }
+
+    private PolicyResult[] Finish()
+    {
         Apply();
         foreach (PolicyMetrics m in _metrics)
         {

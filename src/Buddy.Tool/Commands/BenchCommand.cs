@@ -41,7 +41,7 @@ internal static class BenchCommand
             PrintIssue13(stdout, run);
             if (parse.GetValue(json) is { } file)
             {
-                Output.WriteJson(file, results);
+                Output.WriteJson(file, results, ToolJson.Default.ListMeasurement);
             }
 
             return 0;

@@ -81,8 +81,23 @@ internal static class Cli
     // Every mistake the parser found, in one line, and where to look for usage.
     private static string ParseErrorLine(ParseResult parsed)
     {
+        Command command = parsed.CommandResult.Command;
+        string help = command.Parents.Any() is false ? "buddy --help" : $"buddy {command.Name} --help";
+        if (command is { Action: null, Subcommands.Count: > 0 })
+        {
+            // `buddy` alone or `buddy frob`: the parser's "Required command was not provided" names
+            // neither what was typed nor what exists, so say both.
+            return $"buddy: {NoCommand(parsed.UnmatchedTokens)}; the commands are {string.Join(", ", command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name))} (see '{help}').";
+        }
+
         string errors = string.Join("; ", parsed.Errors.Select(e => ErrorReport.OneLine(InUsersTerms(e.Message)).TrimEnd('.')));
-        string help = parsed.CommandResult.Command.Parents.Any() is false ? "buddy --help" : $"buddy {parsed.CommandResult.Command.Name} --help";
         return $"buddy: {errors} (see '{help}').";
     }
+
+    private static string NoCommand(IReadOnlyList<string> unmatched) => unmatched.Count switch
+    {
+        0 => "no command given",
+        _ when unmatched[0].StartsWith('-') => $"unknown option '{ErrorReport.OneLine(unmatched[0])}' and no command given",
+        _ => $"unknown command '{ErrorReport.OneLine(unmatched[0])}'",
+    };
 }

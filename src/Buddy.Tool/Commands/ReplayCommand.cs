@@ -67,7 +67,7 @@ internal static partial class ReplayCommand
             }
             if (parse.GetValue(json) is { } file)
             {
-                Output.WriteJson(file, result);
+                Output.WriteJson(file, result, ToolJson.Default.ReplayResult);
             }
 
             if (parse.GetValue(dumpDir) is { } dir)

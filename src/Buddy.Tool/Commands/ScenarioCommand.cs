@@ -14,8 +14,8 @@ internal static class ScenarioCommand
         Option<int> Seed, Option<string[]> Policies, Option<int?> SampleEvery,
         Option<string> Pool, Option<int> Rounds, Option<string> Sizes, Option<int> Lifetime, Option<int> Ticks, Option<int> Steps);
 
-    // Each scenario's run: checks its options, runs, prints, and returns what --json writes.
-    private static readonly Dictionary<string, Func<ParseResult, Options, TextWriter, object>> s_runs = new()
+    // Each scenario's run: checks its options, runs, prints, and returns what writes its --json file.
+    private static readonly Dictionary<string, Func<ParseResult, Options, TextWriter, Action<string>>> s_runs = new()
     {
         [ScenarioCatalog.IsaDma] = RunIsaDma,
         [ScenarioCatalog.Knuth] = RunKnuth,
@@ -50,10 +50,10 @@ internal static class ScenarioCommand
                 throw new UserInputException($"--sample-every {every}: expected at least 1.");
             }
 
-            object result = s_runs[parse.GetValue(name)!](parse, options, stdout);
+            Action<string> writeJson = s_runs[parse.GetValue(name)!](parse, options, stdout);
             if (parse.GetValue(json) is { } file)
             {
-                Output.WriteJson(file, result);
+                writeJson(file);
             }
 
             return 0;
@@ -61,7 +61,7 @@ internal static class ScenarioCommand
         return command;
     }
 
-    private static object RunHighAlloc(ParseResult parse, Options o, TextWriter stdout)
+    private static Action<string> RunHighAlloc(ParseResult parse, Options o, TextWriter stdout)
     {
         int count = parse.GetValue(o.Steps);
         if (count < 4)
@@ -79,10 +79,11 @@ internal static class ScenarioCommand
             SampleEvery = parse.GetValue(o.SampleEvery) ?? 20_000,
         }));
         PrintHighAlloc(Output.Console(stdout), high, seed, count);
-        return new { scenario = ScenarioCatalog.HighAlloc, seed, policies = high };
+        var run = new ScenarioRun<HighAllocPolicyResult>(ScenarioCatalog.HighAlloc, seed, high);
+        return file => Output.WriteJson(file, run, ToolJson.Default.ScenarioRunHighAllocPolicyResult);
     }
 
-    private static KnuthResult RunKnuth(ParseResult parse, Options o, TextWriter stdout)
+    private static Action<string> RunKnuth(ParseResult parse, Options o, TextWriter stdout)
     {
         if (parse.GetValue(o.Policies) is { Length: > 0 })
         {
@@ -108,10 +109,10 @@ internal static class ScenarioCommand
             Ticks = count,
         }));
         PrintKnuth(Output.Console(stdout), knuth);
-        return knuth;
+        return file => Output.WriteJson(file, knuth, ToolJson.Default.KnuthResult);
     }
 
-    private static object RunIsaDma(ParseResult parse, Options o, TextWriter stdout)
+    private static Action<string> RunIsaDma(ParseResult parse, Options o, TextWriter stdout)
     {
         int rounds = parse.GetValue(o.Rounds);
         if (rounds < 1)
@@ -129,7 +130,8 @@ internal static class ScenarioCommand
             SampleEvery = parse.GetValue(o.SampleEvery) ?? 1000,
         }));
         PrintIsa(Output.Console(stdout), isa, seed);
-        return new { scenario = ScenarioCatalog.IsaDma, seed, policies = isa };
+        var run = new ScenarioRun<IsaDmaPolicyResult>(ScenarioCatalog.IsaDma, seed, isa);
+        return file => Output.WriteJson(file, run, ToolJson.Default.ScenarioRunIsaDmaPolicyResult);
     }
 
     private static void PrintIsa(IAnsiConsole console, IReadOnlyList<IsaDmaPolicyResult> results, int seed)
