@@ -11,6 +11,7 @@
 // that is not a C identifier (so never invalid UTF-8), an order above KernelLimits.MaxPageOrder, a
 // block beyond KernelLimits.MaxPages. Counts saturate at long.MaxValue instead of wrapping.
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Buddy.Kernel;
 
@@ -293,25 +294,10 @@ public sealed class FtraceReader : IDisposable
             int eq = token.IndexOf((byte)'=');
             if (eq > 0)
             {
-                ReadOnlySpan<byte> key = token[..eq];
-                (int, int) value = (start + eq + 1, token.Length - eq - 1);
-                switch (key.Length)
+                ref (int Start, int Length) slot = ref SlotOf(ref found, token[..eq]);
+                if (!Unsafe.IsNullRef(ref slot) && slot.Start < 0)
                 {
-                    case 3 when found.Pfn.Start < 0 && key.SequenceEqual("pfn"u8):
-                        found.Pfn = value;
-                        break;
-                    case 4 when found.Page.Start < 0 && key.SequenceEqual("page"u8):
-                        found.Page = value;
-                        break;
-                    case 5 when found.Order.Start < 0 && key.SequenceEqual("order"u8):
-                        found.Order = value;
-                        break;
-                    case 9 when found.GfpFlags.Start < 0 && key.SequenceEqual("gfp_flags"u8):
-                        found.GfpFlags = value;
-                        break;
-                    case 11 when found.MigrateType.Start < 0 && key.SequenceEqual("migratetype"u8):
-                        found.MigrateType = value;
-                        break;
+                    slot = (start + eq + 1, token.Length - eq - 1); // the first occurrence of a key counts
                 }
             }
 
@@ -319,6 +305,21 @@ public sealed class FtraceReader : IDisposable
         }
 
         return found;
+    }
+
+    // The field a key names, or a null reference for a key the reader does not use (matched by
+    // length first: one compare rules out most keys).
+    private static ref (int Start, int Length) SlotOf(ref Fields found, ReadOnlySpan<byte> key)
+    {
+        switch (key.Length)
+        {
+            case 3 when key.SequenceEqual("pfn"u8): return ref found.Pfn;
+            case 4 when key.SequenceEqual("page"u8): return ref found.Page;
+            case 5 when key.SequenceEqual("order"u8): return ref found.Order;
+            case 9 when key.SequenceEqual("gfp_flags"u8): return ref found.GfpFlags;
+            case 11 when key.SequenceEqual("migratetype"u8): return ref found.MigrateType;
+            default: return ref Unsafe.NullRef<(int Start, int Length)>();
+        }
     }
 
     // Whether the fields are exactly what kmem.h prints, " page=… pfn=… order=…" and for an

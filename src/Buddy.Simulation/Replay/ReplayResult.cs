@@ -4,38 +4,27 @@ using Buddy.Simulation.Metrics;
 namespace Buddy.Simulation.Replay;
 
 /// <summary>Counts of what the trace held and how the replay treated it.</summary>
-public sealed record TraceCounts
-{
-    /// <summary>Lines read.</summary>
-    public required long Lines { get; init; }
-
-    /// <summary>Trace events read (every event line).</summary>
-    public required long Events { get; init; }
-
-    /// <summary>Allocations that returned a page (replayed).</summary>
-    public required long Allocs { get; init; }
-
-    /// <summary>Frees (replayed).</summary>
-    public required long Frees { get; init; }
-
-    /// <summary>Allocations that returned no page (counted, not replayed).</summary>
-    public required long FailedAllocs { get; init; }
-
-    /// <summary>Frees of pages the trace never allocated (allocated before the capture), skipped.</summary>
-    public required long UnmatchedFrees { get; init; }
-
-    /// <summary>Frees that released only part of a live block, or a block of another order.</summary>
-    public required long PartialFrees { get; init; }
-
-    /// <summary>Allocations of pages the trace still held (their free was not traced); the old pages were released first.</summary>
-    public required long StaleAllocs { get; init; }
-
-    /// <summary>Other events, counted and skipped (<see cref="Buddy.Tracing.TraceStats.SkippedEvents"/>; the name is the <c>trace.skipped</c> field of <c>buddy replay --json</c>).</summary>
-    public required long Skipped { get; init; }
-
-    /// <summary>Malformed lines skipped (with --skip-bad-lines).</summary>
-    public required long BadLines { get; init; }
-}
+/// <param name="Lines">Lines read.</param>
+/// <param name="Events">Trace events read (every event line).</param>
+/// <param name="Allocs">Allocations that returned a page (replayed).</param>
+/// <param name="Frees">Frees (replayed).</param>
+/// <param name="FailedAllocs">Allocations that returned no page (counted, not replayed).</param>
+/// <param name="UnmatchedFrees">Frees of pages the trace never allocated (allocated before the capture), skipped.</param>
+/// <param name="PartialFrees">Frees that released only part of a live block, or a block of another order.</param>
+/// <param name="StaleAllocs">Allocations of pages the trace still held (their free was not traced); the old pages were released first.</param>
+/// <param name="Skipped">Other events, counted and skipped (<see cref="Buddy.Tracing.TraceStats.SkippedEvents"/>; the name is the <c>trace.skipped</c> field of <c>buddy replay --json</c>).</param>
+/// <param name="BadLines">Malformed lines skipped (with --skip-bad-lines).</param>
+public sealed record TraceCounts(
+    long Lines,
+    long Events,
+    long Allocs,
+    long Frees,
+    long FailedAllocs,
+    long UnmatchedFrees,
+    long PartialFrees,
+    long StaleAllocs,
+    long Skipped,
+    long BadLines);
 
 /// <summary>The result of replaying one trace through several policies.</summary>
 public sealed record ReplayResult

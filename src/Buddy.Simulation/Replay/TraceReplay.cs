@@ -314,19 +314,17 @@ public sealed class TraceReplay
     public TraceCounts GetTraceCounts(TraceStats stats)
     {
         ArgumentNullException.ThrowIfNull(stats);
-        return new TraceCounts
-        {
-            Lines = stats.Lines,
-            Events = stats.Events,
-            Allocs = stats.Allocs,
-            Frees = stats.Frees,
-            FailedAllocs = stats.FailedAllocs,
-            UnmatchedFrees = _unmatchedFrees,
-            PartialFrees = _partialFrees,
-            StaleAllocs = _staleAllocs,
-            Skipped = stats.SkippedEvents,
-            BadLines = stats.BadLines,
-        };
+        return new TraceCounts(
+            Lines: stats.Lines,
+            Events: stats.Events,
+            Allocs: stats.Allocs,
+            Frees: stats.Frees,
+            FailedAllocs: stats.FailedAllocs,
+            UnmatchedFrees: _unmatchedFrees,
+            PartialFrees: _partialFrees,
+            StaleAllocs: _staleAllocs,
+            Skipped: stats.SkippedEvents,
+            BadLines: stats.BadLines);
     }
 
     private void Allocate(in PageEvent e)

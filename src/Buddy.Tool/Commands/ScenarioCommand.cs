@@ -1,6 +1,7 @@
 // `buddy scenario NAME [--seed N] [--policy NAME]... [--json FILE]`: seeded, deterministic workloads.
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Serialization.Metadata;
 using Buddy.Simulation.Scenarios;
 using Spectre.Console;
 
@@ -63,25 +64,29 @@ internal static class ScenarioCommand
 
     private static Action<string> RunHighAlloc(ParseResult parse, Options o, TextWriter stdout)
     {
-        int count = parse.GetValue(o.Steps);
-        if (count < 4)
-        {
-            throw new UserInputException("--steps must be at least 4.");
-        }
-
-        int seed = parse.GetValue(o.Seed);
-        IReadOnlyList<HighAllocPolicyResult> high = Progress.WithStatus(stdout, $"highalloc: {count:N0} steps of load ...", _ => HighAlloc.Run(new HighAllocOptions
-        {
-            Seed = seed,
-            Policies = ReplayCommand.CheckPolicies(parse.GetValue(o.Policies)),
-            Steps = count,
-            FillSteps = count / 4,
-            SampleEvery = parse.GetValue(o.SampleEvery) ?? 20_000,
-        }));
-        PrintHighAlloc(Output.Console(stdout), high, seed, count);
-        var run = new ScenarioRun<HighAllocPolicyResult>(ScenarioCatalog.HighAlloc, seed, high);
-        return file => Output.WriteJson(file, run, ToolJson.Default.ScenarioRunHighAllocPolicyResult);
+        int count = AtLeast(parse.GetValue(o.Steps), 4, "--steps");
+        return RunPolicies(parse, o, stdout, ScenarioCatalog.HighAlloc, $"highalloc: {count:N0} steps of load ...",
+            c => HighAlloc.Run(new HighAllocOptions { Seed = c.Seed, Policies = c.Policies, SampleEvery = c.SampleEvery ?? 20_000, Steps = count, FillSteps = count / 4 }),
+            (console, results, seed) => PrintHighAlloc(console, results, seed, count), ToolJson.Default.ScenarioRunHighAllocPolicyResult);
     }
+
+    // The options every policy-comparing scenario takes.
+    private sealed record CommonOptions(int Seed, string[] Policies, int? SampleEvery);
+
+    // A scenario that runs policies side by side: run it with a status line, print its table, and
+    // return what writes its --json file.
+    private static Action<string> RunPolicies<T>(ParseResult parse, Options o, TextWriter stdout, string scenario, string status,
+        Func<CommonOptions, IReadOnlyList<T>> run, Action<IAnsiConsole, IReadOnlyList<T>, int> print, JsonTypeInfo<ScenarioRun<T>> json)
+    {
+        var common = new CommonOptions(parse.GetValue(o.Seed), ReplayCommand.CheckPolicies(parse.GetValue(o.Policies)), parse.GetValue(o.SampleEvery));
+        IReadOnlyList<T> results = Progress.WithStatus(stdout, status, _ => run(common));
+        print(Output.Console(stdout), results, common.Seed);
+        var record = new ScenarioRun<T>(scenario, common.Seed, results);
+        return file => Output.WriteJson(file, record, json);
+    }
+
+    private static int AtLeast(int value, int least, string option) =>
+        value >= least ? value : throw new UserInputException(string.Create(CultureInfo.InvariantCulture, $"{option} must be at least {least}."));
 
     private static Action<string> RunKnuth(ParseResult parse, Options o, TextWriter stdout)
     {
@@ -114,24 +119,11 @@ internal static class ScenarioCommand
 
     private static Action<string> RunIsaDma(ParseResult parse, Options o, TextWriter stdout)
     {
-        int rounds = parse.GetValue(o.Rounds);
-        if (rounds < 1)
-        {
-            throw new UserInputException("--rounds must be at least 1.");
-        }
-
-        int seed = parse.GetValue(o.Seed);
-        IReadOnlyList<IsaDmaPolicyResult> isa = Progress.WithStatus(stdout, $"isa-dma-1995: {rounds} driver rounds ...", _ => IsaDma1995.Run(new IsaDmaOptions
-        {
-            Seed = seed,
-            Policies = ReplayCommand.CheckPolicies(parse.GetValue(o.Policies)),
-            DriverRounds = rounds,
-            DmaPoolSize = Output.ParseSize(parse.GetValue(o.Pool)!, "--dma-pool"),
-            SampleEvery = parse.GetValue(o.SampleEvery) ?? 1000,
-        }));
-        PrintIsa(Output.Console(stdout), isa, seed);
-        var run = new ScenarioRun<IsaDmaPolicyResult>(ScenarioCatalog.IsaDma, seed, isa);
-        return file => Output.WriteJson(file, run, ToolJson.Default.ScenarioRunIsaDmaPolicyResult);
+        int rounds = AtLeast(parse.GetValue(o.Rounds), 1, "--rounds");
+        ulong pool = Output.ParseSize(parse.GetValue(o.Pool)!, "--dma-pool");
+        return RunPolicies(parse, o, stdout, ScenarioCatalog.IsaDma, $"isa-dma-1995: {rounds} driver rounds ...",
+            c => IsaDma1995.Run(new IsaDmaOptions { Seed = c.Seed, Policies = c.Policies, SampleEvery = c.SampleEvery ?? 1000, DriverRounds = rounds, DmaPoolSize = pool }),
+            PrintIsa, ToolJson.Default.ScenarioRunIsaDmaPolicyResult);
     }
 
     private static void PrintIsa(IAnsiConsole console, IReadOnlyList<IsaDmaPolicyResult> results, int seed)
