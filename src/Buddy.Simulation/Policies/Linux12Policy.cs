@@ -32,10 +32,7 @@ public sealed class Linux12Policy : Policy
         ulong? limit = LimitOf(request);
         if (limit is null)
         {
-            bool plain = pages.TryAllocate(r, out Block b, out AllocationFailure? failure);
-            block = new PolicyBlock(b, 0);
-            reason = plain ? default : failure!.Reason;
-            return plain;
+            return TryAllocateFrom(0, r, out block, out reason);
         }
 
         ulong held = 0;

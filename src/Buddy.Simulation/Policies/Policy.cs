@@ -94,6 +94,15 @@ public abstract class Policy
     /// <summary>The name shown for allocator <paramref name="index"/> (1 and up) in buddyinfo.</summary>
     protected virtual string PoolName(int index) => $"pool{index}";
 
+    /// <summary>Allocates <paramref name="request"/> from allocator <paramref name="pool"/>; on failure <paramref name="reason"/> is the allocator's.</summary>
+    protected bool TryAllocateFrom(int pool, Request request, out PolicyBlock block, out FailureReason reason)
+    {
+        bool ok = Allocators[pool].TryAllocate(request, out Block b, out AllocationFailure? failure);
+        block = new PolicyBlock(b, pool);
+        reason = ok ? default : failure!.Reason;
+        return ok;
+    }
+
     /// <summary>The request as the core allocator takes it, without zone or limit.</summary>
     protected static Request BaseRequest(in PolicyRequest request)
     {

@@ -53,10 +53,7 @@ public sealed class ReservedPoolPolicy : Policy
             r = r.Below(limit);
         }
 
-        bool ok = _allocators[pool].TryAllocate(r, out Block b, out AllocationFailure? failure);
-        block = new PolicyBlock(b, pool);
-        reason = ok ? default : failure!.Reason;
-        return ok;
+        return TryAllocateFrom(pool, r, out block, out reason);
     }
 
     /// <inheritdoc/>

@@ -41,9 +41,6 @@ public sealed class ZonedPolicy : Policy
             return moved;
         }
 
-        bool ok = _allocators[0].TryAllocate(r, out Block b, out AllocationFailure? failure);
-        block = new PolicyBlock(b, 0);
-        reason = ok ? default : failure!.Reason;
-        return ok;
+        return TryAllocateFrom(0, r, out block, out reason);
     }
 }
