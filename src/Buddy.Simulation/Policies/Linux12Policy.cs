@@ -32,7 +32,7 @@ public sealed class Linux12Policy : Policy
         ulong? limit = LimitOf(request);
         if (limit is null)
         {
-            return TryAllocateFrom(0, r, out block, out reason);
+            return TryAllocateFrom(pages, 0, r, out block, out reason);
         }
 
         ulong held = 0;

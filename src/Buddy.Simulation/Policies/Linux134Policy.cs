@@ -26,6 +26,6 @@ public sealed class Linux134Policy : Policy
             r = r.Below(limit);
         }
 
-        return TryAllocateFrom(0, r, out block, out reason);
+        return TryAllocateFrom(_allocators[0], 0, r, out block, out reason);
     }
 }

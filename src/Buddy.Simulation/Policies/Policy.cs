@@ -94,10 +94,11 @@ public abstract class Policy
     /// <summary>The name shown for allocator <paramref name="index"/> (1 and up) in buddyinfo.</summary>
     protected virtual string PoolName(int index) => $"pool{index}";
 
-    /// <summary>Allocates <paramref name="request"/> from allocator <paramref name="pool"/>; on failure <paramref name="reason"/> is the allocator's.</summary>
-    protected bool TryAllocateFrom(int pool, Request request, out PolicyBlock block, out FailureReason reason)
+    /// <summary>Allocates <paramref name="request"/> from <paramref name="pages"/>, the policy's allocator number <paramref name="pool"/>; on failure <paramref name="reason"/> is the allocator's.</summary>
+    protected static bool TryAllocateFrom(PageAllocator pages, int pool, Request request, out PolicyBlock block, out FailureReason reason)
     {
-        bool ok = Allocators[pool].TryAllocate(request, out Block b, out AllocationFailure? failure);
+        ArgumentNullException.ThrowIfNull(pages);
+        bool ok = pages.TryAllocate(request, out Block b, out AllocationFailure? failure);
         block = new PolicyBlock(b, pool);
         reason = ok ? default : failure!.Reason;
         return ok;

@@ -53,7 +53,7 @@ public sealed class ReservedPoolPolicy : Policy
             r = r.Below(limit);
         }
 
-        return TryAllocateFrom(pool, r, out block, out reason);
+        return TryAllocateFrom(_allocators[pool], pool, r, out block, out reason);
     }
 
     /// <inheritdoc/>

@@ -41,6 +41,6 @@ public sealed class ZonedPolicy : Policy
             return moved;
         }
 
-        return TryAllocateFrom(0, r, out block, out reason);
+        return TryAllocateFrom(_allocators[0], 0, r, out block, out reason);
     }
 }
