@@ -95,7 +95,7 @@ public class PolicyTests
     [Fact]
     public void Policy_catalog_names_every_policy_and_refuses_unknown_ones()
     {
-        Assert.Equal(["linux-1.2", "reserved-pool", "linux-1.3.4", "zoned", "zoned+mobility", "zoned+mobility+compaction"], PolicyCatalog.Names);
+        Assert.Equal(["linux-1.2", "reserved-pool", "linux-1.3.4", "zoned", "zoned+mobility", "zoned+mobility+compaction", "linux-6.18"], PolicyCatalog.Names);
         foreach (string name in PolicyCatalog.Names)
         {
             Assert.Equal(name, PolicyCatalog.Create(name, s_pc).Name);

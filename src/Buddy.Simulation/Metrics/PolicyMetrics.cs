@@ -121,6 +121,8 @@ public sealed class PolicyMetrics
             CompactionPagesMoved = Policy.Allocators.Aggregate(0UL, (sum, a) => sum + a.GetCompactionStatistics().PagesMoved),
             EventsPerSecond = seconds > 0 ? _steps / seconds : 0,
             BuddyInfo = Policy.GetBuddyInfo().ToString(),
+            Mobility = Policy.Machine.Mobility.GroupByMobility ? Policy.Allocators[0].GetMobilityStatistics() : MobilityStatistics.None,
+            PageTypeInfo = Policy.Machine.Mobility.GroupByMobility ? Policy.Allocators[0].GetPageTypeInfo() : null,
             Samples = _samples,
             Dump = keepDump ? Policy.Allocators[0].Dump() : null,
         };

@@ -79,6 +79,17 @@ public sealed record PolicyResult
     /// <summary>The policy's /proc/buddyinfo at the end.</summary>
     public required string BuddyInfo { get; init; }
 
+    /// <summary>
+    /// What the policy's grouping by mobility and Linux 6.x rules did: fallbacks with the fields of
+    /// mm_page_alloc_extfrag (fragmenting ones are Mel Gorman's measure of external fragmentation),
+    /// the compaction counters of /proc/vmstat, watermark boosts, kcompactd wakes, the highatomic
+    /// reserve. <see cref="MobilityStatistics.None"/> for policies without grouping.
+    /// </summary>
+    public MobilityStatistics Mobility { get; init; } = MobilityStatistics.None;
+
+    /// <summary>The policy's /proc/pagetypeinfo at the end (policies that group by mobility; null for the others).</summary>
+    public string? PageTypeInfo { get; init; }
+
     /// <summary>The time series, sampled every N events or steps.</summary>
     public required IReadOnlyList<Sample> Samples { get; init; }
 

@@ -27,7 +27,10 @@ public sealed class ZonedPolicy : Policy
 
     /// <summary>The policy name for these mobility settings.</summary>
     public static string NameOf(MobilitySettings mobility) =>
-        !mobility.GroupByMobility ? "zoned" : mobility.Compaction ? "zoned+mobility+compaction" : "zoned+mobility";
+        !mobility.GroupByMobility ? "zoned"
+        : mobility.NoFragment ? "linux-6.18"
+        : mobility.Compaction ? "zoned+mobility+compaction"
+        : "zoned+mobility";
 
     /// <inheritdoc/>
     public override bool TryAllocate(in PolicyRequest request, out PolicyBlock block, out FailureReason reason)

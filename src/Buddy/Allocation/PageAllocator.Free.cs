@@ -32,6 +32,7 @@ public sealed partial class PageAllocator
         lock (_lock)
         {
             FreeLocked(block.Pfn, block.PageCount, nameof(block), byAddressOnly: false, block.Stamp);
+            _daemons?.Tick();
             CheckExpensivelyLocked();
         }
     }
@@ -48,6 +49,7 @@ public sealed partial class PageAllocator
         lock (_lock)
         {
             FreeLocked(_freeChecks.PfnOf(address), 0, nameof(address), byAddressOnly: true, stamp: 0);
+            _daemons?.Tick();
             CheckExpensivelyLocked();
         }
     }
@@ -64,6 +66,7 @@ public sealed partial class PageAllocator
         lock (_lock)
         {
             FreeLocked(_freeChecks.PfnOf(address), 1UL << order, nameof(order), byAddressOnly: false, stamp: 0);
+            _daemons?.Tick();
             CheckExpensivelyLocked();
         }
     }

@@ -62,6 +62,7 @@ public sealed partial class PageAllocator
             }
 
             FreeLocked(current.Pfn, current.PageCount, nameof(block), byAddressOnly: false, current.Stamp);
+            _daemons?.Tick();
             CheckExpensivelyLocked();
         }
     }
@@ -87,6 +88,28 @@ public sealed partial class PageAllocator
             return moved;
         }
     }
+
+    /// <summary>
+    /// What grouping by mobility and the Linux 6.x rules did so far: fallbacks as
+    /// mm_page_alloc_extfrag reports them, the compaction events of /proc/vmstat, watermark boosts,
+    /// kswapd and kcompactd wakes, and the high-order atomic reserve.
+    /// </summary>
+    public MobilityStatistics GetMobilityStatistics()
+    {
+        lock (_lock)
+        {
+            ulong reserved = 0;
+            foreach (Zone zone in _zones)
+            {
+                reserved += zone.ReservedHighAtomic;
+            }
+
+            return _counters.Snapshot(reserved);
+        }
+    }
+
+    /// <summary>The allocator's operations so far as its kernel daemons count time (allocations and frees under the lock); 0 without daemon work.</summary>
+    internal long DaemonClock => _daemons?.Clock ?? 0;
 
     /// <summary>Compaction runs so far, successful ones, pages scanned and pages moved.</summary>
     public CompactionStatistics GetCompactionStatistics()

@@ -55,6 +55,8 @@ public sealed partial class PageAllocator
     private readonly FreeChecks _freeChecks;
     private readonly MovableRegistry _movable;
     private readonly Compactor _compactor;
+    private readonly MobilityCounters _counters = new();
+    private readonly KernelDaemons? _daemons; // null without boosts, defrag mode or proactive compaction
     private readonly ContiguousRanges _ranges;
     private ThreadCacheSet _threadCaches; // inline, never readonly: its list of caches changes
 
@@ -73,16 +75,18 @@ public sealed partial class PageAllocator
         _reserved = new PfnRanges(layout.Reserved.Select(r => (r.Start >> _pageShift, (r.End + layout.PageSize - 1) >> _pageShift)));
 
         bool grouping = layout.Mobility.GroupByMobility;
-        (int leaves, int inners) = FreeArea.PerOperation(_maxOrder, grouping ? MobilityRules.Types : 1, _endPfn - _firstPfn + (1UL << _maxOrder));
+        int types = !grouping ? 1 : layout.Mobility.HighAtomicReserve ? MobilityRules.TypesWithHighAtomic : MobilityRules.Types;
+        (int leaves, int inners) = FreeArea.PerOperation(_maxOrder, types, _endPfn - _firstPfn + (1UL << _maxOrder));
         var chunks = new ChunkReserve(leaves, inners);
-        _zonelist = Zonelist.Build(layout, _reserved, chunks, pfn => _movable!.ContainsKey(pfn)); // asked only after construction
+        _zonelist = Zonelist.Build(layout, _reserved, chunks, pfn => _movable!.ContainsKey(pfn), _counters); // asked only after construction
         _zones = _zonelist.Zones;
         _heads = new AllocationHeads(_endPfn - _firstPfn, _firstPfn);
         _reserve = new StepReserve(_lock, chunks, _heads, _zones, grouping, _firstPfn, _endPfn);
         _guard = new MigrateCallbackGuard(_lock, () => _threadCaches.Own());
         _freeChecks = new FreeChecks(_reserved, _exact, _heads, _pageShift, _maxOrder, _firstPfn, _endPfn);
         _movable = new MovableRegistry(_lock, _reserve, _heads, _guard, _id, _pageShift);
-        _compactor = new Compactor(_lock, _reserve, _movable, _zonelist, layout);
+        _compactor = new Compactor(_lock, _reserve, _movable, _zonelist, layout, _counters);
+        _daemons = KernelDaemons.AnyWork(layout.Mobility) ? new KernelDaemons(_zonelist, _compactor, _counters, () => _threadCaches.DrainLocked(), layout.Mobility) : null;
         _ranges = new ContiguousRanges(_lock, _reserve, _heads, _movable, _zonelist, _exact, _reserved, _maxOrder, _pageShift, _id);
         _threadCaches = new ThreadCacheSet(layout, _id, _lock, _zonelist, _heads, chunks);
 
@@ -197,6 +201,7 @@ public sealed partial class PageAllocator
         lock (_lock)
         {
             _guard.RefuseLocked(nameof(Allocate));
+            _daemons?.RunDueLocked(); // before anything is taken: a migrate callback that throws loses nothing
             int highest = _zonelist.Placement(request.ZonePlusOne, r.LimitPfn, r.Order, out _);
             if (highest < 0)
             {
@@ -211,11 +216,13 @@ public sealed partial class PageAllocator
             {
                 handle = null;
                 failure = FailedLocked(request, r, highest, explain);
+                _daemons?.Tick();
                 CheckExpensivelyLocked();
                 return false;
             }
 
             block = CommitLocked(pfn, from, r, request.Mobility, tracked, handle);
+            _daemons?.Tick();
             CheckExpensivelyLocked();
             return true;
         }
@@ -242,42 +249,123 @@ public sealed partial class PageAllocator
         return tracked;
     }
 
-    // get_page_from_freelist's passes: the low watermark for every request, then the min mark
-    // (lowered by the request's priority), then after draining the caches, then after direct
-    // compaction. Returns (ulong.MaxValue, null) when every pass fails.
+    // The allocation's passes (Linux 6.18 __alloc_pages: get_page_from_freelist's fast path, then
+    // __alloc_pages_slowpath): the low watermark for every request, with ALLOC_NOFRAGMENT first when
+    // the rules say so and again without it; then the min mark (lowered by the request's priority,
+    // with ALLOC_HIGHATOMIC for a high-order atomic request); then after giving back part of the
+    // highatomic reserve and draining the caches (direct reclaim's retry); then after direct
+    // compaction; then, before failing, the whole highatomic reserve and (defrag_mode) mixing types.
+    // Returns (ulong.MaxValue, null) when every pass fails.
     private (ulong Pfn, Zone? Zone) TakeThroughPassesLocked(in ResolvedRequest r, int highest, AllocationPriority priority, MigrateType type)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
+        MobilitySettings rules = _layout.Mobility;
         WatermarkKind last = !_layout.Watermarks.Enabled || priority == AllocationPriority.NoWatermarks ? WatermarkKind.None : WatermarkKind.Min;
+        AllocFlags fast = FastPathFlags(highest);
+        AllocFlags slow = SlowPathFlags(r.Order, priority);
         (ulong Pfn, Zone? Zone) taken = (ulong.MaxValue, null);
         if (last != WatermarkKind.None)
         {
-            taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, WatermarkKind.Low, priority, type);
-        }
-
-        if (taken.Zone is null)
-        {
-            taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
-        }
-
-        if (taken.Zone is null && CachedPages > 0)
-        {
-            _threadCaches.DrainLocked(); // cached pages must not make a request fail
-            _reserve.ForStepLocked();
-            taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
-        }
-
-        if (taken.Zone is null && r.Order > 0 && _layout.Mobility.Compaction)
-        {
-            _threadCaches.DrainLocked(); // the compactor sees cached blocks as allocated
-            if (_compactor.DirectCompactLocked(r.Order, r.SearchOrder, r.LimitPfn, highest))
+            taken = Take(r, highest, WatermarkKind.Low, priority, type, fast);
+            if (taken.Zone is null && (fast & AllocFlags.NoFragment) != 0 && !rules.DefragMode)
             {
-                _reserve.ForStepLocked();
-                taken = _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, last, priority, type);
+                taken = Take(r, highest, WatermarkKind.Low, priority, type, fast & ~AllocFlags.NoFragment);
             }
         }
 
+        bool slowPath = taken.Zone is null;
+        if (slowPath)
+        {
+            taken = Take(r, highest, last, priority, type, slow);
+        }
+
+        bool reclaims = priority < AllocationPriority.Atomic; // may enter direct reclaim
+        if (taken.Zone is null && ((reclaims && UnreserveLocked(highest, type, force: false)) | CachedPages > 0))
+        {
+            _threadCaches.DrainLocked(); // cached pages must not make a request fail
+            _reserve.ForStepLocked();
+            taken = Take(r, highest, last, priority, type, slow);
+        }
+
+        if (taken.Zone is null && r.Order > 0 && rules.Compaction)
+        {
+            _threadCaches.DrainLocked(); // the compactor sees cached blocks as allocated
+            (bool ran, bool compacted) = _compactor.DirectCompactLocked(r.Order, r.SearchOrder, r.LimitPfn, highest);
+            if (compacted)
+            {
+                _reserve.ForStepLocked();
+                taken = Take(r, highest, last, priority, type, slow);
+            }
+
+            _counters.CompactStall += ran ? 1 : 0;
+            _counters.CompactSuccess += ran && taken.Zone is not null ? 1 : 0;
+            _counters.CompactFail += ran && taken.Zone is null ? 1 : 0;
+        }
+
+        while (taken.Zone is null && reclaims && UnreserveLocked(highest, type, force: true))
+        {
+            _reserve.ForStepLocked();
+            taken = Take(r, highest, last, priority, type, slow); // should_reclaim_retry: exhaust the reserve before OOM
+        }
+
+        if (taken.Zone is null && (slow & AllocFlags.NoFragment) != 0)
+        {
+            slow &= ~AllocFlags.NoFragment; // defrag_mode: mix types only rather than fail
+            _reserve.ForStepLocked();
+            taken = Take(r, highest, last, priority, type, slow);
+            if (taken.Zone is not null)
+            {
+                _daemons?.WantKcompactd();
+            }
+        }
+
+        if (taken.Zone is { } zone && slowPath && (slow & AllocFlags.HighAtomic) != 0)
+        {
+            _reserve.ForStepLocked(); // reserve_highatomic_pageblock moves the pageblock's free blocks
+            HighAtomicReserve.Reserve(zone, taken.Pfn, r.Order);
+        }
+
         return taken;
+    }
+
+    // One pass of the zone walk (the caller has the step's bitmap nodes in hand).
+    private (ulong Pfn, Zone? Zone) Take(in ResolvedRequest r, int highest, WatermarkKind mark, AllocationPriority priority, MigrateType type, AllocFlags flags) =>
+        _zonelist.Take(r.Order, r.SearchOrder, r.LimitPfn, highest, mark, priority, type, flags);
+
+    // unreserve_highatomic_pageblock, with the nodes its pageblock move needs in hand.
+    private bool UnreserveLocked(int highest, MigrateType type, bool force)
+    {
+        if (!_layout.Mobility.HighAtomicReserve)
+        {
+            return false;
+        }
+
+        _reserve.ForStepLocked();
+        return HighAtomicReserve.Unreserve(_zonelist, highest, type, force);
+    }
+
+    // alloc_flags_nofragment: with the Linux 6.x rules, a request whose preferred zone is Normal
+    // (every request under vm.defrag_mode) avoids mixing types in its first pass.
+    private AllocFlags FastPathFlags(int highest) =>
+        _layout.Mobility.DefragMode || (_layout.Mobility.NoFragment && _zonelist[highest]?.Kind == ZoneKind.Normal)
+            ? AllocFlags.NoFragment
+            : AllocFlags.None;
+
+    // gfp_to_alloc_flags: an atomic request may not block (ALLOC_NON_BLOCK) and, above order 0 with
+    // the reserve, is ALLOC_HIGHATOMIC; defrag_mode keeps ALLOC_NOFRAGMENT in the slow path.
+    private AllocFlags SlowPathFlags(int order, AllocationPriority priority)
+    {
+        AllocFlags flags = _layout.Mobility.DefragMode ? AllocFlags.NoFragment : AllocFlags.None;
+        if (priority == AllocationPriority.Atomic)
+        {
+            flags |= AllocFlags.NonBlock;
+            if (order > 0 && _layout.Mobility.HighAtomicReserve)
+            {
+                flags |= AllocFlags.HighAtomic;
+            }
+        }
+
+        return flags;
     }
 
     // Why the request failed (built only when asked for, or when the failure metric listens).

@@ -62,11 +62,12 @@ internal sealed class Zonelist
     /// <paramref name="chunks"/>; <paramref name="isMovableUnit"/> tells a zone's pageblock claims
     /// which allocated units are movable blocks.
     /// </summary>
-    public static Zonelist Build(MachineLayout layout, PfnRanges reserved, ChunkReserve chunks, Func<ulong, bool> isMovableUnit)
+    public static Zonelist Build(MachineLayout layout, PfnRanges reserved, ChunkReserve chunks, Func<ulong, bool> isMovableUnit, MobilityCounters counters)
     {
         int shift = layout.PageShift;
         ulong first = layout.BaseAddress >> shift, end = layout.EndAddress >> shift, zoneStart = 0;
         int pageblockOrder = layout.Mobility.GroupByMobility ? layout.Mobility.PageblockOrder : -1;
+        int types = layout.Mobility.HighAtomicReserve ? MobilityRules.TypesWithHighAtomic : MobilityRules.Types;
         var byLayoutIndex = new Zone?[layout.Zones.Count];
         for (int i = 0; i < layout.Zones.Count; i++)
         {
@@ -75,7 +76,12 @@ internal sealed class Zonelist
             ulong start = Math.Max(zoneStart, first), stop = Math.Min(limitPfn, end);
             if (stop > start)
             {
-                byLayoutIndex[i] = new Zone(limit.Kind, i, start, stop, layout.MaxOrder, reserved, pageblockOrder, chunks) { IsMovableUnit = isMovableUnit };
+                byLayoutIndex[i] = new Zone(limit.Kind, i, start, stop, layout.MaxOrder, reserved, pageblockOrder, chunks, types)
+                {
+                    IsMovableUnit = isMovableUnit,
+                    Counters = counters,
+                    WatermarkBoostFactor = layout.Mobility.WatermarkBoostFactor,
+                };
             }
 
             zoneStart = limitPfn;
@@ -165,7 +171,7 @@ internal sealed class Zonelist
     /// below the limit, passes the watermark and has a fitting block gives it (split down to the
     /// order); (<see cref="ulong.MaxValue"/>, null) when none does.
     /// </summary>
-    public (ulong Pfn, Zone? Zone) Take(int order, int searchOrder, ulong limitPfn, int highest, WatermarkKind mark, AllocationPriority priority, MigrateType type)
+    public (ulong Pfn, Zone? Zone) Take(int order, int searchOrder, ulong limitPfn, int highest, WatermarkKind mark, AllocationPriority priority, MigrateType type, AllocFlags flags = AllocFlags.None)
     {
         for (int i = highest; i >= 0; i--)
         {
@@ -175,12 +181,12 @@ internal sealed class Zonelist
                 continue;
             }
 
-            if (mark != WatermarkKind.None && !WatermarkOk(zone, order, mark, highest, priority))
+            if (mark != WatermarkKind.None && !WatermarkOk(zone, order, mark, highest, priority, flags))
             {
                 continue;
             }
 
-            ulong pfn = zone.Take(order, searchOrder, limitPfn, type);
+            ulong pfn = zone.Take(order, searchOrder, limitPfn, type, flags);
             if (pfn != ulong.MaxValue)
             {
                 return (pfn, zone);
@@ -192,14 +198,23 @@ internal sealed class Zonelist
 
     /// <summary>
     /// __zone_watermark_ok without its per-order scan (<see cref="Zone.Take"/> does that): the zone's
-    /// free pages, less the request's pages beyond the first, must stay above the mark plus the
-    /// lowmem reserve against the request's highest zone. As in the kernel, only the slow path
-    /// (min) lets high-priority requests into the reserve; the fast path (low) treats all alike.
+    /// free pages, less the request's pages beyond the first, must stay above the mark (raised by the
+    /// zone's watermark boost) plus the lowmem reserve against the request's highest zone. As in the
+    /// kernel, only the slow path (min) lets high-priority requests into the reserve; the fast path
+    /// (low) treats all alike. Free pages in MIGRATE_HIGHATOMIC pageblocks count only for requests
+    /// that may use reserves (__zone_watermark_unusable_free), and an order-0 high-priority request
+    /// checks min without the boost (zone_watermark_fast, Linux 6.18).
     /// </summary>
-    public static bool WatermarkOk(Zone zone, int order, WatermarkKind mark, int highest, AllocationPriority priority)
+    public static bool WatermarkOk(Zone zone, int order, WatermarkKind mark, int highest, AllocationPriority priority, AllocFlags flags = AllocFlags.None)
     {
-        long free = (long)zone.FreePages - ((1L << order) - 1);
+        bool reserves = (mark == WatermarkKind.Min && priority >= AllocationPriority.High) || (flags & AllocFlags.HighAtomic) != 0;
+        long free = (long)zone.FreePages - ((1L << order) - 1) - (reserves ? 0 : (long)zone.FreeHighAtomicPages);
         long min = (long)(mark == WatermarkKind.Low ? zone.Watermarks.Low : zone.Watermarks.Min);
+        if (order > 0 || mark != WatermarkKind.Min || priority < AllocationPriority.High)
+        {
+            min += (long)zone.WatermarkBoost;
+        }
+
         if (mark == WatermarkKind.Min && priority >= AllocationPriority.High)
         {
             min -= min / 2;

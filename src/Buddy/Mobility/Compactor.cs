@@ -3,8 +3,10 @@
 // unpinned block it meets to the highest free place above it (the free scanner's side,
 // MigrationTargets), until a free block of the wanted order appears or no free place is left
 // above the migration scanner — the scanners have met. Direct compaction (the allocation slow
-// path's last pass) compacts the zonelist's suitable zones for one order; a full compaction runs
-// until the scanners meet. It counts runs, successes, pages scanned and pages moved.
+// path's last pass) compacts the zonelist's suitable zones for one order; kcompactd compacts for
+// an order when woken, and proactively while the fragmentation score is above its mark; a full
+// compaction runs until the scanners meet. It counts runs, successes, pages scanned and moved, and
+// the /proc/vmstat compaction events (MobilityCounters).
 //
 // Invariants:
 // - _scanners holds, per zone, where its migration scanner stopped (the kernel's cached migrate
@@ -28,13 +30,15 @@ internal sealed class Compactor
     private readonly Zonelist _zonelist;
     private readonly bool _watermarksEnabled;
     private readonly int _extfragThreshold;
+    private readonly MobilityCounters _counters;
     private readonly Dictionary<Zone, ulong> _scanners = [];
     private long _runs, _successes;
     private ulong _pagesScanned, _pagesMoved;
 
     /// <summary>Creates the compactor of <paramref name="zonelist"/>'s zones, whose movable blocks <paramref name="movable"/> registers.</summary>
-    public Compactor(Lock allocatorLock, StepReserve reserve, MovableRegistry movable, Zonelist zonelist, MachineLayout layout)
+    public Compactor(Lock allocatorLock, StepReserve reserve, MovableRegistry movable, Zonelist zonelist, MachineLayout layout, MobilityCounters counters)
     {
+        _counters = counters;
         _lock = allocatorLock;
         _reserve = reserve;
         _movable = movable;
@@ -63,11 +67,13 @@ internal sealed class Compactor
     /// Direct compaction: for each zone of the zonelist from layout index <paramref name="highest"/>
     /// down that starts low enough for an order-<paramref name="order"/> block below
     /// <paramref name="limitPfn"/> and where compaction is suitable, compacts until a free block of
-    /// <paramref name="searchOrder"/> appears; true when one did.
+    /// <paramref name="searchOrder"/> appears. Returns whether any zone was compacted (compact_stall)
+    /// and whether a block appeared.
     /// </summary>
-    public bool DirectCompactLocked(int order, int searchOrder, ulong limitPfn, int highest)
+    public (bool Ran, bool Success) DirectCompactLocked(int order, int searchOrder, ulong limitPfn, int highest)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
+        bool ran = false;
         for (int i = highest; i >= 0; i--)
         {
             Zone? zone = _zonelist[i];
@@ -79,14 +85,96 @@ internal sealed class Compactor
             // First with the kernel's block suitability (targets in movable pageblocks only), then
             // at MIN_COMPACT_PRIORITY, which ignores it (compact_zone_order's ignore_block_suitable):
             // free pages in any pageblock may then take movable blocks.
+            ran = true;
             if (CompactZoneLocked(zone, searchOrder, ignoreBlockSuitable: false).Outcome == CompactionOutcome.Success
                 || CompactZoneLocked(zone, searchOrder, ignoreBlockSuitable: true).Outcome == CompactionOutcome.Success)
             {
-                return true;
+                return (true, true);
             }
         }
 
-        return false;
+        return (ran, false);
+    }
+
+    /// <summary>
+    /// kcompactd woken for <paramref name="order"/> (wakeup_kcompactd and kcompactd_do_work, Linux
+    /// 6.18): when some zone up to <paramref name="highest"/> has no free block of the order above
+    /// its min mark and compaction is suitable there, compacts each such zone for the order.
+    /// Returns whether kcompactd woke (compact_daemon_wake).
+    /// </summary>
+    public bool KcompactdLocked(int order, int highest)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        List<Zone>? suitable = null;
+        for (int i = 0; i <= highest; i++)
+        {
+            if (_zonelist[i] is { } zone && NeedsCompactionLocked(zone, order, i))
+            {
+                (suitable ??= []).Add(zone);
+            }
+        }
+
+        if (suitable is null)
+        {
+            return false;
+        }
+
+        _counters.CompactDaemonWake++;
+        _counters.KcompactdWoke();
+        foreach (Zone zone in suitable)
+        {
+            CountDaemon(CompactZoneLocked(zone, order, ignoreBlockSuitable: false));
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Proactive compaction (should_proactive_compact_node and compact_node, Linux 6.18): when the
+    /// node's fragmentation score exceeds the high mark of <paramref name="proactiveness"/>, compacts
+    /// every zone until its own score falls to the low mark or its scanners meet. Returns the node's
+    /// score before and after, or null when it was at or under the high mark.
+    /// </summary>
+    public (int Before, int After)? ProactiveLocked(int proactiveness)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        int before = FragmentationScore.OfNode(_zonelist.Zones);
+        if (before <= FragmentationScore.Mark(proactiveness, low: false))
+        {
+            return null;
+        }
+
+        _counters.KcompactdWoke();
+        int low = FragmentationScore.Mark(proactiveness, low: true);
+        foreach (Zone zone in _zonelist.Zones)
+        {
+            _scanners.Remove(zone); // whole_zone
+            CountDaemon(CompactZoneLocked(zone, order: -1, ignoreBlockSuitable: false, proactiveLowMark: low));
+        }
+
+        return (before, FragmentationScore.OfNode(_zonelist.Zones));
+    }
+
+    // compaction_suit_allocation_order at the min mark: no free block of the order (on the three
+    // mergeable types' lists) above the min watermark, and compaction suitable.
+    private bool NeedsCompactionLocked(Zone zone, int order, int highest)
+    {
+        bool hasBlock = false;
+        for (int t = 0; t < Math.Min(zone.Area.Types, MobilityRules.Types) && !hasBlock; t++)
+        {
+            hasBlock = zone.FindFit(order, order, ulong.MaxValue, t).Pfn != ulong.MaxValue;
+        }
+
+        bool aboveMin = !_watermarksEnabled || Zonelist.WatermarkOk(zone, order, WatermarkKind.Min, highest, AllocationPriority.Normal);
+        return !(hasBlock && aboveMin) && IsSuitableLocked(zone, order, highest);
+    }
+
+    // kcompactd's runs count twice, as the kernel counts them: in compact_* with every run
+    // (FinishLocked) and in compact_daemon_*.
+    private void CountDaemon(CompactionResult result)
+    {
+        _counters.CompactDaemonMigrateScanned += (long)result.PagesScanned;
+        _counters.CompactDaemonFreeScanned += (long)result.PagesMoved;
     }
 
     // compaction_suitable: enough free pages for the migration targets (order-0 watermark plus
@@ -122,8 +210,9 @@ internal sealed class Compactor
         return true;
     }
 
-    // One run over `zone`; order -1 compacts until the scanners meet.
-    private CompactionResult CompactZoneLocked(Zone zone, int order, bool ignoreBlockSuitable)
+    // One run over `zone`; order -1 compacts until the scanners meet, or with a proactive low mark
+    // (0..100) until the zone's fragmentation score is at or under it (__compact_finished).
+    private CompactionResult CompactZoneLocked(Zone zone, int order, bool ignoreBlockSuitable, int proactiveLowMark = -1)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         _runs++;
@@ -133,7 +222,8 @@ internal sealed class Compactor
         CompactionOutcome outcome = CompactionOutcome.ScannersMet;
         while (migrate < zone.EndPfn)
         {
-            if (order >= 0 && zone.AnyFit(order, order, ulong.MaxValue))
+            if ((order >= 0 && zone.AnyFit(order, order, ulong.MaxValue))
+                || (proactiveLowMark >= 0 && FragmentationScore.OfZone(zone) <= proactiveLowMark))
             {
                 outcome = CompactionOutcome.Success;
                 break;
@@ -186,6 +276,9 @@ internal sealed class Compactor
 
         _pagesScanned += result.PagesScanned;
         _pagesMoved += result.PagesMoved;
+        _counters.CompactMigrateScanned += (long)result.PagesScanned;
+        _counters.CompactFreeScanned += (long)result.PagesMoved;
+        _counters.CompactIsolated += 2 * (long)result.PagesMoved;
         if (result.PagesMoved > 0 && BuddyMetrics.CompactionPagesMoved.Enabled)
         {
             BuddyMetrics.CompactionPagesMoved.Add((long)result.PagesMoved);

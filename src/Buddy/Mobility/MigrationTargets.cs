@@ -28,9 +28,10 @@ internal static class MigrationTargets
         {
             for (int type = 0; type < types; type++)
             {
-                if (!anyPageblock && types > 1 && type != (int)MigrateType.Movable && current < zone.Area.PageblockOrder)
+                if ((!anyPageblock && types > 1 && type != (int)MigrateType.Movable && current < zone.Area.PageblockOrder)
+                    || type == (int)MigrateType.HighAtomic)
                 {
-                    continue;
+                    continue; // the high-order atomic reserve is never a migration target
                 }
 
                 ulong pfn = zone.Area.HighestFreeBelow(current, type, below);

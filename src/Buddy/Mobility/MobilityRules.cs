@@ -1,6 +1,7 @@
 // MobilityRules: the kernel's grouping-by-mobility fallback (Linux 6.18 mm/page_alloc.c:
 // fallbacks[], __rmqueue_claim with should_try_claim_block and try_to_claim_block,
-// __rmqueue_steal), applied when a request finds no free block on its own type's lists.
+// __rmqueue_steal; boost_watermark), applied when a request finds no free block on its own type's
+// lists. Every fallback that returns a block is counted as trace_mm_page_alloc_extfrag reports it.
 
 namespace Buddy;
 
@@ -11,14 +12,21 @@ namespace Buddy;
 /// of that pageblock is free or "alike" (movable pages for a movable request; for an unmovable or
 /// reclaimable request taking from a movable pageblock, the pages that are not movable). Movable
 /// requests claim only from order pageblock_order/2 up. STEAL then goes from the smallest order
-/// up and takes a block without changing any pageblock. Stateless; the zone's lock serialises use.
-/// The kernel's ALLOC_NOFRAGMENT pass (claim only whole pageblocks, no steal, in the Normal zone's
-/// fast path) is not modelled.
+/// up and takes a block without changing any pageblock. With ALLOC_NOFRAGMENT (Linux 5.0) a
+/// request below pageblock order claims only blocks of a pageblock or more and never steals. An
+/// attempt to claim part of a pageblock boosts the zone's watermarks first (try_to_claim_block).
+/// Stateless; the zone's lock serialises use.
 /// </remarks>
 internal static class MobilityRules
 {
-    /// <summary>Types with lists of their own: unmovable, movable, reclaimable.</summary>
+    /// <summary>Types with lists of their own and fallbacks between them: unmovable, movable, reclaimable (MIGRATE_PCPTYPES).</summary>
     public const int Types = 3;
+
+    /// <summary>The lists of a zone with the high-order atomic reserve: the three and MIGRATE_HIGHATOMIC.</summary>
+    public const int TypesWithHighAtomic = 4;
+
+    /// <summary>migratetype_is_mergeable: whether free blocks of this type may merge with other types' across pageblocks.</summary>
+    public static bool IsMergeable(int type) => type < Types;
 
     private static readonly MigrateType[][] s_fallbacks =
     [
@@ -39,11 +47,13 @@ internal static class MobilityRules
     /// would; returns the block to take (now on the lists of the type it is taken from or claimed
     /// for), or (<see cref="ulong.MaxValue"/>, -1).
     /// </summary>
-    public static (ulong Pfn, int Order) Fallback(Zone zone, int order, int searchOrder, ulong limitPfn, MigrateType type)
+    public static (ulong Pfn, int Order) Fallback(Zone zone, int order, int searchOrder, ulong limitPfn, MigrateType type, AllocFlags flags)
     {
         FreeArea area = zone.Area;
         int pageblockOrder = area.PageblockOrder;
-        for (int current = zone.MaxOrder; current >= searchOrder; current--)
+        bool noFragment = (flags & AllocFlags.NoFragment) != 0;
+        int minClaim = noFragment && order < pageblockOrder ? Math.Max(searchOrder, pageblockOrder) : searchOrder;
+        for (int current = zone.MaxOrder; current >= minClaim; current--)
         {
             if (!ShouldTryClaim(current, type, pageblockOrder))
             {
@@ -62,9 +72,11 @@ internal static class MobilityRules
                 area.RemoveFree(current, pfn);
                 zone.SetPageblockTypes(pfn, current, (int)type);
                 area.AddFree(current, pfn);
+                zone.Counters?.Fallback(current, pageblockOrder, type, from, changedOwnership: true);
                 return (pfn, current);
             }
 
+            zone.BoostWatermark();
             ulong pageblock = pfn & ~((1UL << pageblockOrder) - 1);
             (ulong free, ulong movable, bool whole) = CountPageblock(zone, pageblock);
             ulong alike = type == MigrateType.Movable ? movable
@@ -76,16 +88,18 @@ internal static class MobilityRules
                 (ulong claimed, int claimedOrder) = zone.FindFit(order, searchOrder, limitPfn, (int)type);
                 if (claimed != ulong.MaxValue)
                 {
+                    zone.Counters?.Fallback(current, pageblockOrder, type, from, changedOwnership: area.TypeOf(claimed) == (int)type);
                     return (claimed, claimedOrder);
                 }
             }
         }
 
-        for (int current = searchOrder; current <= zone.MaxOrder; current++)
+        for (int current = searchOrder; !noFragment && current <= zone.MaxOrder; current++)
         {
-            (ulong pfn, _) = LowestFitting(area, current, order, limitPfn, type);
+            (ulong pfn, MigrateType from) = LowestFitting(area, current, order, limitPfn, type);
             if (pfn != ulong.MaxValue)
             {
+                zone.Counters?.Fallback(current, pageblockOrder, type, from, changedOwnership: false);
                 return (pfn, current); // stolen: it stays on its pageblock's lists
             }
         }

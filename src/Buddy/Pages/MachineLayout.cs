@@ -217,6 +217,32 @@ public sealed record MachineLayout
         {
             throw new ArgumentException(Invariant($"Mobility.ExtfragThreshold must be from 0 to 1000, not {Mobility.ExtfragThreshold}."), nameof(Mobility));
         }
+
+        bool kernelRules = Mobility.NoFragment || Mobility.WatermarkBoostFactor != 0 || Mobility.HighAtomicReserve || Mobility.CompactionProactiveness != 0 || Mobility.DefragMode;
+        if (kernelRules && !Mobility.GroupByMobility)
+        {
+            throw new ArgumentException("Mobility.NoFragment, WatermarkBoostFactor, HighAtomicReserve, CompactionProactiveness and DefragMode need Mobility.GroupByMobility: they are rules about pageblocks of different types.", nameof(Mobility));
+        }
+
+        if (Mobility.WatermarkBoostFactor is < 0 or > 10_000_000)
+        {
+            throw new ArgumentException(Invariant($"Mobility.WatermarkBoostFactor must be from 0 to 10000000 (vm.watermark_boost_factor), not {Mobility.WatermarkBoostFactor}."), nameof(Mobility));
+        }
+
+        if (Mobility.CompactionProactiveness is < 0 or > 100)
+        {
+            throw new ArgumentException(Invariant($"Mobility.CompactionProactiveness must be from 0 to 100 (vm.compaction_proactiveness), not {Mobility.CompactionProactiveness}."), nameof(Mobility));
+        }
+
+        if (Mobility.CompactionProactiveness != 0 && !Mobility.Compaction)
+        {
+            throw new ArgumentException("Mobility.CompactionProactiveness needs Mobility.Compaction: kcompactd runs the compactor.", nameof(Mobility));
+        }
+
+        if (Mobility.KcompactdIntervalOperations is < 1 or > 1 << 30)
+        {
+            throw new ArgumentException(Invariant($"Mobility.KcompactdIntervalOperations must be from 1 to 2^30, not {Mobility.KcompactdIntervalOperations}."), nameof(Mobility));
+        }
     }
 
     // Until the metadata grows with use rather than with address space, refuse what cannot be built.

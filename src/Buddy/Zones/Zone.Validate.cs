@@ -72,6 +72,12 @@ internal sealed partial class Zone
             return $"zone {Name}: {freeBits + splitBits} free or split bits are set but {visited} are reachable from the roots";
         }
 
+        problem = ValidateHighAtomicReserve();
+        if (problem is not null)
+        {
+            return $"zone {Name}: {problem}";
+        }
+
         ulong counted = 0;
         for (int order = 0; order <= _maxOrder; order++)
         {
@@ -84,6 +90,20 @@ internal sealed partial class Zone
         }
 
         return null;
+    }
+
+    // nr_reserved_highatomic is the pages of the zone's MIGRATE_HIGHATOMIC pageblocks.
+    private string? ValidateHighAtomicReserve()
+    {
+        ulong pageblocks = 0;
+        foreach ((long _, long count, byte type) in _area.PageblockRuns())
+        {
+            pageblocks += type == (byte)MigrateType.HighAtomic ? (ulong)count : 0;
+        }
+
+        ulong pages = Grouped ? pageblocks << _area.PageblockOrder : 0;
+        return pages == ReservedHighAtomic ? null
+            : string.Create(CultureInfo.InvariantCulture, $"ReservedHighAtomic is {ReservedHighAtomic} pages but {pageblocks} pageblocks are MIGRATE_HIGHATOMIC");
     }
 
     private string? ValidateNode(ulong start, int order, PfnRanges reserved, Action<ulong, int, ulong> onUnit, ref ulong free, ref ulong visited)
@@ -136,7 +156,7 @@ internal sealed partial class Zone
         {
             visited++;
             ulong half = 1UL << (order - 1);
-            if (_area.IsFree(order - 1, start) && _area.IsFree(order - 1, start + half))
+            if (_area.IsFree(order - 1, start) && _area.IsFree(order - 1, start + half) && MayMerge(start, start + half, order - 1))
             {
                 return $"{where} has two free halves that were not merged";
             }

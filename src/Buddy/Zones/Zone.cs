@@ -34,7 +34,8 @@ internal sealed partial class Zone
     /// <param name="reserved">Pages never handed out.</param>
     /// <param name="pageblockOrder">log2 of the pageblock size when grouping by mobility; -1 without grouping.</param>
     /// <param name="chunks">The allocator's reserve of empty bitmap chunks; null for one of the zone's own.</param>
-    public Zone(ZoneKind kind, int index, ulong startPfn, ulong endPfn, int maxOrder, PfnRanges reserved, int pageblockOrder = -1, ChunkReserve? chunks = null)
+    /// <param name="types">Free lists per order when grouping: <see cref="MobilityRules.Types"/>, or <see cref="MobilityRules.TypesWithHighAtomic"/> with the high-order atomic reserve.</param>
+    public Zone(ZoneKind kind, int index, ulong startPfn, ulong endPfn, int maxOrder, PfnRanges reserved, int pageblockOrder = -1, ChunkReserve? chunks = null, int types = MobilityRules.Types)
     {
         Debug.Assert(endPfn > startPfn);
         Kind = kind;
@@ -44,7 +45,7 @@ internal sealed partial class Zone
         _maxOrder = maxOrder;
         _area = pageblockOrder < 0
             ? new FreeArea(startPfn, endPfn, maxOrder, chunks: chunks)
-            : new FreeArea(startPfn, endPfn, maxOrder, MobilityRules.Types, pageblockOrder, (int)MigrateType.Movable, chunks);
+            : new FreeArea(startPfn, endPfn, maxOrder, types, pageblockOrder, (int)MigrateType.Movable, chunks);
         PresentPages = endPfn - startPfn;
         ManagedPages = PresentPages - reserved.PagesIn(startPfn, endPfn);
         PopulateRoots(reserved);
@@ -80,6 +81,66 @@ internal sealed partial class Zone
 
     /// <summary>lowmem_reserve[i]: pages kept back from requests whose highest zone has index i.</summary>
     public ulong[] LowmemReserve { get; set; } = [];
+
+    /// <summary>vm.watermark_boost_factor for this zone's boosts (0: never boosted).</summary>
+    public int WatermarkBoostFactor { get; init; }
+
+    /// <summary>watermark_boost: pages added to every watermark since kswapd last ran for this zone.</summary>
+    public ulong WatermarkBoost { get; set; }
+
+    /// <summary>ZONE_BOOSTED_WATERMARK: a boost was applied and kswapd has not been woken for it yet.</summary>
+    public bool BoostPending { get; set; }
+
+    /// <summary>nr_reserved_highatomic: pages in the zone's MIGRATE_HIGHATOMIC pageblocks.</summary>
+    public ulong ReservedHighAtomic { get; set; }
+
+    /// <summary>The allocator's fallback and compaction counters (null: not counted).</summary>
+    public MobilityCounters? Counters { get; init; }
+
+    /// <summary>Free pages on the MIGRATE_HIGHATOMIC lists (nr_free_highatomic); 0 without the reserve.</summary>
+    public ulong FreeHighAtomicPages
+    {
+        get
+        {
+            if (_area.Types <= (int)MigrateType.HighAtomic)
+            {
+                return 0;
+            }
+
+            ulong free = 0;
+            for (int order = 0; order <= _maxOrder; order++)
+            {
+                free += (ulong)_area.NrFree(order, (int)MigrateType.HighAtomic) << order;
+            }
+
+            return free;
+        }
+    }
+
+    /// <summary>
+    /// boost_watermark (Linux 6.18): raises the watermarks by a pageblock, at most to
+    /// watermark_boost_factor / 10000 of the high mark (at least a pageblock), and marks the zone
+    /// for kswapd; nothing in a zone smaller than four pageblocks or without a high mark.
+    /// </summary>
+    public void BoostWatermark()
+    {
+        ulong pageblock = 1UL << _area.PageblockOrder;
+        if (WatermarkBoostFactor == 0 || pageblock * 4 > ManagedPages)
+        {
+            return;
+        }
+
+        ulong maxBoost = (ulong)((UInt128)Watermarks.High * (ulong)WatermarkBoostFactor / 10000);
+        if (maxBoost == 0)
+        {
+            return;
+        }
+
+        maxBoost = Math.Max(pageblock, maxBoost);
+        WatermarkBoost = Math.Min(WatermarkBoost + pageblock, maxBoost);
+        BoostPending = true;
+        Counters?.Boosted();
+    }
 
     /// <summary>The number of free blocks of <paramref name="order"/>.</summary>
     public long NrFree(int order) => _area.NrFree(order);
@@ -170,14 +231,29 @@ internal sealed partial class Zone
     /// Takes a block for an order-<paramref name="order"/> request of <paramref name="type"/>: from its
     /// own type's lists first, then — when grouping by mobility — by the kernel's fallback rules
     /// (<see cref="MobilityRules"/>); splits it down and returns its pfn, or <see cref="ulong.MaxValue"/>.
+    /// With <paramref name="flags"/>, MIGRATE_HIGHATOMIC blocks come first (<see cref="AllocFlags.HighAtomic"/>)
+    /// or last (<see cref="AllocFlags.NonBlock"/>), as rmqueue_buddy takes them (Linux 6.18).
     /// </summary>
-    public ulong Take(int order, int searchOrder, ulong limitPfn, MigrateType type = MigrateType.Unmovable)
+    public ulong Take(int order, int searchOrder, ulong limitPfn, MigrateType type = MigrateType.Unmovable, AllocFlags flags = AllocFlags.None)
     {
         int t = Grouped ? (int)type : 0;
-        (ulong pfn, int current) = FindFit(order, searchOrder, limitPfn, t);
+        bool reserve = _area.Types > (int)MigrateType.HighAtomic;
+        (ulong pfn, int current) = reserve && (flags & AllocFlags.HighAtomic) != 0
+            ? FindFit(order, searchOrder, limitPfn, (int)MigrateType.HighAtomic)
+            : (ulong.MaxValue, -1);
+        if (pfn == ulong.MaxValue)
+        {
+            (pfn, current) = FindFit(order, searchOrder, limitPfn, t);
+        }
+
         if (pfn == ulong.MaxValue && Grouped)
         {
-            (pfn, current) = MobilityRules.Fallback(this, order, searchOrder, limitPfn, type);
+            (pfn, current) = MobilityRules.Fallback(this, order, searchOrder, limitPfn, type, flags);
+        }
+
+        if (pfn == ulong.MaxValue && reserve && (flags & (AllocFlags.NonBlock | AllocFlags.HighAtomic)) == AllocFlags.NonBlock)
+        {
+            (pfn, current) = FindFit(order, searchOrder, limitPfn, (int)MigrateType.HighAtomic);
         }
 
         if (pfn == ulong.MaxValue)
@@ -227,7 +303,7 @@ internal sealed partial class Zone
         while (order < _maxOrder)
         {
             ulong buddy = PageMath.BuddyOf(pfn, order);
-            if (buddy < StartPfn || buddy + (1UL << order) > EndPfn || !_area.TryRemoveFree(order, buddy))
+            if (buddy < StartPfn || buddy + (1UL << order) > EndPfn || !MayMerge(pfn, buddy, order) || !_area.TryRemoveFree(order, buddy))
             {
                 break;
             }
@@ -246,6 +322,22 @@ internal sealed partial class Zone
         }
 
         _area.AddFree(order, pfn);
+    }
+
+    /// <summary>
+    /// Whether the order-<paramref name="order"/> blocks at <paramref name="pfn"/> and its buddy may
+    /// merge: across pageblocks, a MIGRATE_HIGHATOMIC (or isolated) pageblock merges only with its
+    /// own type (__free_one_page's migratetype_is_mergeable check, Linux 6.18).
+    /// </summary>
+    public bool MayMerge(ulong pfn, ulong buddy, int order)
+    {
+        if (!Grouped || order < _area.PageblockOrder)
+        {
+            return true;
+        }
+
+        int mine = _area.TypeOf(pfn), theirs = _area.TypeOf(buddy);
+        return mine == theirs || (MobilityRules.IsMergeable(mine) && MobilityRules.IsMergeable(theirs));
     }
 
     /// <summary>
