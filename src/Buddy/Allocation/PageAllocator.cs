@@ -264,18 +264,30 @@ public sealed partial class PageAllocator
         AllocFlags fast = FastPathFlags(highest);
         AllocFlags slow = SlowPathFlags(r.Order, priority);
         (ulong Pfn, Zone? Zone) taken = (ulong.MaxValue, null);
-        if (last != WatermarkKind.None)
+        if (priority != AllocationPriority.NoWatermarks)
         {
-            taken = Take(r, highest, WatermarkKind.Low, priority, type, fast);
+            // The fast path: the low mark (none when watermarks are off; then the pass differs from
+            // the slow path's first only by ALLOC_NOFRAGMENT, and runs only when it does).
+            WatermarkKind low = last == WatermarkKind.None ? WatermarkKind.None : WatermarkKind.Low;
+            if (low != WatermarkKind.None || fast != AllocFlags.None)
+            {
+                taken = Take(r, highest, low, priority, type, fast);
+            }
+
             if (taken.Zone is null && (fast & AllocFlags.NoFragment) != 0 && !rules.DefragMode)
             {
-                taken = Take(r, highest, WatermarkKind.Low, priority, type, fast & ~AllocFlags.NoFragment);
+                taken = Take(r, highest, low, priority, type, fast & ~AllocFlags.NoFragment);
             }
         }
 
         bool slowPath = taken.Zone is null;
         if (slowPath)
         {
+            if (rules.DefragMode)
+            {
+                _daemons?.WantKcompactd(); // wake_all_kswapds at max(order, pageblock_order)
+            }
+
             taken = Take(r, highest, last, priority, type, slow);
         }
 
@@ -313,10 +325,6 @@ public sealed partial class PageAllocator
             slow &= ~AllocFlags.NoFragment; // defrag_mode: mix types only rather than fail
             _reserve.ForStepLocked();
             taken = Take(r, highest, last, priority, type, slow);
-            if (taken.Zone is not null)
-            {
-                _daemons?.WantKcompactd();
-            }
         }
 
         if (taken.Zone is { } zone && slowPath && (slow & AllocFlags.HighAtomic) != 0)

@@ -14,7 +14,7 @@ namespace Buddy.Diagnostics;
 /// <param name="Name">The zone's name.</param>
 /// <param name="StartPfn">The first page frame.</param>
 /// <param name="EndPfn">One past the last.</param>
-/// <param name="PageblockTypes">One letter per pageblock from the zone's first (U unmovable, M movable, R reclaimable); empty without grouping.</param>
+/// <param name="PageblockTypes">One letter per pageblock from the zone's first (U unmovable, M movable, R reclaimable, H highatomic); empty without grouping.</param>
 public sealed record DumpZone(string Name, ulong StartPfn, ulong EndPfn, string PageblockTypes);
 
 /// <summary>A run of pages in a dump: free, allocated, cached or reserved.</summary>

@@ -76,7 +76,7 @@ public static class AllocatorDumps
         var letters = new char[z.Area.Pageblocks];
         for (int i = 0; i < letters.Length; i++)
         {
-            letters[i] = "UMR"[z.Area.PageblockTypeAt(i)];
+            letters[i] = "UMRH"[z.Area.PageblockTypeAt(i)];
         }
 
         return new string(letters);

@@ -89,10 +89,10 @@ internal static class DumpCheck
                 return F($"{at}.pageblockTypes: has {z.PageblockTypes.Length} letters; zone {z.Name} has {expected} pageblocks{(d.PageblockOrder is null ? " (none without grouping: pageblockOrder is null)" : "")}.");
             }
 
-            int bad = z.PageblockTypes.AsSpan().IndexOfAnyExcept("UMR");
+            int bad = z.PageblockTypes.AsSpan().IndexOfAnyExcept("UMRH");
             if (bad >= 0)
             {
-                return F($"{at}.pageblockTypes: letter {bad} is '{z.PageblockTypes[bad]}'; expected U, M or R.");
+                return F($"{at}.pageblockTypes: letter {bad} is '{z.PageblockTypes[bad]}'; expected U, M, R or H.");
             }
 
             previous = z.EndPfn;

@@ -12,8 +12,9 @@
 //   request has changed nothing. kswapd reclaims nothing: a simulated workload's pages are freed by the workload
 //   (a trace's frees already include the traced kernel's reclaim). What remains of balance_pgdat's
 //   boosted run is its ending: the boost it saw is dropped and kcompactd is woken for pageblock order.
-// - With vm.defrag_mode, an allocation that had to mix types wakes kcompactd for pageblock order
-//   (wake_all_kswapds at max(order, pageblock_order)).
+// - With vm.defrag_mode, an allocation that enters the slow path wakes kcompactd for pageblock
+//   order over every zone (wake_all_kswapds at max(order, pageblock_order); kswapd's own reclaim
+//   is not modelled).
 // Invariants: runs under the allocator's lock with thread caches drained before any compaction;
 // the clock only grows.
 namespace Buddy;
@@ -50,7 +51,7 @@ internal sealed class KernelDaemons
     /// <summary>Operations counted so far.</summary>
     public long Clock => _clock;
 
-    /// <summary>defrag_mode: an allocation mixed types; kcompactd is woken for pageblock order after it.</summary>
+    /// <summary>defrag_mode: an allocation entered the slow path; kcompactd is woken for pageblock order over every zone.</summary>
     public void WantKcompactd() => _kcompactdWanted = true;
 
     /// <summary>Counts one allocation or free.</summary>
@@ -59,26 +60,26 @@ internal sealed class KernelDaemons
     /// <summary>Runs what earlier operations woke or what fell due: kswapd for boosted zones, kcompactd, proactive compaction.</summary>
     public void RunDueLocked()
     {
-        bool wake = _kcompactdWanted;
+        int top = _zonelist.Zones[^1].Index;
+        int highest = _kcompactdWanted ? top : -1; // defrag_mode's wakeup: every zone
         _kcompactdWanted = false;
         foreach (Zone zone in _zonelist.Zones)
         {
             if (zone.BoostPending)
             {
-                // rmqueue clears ZONE_BOOSTED_WATERMARK and wakes kswapd; balance_pgdat ends by
-                // dropping the boost it saw and waking kcompactd.
+                // rmqueue clears ZONE_BOOSTED_WATERMARK and wakes kswapd for the zone; balance_pgdat
+                // ends by dropping the boost it saw and waking kcompactd up to that zone.
                 zone.BoostPending = false;
                 zone.WatermarkBoost = 0;
                 _counters.KswapdWoke();
-                wake = true;
+                highest = Math.Max(highest, zone.Index);
             }
         }
 
-        int top = _zonelist.Zones[^1].Index;
-        if (wake && _settings.Compaction)
+        if (highest >= 0 && _settings.Compaction)
         {
             _drainCaches();
-            _compactor.KcompactdLocked(_zonelist.Zones[0].Area.PageblockOrder, top);
+            _compactor.KcompactdLocked(_zonelist.Zones[0].Area.PageblockOrder, highest);
         }
 
         if (_settings.CompactionProactiveness > 0 && _clock >= _nextProactive)

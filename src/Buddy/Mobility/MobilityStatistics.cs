@@ -31,7 +31,7 @@ public sealed record MobilityStatistics
     /// <summary>Fallbacks after which the block's pageblock belonged to the request's type (change_ownership=1).</summary>
     public long OwnershipChanges { get; init; }
 
-    /// <summary>Watermark boosts applied (boost_watermark, on fragmenting fallbacks).</summary>
+    /// <summary>Watermark boosts applied (boost_watermark, on every attempt to claim part of a pageblock, whether or not the claim then succeeds).</summary>
     public long WatermarkBoosts { get; init; }
 
     /// <summary>Times kswapd ran for a boosted zone (and dropped the boost).</summary>
