@@ -15,7 +15,7 @@ public partial class MobilityPropertyTests
             int order = op.Order % (_layout.MaxOrder + 1);
             bool exact = type != MigrateType.Movable && order > 0 && op.A % 4 == 0;
             ulong pages = exact ? 1 + ((ulong)op.B % (1UL << order)) : 1UL << order;
-            Request request = (exact ? Request.ForPages(pages).Exact() : Request.ForOrder(order)).WithMobility(type);
+            Request request = (exact ? Request.ForPages(pages).Exact() : Request.ForOrder(order)).WithMobility(type).WithPriority(PriorityOf(op));
             bool ok;
             Block b;
             AllocationFailure? failure;
@@ -46,7 +46,7 @@ public partial class MobilityPropertyTests
             AllocationFailure? failure;
             try
             {
-                ok = _pages.TryAllocateMovable(Request.ForOrder(order), OnMigrate, out h, out failure);
+                ok = _pages.TryAllocateMovable(Request.ForOrder(order).WithPriority(PriorityOf(op)), OnMigrate, out h, out failure);
             }
             catch (InvalidDataException)
             {
@@ -65,6 +65,11 @@ public partial class MobilityPropertyTests
 
             AssertNoFreeWindow(order, failure!);
         }
+
+        // Under the Linux 6.18 rules a quarter of the allocations are atomic (GFP_ATOMIC: the
+        // highatomic reserve) and a quarter high priority; otherwise every request is normal.
+        private AllocationPriority PriorityOf(Op op) =>
+            _layout.Mobility.HighAtomicReserve ? (op.Pick % 4) switch { 0 => AllocationPriority.Atomic, 1 => AllocationPriority.High, _ => AllocationPriority.Normal } : AllocationPriority.Normal;
 
         private void Add(Alloc a, int order)
         {
