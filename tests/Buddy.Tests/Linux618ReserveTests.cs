@@ -235,12 +235,14 @@ public class Linux618ReserveTests
         Assert.Equal(8UL, pages.GetMobilityStatistics().ReservedHighAtomicPages); // frees never release the reserve
     }
 
-    [Fact(Skip = "BUG: PageAllocator.Dump() throws IndexOutOfRangeException once a zone has a MIGRATE_HIGHATOMIC pageblock (AllocatorDumps.PageblockLetters indexes \"UMR\" by type 3)")]
+    [Fact]
     public void Dump_shows_a_machine_with_a_highatomic_pageblock()
     {
         PageAllocator pages = AtomicMachine();
         ReserveFirstPageblock(pages);
-        Assert.NotNull(pages.Dump());
+        Buddy.Diagnostics.AllocatorDump dump = pages.Dump();
+        Assert.Contains('H', string.Concat(dump.Zones.Select(z => z.PageblockTypes))); // the reserved pageblock, as U/M/R letter H
+        Assert.Null(Buddy.Diagnostics.DumpCheck.FirstProblem(dump));
     }
 
     // ------------------------------------------------------------------ machines without watermarks
@@ -250,7 +252,7 @@ public class Linux618ReserveTests
     // succeeds whenever a zone has a fitting block. The slow path — and with it ALLOC_HIGHATOMIC and
     // reserve_highatomic_pageblock — is entered only when the fast path failed.
 
-    [Fact(Skip = "BUG: with WatermarkSettings.None the fast path is skipped, so an atomic order-1 request that could be served at once reserves a highatomic pageblock")]
+    [Fact]
     public void Without_watermarks_an_atomic_request_served_at_once_reserves_nothing()
     {
         // 1024 pages, pageblocks of 8 (ceiling 16 reserved pages), no watermarks, all free. The
@@ -266,7 +268,7 @@ public class Linux618ReserveTests
         Assert.Equal(0, pages.GetMobilityStatistics().HighAtomicReservations);
     }
 
-    [Fact(Skip = "BUG: with WatermarkSettings.None the fast path is skipped, so ALLOC_NOFRAGMENT never applies and a Normal-preferred request steals in Normal")]
+    [Fact]
     public void Without_watermarks_NoFragment_still_prefers_a_whole_pageblock_in_DMA32()
     {
         // The three-zone machine without watermarks; Normal has only an order-2 free block in a

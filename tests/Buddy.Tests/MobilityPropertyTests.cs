@@ -225,21 +225,7 @@ public partial class MobilityPropertyTests
                 }
             }
 
-            // Dump() cannot yet show a MIGRATE_HIGHATOMIC pageblock (Linux618ReserveTests'
-            // BUG-skipped Dump test): with the highatomic reserve, read the caches directly.
-            IEnumerable<(ulong Pfn, ulong Pages)> cached;
-            if (_layout.Mobility.HighAtomicReserve)
-            {
-                lock (_pages.SyncRoot)
-                {
-                    cached = [.. _pages.CachedBlocksLocked().Select(c => (c.Pfn, 1UL << c.Order))];
-                }
-            }
-            else
-            {
-                cached = _pages.Dump().Cached.Select(r => (r.Pfn, r.Pages));
-            }
-
+            IEnumerable<(ulong Pfn, ulong Pages)> cached = _pages.Dump().Cached.Select(r => (r.Pfn, r.Pages));
             foreach ((ulong runPfn, ulong runPages) in cached) // cached blocks are free to the model
             {
                 for (ulong p = runPfn; p < runPfn + runPages; p++)

@@ -30,6 +30,34 @@ public class PageTypeInfoTests
     }
 
     [Fact]
+    public void Mixed_blocks_count_a_pageblock_once_under_its_own_type_when_another_types_allocation_lies_in_it()
+    {
+        // Two pageblocks of 512 pages (4 MiB, max order 10). A movable order-9 block takes pageblock
+        // 0 whole; movable blocks of orders 8 down to 1 fill pageblock 1 but for its last 2 pages.
+        // An unmovable page then finds no unmovable list: the claim of pageblock 1 needs free +
+        // alike ≥ 256 (here 2 free + 0 unmovable-alike pages: try_to_claim_block refuses), so it is
+        // stolen — pageblock 1 stays movable and now holds an unmovable page: one mixed movable block.
+        var pages = new PageAllocator(MachineLayout.Flat(4 * MiB) with { Mobility = MobilitySettings.Grouping });
+        pages.Allocate(Request.ForOrder(9).WithMobility(MigrateType.Movable));
+        for (int order = 8; order >= 1; order--)
+        {
+            pages.Allocate(Request.ForOrder(order).WithMobility(MigrateType.Movable));
+        }
+
+        Block stolen = pages.Allocate(Request.ForOrder(0));
+        Assert.Equal(512UL + 510, stolen.Pfn);
+        Assert.DoesNotContain("Number of mixed blocks", pages.GetPageTypeInfo()); // a kernel without page_owner prints none
+        string[] lines = pages.GetPageTypeInfo(mixedBlocks: true).Split('\n');
+        int header = Array.IndexOf(lines, "Number of mixed blocks    Unmovable      Movable  Reclaimable   HighAtomic      Isolate ");
+        Assert.True(header > 0, string.Join('\n', lines));
+        Assert.Equal("", lines[header - 1]);
+        Assert.Equal("Node 0, zone   Normal            0            1            0            0            0 ", lines[header + 1]);
+        Assert.Equal("Node 0, zone   Normal            0            2            0            0            0 ", lines[header - 2]); // both pageblocks still movable
+        Assert.Equal(1, pages.GetMobilityStatistics().FragmentingEvents);
+        pages.Validate();
+    }
+
+    [Fact]
     public void PageTypeInfo_header_rows_and_block_counts_follow_the_kernels_format()
     {
         var pages = new PageAllocator(MachineLayout.X86(32 * MiB) with { Mobility = MobilitySettings.Grouping });

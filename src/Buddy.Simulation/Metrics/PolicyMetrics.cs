@@ -122,7 +122,7 @@ public sealed class PolicyMetrics
             EventsPerSecond = seconds > 0 ? _steps / seconds : 0,
             BuddyInfo = Policy.GetBuddyInfo().ToString(),
             Mobility = Policy.Machine.Mobility.GroupByMobility ? Policy.Allocators[0].GetMobilityStatistics() : MobilityStatistics.None,
-            PageTypeInfo = Policy.Machine.Mobility.GroupByMobility ? Policy.Allocators[0].GetPageTypeInfo() : null,
+            PageTypeInfo = Policy.Machine.Mobility.GroupByMobility ? Policy.Allocators[0].GetPageTypeInfo(mixedBlocks: true) : null,
             Samples = _samples,
             Dump = keepDump ? Policy.Allocators[0].Dump() : null,
         };

@@ -87,7 +87,7 @@ public sealed record PolicyResult
     /// </summary>
     public MobilityStatistics Mobility { get; init; } = MobilityStatistics.None;
 
-    /// <summary>The policy's /proc/pagetypeinfo at the end (policies that group by mobility; null for the others).</summary>
+    /// <summary>The policy's /proc/pagetypeinfo at the end, with "Number of mixed blocks" (policies that group by mobility; null for the others).</summary>
     public string? PageTypeInfo { get; init; }
 
     /// <summary>The time series, sampled every N events or steps.</summary>

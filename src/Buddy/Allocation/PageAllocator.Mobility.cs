@@ -12,12 +12,22 @@ public sealed partial class PageAllocator
 {
     /// <summary>The allocator's free blocks per migrate type and its pageblocks per type, as /proc/pagetypeinfo prints them.</summary>
     /// <remarks>Without grouping by mobility every pageblock is movable, as the kernel boots them.</remarks>
-    public string GetPageTypeInfo()
+    public string GetPageTypeInfo() => GetPageTypeInfo(mixedBlocks: false);
+
+    /// <summary>
+    /// /proc/pagetypeinfo; with <paramref name="mixedBlocks"/>, followed by "Number of mixed blocks"
+    /// (pageblocks of each type holding an allocation of another type), which a kernel prints only
+    /// with page_owner on — Buddy knows every allocation's type, as page_owner does.
+    /// </summary>
+    public string GetPageTypeInfo(bool mixedBlocks)
     {
         lock (_lock)
         {
             int pageblockOrder = _layout.Mobility.PageblockOrder;
-            return Kernel.PageTypeInfo.Format([.. _zones.Select(z => PageTypeCounts.Of(z, pageblockOrder))], pageblockOrder, _maxOrder + 1);
+            return Kernel.PageTypeInfo.Format(
+                [.. _zones.Select(z => PageTypeCounts.Of(z, pageblockOrder) with { MixedBlocks = mixedBlocks ? PageTypeCounts.MixedBlocks(z, _heads.MobilityOf) : null })],
+                pageblockOrder,
+                _maxOrder + 1);
         }
     }
 

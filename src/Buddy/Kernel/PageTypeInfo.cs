@@ -1,6 +1,7 @@
 // PageTypeInfo: /proc/pagetypeinfo exactly as Linux 6.18 mm/vmstat.c prints it (pagetypeinfo_show,
-// pagetypeinfo_showfree, pagetypeinfo_showblockcount) for a kernel without CMA: the types are
-// Unmovable, Movable, Reclaimable, HighAtomic and Isolate.
+// pagetypeinfo_showfree, pagetypeinfo_showblockcount, and pagetypeinfo_showmixedcount, which a
+// kernel prints only with CONFIG_PAGE_OWNER and page_owner=on) for a kernel without CMA: the types
+// are Unmovable, Movable, Reclaimable, HighAtomic and Isolate.
 using System.Globalization;
 using System.Text;
 
@@ -11,7 +12,11 @@ namespace Buddy.Kernel;
 /// <param name="Name">The zone's name.</param>
 /// <param name="FreeBlockCounts">How many blocks of each migrate type (index = kernel value) and order are free: <c>FreeBlockCounts[type][order]</c>.</param>
 /// <param name="Pageblocks">Pageblocks per migrate type.</param>
-public sealed record PageTypeInfoZone(int Node, string Name, IReadOnlyList<IReadOnlyList<long>> FreeBlockCounts, IReadOnlyList<long> Pageblocks);
+public sealed record PageTypeInfoZone(int Node, string Name, IReadOnlyList<IReadOnlyList<long>> FreeBlockCounts, IReadOnlyList<long> Pageblocks)
+{
+    /// <summary>Pageblocks of each migrate type that hold an allocation of another type ("Number of mixed blocks"); null: not tracked (a kernel without page_owner prints no such table).</summary>
+    public IReadOnlyList<long>? MixedBlocks { get; init; }
+}
 
 /// <summary>Formats /proc/pagetypeinfo.</summary>
 public static class PageTypeInfo
@@ -66,6 +71,33 @@ public static class PageTypeInfo
             sb.Append('\n');
         }
 
+        if (zones.Count > 0 && zones.All(z => z.MixedBlocks is not null))
+        {
+            AppendMixedBlocks(sb, zones);
+        }
+
         return sb.ToString();
+    }
+
+    // pagetypeinfo_showmixedcount: the same layout as the block counts, under its own header.
+    private static void AppendMixedBlocks(StringBuilder sb, IReadOnlyList<PageTypeInfoZone> zones)
+    {
+        sb.Append('\n').Append("Number of mixed blocks ".PadRight(23));
+        foreach (string name in TypeNames)
+        {
+            sb.Append(CFormat.Str(name, 12)).Append(' ');
+        }
+
+        sb.Append('\n');
+        foreach (PageTypeInfoZone z in zones)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"Node {z.Node}, zone {CFormat.Str(z.Name, 8)} ");
+            for (int type = 0; type < TypeNames.Count; type++)
+            {
+                sb.Append(CFormat.Int(type < z.MixedBlocks!.Count ? z.MixedBlocks[type] : 0, 12)).Append(' ');
+            }
+
+            sb.Append('\n');
+        }
     }
 }

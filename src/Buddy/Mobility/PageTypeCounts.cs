@@ -1,8 +1,10 @@
 // PageTypeCounts: one zone's lines of /proc/pagetypeinfo — its free blocks per migrate type and
 // order, and its pageblocks per type — counted as Linux 6.18 mm/vmstat.c counts them
-// (pagetypeinfo_showfree, pagetypeinfo_showblockcount). Without grouping by mobility every free
-// block and pageblock counts as movable, as the kernel boots them. Reads the zone only; the caller
-// holds the allocator's lock. Buddy.Kernel.PageTypeInfo formats the result.
+// (pagetypeinfo_showfree, pagetypeinfo_showblockcount), and with the allocations' types the mixed
+// pageblocks (pagetypeinfo_showmixedcount: a pageblock counts once, under its own type, when an
+// allocation of another type lies in it). Without grouping by mobility every free block and
+// pageblock counts as movable, as the kernel boots them. Reads the zone only; the caller holds the
+// allocator's lock. Buddy.Kernel.PageTypeInfo formats the result.
 using Buddy.Kernel;
 
 namespace Buddy;
@@ -13,6 +15,40 @@ internal static class PageTypeCounts
     /// <summary>The free blocks and pageblocks per migrate type of <paramref name="zone"/>, whose pageblocks have 2^<paramref name="pageblockOrder"/> pages.</summary>
     public static PageTypeInfoZone Of(Zone zone, int pageblockOrder) =>
         new(0, zone.Name, FreeBlocks(zone), Pageblocks(zone, pageblockOrder));
+
+    /// <summary>
+    /// pagetypeinfo_showmixedcount_print: per migrate type, the zone's pageblocks of that type in
+    /// which an allocation (one with a head: <paramref name="mobilityOf"/> not null) has another
+    /// type; free, reserved and cached blocks are skipped. Zeros without grouping.
+    /// </summary>
+    public static long[] MixedBlocks(Zone zone, Func<ulong, MigrateType?> mobilityOf)
+    {
+        long[] mixed = new long[PageTypeInfo.TypeNames.Count];
+        if (!zone.Grouped)
+        {
+            return mixed;
+        }
+
+        ulong size = 1UL << zone.Area.PageblockOrder;
+        for (ulong block = zone.StartPfn & ~(size - 1); block < zone.EndPfn; block += size)
+        {
+            ulong start = Math.Max(block, zone.StartPfn), end = Math.Min(block + size, zone.EndPfn);
+            int type = zone.Area.TypeOf(start);
+            for (ulong p = start; p < end;)
+            {
+                (ulong unit, int order, bool free) = zone.FindUnit(p);
+                if (!free && mobilityOf(unit) is { } mobility && (int)mobility != type)
+                {
+                    mixed[type]++;
+                    break;
+                }
+
+                p = unit + (1UL << order);
+            }
+        }
+
+        return mixed;
+    }
 
     private static long[][] FreeBlocks(Zone zone)
     {
