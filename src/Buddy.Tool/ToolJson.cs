@@ -6,6 +6,7 @@ using System.Text.Json.Serialization;
 using Buddy.Simulation.Replay;
 using Buddy.Simulation.Scenarios;
 using Buddy.Tool.Commands;
+using Buddy.Tracing;
 
 namespace Buddy.Tool;
 
@@ -23,6 +24,7 @@ internal sealed record ScenarioRun<T>(string Scenario, int Seed, IReadOnlyList<T
     NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     UseStringEnumConverter = true)]
 [JsonSerializable(typeof(ReplayResult))]
+[JsonSerializable(typeof(KernelEvidence))]
 [JsonSerializable(typeof(KnuthResult))]
 [JsonSerializable(typeof(ScenarioRun<IsaDmaPolicyResult>))]
 [JsonSerializable(typeof(ScenarioRun<HighAllocPolicyResult>))]
