@@ -15,6 +15,7 @@ namespace Buddy.Tool.Commands;
 internal static class CaptureCommand
 {
     private const string DefaultTracefs = "/sys/kernel/tracing";
+    private const string StartMarker = "buddy-capture-start";
     private const string EndMarker = "buddy-capture-end";
 
     public static Command Create(TextWriter stdout)
@@ -64,10 +65,11 @@ internal static class CaptureCommand
         int exitCode = 0;
         try
         {
-            File.WriteAllText(Path.Combine(tracefs, "trace"), ""); // clear the ring buffer
-            tracepoints.Enable();
-
+            // What the ring buffer held before is skipped up to the start marker (truncating the trace
+            // file would clear it, but .NET opens with O_CREAT and then ftruncate, which tracefs ignores).
             File.WriteAllText(tracingOn, "1");
+            File.WriteAllText(Path.Combine(tracefs, "trace_marker"), StartMarker + "\n");
+            tracepoints.Enable();
             reader.Start();
             if (seconds is { } s)
             {
@@ -102,13 +104,21 @@ internal static class CaptureCommand
         return exitCode;
     }
 
-    // Copies trace_pipe to the sink until the end marker arrives; returns the lines written.
+    // Copies trace_pipe to the sink from the start marker until the end marker arrives (what came
+    // before the start marker is an earlier session's); returns the lines written.
     private static long Pump(string pipe, Stream sink)
     {
         long count = 0;
+        bool started = false;
         using var input = new StreamReader(new FileStream(pipe, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None), Encoding.ASCII);
         while (input.ReadLine() is { } line)
         {
+            if (!started)
+            {
+                started = line.Contains(StartMarker, StringComparison.Ordinal);
+                continue;
+            }
+
             if (line.Contains(EndMarker, StringComparison.Ordinal))
             {
                 break;
