@@ -194,18 +194,18 @@ internal static partial class ReplayCommand
         if (e.Fallbacks > 0)
         {
             string routes = string.Join(", ", e.FallbacksByMigrateType.Select(r => $"{r.AllocMigrateType} from {r.FallbackMigrateType} {N(r.Count)}"));
-            console.WriteLine($"  {N(e.FragmentingFallbacks)} fragmenting fallbacks (a block smaller than a pageblock taken from another migrate type) of {N(e.Fallbacks)} fallbacks; {N(e.OwnershipChanges)} pageblock ownership changes. By type asked from type taken: {routes}.");
+            console.WriteLine($"  Fragmenting fallbacks: {N(e.FragmentingFallbacks)} of {N(e.Fallbacks)} fallbacks to another migrate type (fragmenting: a block smaller than a pageblock taken); pageblock ownership changes: {N(e.OwnershipChanges)}; asked from taken: {routes}.");
         }
 
         if (e.CompactionRuns > 0 || e.CompactionEnds > 0)
         {
-            string outcomes = e.CompactionOutcomes.Count == 0 ? "none ended in the trace" : "ended " + string.Join(", ", e.CompactionOutcomes.Select(o => $"{o.Key} {N(o.Value)}"));
-            console.WriteLine($"  {N(e.CompactionRuns)} compaction runs ({N(e.SyncCompactionRuns)} sync, {N(e.AsyncCompactionRuns)} async), {outcomes}.");
+            string outcomes = e.CompactionOutcomes.Count == 0 ? "none ended in the trace" : "ended: " + string.Join(", ", e.CompactionOutcomes.Select(o => $"{o.Key} {N(o.Value)}"));
+            console.WriteLine($"  Compaction runs: {N(e.CompactionRuns)} (sync {N(e.SyncCompactionRuns)}, async {N(e.AsyncCompactionRuns)}); {outcomes}.");
         }
 
         if (e.ZoneLockedAllocations > 0)
         {
-            console.WriteLine($"  {N(e.ZoneLockedAllocations)} allocations from the buddy lists under the zone lock, {N(e.PercpuRefills)} of them per-cpu list refills.");
+            console.WriteLine($"  Zone-locked allocations: {N(e.ZoneLockedAllocations)} (per-cpu list refills {N(e.PercpuRefills)}).");
         }
     }
 
