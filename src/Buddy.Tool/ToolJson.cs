@@ -1,7 +1,8 @@
 // ToolJson: every document the tool writes with --json, by source generation (no reflection: the
 // tool is published with Native AOT). The options are the tool's JSON conventions: camelCase
 // property names, dictionary keys as they are, indented, NaN and infinities as the strings
-// "NaN"/"Infinity", enums by name.
+// "NaN"/"Infinity", enums by name. KernelEvidence (a section of ReplayResult) is registered on its
+// own too, so what the traced kernel recorded can be written without a replay around it.
 using System.Text.Json.Serialization;
 using Buddy.Simulation.Replay;
 using Buddy.Simulation.Scenarios;
