@@ -90,9 +90,17 @@ public sealed partial class FtraceReader
         }
 
         ReadOnlySpan<byte> mode = Value(fields, "mode", line);
-        return mode.SequenceEqual("sync"u8) || (mode.SequenceEqual("async"u8)
-            ? false
-            : throw Bad("mode", $"expected mode=sync or mode=async, found '{Encoding.ASCII.GetString(mode)}'", line));
+        if (mode.SequenceEqual("sync"u8))
+        {
+            return true;
+        }
+
+        if (mode.SequenceEqual("async"u8))
+        {
+            return false;
+        }
+
+        throw Bad("mode", $"expected mode=sync or mode=async, found '{Encoding.ASCII.GetString(mode)}'", line);
     }
 
     // A compaction pfn, printed 0x%lx (zone_end followed by the format's ','): a zone ends at
@@ -118,9 +126,17 @@ public sealed partial class FtraceReader
     private bool ParseFlag(ReadOnlySpan<byte> fields, string name, ReadOnlySpan<byte> line)
     {
         ReadOnlySpan<byte> text = Value(fields, name, line);
-        return text.SequenceEqual("1"u8) || (text.SequenceEqual("0"u8)
-            ? false
-            : throw Bad(name, $"expected 0 or 1, found '{Encoding.ASCII.GetString(text)}'", line));
+        if (text.SequenceEqual("1"u8))
+        {
+            return true;
+        }
+
+        if (text.SequenceEqual("0"u8))
+        {
+            return false;
+        }
+
+        throw Bad(name, $"expected 0 or 1, found '{Encoding.ASCII.GetString(text)}'", line);
     }
 
     // The value of the first "name=value" token of the fields; a missing key is a bad line. The
