@@ -1,11 +1,13 @@
 // ToolJson: every document the tool writes with --json, by source generation (no reflection: the
 // tool is published with Native AOT). The options are the tool's JSON conventions: camelCase
 // property names, dictionary keys as they are, indented, NaN and infinities as the strings
-// "NaN"/"Infinity", enums by name.
+// "NaN"/"Infinity", enums by name. KernelEvidence (a section of ReplayResult) is registered on its
+// own too, so what the traced kernel recorded can be written without a replay around it.
 using System.Text.Json.Serialization;
 using Buddy.Simulation.Replay;
 using Buddy.Simulation.Scenarios;
 using Buddy.Tool.Commands;
+using Buddy.Tracing;
 
 namespace Buddy.Tool;
 
@@ -23,6 +25,7 @@ internal sealed record ScenarioRun<T>(string Scenario, int Seed, IReadOnlyList<T
     NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     UseStringEnumConverter = true)]
 [JsonSerializable(typeof(ReplayResult))]
+[JsonSerializable(typeof(KernelEvidence))]
 [JsonSerializable(typeof(KnuthResult))]
 [JsonSerializable(typeof(ScenarioRun<IsaDmaPolicyResult>))]
 [JsonSerializable(typeof(ScenarioRun<HighAllocPolicyResult>))]

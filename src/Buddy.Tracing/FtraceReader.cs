@@ -10,6 +10,8 @@
 // A line ends at '\n', "\r\n" or a lone '\r'. Values no kernel prints are bad lines: an event name
 // that is not a C identifier (so never invalid UTF-8), an order above KernelLimits.MaxPageOrder, a
 // block beyond KernelLimits.MaxPages. Counts saturate at long.MaxValue instead of wrapping.
+// The kernel's own fragmentation events (mm_page_alloc_extfrag, mm_page_alloc_zone_locked,
+// mm_compaction_begin/end) are read into Stats.Evidence by FtraceReader.Evidence.cs, never returned.
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -26,12 +28,15 @@ public sealed record FtraceOptions
 
 /// <summary>Reads page allocation and free events from ftrace text, plain or gzip, one at a time.</summary>
 /// <remarks>
-/// Other events (mm_page_free_batched, mm_page_alloc_zone_locked, mm_page_pcpu_drain,
-/// mm_page_alloc_extfrag, anything else) are counted in <see cref="Stats"/> and skipped; they
-/// repeat or annotate the two that drive a replay. Allocations that returned no page are counted.
+/// Other events (mm_page_free_batched, mm_page_pcpu_drain, anything else) are counted in
+/// <see cref="Stats"/> and skipped; they repeat or annotate the two that drive a replay. Four of
+/// them are also read, every field checked, into <see cref="TraceStats.Evidence"/>: the kernel's own
+/// record of fallbacks (mm_page_alloc_extfrag), zone-locked allocations (mm_page_alloc_zone_locked)
+/// and compaction runs (mm_compaction_begin, mm_compaction_end); a malformed one is a bad line.
+/// Allocations that returned no page are counted.
 /// pfn may be hex (kernels from 5.14) or decimal (older). Not thread-safe.
 /// </remarks>
-public sealed class FtraceReader : IDisposable
+public sealed partial class FtraceReader : IDisposable
 {
     private const int MaxLine = 1 << 20;
     private static readonly SearchValues<byte> IdentifierBytes = SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"u8);
@@ -168,6 +173,7 @@ public sealed class FtraceReader : IDisposable
             return true;
         }
 
+        ReadEvidence(name, fields, line);
         Stats.CountSkipped(name);
         return false;
     }
@@ -181,10 +187,7 @@ public sealed class FtraceReader : IDisposable
         int order = ParseOrder(Field(fields, found.Order, "order", line), line);
         ReadOnlySpan<byte> mt = Field(fields, found.MigrateType, "migratetype", line);
         ReadOnlySpan<byte> gfp = Field(fields, found.GfpFlags, "gfp_flags", line);
-        if (!AsciiNumbers.TryParseDecimal(mt, out ulong migrate) || migrate > (ulong)MigrateType.Isolate)
-        {
-            throw Bad("migratetype", $"expected a migrate type 0..5, found '{Encoding.ASCII.GetString(mt)}'", line);
-        }
+        MigrateType migrate = ParseMigrateType(mt, line);
 
         // A failed allocation prints a NULL page (all zeros, or "(null)"/"(nil)" on older kernels).
         if (page.IndexOfAnyExcept((byte)'0') < 0 || page.SequenceEqual("(null)"u8) || page.SequenceEqual("(nil)"u8))
@@ -196,7 +199,7 @@ public sealed class FtraceReader : IDisposable
         ulong pfn = ParsePfn(pfnText, line);
         Stats.Allocs++;
         GfpFlags.Classify(gfp, out ZoneKind zone, out AllocationPriority priority);
-        pageEvent = new PageEvent(PageEventKind.Alloc, pfn, order, (MigrateType)migrate, zone, priority, _line);
+        pageEvent = new PageEvent(PageEventKind.Alloc, pfn, order, migrate, zone, priority, _line);
         return true;
     }
 
@@ -371,14 +374,24 @@ public sealed class FtraceReader : IDisposable
         return pfn;
     }
 
-    private int ParseOrder(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line)
+    private int ParseOrder(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line, string field = "order")
     {
         if (!AsciiNumbers.TryParseDecimal(text, out ulong order) || order > KernelLimits.MaxPageOrder)
         {
-            throw Bad("order", $"expected an order 0..{KernelLimits.MaxPageOrder} (no kernel's buddy allocator holds a larger block), found '{Encoding.ASCII.GetString(text)}'", line);
+            throw Bad(field, $"expected an order 0..{KernelLimits.MaxPageOrder} (no kernel's buddy allocator holds a larger block), found '{Encoding.ASCII.GetString(text)}'", line);
         }
 
         return (int)order;
+    }
+
+    private MigrateType ParseMigrateType(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line, string field = "migratetype")
+    {
+        if (!AsciiNumbers.TryParseDecimal(text, out ulong migrate) || migrate > (ulong)MigrateType.Isolate)
+        {
+            throw Bad(field, $"expected a migrate type 0..5, found '{Encoding.ASCII.GetString(text)}'", line);
+        }
+
+        return (MigrateType)migrate;
     }
 
     private TraceFormatException Bad(string? field, string message, ReadOnlySpan<byte> line)

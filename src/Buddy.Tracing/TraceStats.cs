@@ -1,4 +1,6 @@
-// TraceStats: what a reader has seen so far — lines, events by kind, and what it skipped.
+// TraceStats: what a reader has seen so far — lines, events by kind, what it skipped, and the
+// kernel's own fragmentation events (KernelEvidence). An event that does not drive a replay is
+// counted as skipped, by name, even when it is also read into the evidence.
 namespace Buddy.Tracing;
 
 /// <summary>Counts kept while reading a trace.</summary>
@@ -25,7 +27,12 @@ public sealed class TraceStats
     /// <summary>mm_page_alloc events that returned no page (counted, not replayed).</summary>
     public long FailedAllocs { get; internal set; }
 
-    /// <summary>Events of other names (mm_page_free_batched, mm_page_pcpu_drain, ...), counted and skipped.</summary>
+    /// <summary>
+    /// Events of other names (mm_page_free_batched, mm_page_pcpu_drain, ...), counted and not replayed.
+    /// The ones the reader reads into <see cref="Evidence"/> (mm_page_alloc_extfrag,
+    /// mm_page_alloc_zone_locked, mm_compaction_begin, mm_compaction_end) are counted here too, once
+    /// read without error: they annotate the trace, they do not drive a replay.
+    /// </summary>
     public long SkippedEvents { get; internal set; }
 
     /// <summary>Events the kernel dropped because its ring buffer was full ("CPU:n [LOST m EVENTS]" lines); saturates at <see cref="long.MaxValue"/>.</summary>
@@ -36,6 +43,16 @@ public sealed class TraceStats
 
     /// <summary>The first malformed line's error, when bad lines were skipped.</summary>
     public string? FirstBadLine { get; internal set; }
+
+    /// <summary>
+    /// A snapshot of what the traced kernel recorded so far about its fallbacks, zone-locked
+    /// allocations and compaction runs (<see cref="KernelEvidence.Events"/> is 0 when the trace holds
+    /// none of those events). Each read copies the counts.
+    /// </summary>
+    public KernelEvidence Evidence => EvidenceTally.ToEvidence();
+
+    /// <summary>The counters behind <see cref="Evidence"/>, which the reader adds to.</summary>
+    internal KernelEvidenceTally EvidenceTally { get; } = new();
 
     /// <summary>Skipped events by name.</summary>
     public IReadOnlyDictionary<string, long> SkippedByName =>

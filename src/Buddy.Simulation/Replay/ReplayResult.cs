@@ -1,5 +1,7 @@
-// ReplayResult: what a trace replay reports — the trace's own counts and each policy's result.
+// ReplayResult: what a trace replay reports — the trace's own counts, what the traced kernel itself
+// recorded (KernelEvidence, null when the trace holds none of those events), and each policy's result.
 using Buddy.Simulation.Metrics;
+using Buddy.Tracing;
 
 namespace Buddy.Simulation.Replay;
 
@@ -47,6 +49,14 @@ public sealed record ReplayResult
 
     /// <summary>The trace's counts.</summary>
     public required TraceCounts Trace { get; init; }
+
+    /// <summary>
+    /// What the traced kernel recorded beside its allocations and frees — its migrate-type fallbacks
+    /// (<see cref="KernelEvidence.FragmentingFallbacks"/>), pageblock ownership changes, zone-locked
+    /// allocations and compaction runs by outcome — copied from the trace, not simulated; null when
+    /// the trace holds none of those events.
+    /// </summary>
+    public KernelEvidence? KernelEvidence { get; init; }
 
     /// <summary>Each policy's result, in the order given.</summary>
     public required IReadOnlyList<PolicyResult> Policies { get; init; }

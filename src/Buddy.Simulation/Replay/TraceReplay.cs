@@ -5,6 +5,10 @@
 // range, so the trace's free of any of those pages releases the matching pages of the policy's own
 // block, wherever the policy placed it.
 //
+// The trace's other events are not replayed; the kernel's own record of fallbacks, zone-locked
+// allocations and compaction runs that the reader collects (TraceStats.Evidence) is copied into the
+// result as it was read.
+//
 // Run reads the file once. When it must size the machine itself (no --memory), the one read both
 // finds the pfns' extent and keeps the decoded events (up to MaxBufferedEvents, 2^22 of 8 bytes:
 // 32 MB),
@@ -164,6 +168,7 @@ public sealed class TraceReplay
                 MemoryBytes = machine.Size,
                 PageSize = machine.PageSize,
                 Trace = replay.GetTraceCounts(reader.Stats),
+                KernelEvidence = reader.Stats.Evidence is { Events: > 0 } evidence ? evidence : null,
                 Policies = results,
                 SizedToPeakPages = footprint?.PeakPages,
                 Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds,

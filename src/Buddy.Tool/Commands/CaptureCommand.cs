@@ -1,6 +1,8 @@
 // `buddy capture --out FILE [--seconds N | -- COMMAND...]`: records kmem:mm_page_alloc and
-// mm_page_free through tracefs (mounting it if needed), streaming trace_pipe to a file (gzip when
-// the name ends in .gz), and restores the tracepoints as they were.
+// mm_page_free — and, where the kernel has them, its own record of fallbacks and compaction
+// (kmem:mm_page_alloc_extfrag, mm_page_alloc_zone_locked, compaction:mm_compaction_begin/end; see
+// CaptureTracepoints) — through tracefs (mounting it if needed), streaming trace_pipe to a file (gzip
+// when the name ends in .gz), and restores each tracepoint as it was.
 using System.CommandLine;
 using System.Diagnostics;
 using System.IO.Compression;
@@ -13,8 +15,8 @@ namespace Buddy.Tool.Commands;
 internal static class CaptureCommand
 {
     private const string DefaultTracefs = "/sys/kernel/tracing";
+    private const string StartMarker = "buddy-capture-start";
     private const string EndMarker = "buddy-capture-end";
-    private static readonly string[] s_events = ["kmem/mm_page_alloc", "kmem/mm_page_free"];
 
     public static Command Create(TextWriter stdout)
     {
@@ -22,7 +24,11 @@ internal static class CaptureCommand
         var seconds = new Option<int?>("--seconds") { Description = "Capture for this many seconds (1..3600)." };
         var tracefs = new Option<string>("--tracefs") { Description = "Where tracefs is mounted.", DefaultValueFactory = _ => DefaultTracefs };
         var command = new Argument<string[]>("COMMAND") { Description = "A command to run and trace until it exits (after --).", Arity = ArgumentArity.ZeroOrMore };
-        var capture = new Command("capture", "Record a live page-allocation trace through tracefs (needs root).")
+        var capture = new Command(
+            "capture",
+            "Record a live page-allocation trace through tracefs (needs root): kmem:mm_page_alloc and mm_page_free, and where the kernel has them "
+            + "kmem:mm_page_alloc_extfrag, kmem:mm_page_alloc_zone_locked, compaction:mm_compaction_begin and mm_compaction_end (the kernel's own record of "
+            + "fallbacks and compaction, which buddy replay prints beside the simulation). Each tracepoint is put back as it was.")
         {
             output, seconds, tracefs, command,
         };
@@ -49,8 +55,7 @@ internal static class CaptureCommand
     private static int Run(string tracefs, string outPath, int? seconds, string[] command, TextWriter stdout)
     {
         EnsureTracefs(tracefs);
-        string[] enableFiles = [.. s_events.Select(e => Path.Combine(tracefs, "events", e, "enable"))];
-        string[] previous = [.. enableFiles.Select(f => File.ReadAllText(f).Trim())];
+        CaptureTracepoints tracepoints = CaptureTracepoints.Find(tracefs);
         string tracingOn = Path.Combine(tracefs, "tracing_on");
         string previousOn = File.Exists(tracingOn) ? File.ReadAllText(tracingOn).Trim() : "1";
         Stream file = File.Create(outPath);
@@ -60,13 +65,11 @@ internal static class CaptureCommand
         int exitCode = 0;
         try
         {
-            File.WriteAllText(Path.Combine(tracefs, "trace"), ""); // clear the ring buffer
-            foreach (string f in enableFiles)
-            {
-                File.WriteAllText(f, "1");
-            }
-
+            // What the ring buffer held before is skipped up to the start marker (truncating the trace
+            // file would clear it, but .NET opens with O_CREAT and then ftruncate, which tracefs ignores).
             File.WriteAllText(tracingOn, "1");
+            File.WriteAllText(Path.Combine(tracefs, "trace_marker"), StartMarker + "\n");
+            tracepoints.Enable();
             reader.Start();
             if (seconds is { } s)
             {
@@ -84,10 +87,7 @@ internal static class CaptureCommand
         }
         finally
         {
-            for (int i = 0; i < enableFiles.Length; i++)
-            {
-                File.WriteAllText(enableFiles[i], previous[i]);
-            }
+            tracepoints.Restore();
 
             File.WriteAllText(Path.Combine(tracefs, "trace_marker"), EndMarker + "\n");
             if (reader.IsAlive && !reader.Join(TimeSpan.FromSeconds(10)))
@@ -100,17 +100,25 @@ internal static class CaptureCommand
 
         sink.Flush();
         sink.Dispose();
-        Summarize(outPath, lines, exitCode, command, stdout);
+        Summarize(outPath, lines, exitCode, command, tracepoints.Missing, stdout);
         return exitCode;
     }
 
-    // Copies trace_pipe to the sink until the end marker arrives; returns the lines written.
+    // Copies trace_pipe to the sink from the start marker until the end marker arrives (what came
+    // before the start marker is an earlier session's); returns the lines written.
     private static long Pump(string pipe, Stream sink)
     {
         long count = 0;
+        bool started = false;
         using var input = new StreamReader(new FileStream(pipe, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None), Encoding.ASCII);
         while (input.ReadLine() is { } line)
         {
+            if (!started)
+            {
+                started = line.Contains(StartMarker, StringComparison.Ordinal);
+                continue;
+            }
+
             if (line.Contains(EndMarker, StringComparison.Ordinal))
             {
                 break;
@@ -225,7 +233,7 @@ internal static class CaptureCommand
         }
     }
 
-    private static void Summarize(string path, long lines, int exitCode, string[] command, TextWriter stdout)
+    private static void Summarize(string path, long lines, int exitCode, string[] command, IReadOnlyList<string> missing, TextWriter stdout)
     {
         using FtraceReader reader = FtraceReader.Open(path, new FtraceOptions { SkipBadLines = true });
         while (reader.TryRead(out _))
@@ -234,6 +242,9 @@ internal static class CaptureCommand
 
         TraceStats s = reader.Stats;
         stdout.WriteLine($"Captured {lines:N0} lines to {path}: {s.Allocs:N0} allocations, {s.Frees:N0} frees, {s.FailedAllocs:N0} failed allocations{(s.LostEvents > 0 ? $", {s.LostEvents:N0} events LOST (ring buffer full)" : ", no lost events")}.");
+        KernelEvidence e = s.Evidence;
+        stdout.WriteLine($"The kernel recorded {e.Fallbacks:N0} migrate-type fallbacks ({e.FragmentingFallbacks:N0} fragmenting), {e.CompactionRuns:N0} compaction runs and {e.ZoneLockedAllocations:N0} zone-locked allocations"
+            + (missing.Count > 0 ? $"; not on this kernel: {string.Join(", ", missing)}." : "."));
         if (s.BadLines > 0)
         {
             stdout.WriteLine($"{s.BadLines:N0} lines were not page events; the first: {s.FirstBadLine}");

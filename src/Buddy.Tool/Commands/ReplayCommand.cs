@@ -7,6 +7,7 @@ using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 using Buddy.Simulation.Replay;
 using Buddy.Simulation.Scenarios;
+using Buddy.Tracing;
 using Spectre.Console;
 
 namespace Buddy.Tool.Commands;
@@ -129,6 +130,12 @@ internal static partial class ReplayCommand
         console.WriteLine($"Machine: {Units.FormatSize(r.MemoryBytes)}{sizing}. {Units.FormatSize(r.PageSize)} pages; zones {Zones(r.MemoryBytes)}.");
         console.WriteLine();
         PrintSummary(console, r);
+        if (r.KernelEvidence is { } evidence)
+        {
+            console.WriteLine();
+            PrintKernelEvidence(console, evidence);
+        }
+
         if (details)
         {
             console.WriteLine();
@@ -175,6 +182,31 @@ internal static partial class ReplayCommand
         console.WriteLine(Verdict(policies));
         string smaller = r.SizedToPeakPages is { } peak ? $"buddy replay --memory {Units.FormatSize(SmallerThan(peak * r.PageSize, r.PageSize)).Replace(" ", "", StringComparison.Ordinal)} (below the peak: failures); " : "";
         console.WriteLine($"Next: {smaller}buddy replay --details (failures, memory, speed, /proc/buddyinfo); buddy scenario highalloc; buddy report --out report.html.");
+    }
+
+    /// <summary>
+    /// What the traced kernel recorded itself (its extfrag, zone-locked and compaction events), one
+    /// line per kind of event the trace holds: copied from the trace, beside the policies' simulation.
+    /// </summary>
+    public static void PrintKernelEvidence(IAnsiConsole console, KernelEvidence e)
+    {
+        console.WriteLine("What the traced kernel recorded (its own events, not simulated):");
+        if (e.Fallbacks > 0)
+        {
+            string routes = string.Join(", ", e.FallbacksByMigrateType.Select(r => $"{r.AllocMigrateType} from {r.FallbackMigrateType} {N(r.Count)}"));
+            console.WriteLine($"  Fragmenting fallbacks: {N(e.FragmentingFallbacks)} of {N(e.Fallbacks)} fallbacks to another migrate type (fragmenting: a block smaller than a pageblock taken); pageblock ownership changes: {N(e.OwnershipChanges)}; asked from taken: {routes}.");
+        }
+
+        if (e.CompactionRuns > 0 || e.CompactionEnds > 0)
+        {
+            string outcomes = e.CompactionOutcomes.Count == 0 ? "none ended in the trace" : "ended: " + string.Join(", ", e.CompactionOutcomes.Select(o => $"{o.Key} {N(o.Value)}"));
+            console.WriteLine($"  Compaction runs: {N(e.CompactionRuns)} (sync {N(e.SyncCompactionRuns)}, async {N(e.AsyncCompactionRuns)}); {outcomes}.");
+        }
+
+        if (e.ZoneLockedAllocations > 0)
+        {
+            console.WriteLine($"  Zone-locked allocations: {N(e.ZoneLockedAllocations)} (per-cpu list refills {N(e.PercpuRefills)}).");
+        }
     }
 
     // What the summary shows, in one sentence computed from it: the policy that obtained the most
