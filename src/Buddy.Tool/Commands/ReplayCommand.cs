@@ -134,6 +134,7 @@ internal static partial class ReplayCommand
         {
             console.WriteLine();
             PrintKernelEvidence(console, evidence);
+            PrintFallbacksBeside(console, evidence, r.Policies);
         }
 
         if (details)
@@ -310,11 +311,51 @@ internal static partial class ReplayCommand
 
         console.Write(frag);
         console.WriteLine("The kernel's indices (mm/vmstat.c) over all of a policy's free memory, the mean over the samples; extfrag -1.000: a block of the order is free. moved in the trace: pages compaction migrated. events per s: of the time spent in the policy.");
+        PrintMobility(console, Policies, policies);
         foreach (PolicyResult p in policies)
         {
             console.WriteLine();
             console.WriteLine($"{p.Name}: /proc/buddyinfo at the end of the trace");
             console.Write(new Text(FitBuddyInfo(p.BuddyInfo, console.Profile.Width)));
+        }
+    }
+
+    // The kernel's own counters for the policies that group by mobility: fallbacks as
+    // mm_page_alloc_extfrag reports them, direct compaction and kcompactd as /proc/vmstat counts them.
+    private static void PrintMobility(IAnsiConsole console, Func<string[], Table> policiesTable, IReadOnlyList<PolicyResult> policies)
+    {
+        PolicyResult[] grouped = [.. policies.Where(p => p.PageTypeInfo is not null)];
+        if (grouped.Length == 0)
+        {
+            return;
+        }
+
+        console.WriteLine();
+        console.WriteLine("Fallbacks and compaction, as the kernel counts them:");
+        Table mobility = policiesTable(["fragmenting\n/fallbacks", "boosts", "compact\nstall/fail", "kcompactd\nwakes", "high-\natomic"]);
+        foreach (PolicyResult p in grouped)
+        {
+            MobilityStatistics m = p.Mobility;
+            mobility.AddRow(
+                Markup.Escape(p.Name),
+                $"{N(m.FragmentingEvents)}/{N(m.FallbackEvents)}",
+                N(m.WatermarkBoosts),
+                $"{N(m.VmEvents["compact_stall"])}/{N(m.VmEvents["compact_fail"])}",
+                N(m.KcompactdWakes),
+                N(m.ReservedHighAtomicPages));
+        }
+
+        console.Write(mobility);
+        console.WriteLine("fragmenting: fallbacks to another type's free block smaller than a pageblock (mm_page_alloc_extfrag fragmenting=1). boosts: watermark boosts. compact stall/fail: direct compactions (compact_stall) and those after which the request still failed (compact_fail). high-atomic: pages reserved for high-order atomic requests at the end. --json has every /proc/vmstat counter and pagetypeinfo with its mixed blocks.");
+    }
+
+    /// <summary>One line: each grouping policy's fragmenting fallbacks beside the traced kernel's.</summary>
+    public static void PrintFallbacksBeside(IAnsiConsole console, KernelEvidence e, IReadOnlyList<PolicyResult> policies)
+    {
+        string simulated = string.Join(", ", policies.Where(p => p.PageTypeInfo is not null).Select(p => $"{p.Name} {N(p.Mobility.FragmentingEvents)}"));
+        if (simulated.Length > 0 && e.Fallbacks > 0)
+        {
+            console.WriteLine($"  Beside it, the policies' fragmenting fallbacks on this machine: {simulated}.");
         }
     }
 
