@@ -37,7 +37,7 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         { "replay {dir}", 2, "cannot read '{dir}': it is a directory" },
         { "replay {empty}", 2, "cannot read '{empty}': the file is empty" },
         { "replay {random} --memory 64MiB", 2, "{random}:1" },
-        { "replay --memory 1024TiB", 2, "--memory 1 PiB: the 6 allocators (one per policy) on this machine would need up to" },
+        { "replay --memory 1024TiB", 2, "--memory 1 PiB: the 7 allocators (one per policy) on this machine would need up to" },
         { "replay --memory 1024TiB --policy zoned", 2, "--memory 1 PiB: the allocator on this machine would need up to" },
         { "replay --memory lots", 2, "--memory: 'lots' is not a size" },
         { "replay --policy slab", 2, "'slab'" },

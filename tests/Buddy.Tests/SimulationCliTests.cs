@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Buddy.Tool;
+using Buddy.Simulation.Policies;
 using Buddy.Tool.Commands;
 
 namespace Buddy.Tests;
@@ -41,7 +42,7 @@ public sealed class SimulationCliTests : IDisposable
         }
 
         JsonElement policies = doc.RootElement.GetProperty("policies");
-        Assert.Equal(6, policies.GetArrayLength());
+        Assert.Equal(PolicyCatalog.Names.Count, policies.GetArrayLength());
         foreach (JsonElement p in policies.EnumerateArray())
         {
             foreach (string name in new[] { "name", "allocFailures", "peakPagesInUse", "eventsPerSecond", "buddyInfo", "failuresByOrder", "failuresByZone", "meanPagesInUse", "internalFragmentation", "finalUnusableIndex", "samples" })
@@ -82,7 +83,7 @@ public sealed class SimulationCliTests : IDisposable
         Assert.Contains("retry", stdout, StringComparison.Ordinal);
         using (JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json)))
         {
-            Assert.Equal(6, doc.RootElement.GetProperty("policies").GetArrayLength());
+            Assert.Equal(PolicyCatalog.Names.Count, doc.RootElement.GetProperty("policies").GetArrayLength());
             Assert.Equal(3, doc.RootElement.GetProperty("seed").GetInt32());
         }
 

@@ -214,17 +214,19 @@ internal static partial class ReplayCommand
     // blocks against the others.
     private static string Verdict(IReadOnlyList<PolicyResult> policies)
     {
-        PolicyResult best = policies.MaxBy(p => p.LargeBlocksAtEnd!.Blocks)!;
-        HighAllocMeasurement b = best.LargeBlocksAtEnd!;
-        long[] others = [.. policies.Where(p => !ReferenceEquals(p, best)).Select(p => p.LargeBlocksAtEnd!.Blocks)];
-        if (others.Length == 0 || others.All(o => o == b.Blocks))
+        long most = policies.Max(p => p.LargeBlocksAtEnd!.Blocks);
+        PolicyResult[] best = [.. policies.Where(p => p.LargeBlocksAtEnd!.Blocks == most)];
+        HighAllocMeasurement b = best[0].LargeBlocksAtEnd!;
+        long[] others = [.. policies.Where(p => p.LargeBlocksAtEnd!.Blocks != most).Select(p => p.LargeBlocksAtEnd!.Blocks)];
+        if (others.Length == 0)
         {
-            return $"{(others.Length == 0 ? best.Name : "Every policy")} obtained {N(b.Blocks)} of {N(b.Possible)}.";
+            return $"{(best.Length == 1 ? best[0].Name : "Every policy")} obtained {N(b.Blocks)} of {N(b.Possible)}.";
         }
 
+        string names = best.Length == 1 ? best[0].Name : string.Join(", ", best[..^1].Select(p => p.Name)) + " and " + best[^1].Name;
         string range = others.Min() == others.Max() ? N(others.Min()) : $"{N(others.Min())} to {N(others.Max())}";
-        string moved = b.PagesMovedByCompaction > 0 ? $" by moving {N(b.PagesMovedByCompaction)} pages" : "";
-        return $"{best.Name} obtained the most, {N(b.Blocks)} of {N(b.Possible)}{moved}; the others {range}.";
+        string moved = best.Length == 1 && b.PagesMovedByCompaction > 0 ? $" by moving {N(b.PagesMovedByCompaction)} pages" : "";
+        return $"{names} obtained the most, {N(b.Blocks)} of {N(b.Possible)}{moved}; the others {range}.";
     }
 
     // A machine below the trace's peak, where requests fail: seven eighths of the peak, rounded down
@@ -332,7 +334,7 @@ internal static partial class ReplayCommand
 
         console.WriteLine();
         console.WriteLine("Fallbacks and compaction, as the kernel counts them:");
-        Table mobility = policiesTable(["fragmenting\n/fallbacks", "boosts", "compact\nstall/fail", "kcompactd\nwakes", "high-\natomic"]);
+        Table mobility = policiesTable(["frag./\nfallbacks", "boosts", "stalls/\nfails", "kcomp-\nactd", "high-\natomic"]);
         foreach (PolicyResult p in grouped)
         {
             MobilityStatistics m = p.Mobility;
@@ -346,7 +348,7 @@ internal static partial class ReplayCommand
         }
 
         console.Write(mobility);
-        console.WriteLine("fragmenting: fallbacks to another type's free block smaller than a pageblock (mm_page_alloc_extfrag fragmenting=1). boosts: watermark boosts. compact stall/fail: direct compactions (compact_stall) and those after which the request still failed (compact_fail). high-atomic: pages reserved for high-order atomic requests at the end. --json has every /proc/vmstat counter and pagetypeinfo with its mixed blocks.");
+        console.WriteLine("frag.: fragmenting fallbacks, to another type's free block smaller than a pageblock (mm_page_alloc_extfrag fragmenting=1). boosts: watermark boosts. stalls/fails: direct compactions (compact_stall) and those after which the request still failed (compact_fail). kcompactd: its wakes. high-atomic: pages reserved for high-order atomic requests at the end. --json has every /proc/vmstat counter and pagetypeinfo with its mixed blocks.");
     }
 
     /// <summary>One line: each grouping policy's fragmenting fallbacks beside the traced kernel's.</summary>

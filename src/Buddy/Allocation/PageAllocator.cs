@@ -267,9 +267,9 @@ public sealed partial class PageAllocator
         if (priority != AllocationPriority.NoWatermarks)
         {
             // The fast path: the low mark (none when watermarks are off; then the pass differs from
-            // the slow path's first only by ALLOC_NOFRAGMENT, and runs only when it does).
+            // the slow path's first only by its flags, and runs only when they differ).
             WatermarkKind low = last == WatermarkKind.None ? WatermarkKind.None : WatermarkKind.Low;
-            if (low != WatermarkKind.None || fast != AllocFlags.None)
+            if (low != WatermarkKind.None || fast != slow)
             {
                 taken = Take(r, highest, low, priority, type, fast);
             }

@@ -59,6 +59,22 @@ public sealed record MobilityStatistics
     /// </summary>
     public IReadOnlyDictionary<string, long> VmEvents { get; init; } = MobilityCounters.EmptyVmEvents;
 
+    /// <summary>Whether every count is the same (the lists and counters compared element by element).</summary>
+    public bool Equals(MobilityStatistics? other) =>
+        other is not null
+        && Fallbacks.SequenceEqual(other.Fallbacks)
+        && OwnershipChanges == other.OwnershipChanges
+        && WatermarkBoosts == other.WatermarkBoosts
+        && KswapdWakes == other.KswapdWakes
+        && KcompactdWakes == other.KcompactdWakes
+        && HighAtomicReservations == other.HighAtomicReservations
+        && HighAtomicReleases == other.HighAtomicReleases
+        && ReservedHighAtomicPages == other.ReservedHighAtomicPages
+        && VmEvents.SequenceEqual(other.VmEvents);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(FallbackEvents, FragmentingEvents, OwnershipChanges, WatermarkBoosts, KcompactdWakes, ReservedHighAtomicPages, VmEvents["compact_stall"]);
+
     /// <summary>The counters as /proc/vmstat prints them ("name value" lines).</summary>
     public string VmStatText() =>
         string.Concat(VmEvents.Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.Key} {e.Value}\n")));
