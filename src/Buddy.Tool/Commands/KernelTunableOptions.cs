@@ -70,7 +70,7 @@ internal sealed class KernelTunableOptions
     {
         var option = new Option<long>(name)
         {
-            Description = string.Create(CultureInfo.InvariantCulture, $"{description} {least}..{most}, default {fallback}."),
+            Description = string.Create(CultureInfo.InvariantCulture, $"{description} {least}..{most}."),
             DefaultValueFactory = _ => fallback,
         };
         option.Validators.Add(result => Check(result, name, least, most));

@@ -43,7 +43,7 @@ internal static class ScenarioCommand
             Ticks: new Option<int>("--ticks") { Description = "knuth: ticks measured.", DefaultValueFactory = _ => 200_000 },
             Steps: new Option<int>("--steps") { Description = "highalloc: steps of load (the first quarter at --fill-target of memory, then 80%).", DefaultValueFactory = _ => 2_000_000 },
             AtomicShare: new Option<double>("--atomic-share") { Description = "highalloc: percent of allocations (0..100) that are order-3 unmovable GFP_ATOMIC requests, as a network driver's; default 0 (try 1)." },
-            FillTarget: new Option<double>("--fill-target") { Description = "highalloc: percent of memory (above 0, at most 100) the first quarter of the load keeps in use; default 97, 99.5 works at the watermarks.", DefaultValueFactory = _ => 97 },
+            FillTarget: new Option<double>("--fill-target") { Description = "highalloc: percent of memory (above 0, at most 100) the first quarter of the load keeps in use; 99.5 works at the watermarks.", DefaultValueFactory = _ => 97 },
             Tunables: new KernelTunableOptions());
         var json = new Option<string?>("--json") { Description = "Also write every number as JSON to this file." }.AcceptOutputFile();
         var command = new Command("scenario", "Run a seeded scenario: the 1995 ISA DMA story, Knuth's buddy-system simulation, or highalloc (large blocks under load and at rest).")
