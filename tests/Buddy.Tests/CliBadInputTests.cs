@@ -59,6 +59,17 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         { "report {empty} --out {new}.html", 2, "cannot read '{empty}': the file is empty" },
         { "capture --out {nodir}/t.gz --seconds 1", 2, "--out: cannot write '{nodir}/t.gz'" },
         { "scenario highalloc --seed abc", 2, "--seed: 'abc' is not a whole number (see 'buddy scenario --help')." },
+        { "scenario highalloc --watermark-boost-factor 10000001", 2, "--watermark-boost-factor 10000001: expected 0..10000000 (the sysctl's range) (see 'buddy scenario --help')." },
+        { "scenario highalloc --watermark-boost-factor -1", 2, "--watermark-boost-factor -1: expected 0..10000000" },
+        { "scenario highalloc --watermark-boost-factor 99999999999", 2, "--watermark-boost-factor 99999999999: expected 0..10000000" },
+        { "scenario highalloc --compaction-proactiveness 101", 2, "--compaction-proactiveness 101: expected 0..100 (the sysctl's range)" },
+        { "scenario isa-dma-1995 --compaction-proactiveness x", 2, "--compaction-proactiveness: 'x' is not a whole number" },
+        { "scenario highalloc --extfrag-threshold 1001", 2, "--extfrag-threshold 1001: expected 0..1000 (the sysctl's range)" },
+        { "scenario highalloc --defrag-mode maybe", 2, "Unrecognized command or argument 'maybe'" }, // a flag takes no value
+        { "scenario knuth --defrag-mode", 2, "knuth runs on one buddy memory without the kernel's rules; the vm sysctl options do not apply to it." },
+        { "scenario highalloc --atomic-share 101", 2, "--atomic-share 101: expected a percentage, 0..100." },
+        { "scenario highalloc --atomic-share -1", 2, "--atomic-share -1: expected a percentage, 0..100." },
+        { "scenario highalloc --fill-target 0", 2, "--fill-target 0: expected a percentage above 0, at most 100." },
         { "replay --sample-every 1.5", 2, "--sample-every: '1.5' is not a whole number" },
         { "metadata --memory 0", 2, "multiple of the page size (4096 bytes), not 0." }, // the line ends there: no " (Parameter 'Size')"
         { "bench --json {nodir}/b.json", 2, "--json: cannot write '{nodir}/b.json'" },

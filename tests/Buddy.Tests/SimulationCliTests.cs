@@ -20,6 +20,44 @@ public sealed class SimulationCliTests : IDisposable
     }
 
     [Fact]
+    public void Highalloc_prints_the_counters_the_json_holds_for_the_same_run()
+    {
+        string json = Path.Combine(_dir, "h.json");
+        (int code, string stdout, string stderr) = Run("scenario", "highalloc", "--steps", "40000", "--atomic-share", "2", "--watermark-boost-factor", "30000", "--json", json);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("2% of allocations are order-3 unmovable GFP_ATOMIC requests", stdout, StringComparison.Ordinal);
+        Assert.Contains("vm sysctls: watermark_boost_factor 30000, compaction_proactiveness 20, defrag_mode 0, extfrag_threshold 500.", stdout, StringComparison.Ordinal);
+        string[] lines = stdout.Split('\n');
+
+        // A row of the counters table: the label, then one value per policy in the JSON's order.
+        string[] Row(string label) =>
+            [.. lines.Single(l => l.StartsWith($"│ {label} ", StringComparison.Ordinal)).Split('│', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Skip(1)];
+        static string N(long v) => v.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
+
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        JsonElement[] policies = [.. doc.RootElement.GetProperty("policies").EnumerateArray()];
+        Assert.Equal(["zoned", "zoned+mobility", "zoned+mobility+compaction", "linux-6.18"], policies.Select(p => p.GetProperty("name").GetString()));
+        for (int i = 0; i < policies.Length; i++)
+        {
+            JsonElement p = policies[i], end = p.GetProperty("mobilityAtEnd");
+            Assert.Equal(N(end.GetProperty("fallbackEvents").GetInt64()), Row("fallbacks")[i]);
+            Assert.Equal(N(end.GetProperty("fragmentingEvents").GetInt64()), Row("  fragmenting")[i]);
+            Assert.Equal(N(end.GetProperty("watermarkBoosts").GetInt64()), Row("watermark boosts")[i]);
+            foreach (string counter in new[] { "compact_stall", "compact_success", "compact_fail", "compact_daemon_wake" })
+            {
+                Assert.Equal(N(end.GetProperty("vmEvents").GetProperty(counter).GetInt64()), Row(counter)[i]);
+            }
+
+            Assert.Equal(N(end.GetProperty("highAtomicReservations").GetInt64()), Row("highatomic reserved")[i]);
+            Assert.Equal(N(end.GetProperty("reservedHighAtomicPages").GetInt64()), Row("highatomic pages")[i]);
+            long requests = p.GetProperty("atomicRequests").GetInt64();
+            Assert.True(requests > 0);
+            Assert.Equal($"{N(p.GetProperty("atomicFailures").GetInt64())}/{N(requests)}", Row("atomic failed")[i]);
+            Assert.True(p.GetProperty("metrics").GetProperty("mobility").TryGetProperty("fragmentingEvents", out _));
+        }
+    }
+
+    [Fact]
     public void Replay_without_a_trace_replays_the_bundled_one_and_writes_camelCase_json()
     {
         string json = Path.Combine(_dir, "r.json");

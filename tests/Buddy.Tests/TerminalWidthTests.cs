@@ -43,7 +43,8 @@ public sealed class TerminalWidthTests : IDisposable
     public static TheoryData<string[], string[]> Commands => new()
     {
         { ["scenario", "isa-dma-1995", "--rounds", "5"], [.. PolicyCatalog.Names] },
-        { ["scenario", "highalloc", "--steps", "8000"], ["zoned", "zoned+mobility", "zoned+mobility+compaction"] },
+        { ["scenario", "highalloc", "--steps", "8000"], ["zoned", "zoned+mobility", "zoned+mobility+compaction", "linux-6.18"] },
+        { ["scenario", "highalloc", "--steps", "8000", "--atomic-share", "5", "--defrag-mode", .. PolicyCatalog.Names.SelectMany(p => new[] { "--policy", p })], [.. PolicyCatalog.Names] },
         { ["scenario", "knuth", "--ticks", "20000"], [] },
         { ["metadata", "--memory", "64MiB"], [] },
         { ["zones", "--managed", "DMA=3840,DMA32=772915,Normal=3997696"], [] },

@@ -35,6 +35,9 @@ public sealed record IsaDmaOptions
 
     /// <summary>Take a time-series sample (free pages, unusable index, failures) every this many steps.</summary>
     public int SampleEvery { get; init; } = 1000;
+
+    /// <summary>The vm sysctls the policies that model them run with (the kernel's defaults).</summary>
+    public KernelTunables Tunables { get; init; } = KernelTunables.Defaults;
 }
 
 /// <summary>What one policy did in the ISA DMA scenario.</summary>
@@ -83,7 +86,7 @@ public static class IsaDma1995
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.SampleEvery, 1, nameof(options.SampleEvery));
         IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
-        return [.. names.Select(n => RunOne(PolicyCatalog.Create(n, Machines.Isa1995(), options.DmaPoolSize), options))];
+        return [.. names.Select(n => RunOne(PolicyCatalog.Create(n, Machines.Isa1995(), options.DmaPoolSize, options.Tunables), options))];
     }
 
     private static IsaDmaPolicyResult RunOne(Policy policy, IsaDmaOptions options)

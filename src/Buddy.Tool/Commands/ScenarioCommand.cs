@@ -1,7 +1,9 @@
 // `buddy scenario NAME [--seed N] [--policy NAME]... [--json FILE]`: seeded, deterministic workloads.
+// The vm sysctls of Linux 6.18 (KernelTunableOptions) apply to the scenarios that run policies.
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization.Metadata;
+using Buddy.Simulation.Policies;
 using Buddy.Simulation.Scenarios;
 using Spectre.Console;
 
@@ -13,7 +15,8 @@ internal static class ScenarioCommand
     // The scenario's options: common ones first, then each scenario's own.
     private sealed record Options(
         Option<int> Seed, Option<string[]> Policies, Option<int?> SampleEvery,
-        Option<string> Pool, Option<int> Rounds, Option<string> Sizes, Option<int> Lifetime, Option<int> Ticks, Option<int> Steps);
+        Option<string> Pool, Option<int> Rounds, Option<string> Sizes, Option<int> Lifetime, Option<int> Ticks, Option<int> Steps,
+        Option<double> AtomicShare, Option<double> FillTarget, KernelTunableOptions Tunables);
 
     // Each scenario's run: checks its options, runs, prints, and returns what writes its --json file.
     private static readonly Dictionary<string, Func<ParseResult, Options, TextWriter, Action<string>>> s_runs = new()
@@ -38,12 +41,21 @@ internal static class ScenarioCommand
             Sizes: sizes,
             Lifetime: new Option<int>("--lifetime") { Description = "knuth: lifetimes are uniform on 1..N ticks (10, 100 or 1000).", DefaultValueFactory = _ => 100 },
             Ticks: new Option<int>("--ticks") { Description = "knuth: ticks measured.", DefaultValueFactory = _ => 200_000 },
-            Steps: new Option<int>("--steps") { Description = "highalloc: steps of load (the first quarter at 97% of memory, then 80%).", DefaultValueFactory = _ => 2_000_000 });
+            Steps: new Option<int>("--steps") { Description = "highalloc: steps of load (the first quarter at --fill-target of memory, then 80%).", DefaultValueFactory = _ => 2_000_000 },
+            AtomicShare: new Option<double>("--atomic-share") { Description = "highalloc: percent of allocations (0..100) that are order-3 unmovable GFP_ATOMIC requests, as a network driver's; default 0 (try 1)." },
+            FillTarget: new Option<double>("--fill-target") { Description = "highalloc: percent of memory (above 0, at most 100) the first quarter of the load keeps in use; 99.5 works at the watermarks.", DefaultValueFactory = _ => 97 },
+            Tunables: new KernelTunableOptions());
         var json = new Option<string?>("--json") { Description = "Also write every number as JSON to this file." }.AcceptOutputFile();
         var command = new Command("scenario", "Run a seeded scenario: the 1995 ISA DMA story, Knuth's buddy-system simulation, or highalloc (large blocks under load and at rest).")
         {
             name, options.Seed, options.Policies, json, options.Pool, options.Rounds, options.Sizes, options.Lifetime, options.Ticks, options.Steps, options.SampleEvery,
+            options.AtomicShare, options.FillTarget,
         };
+        foreach (Option tunable in options.Tunables.All)
+        {
+            command.Options.Add(tunable);
+        }
+
         command.SetAction(parse =>
         {
             if (parse.GetValue(options.SampleEvery) is < 1 and int every)
@@ -65,22 +77,43 @@ internal static class ScenarioCommand
     private static Action<string> RunHighAlloc(ParseResult parse, Options o, TextWriter stdout)
     {
         int count = AtLeast(parse.GetValue(o.Steps), 4, "--steps");
+        double percent = parse.GetValue(o.AtomicShare);
+        if (percent is not (>= 0 and <= 100))
+        {
+            throw new UserInputException(string.Create(CultureInfo.InvariantCulture, $"--atomic-share {percent}: expected a percentage, 0..100."));
+        }
+
+        double fill = parse.GetValue(o.FillTarget);
+        if (fill is not (> 0 and <= 100))
+        {
+            throw new UserInputException(string.Create(CultureInfo.InvariantCulture, $"--fill-target {fill}: expected a percentage above 0, at most 100."));
+        }
+
         return RunPolicies(parse, o, stdout, ScenarioCatalog.HighAlloc, $"highalloc: {count:N0} steps of load ...",
-            c => HighAlloc.Run(new HighAllocOptions { Seed = c.Seed, Policies = c.Policies, SampleEvery = c.SampleEvery ?? 20_000, Steps = count, FillSteps = count / 4 }),
-            (console, results, seed) => PrintHighAlloc(console, results, seed, count), ToolJson.Default.ScenarioRunHighAllocPolicyResult);
+            c => HighAlloc.Run(new HighAllocOptions
+            {
+                Seed = c.Seed, Policies = c.Policies, SampleEvery = c.SampleEvery ?? 20_000, Steps = count, FillSteps = count / 4, AtomicShare = percent / 100, Tunables = c.Tunables, FillTarget = fill / 100,
+            }),
+            (console, results, seed) => PrintHighAlloc(console, results, seed, count, percent, fill), ToolJson.Default.ScenarioRunHighAllocPolicyResult);
     }
 
     // The options every policy-comparing scenario takes.
-    private sealed record CommonOptions(int Seed, string[] Policies, int? SampleEvery);
+    private sealed record CommonOptions(int Seed, string[] Policies, int? SampleEvery, KernelTunables Tunables);
 
     // A scenario that runs policies side by side: run it with a status line, print its table, and
     // return what writes its --json file.
     private static Action<string> RunPolicies<T>(ParseResult parse, Options o, TextWriter stdout, string scenario, string status,
         Func<CommonOptions, IReadOnlyList<T>> run, Action<IAnsiConsole, IReadOnlyList<T>, int> print, JsonTypeInfo<ScenarioRun<T>> json)
     {
-        var common = new CommonOptions(parse.GetValue(o.Seed), ReplayCommand.CheckPolicies(parse.GetValue(o.Policies)), parse.GetValue(o.SampleEvery));
+        var common = new CommonOptions(parse.GetValue(o.Seed), ReplayCommand.CheckPolicies(parse.GetValue(o.Policies)), parse.GetValue(o.SampleEvery), o.Tunables.Read(parse));
         IReadOnlyList<T> results = Progress.WithStatus(stdout, status, _ => run(common));
-        print(Output.Console(stdout), results, common.Seed);
+        IAnsiConsole console = Output.Console(stdout);
+        print(console, results, common.Seed);
+        if (common.Tunables != KernelTunables.Defaults)
+        {
+            console.WriteLine($"vm sysctls: {KernelTunableOptions.Describe(common.Tunables)}.");
+        }
+
         var record = new ScenarioRun<T>(scenario, common.Seed, results);
         return file => Output.WriteJson(file, record, json);
     }
@@ -98,6 +131,11 @@ internal static class ScenarioCommand
         if (parse.GetValue(o.SampleEvery) is not null)
         {
             throw new UserInputException("knuth reports averages over its ticks; --sample-every does not apply to it.");
+        }
+
+        if (o.Tunables.AnyGiven(parse))
+        {
+            throw new UserInputException("knuth runs on one buddy memory without the kernel's rules; the vm sysctl options do not apply to it.");
         }
 
         int life = parse.GetValue(o.Lifetime), count = parse.GetValue(o.Ticks);
@@ -122,7 +160,7 @@ internal static class ScenarioCommand
         int rounds = AtLeast(parse.GetValue(o.Rounds), 1, "--rounds");
         ulong pool = Output.ParseSize(parse.GetValue(o.Pool)!, "--dma-pool");
         return RunPolicies(parse, o, stdout, ScenarioCatalog.IsaDma, $"isa-dma-1995: {rounds} driver rounds ...",
-            c => IsaDma1995.Run(new IsaDmaOptions { Seed = c.Seed, Policies = c.Policies, SampleEvery = c.SampleEvery ?? 1000, DriverRounds = rounds, DmaPoolSize = pool }),
+            c => IsaDma1995.Run(new IsaDmaOptions { Seed = c.Seed, Policies = c.Policies, SampleEvery = c.SampleEvery ?? 1000, DriverRounds = rounds, DmaPoolSize = pool, Tunables = c.Tunables }),
             PrintIsa, ToolJson.Default.ScenarioRunIsaDmaPolicyResult);
     }
 
@@ -162,9 +200,11 @@ internal static class ScenarioCommand
         console.WriteLine($"general refused: ordinary requests refused / made. retry peak: the most a DMA retry loop held at once. Failures by reason: {(reasons.Length > 0 ? reasons : "none")}.");
     }
 
-    private static void PrintHighAlloc(IAnsiConsole console, IReadOnlyList<HighAllocPolicyResult> results, int seed, int steps)
+    private static void PrintHighAlloc(IAnsiConsole console, IReadOnlyList<HighAllocPolicyResult> results, int seed, int steps, double atomicPercent, double fillPercent)
     {
-        console.WriteLine($"highalloc, seed {seed}: a 1 GiB machine (4 KiB pages, pageblocks of 512), {steps:N0} steps of load: allocate while use is below 97% (first quarter) or 80%, else free a random allocation; 5% unmovable, 2% reclaimable, 93% movable; orders 0-3. Then order-9 blocks until one fails: under load, and at rest (every movable allocation freed first).");
+        string fill = fillPercent.ToString("0.###", CultureInfo.InvariantCulture);
+        string atomic = atomicPercent > 0 ? string.Create(CultureInfo.InvariantCulture, $" {atomicPercent:0.##}% of allocations are order-3 unmovable GFP_ATOMIC requests.") : "";
+        console.WriteLine($"highalloc, seed {seed}: a 1 GiB machine (4 KiB pages, pageblocks of 512), {steps:N0} steps of load: allocate while use is below {fill}% (first quarter) or 80%, else free a random allocation; 5% unmovable, 2% reclaimable, 93% movable; orders 0-3.{atomic} Then order-9 blocks until one fails: under load, and at rest (every movable allocation freed first).");
         console.WriteLine();
         var table = new Table().Border(TableBorder.Rounded)
             .AddColumn(new TableColumn("policy").NoWrap())
@@ -184,7 +224,49 @@ internal static class ScenarioCommand
 
         console.Write(table);
         console.WriteLine("Blocks obtained / floor(free pages / 512) when the measurement started, and that share.");
+        console.WriteLine();
+        PrintHighAllocCounters(console, results, atomicPercent > 0);
     }
+
+    // The load's counters, one row each and a column per policy (at most four policies a table, so
+    // that 80 columns hold them): fallbacks as mm_page_alloc_extfrag reports them, the kernel's
+    // watermark boosts and daemons, /proc/vmstat's compaction counters, the highatomic reserve.
+    private static void PrintHighAllocCounters(IAnsiConsole console, IReadOnlyList<HighAllocPolicyResult> results, bool atomic)
+    {
+        console.WriteLine("Over the load and the order-9 requests under load: fallbacks to another migrate type's lists (fragmenting: a block below a pageblock taken, mixing types), /proc/vmstat's compaction counters, pageblocks reserved for high-order atomic requests and the pages reserved at the end.");
+        static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+        (string Label, Func<HighAllocPolicyResult, string> Value)[] rows =
+        [
+            ("fallbacks", r => N(r.MobilityAtEnd.FallbackEvents)),
+            ("  fragmenting", r => N(r.MobilityAtEnd.FragmentingEvents)),
+            ("watermark boosts", r => N(r.MobilityAtEnd.WatermarkBoosts)),
+            ("compact_stall", r => N(Vm(r, "compact_stall"))),
+            ("compact_success", r => N(Vm(r, "compact_success"))),
+            ("compact_fail", r => N(Vm(r, "compact_fail"))),
+            ("compact_daemon_wake", r => N(Vm(r, "compact_daemon_wake"))),
+            ("highatomic reserved", r => N(r.MobilityAtEnd.HighAtomicReservations)),
+            ("highatomic pages", r => N((long)r.MobilityAtEnd.ReservedHighAtomicPages)),
+            .. atomic ? [("atomic failed", (Func<HighAllocPolicyResult, string>)(r => $"{N(r.AtomicFailures)}/{N(r.AtomicRequests)}"))] : Array.Empty<(string, Func<HighAllocPolicyResult, string>)>(),
+        ];
+        foreach (HighAllocPolicyResult[] group in results.Chunk(4))
+        {
+            var table = new Table().Border(TableBorder.Rounded).AddColumn(new TableColumn("").NoWrap());
+            foreach (HighAllocPolicyResult r in group)
+            {
+                // Policy names break after each '+', so that four of them fit side by side.
+                table.AddColumn(new TableColumn(Markup.Escape(r.Name.Replace("+", "+\n", StringComparison.Ordinal))).RightAligned());
+            }
+
+            foreach ((string label, Func<HighAllocPolicyResult, string> value) in rows)
+            {
+                table.AddRow([Markup.Escape(label), .. group.Select(r => Markup.Escape(value(r)))]);
+            }
+
+            console.Write(table);
+        }
+    }
+
+    private static long Vm(HighAllocPolicyResult r, string counter) => r.MobilityAtEnd.VmEvents.GetValueOrDefault(counter);
 
     private static void PrintKnuth(IAnsiConsole console, KnuthResult k)
     {
