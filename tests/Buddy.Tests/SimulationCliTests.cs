@@ -238,4 +238,25 @@ public sealed class SimulationCliTests : IDisposable
         Assert.Contains(rows, r => r.GetProperty("workload").GetString() == "random mixed step" && r.GetProperty("implementation").GetString() == "Buddy without thread caches");
         Assert.All(rows, r => Assert.True(r.GetProperty("nsPerOp").GetDouble() > 0));
     }
+
+    [Fact]
+    public void Replay_passes_the_vm_sysctls_to_linux_618_and_says_so()
+    {
+        // At 420 MiB the bundled trace makes linux-6.18 claim parts of pageblocks, each claim
+        // attempt boosting the watermarks (boost_watermark) and kcompactd waking after kswapd;
+        // with vm.watermark_boost_factor 0 and vm.compaction_proactiveness 0 neither happens.
+        string json = Path.Combine(_dir, "sysctl.json"), plain = Path.Combine(_dir, "plain.json");
+        (int code, string stdout, string stderr) = Run("replay", "--memory", "420MiB", "--policy", "linux-6.18", "--watermark-boost-factor", "0", "--compaction-proactiveness", "0", "--json", json);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("vm sysctls: watermark_boost_factor 0, compaction_proactiveness 0, defrag_mode 0, extfrag_threshold 500.", stdout, StringComparison.Ordinal);
+        (code, stdout, stderr) = Run("replay", "--memory", "420MiB", "--policy", "linux-6.18", "--json", plain);
+        Assert.True(code == 0, stderr);
+        Assert.DoesNotContain("vm sysctls:", stdout, StringComparison.Ordinal);
+        using JsonDocument off = JsonDocument.Parse(File.ReadAllText(json)), on = JsonDocument.Parse(File.ReadAllText(plain));
+        JsonElement offStats = off.RootElement.GetProperty("policies")[0].GetProperty("mobility"), onStats = on.RootElement.GetProperty("policies")[0].GetProperty("mobility");
+        Assert.Equal(0, offStats.GetProperty("watermarkBoosts").GetInt64());
+        Assert.Equal(0, offStats.GetProperty("kcompactdWakes").GetInt64());
+        Assert.True(onStats.GetProperty("watermarkBoosts").GetInt64() > 0);
+        Assert.True(onStats.GetProperty("kcompactdWakes").GetInt64() > 0);
+    }
 }

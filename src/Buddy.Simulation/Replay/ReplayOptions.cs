@@ -34,6 +34,9 @@ public sealed record ReplayOptions
     /// <summary>The reserved-pool policy's DMA pool size.</summary>
     public ulong DmaPoolSize { get; init; } = ReservedPoolPolicy.DefaultPoolSize;
 
+    /// <summary>Linux 6.18's vm sysctls for the policies that model them (the kernel's defaults).</summary>
+    public KernelTunables Tunables { get; init; } = KernelTunables.Defaults;
+
     /// <summary>Keep each policy's final allocator dump in its result (for maps and reports).</summary>
     public bool KeepDumps { get; init; }
 

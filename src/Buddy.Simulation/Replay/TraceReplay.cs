@@ -141,7 +141,7 @@ public sealed class TraceReplay
             ulong memory = options.MemoryBytes ?? MemoryFor(footprint!.PeakPages, options.PageSize);
             var machine = Machines.X86(memory, options.PageSize);
             IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
-            var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize)).ToList();
+            var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize, options.Tunables)).ToList();
             var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize };
             IReadOnlyList<PolicyResult> results;
             if (options.MemoryBytes is not null)

@@ -34,10 +34,16 @@ internal static partial class ReplayCommand
         var pool = new Option<string>("--dma-pool") { Description = "The reserved-pool policy's DMA pool size.", DefaultValueFactory = _ => "1MiB" };
         var details = new Option<bool>("--details") { Description = "Also print each policy's failures, pages in use, fragmentation indices, speed and /proc/buddyinfo." };
         var dumpDir = new Option<string?>("--dump-dir") { Description = "Write each policy's final allocator state to DIR/<policy>.json (for `buddy map --from`)." }.AcceptOutputDirectory();
+        var tunables = new KernelTunableOptions();
         var command = new Command("replay", "Replay a real Linux page-allocation trace through competing allocation policies.")
         {
             trace, memory, policies, json, skipBad, sampleEvery, indexOrder, pool, details, dumpDir,
         };
+        foreach (Option option in tunables.All)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction(parse =>
         {
             string path = parse.GetValue(trace) ?? BundledTrace;
@@ -58,9 +64,15 @@ internal static partial class ReplayCommand
                 IndexOrder = order,
                 DmaPoolSize = Output.ParseSize(parse.GetValue(pool)!, "--dma-pool"),
                 KeepDumps = parse.GetValue(dumpDir) is not null,
+                Tunables = tunables.Read(parse),
             };
             ReplayResult result = Run(path, options, stdout);
             Print(Output.Console(stdout), result, bundled: parse.GetValue(trace) is null, parse.GetValue(details));
+            if (tunables.AnyGiven(parse))
+            {
+                stdout.WriteLine($"vm sysctls: {KernelTunableOptions.Describe(options.Tunables)}.");
+            }
+
             if (options.MemoryBytes is { } asked && asked != result.MemoryBytes)
             {
                 // Machines.X86 rounds up to whole max-order blocks; say so rather than replay a machine nobody asked for silently.

@@ -299,8 +299,10 @@ public sealed partial class PageAllocator
             taken = Take(r, highest, last, priority, type, slow);
         }
 
-        if (taken.Zone is null && r.Order > 0 && rules.Compaction)
+        if (taken.Zone is null && r.Order > 0 && rules.Compaction && reclaims)
         {
+            // Direct compaction blocks, so a request that may not (GFP_ATOMIC) never runs it
+            // (__alloc_pages_slowpath compacts only with __GFP_DIRECT_RECLAIM).
             _threadCaches.DrainLocked(); // the compactor sees cached blocks as allocated
             (bool ran, bool compacted) = _compactor.DirectCompactLocked(r.Order, r.SearchOrder, r.LimitPfn, highest);
             if (compacted)
