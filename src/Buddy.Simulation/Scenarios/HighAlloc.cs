@@ -80,6 +80,16 @@ public sealed record HighAllocMeasurement(long Blocks, long Possible, ulong Page
 
     /// <summary>Pages compaction moved per block obtained.</summary>
     public double MovedPerBlock => Blocks == 0 ? 0 : (double)PagesMovedByCompaction / Blocks;
+
+    /// <summary>
+    /// Why the request that ended the measurement failed (Watermark: the zones that still had a block,
+    /// or could have compacted one, were at their min watermark plus lowmem reserve — pages that
+    /// <see cref="Possible"/> counts but no request of this priority may take).
+    /// </summary>
+    public FailureReason StoppedBy { get; init; }
+
+    /// <summary>Free pages when the measurement ended: what was left in pieces, or held back by the watermarks.</summary>
+    public ulong FreePagesLeft { get; init; }
 }
 
 /// <summary>What one policy achieved.</summary>
@@ -257,12 +267,17 @@ public static class HighAlloc
         long possible = (long)(pages.FreePages >> order);
         ulong movedBefore = pages.GetCompactionStatistics().PagesMoved;
         long blocks = 0;
-        while (policy.TryAllocate(new PolicyRequest(order, Mobility: MigrateType.Movable), out PolicyBlock block, out _))
+        FailureReason stoppedBy;
+        while (policy.TryAllocate(new PolicyRequest(order, Mobility: MigrateType.Movable), out PolicyBlock block, out stoppedBy))
         {
             obtained?.Add(block);
             blocks++;
         }
 
-        return new HighAllocMeasurement(blocks, possible, pages.GetCompactionStatistics().PagesMoved - movedBefore);
+        return new HighAllocMeasurement(blocks, possible, pages.GetCompactionStatistics().PagesMoved - movedBefore)
+        {
+            StoppedBy = stoppedBy,
+            FreePagesLeft = pages.FreePages,
+        };
     }
 }
