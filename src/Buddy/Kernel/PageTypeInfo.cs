@@ -53,36 +53,20 @@ public static class PageTypeInfo
             }
         }
 
-        sb.Append('\n').Append("Number of blocks type ".PadRight(23));
-        foreach (string name in TypeNames)
-        {
-            sb.Append(CFormat.Str(name, 12)).Append(' ');
-        }
-
-        sb.Append('\n');
-        foreach (PageTypeInfoZone z in zones)
-        {
-            sb.Append(CultureInfo.InvariantCulture, $"Node {z.Node}, zone {CFormat.Str(z.Name, 8)} ");
-            for (int type = 0; type < TypeNames.Count; type++)
-            {
-                sb.Append(CFormat.Int(type < z.Pageblocks.Count ? z.Pageblocks[type] : 0, 12)).Append(' ');
-            }
-
-            sb.Append('\n');
-        }
-
+        AppendTypeTable(sb, "Number of blocks type ", zones, z => z.Pageblocks);
         if (zones.Count > 0 && zones.All(z => z.MixedBlocks is not null))
         {
-            AppendMixedBlocks(sb, zones);
+            AppendTypeTable(sb, "Number of mixed blocks ", zones, z => z.MixedBlocks!); // pagetypeinfo_showmixedcount
         }
 
         return sb.ToString();
     }
 
-    // pagetypeinfo_showmixedcount: the same layout as the block counts, under its own header.
-    private static void AppendMixedBlocks(StringBuilder sb, IReadOnlyList<PageTypeInfoZone> zones)
+    // A blank line, the header (left-justified in 23 columns) over the type names, then one line per
+    // zone of counts per type: pagetypeinfo_showblockcount's layout, which showmixedcount shares.
+    private static void AppendTypeTable(StringBuilder sb, string header, IReadOnlyList<PageTypeInfoZone> zones, Func<PageTypeInfoZone, IReadOnlyList<long>> counts)
     {
-        sb.Append('\n').Append("Number of mixed blocks ".PadRight(23));
+        sb.Append('\n').Append(header.PadRight(23));
         foreach (string name in TypeNames)
         {
             sb.Append(CFormat.Str(name, 12)).Append(' ');
@@ -91,10 +75,11 @@ public static class PageTypeInfo
         sb.Append('\n');
         foreach (PageTypeInfoZone z in zones)
         {
+            IReadOnlyList<long> row = counts(z);
             sb.Append(CultureInfo.InvariantCulture, $"Node {z.Node}, zone {CFormat.Str(z.Name, 8)} ");
             for (int type = 0; type < TypeNames.Count; type++)
             {
-                sb.Append(CFormat.Int(type < z.MixedBlocks!.Count ? z.MixedBlocks[type] : 0, 12)).Append(' ');
+                sb.Append(CFormat.Int(type < row.Count ? row[type] : 0, 12)).Append(' ');
             }
 
             sb.Append('\n');
