@@ -126,6 +126,27 @@ public sealed class PictureTests : IDisposable
     }
 
     [Fact]
+    public void The_report_shows_each_grouping_policys_kernel_counters_as_the_replays_json_has_them()
+    {
+        // Below the trace's peak, linux-6.18 mixes types (fragmenting fallbacks), boosts and wakes
+        // kcompactd; zoned does not group by mobility, so its cells say "-".
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        string report = Path.Combine(_dir, "counters.html"), json = Path.Combine(_dir, "counters.json");
+        Assert.Equal(0, Cli.Run(["report", "--memory", "420MiB", "--policy", "zoned", "--policy", "linux-6.18", "--out", report], stdout, stderr));
+        Assert.Equal(0, Cli.Run(["replay", "--memory", "420MiB", "--policy", "zoned", "--policy", "linux-6.18", "--json", json], stdout, stderr));
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        JsonElement m = doc.RootElement.GetProperty("policies")[1].GetProperty("mobility");
+        long fragmenting = m.GetProperty("fragmentingEvents").GetInt64(), all = m.GetProperty("fallbackEvents").GetInt64();
+        Assert.True(fragmenting > 0, "linux-6.18 at 420 MiB mixes types");
+        string html = File.ReadAllText(report);
+        Assert.Contains($"<tr><td>fragmenting fallbacks / all fallbacks</td><td>-</td><td>{fragmenting:N0} / {all:N0}</td></tr>", html, StringComparison.Ordinal);
+        Assert.Contains($"<tr><td>watermark boosts</td><td>-</td><td>{m.GetProperty("watermarkBoosts").GetInt64():N0}</td></tr>", html, StringComparison.Ordinal);
+        JsonElement vm = m.GetProperty("vmEvents");
+        Assert.Contains($"<tr><td>compact_stall / compact_fail</td><td>-</td><td>{vm.GetProperty("compact_stall").GetInt64():N0} / {vm.GetProperty("compact_fail").GetInt64():N0}</td></tr>", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Buddy_map_and_report_draw_the_seeded_scenarios()
     {
         using var stdout = new StringWriter();

@@ -61,6 +61,18 @@ internal static class HtmlReport
         Row("mean pages in use", p => p.MeanPagesInUse.ToString("N0", CultureInfo.InvariantCulture));
         Row($"unusable index at order {(policies.Count > 0 ? policies[0].IndexOrder : 9)}, mean / end", p => string.Create(CultureInfo.InvariantCulture, $"{p.MeanUnusableIndex:F3} / {p.FinalUnusableIndex:F3}"));
         Row("pages moved by compaction", p => p.CompactionPagesMoved.ToString("N0", CultureInfo.InvariantCulture));
+        if (policies.Any(p => p.PageTypeInfo is not null))
+        {
+            // The kernel's own counters, for the policies that group by mobility (mm_page_alloc_extfrag, /proc/vmstat).
+            static string Counted(PolicyResult p, Func<MobilityStatistics, string> value) => p.PageTypeInfo is null ? "-" : value(p.Mobility);
+            static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
+            Row("fragmenting fallbacks / all fallbacks", p => Counted(p, m => $"{N(m.FragmentingEvents)} / {N(m.FallbackEvents)}"));
+            Row("watermark boosts", p => Counted(p, m => N(m.WatermarkBoosts)));
+            Row("compact_stall / compact_fail", p => Counted(p, m => $"{N(m.VmEvents["compact_stall"])} / {N(m.VmEvents["compact_fail"])}"));
+            Row("kcompactd wakes", p => Counted(p, m => N(m.KcompactdWakes)));
+            Row("highatomic pages reserved at the end", p => Counted(p, m => N((long)m.ReservedHighAtomicPages)));
+        }
+
         Row("events per second", p => p.EventsPerSecond.ToString("N0", CultureInfo.InvariantCulture));
         sb.Append("</table>");
 
