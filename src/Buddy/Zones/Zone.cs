@@ -24,6 +24,7 @@ internal sealed partial class Zone
 {
     private readonly FreeArea _area;
     private readonly int _maxOrder;
+    private readonly int _mergeCheckOrder; // the lowest order at which a merge may cross pageblocks of different types (int.MaxValue without grouping)
 
     /// <summary>Creates a zone over <c>[startPfn, endPfn)</c> with every page outside <paramref name="reserved"/> free.</summary>
     /// <param name="kind">Which zone.</param>
@@ -46,6 +47,7 @@ internal sealed partial class Zone
         _area = pageblockOrder < 0
             ? new FreeArea(startPfn, endPfn, maxOrder, chunks: chunks)
             : new FreeArea(startPfn, endPfn, maxOrder, types, pageblockOrder, (int)MigrateType.Movable, chunks);
+        _mergeCheckOrder = pageblockOrder < 0 ? int.MaxValue : pageblockOrder;
         PresentPages = endPfn - startPfn;
         ManagedPages = PresentPages - reserved.PagesIn(startPfn, endPfn);
         PopulateRoots(reserved);
@@ -303,7 +305,7 @@ internal sealed partial class Zone
         while (order < _maxOrder)
         {
             ulong buddy = PageMath.BuddyOf(pfn, order);
-            if (buddy < StartPfn || buddy + (1UL << order) > EndPfn || !MayMerge(pfn, buddy, order) || !_area.TryRemoveFree(order, buddy))
+            if (buddy < StartPfn || buddy + (1UL << order) > EndPfn || (order >= _mergeCheckOrder && !MayMerge(pfn, buddy, order)) || !_area.TryRemoveFree(order, buddy))
             {
                 break;
             }
