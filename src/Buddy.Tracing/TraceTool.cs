@@ -1,4 +1,4 @@
-// TraceTools: where the programs are that turn binary recordings into trace text — perf for
+// TraceTool: where the programs are that turn binary recordings into trace text — perf for
 // perf.data, trace-cmd for trace.dat — and the one-line error, naming the Debian package, when one
 // is missing. The environment variables BUDDY_PERF and BUDDY_TRACE_CMD name the program to run
 // instead of searching PATH (a path that does not exist means "not installed"): packagers point
