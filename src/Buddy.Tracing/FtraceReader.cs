@@ -308,7 +308,7 @@ public sealed partial class FtraceReader : IDisposable
             }
         }
 
-        if (trimmed.StartsWith("CPU:"u8) && trimmed.EndsWith(" EVENTS DROPPED]"u8))
+        if (trimmed.StartsWith("CPU:"u8) && trimmed.EndsWith("EVENTS DROPPED]"u8))
         {
             // trace-cmd report: "CPU:<n> [<m> EVENTS DROPPED]", or "CPU:<n> [EVENTS DROPPED]" when it does not know how many.
             int open = trimmed.IndexOf((byte)'[');
