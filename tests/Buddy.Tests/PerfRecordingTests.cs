@@ -95,6 +95,17 @@ public sealed class PerfRecordingTests : IDisposable
         Assert.Equal($"buddy: {data}: `perf script -i {data}` failed with exit code 3; it said: failed to open broken.data: Invalid argument\n", stderr);
     }
 
+    [Fact]
+    public void Capture_with_perf_without_perf_is_one_line_naming_the_package()
+    {
+        (int exit, string stderr) = WithEnvironment("BUDDY_PERF", "/nonexistent/perf", () => RunCli($"capture --with perf --out {_dir}/c.trace --seconds 1"));
+
+        Assert.Equal(2, exit);
+        Assert.StartsWith("buddy: capture --with perf needs perf: install Debian's linux-perf (apt-get install linux-perf)", stderr, StringComparison.Ordinal);
+        Assert.Single(stderr.TrimEnd('\n').Split('\n'));
+        Assert.False(File.Exists($"{_dir}/c.trace"));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("# tracer: nop\n#\n")]

@@ -107,6 +107,27 @@ public sealed partial class PerfTraceFormatTests : IDisposable
     }
 
     [Theory]
+    [InlineData("perf-script-default.txt")]
+    [InlineData("trace-cmd-report.txt")]
+    public void Reading_perf_and_trace_cmd_alloc_and_free_lines_allocates_nothing(string sample)
+    {
+        byte[] bytes = File.ReadAllBytes(DataFile(sample));
+        using var reader = new FtraceReader(new MemoryStream(bytes, writable: false), sample);
+        Assert.True(reader.TryRead(out _)); // the first read fills the reader's buffer
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int read = 0;
+        while (reader.TryRead(out _))
+        {
+            read++;
+        }
+
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(read > 5, $"{read} events");
+        Assert.True(allocated == 0, $"{allocated} bytes allocated reading {read} events");
+    }
+
+    [Theory]
     [InlineData("cpus=4", 1, 0)]
     [InlineData("version = 7", 1, 0)]
     [InlineData("CPU 3 is empty", 1, 0)]
