@@ -1,17 +1,32 @@
-// FtraceReader: streams kmem:mm_page_alloc and mm_page_free events out of ftrace text, as
-// /sys/kernel/tracing/trace or trace_pipe print it (Linux 6.18 include/trace/events/kmem.h):
+// FtraceReader: streams kmem:mm_page_alloc and mm_page_free events out of trace text, in any of the
+// three forms kernel engineers have, told apart line by line by content (never by file name):
 //
-//   <task>-<pid> [<cpu>] <flags> <timestamp>: mm_page_alloc: page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s
-//   <task>-<pid> [<cpu>] <flags> <timestamp>: mm_page_free: page=%p pfn=0x%lx order=%d
+//   trace_pipe / trace (tracefs), Linux 6.18 include/trace/events/kmem.h:
+//     <task>-<pid> [<cpu>] <flags> <timestamp>: mm_page_alloc: page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s
+//            bash-1042    [001] d..1.   224.598769: mm_page_free: page=00000000175c6634 pfn=0x120000 order=10
+//   perf script (default fields; -F may drop comm, pid/tid, cpu, add flags; the name carries its
+//   system and is right-aligned to the longest event name, so it may follow two or more spaces):
+//     <comm> <pid>[/<tid>] [<cpu>] <timestamp>: <system>:<event>: <fields>
+//               perf-exec 22168 [000] 59890.984124:  kmem:mm_page_free: page=0x50166a pfn=0x50166a order=0
+//   trace-cmd report ("cpus=<n>" first; the name padded to 20 columns after it):
+//     <comm>-<pid> [<cpu>] <timestamp>: <event>: <fields>
+//            trace-cmd-3291  [001]  5127.563153: mm_page_alloc:        page=0x1ef618 pfn=0x1ef618 order=0 migratetype=0 gfp_flags=GFP_KERNEL
 //
 // Task names may hold spaces, dashes and digits, so a line is anchored at its timestamp (the first
-// "<digits>[.<digits>]: " token after a "[<cpu>]" field), not at its first columns. Lines are
+// "<digits>[.<digits>]: " token after a "[<cpu>]" field; a line with no cpu field, as perf script
+// -F can print, needs a fractional "<digits>.<digits>: " timestamp), not at its first columns.
+// A system prefix other than the event's own (kmem:, compaction:) names another event (a probe
+// with the same name) and is skipped under its full name. Header lines are '#' lines and
+// trace-cmd's "cpus=<n>", "version = <v>" and "CPU <n> is empty"; lost events are trace_pipe's
+// "CPU:<n> [LOST <m> EVENTS]" and trace-cmd's "CPU:<n> [<m> EVENTS DROPPED]" (an unknown count,
+// "CPU:<n> [EVENTS DROPPED]", counts as 1). Lines are
 // parsed as bytes from a reused buffer: no string per line, memory flat however long the trace.
 // A line ends at '\n', "\r\n" or a lone '\r'. Values no kernel prints are bad lines: an event name
 // that is not a C identifier (so never invalid UTF-8), an order above KernelLimits.MaxPageOrder, a
 // block beyond KernelLimits.MaxPages. Counts saturate at long.MaxValue instead of wrapping.
 // The kernel's own fragmentation events (mm_page_alloc_extfrag, mm_page_alloc_zone_locked,
 // mm_compaction_begin/end) are read into Stats.Evidence by FtraceReader.Evidence.cs, never returned.
+// Binary recordings (perf.data, trace.dat) are turned into this text by TraceFile.
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -64,12 +79,12 @@ public sealed partial class FtraceReader : IDisposable
     /// <summary>The name of the input in errors (the file's path for <see cref="Open"/>).</summary>
     public string Source => _source;
 
-    /// <summary>Opens a trace file.</summary>
-    /// <exception cref="IOException">The file cannot be opened, or is a directory ("is a directory").</exception>
+    /// <summary>Opens a trace file: text (any of the three forms, plain or gzip), or a perf.data or trace.dat recording printed by perf or trace-cmd (<see cref="TraceFile"/>).</summary>
+    /// <exception cref="IOException">The file cannot be opened, or is a directory ("is a directory"), or is a recording whose program is not installed.</exception>
     public static FtraceReader Open(string path, FtraceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        FileStream file = InputFile.OpenRead(path);
+        Stream file = TraceFile.OpenRead(path);
         try
         {
             return new FtraceReader(file, path, options);
@@ -79,6 +94,26 @@ public sealed partial class FtraceReader : IDisposable
             file.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Throws when what has been read held no kmem:mm_page_alloc or mm_page_free event (an empty
+    /// file, headers only, other events only, every line bad and skipped); what needs page events
+    /// (a replay, a footprint) calls it once the trace is read, rather than model an empty machine.
+    /// </summary>
+    /// <exception cref="TraceFormatException">No page event was read ("no page events found: ..."), naming the source, what it held and how to record page events.</exception>
+    public void ThrowIfNoPageEvents()
+    {
+        TraceStats s = Stats;
+        if (s.Allocs + s.Frees + s.FailedAllocs > 0)
+        {
+            return;
+        }
+
+        string bad = s.BadLines > 0 ? $", {s.BadLines:N0} bad lines skipped (the first: {s.FirstBadLine})" : "";
+        throw new TraceFormatException(_source, 0, null,
+            $"no page events found: {s.Lines:N0} lines, {s.Events:N0} events, none of them kmem:mm_page_alloc or kmem:mm_page_free{bad}; "
+            + "record them with `buddy capture`, `perf record -e kmem:mm_page_alloc -e kmem:mm_page_free -a` or `trace-cmd record -e kmem:mm_page_alloc -e kmem:mm_page_free`");
     }
 
     /// <summary>Reads the next allocation or free; false at the end of the trace.</summary>
@@ -126,21 +161,15 @@ public sealed partial class FtraceReader : IDisposable
             return false;
         }
 
-        // trace_pipe reports a full ring buffer as "CPU:<n> [LOST <m> EVENTS]".
-        if (trimmed.StartsWith("CPU:"u8) && trimmed.EndsWith(" EVENTS]"u8))
+        if (IsNonEventLine(trimmed))
         {
-            int lost = trimmed.IndexOf("[LOST "u8);
-            if (lost > 0 && AsciiNumbers.TryParseDecimal(trimmed[(lost + 6)..^8], out ulong count))
-            {
-                Stats.AddLostEvents(count);
-                return false;
-            }
+            return false;
         }
 
         int body = FindEventStart(line);
         if (body < 0)
         {
-            throw Bad(null, "not an ftrace event line: expected '<task>-<pid> [<cpu>] <flags> <timestamp>: <event>: <fields>'", line);
+            throw Bad(null, "not a trace event line: expected trace_pipe's '<task>-<pid> [<cpu>] <flags> <timestamp>: <event>: <fields>', perf script's '<comm> <pid> [<cpu>] <timestamp>: <system>:<event>: <fields>' or trace-cmd report's '<comm>-<pid> [<cpu>] <timestamp>: <event>: <fields>'", line);
         }
 
         ReadOnlySpan<byte> rest = line[body..];
@@ -150,13 +179,34 @@ public sealed partial class FtraceReader : IDisposable
             throw Bad("event", "expected '<event>: <fields>' after the timestamp", line);
         }
 
-        ReadOnlySpan<byte> name = rest[..colon];
-        if (name.IndexOfAnyExcept(IdentifierBytes) >= 0)
+        // perf script names the event with its system: "kmem:mm_page_alloc: <fields>".
+        ReadOnlySpan<byte> system = default;
+        if (colon + 1 < rest.Length && rest[colon + 1] != (byte)' ')
+        {
+            int second = rest[(colon + 1)..].IndexOf((byte)':');
+            if (second <= 0 || rest.Slice(colon + 1, second).IndexOf((byte)' ') >= 0)
+            {
+                throw Bad("event", "expected '<event>: <fields>' or '<system>:<event>: <fields>' after the timestamp", line);
+            }
+
+            system = rest[..colon];
+            colon += 1 + second;
+        }
+
+        ReadOnlySpan<byte> name = system.IsEmpty ? rest[..colon] : rest[(system.Length + 1)..colon];
+        if (name.IndexOfAnyExcept(IdentifierBytes) >= 0 || system.IndexOfAnyExcept(IdentifierBytes) >= 0)
         {
             throw Bad("event", "the event name may hold only letters, digits and '_' (as every kernel event name does)", line);
         }
 
-        ReadOnlySpan<byte> fields = rest[(colon + 1)..];
+        if (!system.IsEmpty && !IsOwnSystem(system, name))
+        {
+            Stats.Events++;
+            Stats.CountSkipped(rest[..colon]); // probe:mm_page_alloc is not the kmem tracepoint
+            return false;
+        }
+
+        ReadOnlySpan<byte> fields = rest[(colon + 1)..].TrimStart((byte)' '); // trace-cmd pads the name to 20 columns
         Stats.Events++;
         if (name.SequenceEqual("mm_page_alloc"u8))
         {
@@ -203,16 +253,14 @@ public sealed partial class FtraceReader : IDisposable
         return true;
     }
 
-    // The index just after "<timestamp>: ", where the event name starts; -1 when there is none.
+    // The index of the event name: after "<timestamp>: " and any spaces (perf right-aligns the
+    // name); -1 when there is none. Without a "[<cpu>]" field the timestamp must have a fraction.
     private static int FindEventStart(ReadOnlySpan<byte> line)
     {
         int cpu = FindCpuField(line);
-        if (cpu < 0)
-        {
-            return -1;
-        }
-
-        for (int i = cpu; i + 1 < line.Length;)
+        bool needFraction = cpu < 0;
+        int from = Math.Max(cpu, 0);
+        for (int i = from; i + 1 < line.Length;)
         {
             int next = line[i..].IndexOf(": "u8);
             if (next < 0)
@@ -221,16 +269,72 @@ public sealed partial class FtraceReader : IDisposable
             }
 
             i += next;
-            int tokenStart = line[..i].LastIndexOf((byte)' ') + 1;
-            if (IsTimestamp(line[tokenStart..i]))
+            int tokenStart = Math.Max(line[..i].LastIndexOf((byte)' ') + 1, from);
+            if (IsTimestamp(line[tokenStart..i], needFraction))
             {
-                return i + 2;
+                int start = i + 2;
+                while (start < line.Length && line[start] == (byte)' ')
+                {
+                    start++;
+                }
+
+                return start;
             }
 
             i++;
         }
 
         return -1;
+    }
+
+    // Whether a perf system prefix is the event's own: kmem for the page events, compaction for
+    // the compaction events; any system for other names (they are skipped either way).
+    private static bool IsOwnSystem(ReadOnlySpan<byte> system, ReadOnlySpan<byte> name) =>
+        name.StartsWith("mm_compaction_"u8) ? system.SequenceEqual("compaction"u8)
+        : !name.StartsWith("mm_page_"u8) || system.SequenceEqual("kmem"u8);
+
+    // Header and lost-event lines of the three formats (see the file's header); true when the
+    // line is one of them (counted), false for a line that may be an event.
+    private bool IsNonEventLine(ReadOnlySpan<byte> trimmed)
+    {
+        if (trimmed.StartsWith("CPU:"u8) && trimmed.EndsWith(" EVENTS]"u8))
+        {
+            // trace_pipe: "CPU:<n> [LOST <m> EVENTS]".
+            int lost = trimmed.IndexOf("[LOST "u8);
+            if (lost > 0 && AsciiNumbers.TryParseDecimal(trimmed[(lost + 6)..^8], out ulong count))
+            {
+                Stats.AddLostEvents(count);
+                return true;
+            }
+        }
+
+        if (trimmed.StartsWith("CPU:"u8) && trimmed.EndsWith("EVENTS DROPPED]"u8))
+        {
+            // trace-cmd report: "CPU:<n> [<m> EVENTS DROPPED]", or "CPU:<n> [EVENTS DROPPED]" when it does not know how many.
+            int open = trimmed.IndexOf((byte)'[');
+            if (open > 0 && trimmed[(open + 1)..].SequenceEqual("EVENTS DROPPED]"u8))
+            {
+                Stats.AddLostEvents(1);
+                return true;
+            }
+
+            if (open > 0 && AsciiNumbers.TryParseDecimal(trimmed[(open + 1)..^16], out ulong count))
+            {
+                Stats.AddLostEvents(count);
+                return true;
+            }
+        }
+
+        // trace-cmd report's headers: "cpus=<n>", "version = <v>", "CPU <n> is empty".
+        bool header = (trimmed.StartsWith("cpus="u8) && AsciiNumbers.TryParseDecimal(trimmed[5..], out _))
+            || trimmed.StartsWith("version = "u8)
+            || (trimmed.StartsWith("CPU "u8) && trimmed.EndsWith(" is empty"u8) && AsciiNumbers.TryParseDecimal(trimmed[4..^9], out _));
+        if (header)
+        {
+            Stats.HeaderLines++;
+        }
+
+        return header;
     }
 
     // The index after the first "[<digits>]" field, or -1.
@@ -260,9 +364,14 @@ public sealed partial class FtraceReader : IDisposable
         return -1;
     }
 
-    private static bool IsTimestamp(ReadOnlySpan<byte> token)
+    private static bool IsTimestamp(ReadOnlySpan<byte> token, bool needFraction)
     {
         int dot = token.IndexOf((byte)'.');
+        if (dot < 0 && needFraction)
+        {
+            return false;
+        }
+
         ReadOnlySpan<byte> whole = dot < 0 ? token : token[..dot];
         ReadOnlySpan<byte> frac = dot < 0 ? [] : token[(dot + 1)..];
         return !whole.IsEmpty && whole.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0
@@ -325,13 +434,13 @@ public sealed partial class FtraceReader : IDisposable
         }
     }
 
-    // Whether the fields are exactly what kmem.h prints, " page=… pfn=… order=…" and for an
+    // Whether the fields are exactly what kmem.h prints, "page=… pfn=… order=…" and for an
     // allocation " migratetype=… gfp_flags=…" after it (each key once, so the general scan would
     // find the same values); found holds them when so.
     private static bool InKernelLayout(ReadOnlySpan<byte> fields, ref Fields found)
     {
         int at = 0;
-        if (!Next(fields, ref at, " page="u8, out found.Page) || !Next(fields, ref at, " pfn="u8, out found.Pfn)
+        if (!Next(fields, ref at, "page="u8, out found.Page) || !Next(fields, ref at, " pfn="u8, out found.Pfn)
             || !Next(fields, ref at, " order="u8, out found.Order))
         {
             return false;

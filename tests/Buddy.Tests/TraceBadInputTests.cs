@@ -13,8 +13,8 @@ public sealed class TraceBadInputTests
 
     public static TheoryData<string, string?, string> BadLines => new()
     {
-        { "this is not a trace line at all", null, "not an ftrace event line" },
-        { "random [12] text: with brackets", null, "not an ftrace event line" },
+        { "this is not a trace line at all", null, "not a trace event line" },
+        { "random [12] text: with brackets", null, "not a trace event line" },
         { "            bash-1     [000] .....     1.000001: mm_page_alloc: page=0000000012345678 order=0 migratetype=0 gfp_flags=GFP_KERNEL", "pfn", "missing" },
         { "            bash-1     [000] .....     1.000001: mm_page_free: page=0000000012345678 order=0", "pfn", "missing" },
         { "            bash-1     [000] .....     1.000001: mm_page_alloc: page=0000000012345678 pfn=0xZZ order=0 migratetype=0 gfp_flags=GFP_KERNEL", "pfn", "0xZZ" },
@@ -82,7 +82,7 @@ public sealed class TraceBadInputTests
         Assert.Equal(1, stats.Frees);
         Assert.NotNull(stats.FirstBadLine);
         Assert.StartsWith("skip.trace:3: ", stats.FirstBadLine, StringComparison.Ordinal);
-        Assert.Contains("not an ftrace event line", stats.FirstBadLine, StringComparison.Ordinal);
+        Assert.Contains("not a trace event line", stats.FirstBadLine, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -14,7 +14,7 @@ namespace Buddy.Simulation.Replay;
 public sealed record TraceFootprint(ulong EndPfn, ulong PeakPages)
 {
     /// <summary>Reads <paramref name="path"/> once and measures it.</summary>
-    /// <exception cref="TraceFormatException">The trace is malformed, or a line names a pfn or order beyond <see cref="TraceBounds"/> (file, line and field named).</exception>
+    /// <exception cref="TraceFormatException">The trace is malformed, holds no page event, or a line names a pfn or order beyond <see cref="TraceBounds"/> (file, line and field named).</exception>
     public static TraceFootprint Measure(string path, ulong pageSize, FtraceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -25,6 +25,7 @@ public sealed record TraceFootprint(ulong EndPfn, ulong PeakPages)
             tally.Add(in e, reader.Source);
         }
 
+        reader.ThrowIfNoPageEvents();
         return tally.Result;
     }
 

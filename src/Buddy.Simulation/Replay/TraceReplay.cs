@@ -24,7 +24,6 @@
 //   changes when a policy runs, never what it is asked (an entry id reused inside a batch is
 //   forgotten before it is reused, in every policy's order alike).
 using System.Diagnostics;
-using Buddy.Kernel;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 using Buddy.Simulation.Scenarios;
@@ -117,7 +116,8 @@ public sealed class TraceReplay
     /// peak in use (<see cref="TraceFootprint"/>): the file is read once and its events replayed from
     /// memory (a trace of more than 2^22 events is read a second time instead).
     /// </summary>
-    /// <exception cref="TraceFormatException">The trace is malformed or truncated.</exception>
+    /// <exception cref="TraceFormatException">The trace is malformed or truncated, holds no page event, or its recording's program (perf, trace-cmd) failed.</exception>
+    /// <exception cref="IOException">The file cannot be opened, or is a perf.data / trace.dat recording whose program is not installed.</exception>
     /// <exception cref="ArgumentException">An option is invalid (unknown policy, memory too small for a pool).</exception>
     public static ReplayResult Run(string path, ReplayOptions options, Action<long, long>? progress = null) =>
         Run(path, options, progress, MaxBufferedEvents);
@@ -129,15 +129,20 @@ public sealed class TraceReplay
         ArgumentNullException.ThrowIfNull(options);
         var start = Stopwatch.GetTimestamp();
         var readerOptions = new FtraceOptions { SkipBadLines = options.SkipBadLines };
-        FileStream file = InputFile.OpenRead(path);
+        Stream file = TraceFile.OpenRead(path); // text, or perf.data / trace.dat printed by their program
         FtraceReader? reader = null;
         try
         {
             reader = new FtraceReader(file, path, readerOptions);
-            Action<long>? report = progress is null ? null : _ => progress(file.Position, file.Length);
+            Action<long>? report = progress is null || !file.CanSeek ? null : _ => progress(file.Position, file.Length);
             List<BufferedEvent[]>? buffered = null;
             int count = 0;
             TraceFootprint? footprint = options.MemoryBytes is null ? ReadToMeasure(reader, options.PageSize, maxBuffered, report, out buffered, out count) : null;
+            if (footprint is not null)
+            {
+                reader.ThrowIfNoPageEvents(); // not a machine sized to nothing
+            }
+
             ulong memory = options.MemoryBytes ?? MemoryFor(footprint!.PeakPages, options.PageSize);
             var machine = Machines.X86(memory, options.PageSize);
             IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
@@ -157,10 +162,12 @@ public sealed class TraceReplay
                 // Too long to keep: read it again, now replaying as it is read.
                 reader.Dispose();
                 reader = null;
-                file = InputFile.OpenRead(path);
+                file = TraceFile.OpenRead(path);
                 reader = new FtraceReader(file, path, readerOptions);
                 results = replay.Drive(reader, report);
             }
+
+            reader.ThrowIfNoPageEvents();
 
             return new ReplayResult
             {

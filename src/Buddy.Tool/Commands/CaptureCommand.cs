@@ -1,8 +1,9 @@
-// `buddy capture --out FILE [--seconds N | -- COMMAND...]`: records kmem:mm_page_alloc and
-// mm_page_free — and, where the kernel has them, its own record of fallbacks and compaction
-// (kmem:mm_page_alloc_extfrag, mm_page_alloc_zone_locked, compaction:mm_compaction_begin/end; see
-// CaptureTracepoints) — through tracefs (mounting it if needed), streaming trace_pipe to a file (gzip
-// when the name ends in .gz), and restores each tracepoint as it was.
+// `buddy capture --out FILE [--with tracefs|perf] [--seconds N | -- COMMAND...]`: records
+// kmem:mm_page_alloc and mm_page_free — and, where the kernel has them, its own record of fallbacks
+// and compaction (kmem:mm_page_alloc_extfrag, mm_page_alloc_zone_locked,
+// compaction:mm_compaction_begin/end; see CaptureTracepoints). With tracefs (the default) through
+// tracefs (mounting it if needed), streaming trace_pipe to a file (gzip when the name ends in .gz),
+// and restores each tracepoint as it was; with perf, by perf record and perf script (PerfCapture).
 using System.CommandLine;
 using System.Diagnostics;
 using System.IO.Compression;
@@ -23,14 +24,16 @@ internal static class CaptureCommand
         var output = new Option<string>("--out") { Description = "The file to write (gzip when it ends in .gz).", Required = true }.AcceptOutputFile();
         var seconds = new Option<int?>("--seconds") { Description = "Capture for this many seconds (1..3600)." };
         var tracefs = new Option<string>("--tracefs") { Description = "Where tracefs is mounted.", DefaultValueFactory = _ => DefaultTracefs };
+        var with = new Option<string>("--with") { Description = "What records the events: tracefs (trace_pipe text) or perf (perf record, then perf script text).", DefaultValueFactory = _ => "tracefs" };
+        with.AcceptOnlyFromAmong("tracefs", "perf");
         var command = new Argument<string[]>("COMMAND") { Description = "A command to run and trace until it exits (after --).", Arity = ArgumentArity.ZeroOrMore };
         var capture = new Command(
             "capture",
-            "Record a live page-allocation trace through tracefs (needs root): kmem:mm_page_alloc and mm_page_free, and where the kernel has them "
+            "Record a live page-allocation trace through tracefs, or with --with perf through perf record and perf script (needs root): kmem:mm_page_alloc and mm_page_free, and where the kernel has them "
             + "kmem:mm_page_alloc_extfrag, kmem:mm_page_alloc_zone_locked, compaction:mm_compaction_begin and mm_compaction_end (the kernel's own record of "
             + "fallbacks and compaction, which buddy replay prints beside the simulation). Each tracepoint is put back as it was.")
         {
-            output, seconds, tracefs, command,
+            output, with, seconds, tracefs, command,
         };
         capture.SetAction(parse =>
         {
@@ -47,6 +50,14 @@ internal static class CaptureCommand
             }
 
             // With a command, buddy exits with the command's code, as `time` and `strace` do.
+            if (parse.GetValue(with) == "perf")
+            {
+                string outPath = parse.GetValue(output)!;
+                (long lines, int code, IReadOnlyList<string> missing) = PerfCapture.Run(parse.GetValue(tracefs)!, outPath, secs, cmd);
+                Summarize(outPath, lines, code, cmd, missing, stdout);
+                return code;
+            }
+
             return Run(parse.GetValue(tracefs)!, parse.GetValue(output)!, secs, cmd, stdout);
         });
         return capture;

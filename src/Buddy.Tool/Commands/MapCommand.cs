@@ -72,7 +72,7 @@ internal static class MapCommand
 
     public static Command CreateReport(TextWriter stdout, string[] args)
     {
-        var trace = new Argument<string?>("TRACE") { Description = "The trace (default: the bundled one).", Arity = ArgumentArity.ZeroOrOne }.AcceptInputFile();
+        var trace = new Argument<string?>("TRACE") { Description = "The trace: trace_pipe, perf script or trace-cmd report text, or perf.data / trace.dat (default: the bundled one).", Arity = ArgumentArity.ZeroOrOne }.AcceptInputFile();
         var memory = new Option<string?>("--memory") { Description = "The machine's memory." };
         var policies = ReplayCommand.PolicyOption();
         var output = new Option<string>("--out") { Description = "The HTML file to write.", Required = true }.AcceptOutputFile();

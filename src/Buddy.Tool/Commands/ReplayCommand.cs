@@ -22,7 +22,7 @@ internal static partial class ReplayCommand
     {
         var trace = new Argument<string?>("TRACE")
         {
-            Description = "An ftrace text of kmem:mm_page_alloc and mm_page_free events, plain or gzip (default: the bundled Linux 6.18 trace).",
+            Description = "A trace of kmem:mm_page_alloc and mm_page_free events: trace_pipe, perf script or trace-cmd report text (plain or gzip), or a perf.data / trace.dat recording (read with perf / trace-cmd) (default: the bundled Linux 6.18 trace).",
             Arity = ArgumentArity.ZeroOrOne,
         }.AcceptInputFile();
         var memory = new Option<string?>("--memory") { Description = $"The simulated machine's memory, e.g. 2GiB (default: {ReplayOptions.PeakMultiple}× the trace's peak in use, rounded up to whole max-order blocks)." };
