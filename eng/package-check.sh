@@ -122,7 +122,7 @@ check "buddy without a command names the commands, exit code 2" \
     bash -c "'$buddy' 2>'$work/nocommand.err'; [ \$? -eq 2 ] && grep -q '^buddy: no command given; the commands are demo, frag' '$work/nocommand.err'"
 check "buddy --help says buddy" bash -c "'$buddy' --help | grep -q '^  buddy \[command\]'"
 check "buddy replay --json (the bundled trace, every policy)" \
-    bash -c "'$buddy' replay --json '$work/replay.json' >/dev/null && python3 -c \"import json,sys; d=json.load(open('$work/replay.json')); sys.exit(0 if len(d['policies']) == 6 else 1)\""
+    bash -c "'$buddy' replay --json '$work/replay.json' >/dev/null && python3 -c \"import json,sys; d=json.load(open('$work/replay.json')); sys.exit(0 if len(d['policies']) == 7 and all('mobility' in p for p in d['policies']) else 1)\""
 data=tests/Buddy.Tests/Data
 check "buddy frag matches the kernel's unusable_index" bash -c "'$buddy' frag $data/live-6.18.buddyinfo --index unusable | diff - $data/live-6.18.unusable_index"
 check "buddy frag matches the kernel's extfrag_index" bash -c "'$buddy' frag $data/live-6.18.buddyinfo --index extfrag | diff - $data/live-6.18.extfrag_index"
