@@ -292,7 +292,8 @@ public sealed partial class PageAllocator
         }
 
         bool reclaims = priority < AllocationPriority.Atomic; // may enter direct reclaim
-        if (taken.Zone is null && ((reclaims && UnreserveLocked(highest, type, force: false)) | CachedPages > 0))
+        bool unreserved = taken.Zone is null && reclaims && UnreserveLocked(highest, type, force: false);
+        if (taken.Zone is null && (unreserved || CachedPages > 0))
         {
             _threadCaches.DrainLocked(); // cached pages must not make a request fail
             _reserve.ForStepLocked();
