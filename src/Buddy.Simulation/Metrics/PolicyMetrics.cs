@@ -13,7 +13,7 @@ public sealed class PolicyMetrics
 {
     private readonly long[] _failuresByOrder;
     private readonly long[] _failuresByZone = new long[3];
-    private readonly long[] _failuresByReason = new long[6];
+    private readonly long[] _failuresByReason = new long[(int)Enum.GetValues<FailureReason>().Max() + 1];
     private readonly List<Sample> _samples = [];
     private readonly int _indexOrder;
     private double _pagesInUseSum;
@@ -85,7 +85,8 @@ public sealed class PolicyMetrics
         _samples.Add(new Sample(step, free, Policy.PagesInUse,
             FragmentationIndex.Unusable(nrFree, _indexOrder) / 1000.0,
             FragmentationIndex.Extfrag(nrFree, _indexOrder) / 1000.0,
-            Failures));
+            Failures,
+            nrFree));
     }
 
     /// <summary>The result, with <paramref name="denominator"/> naming what internal fragmentation divides by.</summary>

@@ -90,6 +90,9 @@ public sealed record PolicyResult
     /// <summary>The policy's /proc/pagetypeinfo at the end, with "Number of mixed blocks" (policies that group by mobility; null for the others).</summary>
     public string? PageTypeInfo { get; init; }
 
+    /// <summary>How far this policy's free memory stayed from the traced kernel's own placement (a replay with the kernel placement; null otherwise, and for the kernel itself).</summary>
+    public KernelDistance? DistanceFromKernel { get; init; }
+
     /// <summary>The time series, sampled every N events or steps.</summary>
     public required IReadOnlyList<Sample> Samples { get; init; }
 

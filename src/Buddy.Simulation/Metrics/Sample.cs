@@ -8,4 +8,5 @@ namespace Buddy.Simulation.Metrics;
 /// <param name="UnusableIndex">The kernel's unusable free space index at the chosen order, 0..1.</param>
 /// <param name="FragmentationIndex">The kernel's fragmentation index at the chosen order (-1: a block is free).</param>
 /// <param name="Failures">Allocation failures so far.</param>
-public sealed record Sample(long Step, ulong FreePages, ulong PagesInUse, double UnusableIndex, double FragmentationIndex, long Failures);
+/// <param name="FreeBlocks">Free blocks per order over all the policy's allocators (index = order): the buddyinfo counts summed.</param>
+public sealed record Sample(long Step, ulong FreePages, ulong PagesInUse, double UnusableIndex, double FragmentationIndex, long Failures, IReadOnlyList<long>? FreeBlocks = null);

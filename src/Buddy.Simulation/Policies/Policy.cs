@@ -76,6 +76,43 @@ public abstract class Policy
         allocator.FreeRange(block.Current.Address + (offsetPages * allocator.PageSize), pages);
     }
 
+    /// <summary>
+    /// Allocates the order-<paramref name="order"/> block at <paramref name="address"/> in whichever of
+    /// the policy's allocators manages it (a machine's start state, rebuilt from snapshots, is the same
+    /// pages for every policy); false when no allocator manages it or a page is not free there.
+    /// </summary>
+    public bool TryPlaceAt(ulong address, int order, MigrateType type, out PolicyBlock block)
+    {
+        IReadOnlyList<PageAllocator> allocators = Allocators;
+        for (int i = 0; i < allocators.Count; i++)
+        {
+            if (Manages(allocators[i].Layout, address) && allocators[i].TryAllocateAt(address, order, type, out Block b, out _))
+            {
+                block = new PolicyBlock(b, i);
+                return true;
+            }
+        }
+
+        block = default;
+        return false;
+    }
+
+    /// <summary>Sets the migrate type of the pageblock at <paramref name="address"/> in each allocator that groups by mobility and manages it.</summary>
+    public void SetPageblockType(ulong address, MigrateType type)
+    {
+        foreach (PageAllocator allocator in Allocators)
+        {
+            if (allocator.Layout.Mobility.GroupByMobility && Manages(allocator.Layout, address))
+            {
+                allocator.SetPageblockType(address, type);
+            }
+        }
+    }
+
+    // Whether the layout hands out the page at address (inside it and not reserved).
+    private static bool Manages(MachineLayout layout, ulong address) =>
+        address >= layout.BaseAddress && address < layout.EndAddress && !layout.Reserved.Any(r => address >= r.Start && address < r.End);
+
     /// <summary>Every allocator's buddyinfo lines, pools named by their role.</summary>
     public BuddyInfo GetBuddyInfo()
     {

@@ -7,12 +7,14 @@ namespace Buddy.Simulation.Policies;
 /// <param name="Mobility">The allocation's mobility (migrate type).</param>
 /// <param name="Priority">The watermark priority (GFP_ATOMIC, __GFP_HIGH).</param>
 /// <param name="Boundary">A boundary in bytes the block must not cross (0: none).</param>
+/// <param name="TracePfn">The page frame the traced kernel chose (a trace's mm_page_alloc pfn), which only the kernel placement follows; <see cref="ulong.MaxValue"/> when the workload has none.</param>
 public readonly record struct PolicyRequest(
     int Order,
     ZoneKind Zone = ZoneKind.Normal,
     MigrateType Mobility = MigrateType.Unmovable,
     AllocationPriority Priority = AllocationPriority.Normal,
-    ulong Boundary = 0)
+    ulong Boundary = 0,
+    ulong TracePfn = ulong.MaxValue)
 {
     /// <summary>Whether the request needs ISA DMA memory (below 16 MiB).</summary>
     public bool IsDma => Zone == ZoneKind.Dma;

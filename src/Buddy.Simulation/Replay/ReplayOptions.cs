@@ -19,6 +19,16 @@ public sealed record ReplayOptions
     /// </summary>
     public ulong? MemoryBytes { get; init; }
 
+    /// <summary>
+    /// The traced machine (its /proc snapshots): the replay runs on its real layout instead of one
+    /// sized from the trace (<see cref="MemoryBytes"/> is then ignored), from its start state when
+    /// the start snapshot is there, and checks the kernel placement against the end snapshot.
+    /// </summary>
+    public TracedMachine? Traced { get; init; }
+
+    /// <summary>Replay the kernel's own placement (<see cref="KernelPlacementPolicy"/>) first, and measure every policy's distance from it; needs <see cref="Traced"/>.</summary>
+    public bool KernelPlacement { get; init; }
+
     /// <summary>The page size (the trace's pfns count pages of this size).</summary>
     public ulong PageSize { get; init; } = 4 * Units.KiB;
 

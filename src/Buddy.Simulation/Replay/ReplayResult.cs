@@ -58,9 +58,22 @@ public sealed record ReplayResult
     /// </summary>
     public KernelEvidence? KernelEvidence { get; init; }
 
-    /// <summary>Each policy's result, in the order given.</summary>
+    /// <summary>The start state every policy began from (a replay on the traced machine with its start snapshot); null otherwise.</summary>
+    public StartSummary? Start { get; init; }
+
+    /// <summary>Per zone, the traced machine's /proc/buddyinfo after the capture beside the kernel placement's end state; null without both.</summary>
+    public IReadOnlyList<ZoneFreeCheck>? EndCheck { get; init; }
+
+    /// <summary>Each policy's result, in the order given (the kernel placement first when replayed).</summary>
     public required IReadOnlyList<PolicyResult> Policies { get; init; }
 
     /// <summary>Wall-clock seconds for the whole replay, decoding included.</summary>
     public required double Seconds { get; init; }
 }
+
+/// <summary>What the start state held: pages known from the trace and pages inferred from the snapshot.</summary>
+/// <param name="PreCapturePages">Pages allocated before the capture that the trace frees (exact).</param>
+/// <param name="FreeAtStartPages">Pages the trace allocates first, so free at the start (exact).</param>
+/// <param name="HeldPages">Pages the trace never names, allocated in the start state (inferred).</param>
+/// <param name="Zones">Per zone, the start snapshot's free blocks per order beside the rebuilt ones.</param>
+public sealed record StartSummary(ulong PreCapturePages, ulong FreeAtStartPages, ulong HeldPages, IReadOnlyList<ZoneFreeCheck> Zones);

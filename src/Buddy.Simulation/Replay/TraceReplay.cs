@@ -127,6 +127,16 @@ public sealed class TraceReplay
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(options);
+        if (options.Traced is not null)
+        {
+            return RunOnMachine(path, options, options.Traced, progress);
+        }
+
+        if (options.KernelPlacement)
+        {
+            throw new ArgumentException("The kernel placement needs the traced machine's layout (ReplayOptions.Traced, from its /proc/zoneinfo).", nameof(options));
+        }
+
         var start = Stopwatch.GetTimestamp();
         var readerOptions = new FtraceOptions { SkipBadLines = options.SkipBadLines };
         Stream file = TraceFile.OpenRead(path); // text, or perf.data / trace.dat printed by their program
@@ -186,6 +196,75 @@ public sealed class TraceReplay
             reader?.Dispose(); // and the file under it
             file.Dispose();
         }
+    }
+
+    // The replay on the traced machine's own layout: a first read finds each page's first event
+    // (for the start state), the second drives the kernel placement and the policies from it.
+    private static ReplayResult RunOnMachine(string path, ReplayOptions options, TracedMachine traced, Action<long, long>? progress)
+    {
+        long started = Stopwatch.GetTimestamp();
+        var readerOptions = new FtraceOptions { SkipBadLines = options.SkipBadLines };
+        TraceTouches touches;
+        using (Stream first = TraceFile.OpenRead(path))
+        using (var touchReader = new FtraceReader(first, path, readerOptions))
+        {
+            touches = TraceTouches.Read(touchReader, Math.Min(traced.EndPfn, MaxPfn), MobilitySettings.Grouping.PageblockOrder);
+            touchReader.ThrowIfNoPageEvents();
+        }
+
+        MachineLayout machine = traced.Layout(options.PageSize, touches.IsTouched);
+        MachineStart? start = traced.StartPageTypes is { } startTypes ? MachineStart.Build(machine, touches, startTypes) : null;
+        IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
+        var policies = new List<Policy>();
+        if (options.KernelPlacement)
+        {
+            policies.Add(new KernelPlacementPolicy(machine));
+        }
+
+        policies.AddRange(names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize, options.Tunables)));
+        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize };
+        if (start is not null)
+        {
+            replay.ApplyStart(start);
+        }
+
+        using Stream file = TraceFile.OpenRead(path);
+        using var reader = new FtraceReader(file, path, readerOptions);
+        Action<long>? report = progress is null || !file.CanSeek ? null : _ => progress(file.Position, file.Length);
+        IReadOnlyList<PolicyResult> results = replay.Drive(reader, report);
+        reader.ThrowIfNoPageEvents();
+        return new ReplayResult
+        {
+            Source = path,
+            MemoryBytes = machine.Size,
+            PageSize = machine.PageSize,
+            Trace = replay.GetTraceCounts(reader.Stats),
+            KernelEvidence = reader.Stats.Evidence is { Events: > 0 } evidence ? evidence : null,
+            Policies = options.KernelPlacement ? WithDistances(results) : results,
+            Start = start is null ? null : Summarize(start),
+            EndCheck = options.KernelPlacement && traced.EndBuddyInfo is { } after ? EndCheck(results[0], after) : null,
+            Seconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
+        };
+    }
+
+    // Each policy after the first (the kernel placement) with its distance from it.
+    private static PolicyResult[] WithDistances(IReadOnlyList<PolicyResult> results) =>
+        [results[0], .. results.Skip(1).Select(r => r with { DistanceFromKernel = KernelDistance.Between(r, results[0]) })];
+
+    private static StartSummary Summarize(MachineStart start)
+    {
+        static ulong Pages(IReadOnlyList<StartBlock> blocks) => blocks.Aggregate(0UL, (sum, b) => sum + (1UL << b.Order));
+        ulong free = start.Zones.Aggregate(0UL, (sum, z) => sum + (ulong)z.RebuiltFreeBlocks.Select((n, o) => n << o).Sum());
+        return new StartSummary(Pages(start.PreCaptureBlocks), free, Pages(start.HeldBlocks), start.Zones);
+    }
+
+    // The kernel placement's free blocks at the end beside the buddyinfo read after the capture, zone by zone.
+    private static List<ZoneFreeCheck> EndCheck(PolicyResult kernel, Buddy.Kernel.BuddyInfo after)
+    {
+        Buddy.Kernel.BuddyInfo rebuilt = Buddy.Kernel.BuddyInfo.Parse(kernel.BuddyInfo, "the kernel placement's buddyinfo");
+        return [.. rebuilt.Zones.Select(z => new ZoneFreeCheck(z.Node, z.Name,
+            after.Zones.FirstOrDefault(a => a.Node == z.Node && a.Name == z.Name)?.FreeBlockCounts ?? [],
+            z.FreeBlockCounts, 0))];
     }
 
     // Reads the whole trace, checking every event against the bounds; returns its footprint, and
@@ -322,6 +401,35 @@ public sealed class TraceReplay
         return results;
     }
 
+    /// <summary>
+    /// Puts every policy in the machine's start state before the first event: the same blocks
+    /// allocated in each, and the blocks allocated before the capture (which the trace frees)
+    /// remembered as live trace allocations, so their frees release them in every policy.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Events were already replayed, or a policy's machine does not hold the start state's blocks.</exception>
+    public void ApplyStart(MachineStart start)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        if (_steps > 0)
+        {
+            throw new InvalidOperationException("The start state is applied before the first event.");
+        }
+
+        int[] ids = new int[start.PreCaptureBlocks.Count];
+        for (int k = 0; k < ids.Length; k++)
+        {
+            StartBlock b = start.PreCaptureBlocks[k];
+            ids[k] = NewEntry(b.Pfn, b.Order);
+            _owner.Fill(b.Pfn, 1UL << b.Order, ids[k]);
+        }
+
+        for (int i = 0; i < _policies.Length; i++)
+        {
+            PolicyBlock[] blocks = _blocks[i];
+            start.ApplyTo(_policies[i], (k, block) => blocks[ids[k]] = block);
+        }
+    }
+
     /// <summary>The trace counts after <see cref="Drive"/>.</summary>
     public TraceCounts GetTraceCounts(TraceStats stats)
     {
@@ -349,7 +457,7 @@ public sealed class TraceReplay
 
         int id = NewEntry(e.Pfn, e.Order);
         _owner.Fill(e.Pfn, pages, id);
-        Record(new Op { Kind = OpKind.Allocate, Id = id, Request = new PolicyRequest(e.Order, e.Zone, e.Mobility, e.Priority) });
+        Record(new Op { Kind = OpKind.Allocate, Id = id, Request = new PolicyRequest(e.Order, e.Zone, e.Mobility, e.Priority, TracePfn: e.Pfn) });
     }
 
     private void Record(in Op op)

@@ -35,11 +35,12 @@ internal static partial class ReplayCommand
         var details = new Option<bool>("--details") { Description = "Also print each policy's failures, pages in use, fragmentation indices, speed and /proc/buddyinfo." };
         var dumpDir = new Option<string?>("--dump-dir") { Description = "Write each policy's final allocator state to DIR/<policy>.json (for `buddy map --from`)." }.AcceptOutputDirectory();
         var tunables = new KernelTunableOptions();
-        var command = new Command("replay", "Replay a real Linux page-allocation trace through competing allocation policies.")
+        var traced = new TracedMachineOptions();
+        var command = new Command("replay", "Replay a real Linux page-allocation trace through competing allocation policies; on the traced machine's real layout and start state, beside the kernel's own placement, when the trace is a capture bundle (buddy capture --bundle) or --zoneinfo is given.")
         {
             trace, memory, policies, json, skipBad, sampleEvery, indexOrder, pool, details, dumpDir,
         };
-        foreach (Option option in tunables.All)
+        foreach (Option option in tunables.All.Concat(traced.All))
         {
             command.Options.Add(option);
         }
@@ -55,8 +56,17 @@ internal static partial class ReplayCommand
             }
 
             string[] names = CheckPolicies(parse.GetValue(policies));
+            using TraceBundle? bundle = TraceBundle.IsBundle(path) ? TraceBundle.Open(path) : null;
+            TracedMachine? machine = traced.Read(parse, bundle);
+            if (machine is not null && parse.GetValue(memory) is not null)
+            {
+                throw new UserInputException("--memory sizes a simulated machine; the traced machine's layout (a bundle or --zoneinfo) fixes its memory. Give one of them.");
+            }
+
             var options = new ReplayOptions
             {
+                Traced = machine,
+                KernelPlacement = machine is not null,
                 MemoryBytes = ParseMemory(parse.GetValue(memory), names),
                 Policies = names,
                 SkipBadLines = parse.GetValue(skipBad),
@@ -66,7 +76,7 @@ internal static partial class ReplayCommand
                 KeepDumps = parse.GetValue(dumpDir) is not null,
                 Tunables = tunables.Read(parse),
             };
-            ReplayResult result = Run(path, options, stdout);
+            ReplayResult result = Run(bundle?.TracePath ?? path, options, stdout);
             Print(Output.Console(stdout), result, bundled: parse.GetValue(trace) is null, parse.GetValue(details));
             if (tunables.AnyGiven(parse))
             {
@@ -139,9 +149,18 @@ internal static partial class ReplayCommand
         string sizing = r.SizedToPeakPages is { } peak
             ? string.Create(CultureInfo.InvariantCulture, $", sized to {ReplayOptions.PeakMultiple}× the trace's peak in use ({Units.FormatApproximateSize(peak * r.PageSize)}, {peak:N0} pages); --memory to change")
             : "";
-        console.WriteLine($"Machine: {Units.FormatSize(r.MemoryBytes)}{sizing}. {Units.FormatSize(r.PageSize)} pages; zones {Zones(r.MemoryBytes)}.");
+        if (r.Policies.Count > 0 && r.Policies[0].Name == KernelPlacementPolicy.PolicyName)
+        {
+            console.WriteLine($"Machine: the traced one, {Units.FormatSize(r.MemoryBytes)} from its first to its last page frame, its zones, holes and boot reservations from its zoneinfo; {Units.FormatSize(r.PageSize)} pages.");
+        }
+        else
+        {
+            console.WriteLine($"Machine: {Units.FormatSize(r.MemoryBytes)}{sizing}. {Units.FormatSize(r.PageSize)} pages; zones {Zones(r.MemoryBytes)}.");
+        }
+
         console.WriteLine();
         PrintSummary(console, r);
+        PrintTracedMachine(console, r);
         if (r.KernelEvidence is { } evidence)
         {
             console.WriteLine();
@@ -181,18 +200,23 @@ internal static partial class ReplayCommand
         foreach (PolicyResult p in policies)
         {
             HighAllocMeasurement end = p.LargeBlocksAtEnd!;
+            bool kernel = p.Name == KernelPlacementPolicy.PolicyName; // it follows the trace: it has no choice to measure
             table.AddRow(
                 Markup.Escape(p.Name),
                 N(p.AllocFailures),
                 N(p.FinalFreeBlocksAtIndexOrder),
-                $"{N(end.Blocks)}/{N(end.Possible)}",
-                N(end.PagesMovedByCompaction),
+                kernel ? "-" : $"{N(end.Blocks)}/{N(end.Possible)}",
+                kernel ? "-" : N(end.PagesMovedByCompaction),
                 p.FinalUnusableIndex.ToString("F3", CultureInfo.InvariantCulture));
         }
 
         console.Write(table);
         console.WriteLine($"failed: trace requests refused. free: {block} blocks free as the trace ends. obtained: movable order-{order} requests (as a THP fault makes) until the first failure, of free memory / {block}. moved: pages compaction migrated for them. unusable: the kernel's unusable free space index, order {order}.");
-        console.WriteLine(Verdict(policies));
+        PolicyResult[] chosen = [.. policies.Where(p => p.Name != KernelPlacementPolicy.PolicyName)];
+        if (chosen.Length > 0)
+        {
+            console.WriteLine(Verdict(chosen));
+        }
         string smaller = r.SizedToPeakPages is { } peak ? $"buddy replay --memory {Units.FormatSize(SmallerThan(peak * r.PageSize, r.PageSize)).Replace(" ", "", StringComparison.Ordinal)} (below the peak: failures); " : "";
         console.WriteLine($"Next: {smaller}buddy replay --details (failures, memory, speed, /proc/buddyinfo); buddy scenario highalloc; buddy report --out report.html.");
     }

@@ -21,6 +21,9 @@ public enum FailureReason
 
     /// <summary>No block can ever satisfy the constraints (a size above its boundary, a limit below every zone, a zone the machine lacks).</summary>
     Unsatisfiable = 5,
+
+    /// <summary>A block asked for at a named address (<see cref="PageAllocator.TryAllocateAt"/>) holds a page that is allocated or reserved.</summary>
+    Occupied = 6,
 }
 
 /// <summary>A failed allocation: the reason, the request and each eligible zone's state at the time.</summary>
@@ -60,6 +63,7 @@ public sealed class AllocationFailure
             FailureReason.AddressLimit => "no free block large enough below the address limit",
             FailureReason.Watermark => "the zones that have a block are at their watermark plus lowmem reserve",
             FailureReason.Unsatisfiable => "the constraints cannot be met",
+            FailureReason.Occupied => "the block asked for is not free",
             _ => Reason.ToString(),
         };
         var sb = new StringBuilder();
