@@ -92,7 +92,8 @@ internal static class TracedLayout
 
     private static ZoneLimit Limit(ZoneInfoZone z, int shift)
     {
-        ZoneKindNames.TryParse(z.Name, out ZoneKind kind);
+        bool known = ZoneKindNames.TryParse(z.Name, out ZoneKind kind);
+        System.Diagnostics.Debug.Assert(known, "Populated refuses zones Buddy does not model");
         return new ZoneLimit(kind, z.EndPfn << shift);
     }
 

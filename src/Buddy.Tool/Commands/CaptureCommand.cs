@@ -1,12 +1,15 @@
-// `buddy capture --out FILE [--with tracefs|perf] [--seconds N | -- COMMAND...]`: records
+// `buddy capture --out FILE|--bundle PATH [--with tracefs|perf] [--seconds N | -- COMMAND...]`: records
 // kmem:mm_page_alloc and mm_page_free — and, where the kernel has them, its own record of fallbacks
 // and compaction (kmem:mm_page_alloc_extfrag, mm_page_alloc_zone_locked,
 // compaction:mm_compaction_begin/end; see CaptureTracepoints). With tracefs (the default) through
 // tracefs (mounting it if needed), streaming trace_pipe to a file (gzip when the name ends in .gz),
 // and restores each tracepoint as it was; with perf, by perf record and perf script (PerfCapture).
+// With --bundle (instead of --out) the trace goes into a capture bundle with the machine's /proc
+// texts read just before the tracepoints are enabled and just after they are disabled (BundleCapture).
 using System.CommandLine;
 using System.Diagnostics;
 using System.IO.Compression;
+using System.Runtime.ExceptionServices;
 using System.Text;
 using Buddy.Tracing;
 
@@ -21,7 +24,12 @@ internal static class CaptureCommand
 
     public static Command Create(TextWriter stdout)
     {
-        var output = new Option<string>("--out") { Description = "The file to write (gzip when it ends in .gz).", Required = true }.AcceptOutputFile();
+        var output = new Option<string>("--out") { Description = "The file to write (gzip when it ends in .gz)." }.AcceptOutputFile();
+        var bundle = new Option<string>("--bundle")
+        {
+            Description = "Write a capture bundle instead of --out: the trace plus the machine's /proc texts (zoneinfo, buddyinfo, pagetypeinfo, vmstat, iomem, meminfo, node distances, vm sysctls) "
+                + "just before and just after tracing, and bundle.json. A name ending in .tar.gz or .tgz is one archive; any other a new (or empty) directory.",
+        };
         var seconds = new Option<int?>("--seconds") { Description = "Capture for this many seconds (1..3600)." };
         var tracefs = new Option<string>("--tracefs") { Description = "Where tracefs is mounted.", DefaultValueFactory = _ => DefaultTracefs };
         var with = new Option<string>("--with") { Description = "What records the events: tracefs (trace_pipe text) or perf (perf record, then perf script text).", DefaultValueFactory = _ => "tracefs" };
@@ -33,10 +41,16 @@ internal static class CaptureCommand
             + "kmem:mm_page_alloc_extfrag, kmem:mm_page_alloc_zone_locked, compaction:mm_compaction_begin and mm_compaction_end (the kernel's own record of "
             + "fallbacks and compaction, which buddy replay prints beside the simulation). Each tracepoint is put back as it was.")
         {
-            output, with, seconds, tracefs, command,
+            output, bundle, with, seconds, tracefs, command,
         };
         capture.SetAction(parse =>
         {
+            string? outPath = parse.GetValue(output), bundlePath = parse.GetValue(bundle);
+            if ((outPath is null) == (bundlePath is null))
+            {
+                throw new UserInputException($"give exactly one of --out FILE and --bundle PATH{(outPath is null ? "" : $" (both were given: --out {outPath}, --bundle {bundlePath})")}, e.g. buddy capture --bundle cap.tar.gz -- make -j2");
+            }
+
             string[] cmd = parse.GetValue(command) ?? [];
             int? secs = parse.GetValue(seconds);
             if ((secs is null) == (cmd.Length == 0))
@@ -50,20 +64,30 @@ internal static class CaptureCommand
             }
 
             // With a command, buddy exits with the command's code, as `time` and `strace` do.
-            if (parse.GetValue(with) == "perf")
+            string recorder = parse.GetValue(with)!;
+            using BundleCapture? bundleCapture = bundlePath is null ? null : BundleCapture.Create(bundlePath, recorder, secs, cmd);
+            string tracePath = bundleCapture?.TracePath ?? outPath!;
+            int code;
+            TraceStats stats;
+            if (recorder == "perf")
             {
-                string outPath = parse.GetValue(output)!;
-                (long lines, int code, IReadOnlyList<string> missing) = PerfCapture.Run(parse.GetValue(tracefs)!, outPath, secs, cmd);
-                Summarize(outPath, lines, code, cmd, missing, stdout);
-                return code;
+                (long lines, code, IReadOnlyList<string> missing) = PerfCapture.Run(parse.GetValue(tracefs)!, tracePath, secs, cmd, bundleCapture is null ? null : bundleCapture.SnapshotBefore, bundleCapture is null ? null : bundleCapture.SnapshotAfter);
+                stats = Summarize(tracePath, outPath ?? bundlePath!, lines, code, cmd, missing, stdout);
+            }
+            else
+            {
+                (code, stats) = Run(parse.GetValue(tracefs)!, tracePath, outPath ?? bundlePath!, secs, cmd, bundleCapture, stdout);
             }
 
-            return Run(parse.GetValue(tracefs)!, parse.GetValue(output)!, secs, cmd, stdout);
+            bundleCapture?.Finish(stats.LostEvents, stdout);
+            return code;
         });
         return capture;
     }
 
-    private static int Run(string tracefs, string outPath, int? seconds, string[] command, TextWriter stdout)
+    // Captures through tracefs into outPath (shown as `shownAs`); a bundle's snapshots are read just
+    // before the tracepoints are enabled and just after they are put back.
+    private static (int Code, TraceStats Stats) Run(string tracefs, string outPath, string shownAs, int? seconds, string[] command, BundleCapture? bundle, TextWriter stdout)
     {
         EnsureTracefs(tracefs);
         CaptureTracepoints tracepoints = CaptureTracepoints.Find(tracefs);
@@ -80,6 +104,7 @@ internal static class CaptureCommand
             // file would clear it, but .NET opens with O_CREAT and then ftruncate, which tracefs ignores).
             File.WriteAllText(tracingOn, "1");
             File.WriteAllText(Path.Combine(tracefs, "trace_marker"), StartMarker + "\n");
+            bundle?.SnapshotBefore();
             tracepoints.Enable();
             reader.Start();
             if (seconds is { } s)
@@ -99,6 +124,15 @@ internal static class CaptureCommand
         finally
         {
             tracepoints.Restore();
+            ExceptionDispatchInfo? snapshotError = null;
+            try
+            {
+                bundle?.SnapshotAfter(); // before anything else, so the snapshot is of the moment tracing stopped
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                snapshotError = ExceptionDispatchInfo.Capture(e); // thrown once the tracefs state is put back
+            }
 
             File.WriteAllText(Path.Combine(tracefs, "trace_marker"), EndMarker + "\n");
             if (reader.IsAlive && !reader.Join(TimeSpan.FromSeconds(10)))
@@ -107,12 +141,12 @@ internal static class CaptureCommand
             }
 
             File.WriteAllText(tracingOn, previousOn);
+            snapshotError?.Throw();
         }
 
         sink.Flush();
         sink.Dispose();
-        Summarize(outPath, lines, exitCode, command, tracepoints.Missing, stdout);
-        return exitCode;
+        return (exitCode, Summarize(outPath, shownAs, lines, exitCode, command, tracepoints.Missing, stdout));
     }
 
     // Copies trace_pipe to the sink from the start marker until the end marker arrives (what came
@@ -244,7 +278,8 @@ internal static class CaptureCommand
         }
     }
 
-    private static void Summarize(string path, long lines, int exitCode, string[] command, IReadOnlyList<string> missing, TextWriter stdout)
+    // Reads the trace back and says what it holds; `shownAs` is the name the user gave (--out or --bundle).
+    private static TraceStats Summarize(string path, string shownAs, long lines, int exitCode, string[] command, IReadOnlyList<string> missing, TextWriter stdout)
     {
         using FtraceReader reader = FtraceReader.Open(path, new FtraceOptions { SkipBadLines = true });
         while (reader.TryRead(out _))
@@ -252,7 +287,7 @@ internal static class CaptureCommand
         }
 
         TraceStats s = reader.Stats;
-        stdout.WriteLine($"Captured {lines:N0} lines to {path}: {s.Allocs:N0} allocations, {s.Frees:N0} frees, {s.FailedAllocs:N0} failed allocations{(s.LostEvents > 0 ? $", {s.LostEvents:N0} events LOST (ring buffer full)" : ", no lost events")}.");
+        stdout.WriteLine($"Captured {lines:N0} lines to {shownAs}: {s.Allocs:N0} allocations, {s.Frees:N0} frees, {s.FailedAllocs:N0} failed allocations{(s.LostEvents > 0 ? $", {s.LostEvents:N0} events LOST (ring buffer full)" : ", no lost events")}.");
         KernelEvidence e = s.Evidence;
         stdout.WriteLine($"The kernel recorded {e.Fallbacks:N0} migrate-type fallbacks ({e.FragmentingFallbacks:N0} fragmenting), {e.CompactionRuns:N0} compaction runs and {e.ZoneLockedAllocations:N0} zone-locked allocations"
             + (missing.Count > 0 ? $"; not on this kernel: {string.Join(", ", missing)}." : "."));
@@ -265,5 +300,7 @@ internal static class CaptureCommand
         {
             stdout.WriteLine($"The command '{string.Join(' ', command)}' exited with code {exitCode}.");
         }
+
+        return s;
     }
 }

@@ -4,7 +4,8 @@
 // then printed by `perf script` (TraceFile streams it from the child) into the output file, gzip
 // when its name ends in .gz: text FtraceReader reads. The perf.data perf record writes sits beside
 // the output file while the capture runs and is deleted afterwards. perf is found as replay finds
-// it (BUDDY_PERF, else PATH); perf record's own messages go to the terminal.
+// it (BUDDY_PERF, else PATH); perf record's own messages go to the terminal. A bundle's snapshots
+// (before, after) are read just before perf record starts and just after it exits.
 using System.Diagnostics;
 using System.IO.Compression;
 using Buddy.Tracing;
@@ -21,7 +22,7 @@ internal static class PerfCapture
     /// Records for <paramref name="seconds"/> or around <paramref name="command"/> into
     /// <paramref name="outPath"/>; returns the lines written and perf record's exit code (the command's, as perf returns it).
     /// </summary>
-    public static (long Lines, int ExitCode, IReadOnlyList<string> Missing) Run(string tracefs, string outPath, int? seconds, string[] command)
+    public static (long Lines, int ExitCode, IReadOnlyList<string> Missing) Run(string tracefs, string outPath, int? seconds, string[] command, Action? before = null, Action? after = null)
     {
         string perf = Environment.GetEnvironmentVariable("BUDDY_PERF") is { Length: > 0 } forced ? forced : "perf";
         (List<string> events, List<string> missing) = Events(tracefs);
@@ -34,11 +35,13 @@ internal static class PerfCapture
         try
         {
             int exitCode;
+            before?.Invoke();
             try
             {
                 using Process process = Process.Start(record)!;
                 process.WaitForExit();
                 exitCode = process.ExitCode;
+                after?.Invoke();
             }
             catch (System.ComponentModel.Win32Exception e)
             {

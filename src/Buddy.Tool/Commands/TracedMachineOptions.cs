@@ -4,7 +4,6 @@
 // Every file is parsed before anything runs; a bad one is one line naming the option, the file and
 // the line (the readers' FormatException), never a stack trace.
 using System.CommandLine;
-using Buddy.Kernel;
 using Buddy.Simulation.Replay;
 
 namespace Buddy.Tool.Commands;
