@@ -104,7 +104,10 @@ public sealed class KernelPlacementTests
             KernelDistance d = p.DistanceFromKernel!;
             Assert.Equal(4, d.Samples);
             Assert.InRange(d.MeanFreeShape, 0, 1);
+            Assert.InRange(d.MeanBuddyInfo, 0, 1);
             Assert.Equal(KernelDistance.FreeShape(p.Samples[^1].FreeBlocks!, r.Policies[0].Samples[^1].FreeBlocks!), d.FinalFreeShape);
+            Assert.Equal(KernelDistance.BuddyInfoDistance(p.Samples[^1].FreeBlocks!, r.Policies[0].Samples[^1].FreeBlocks!), d.FinalBuddyInfo);
+            Assert.Equal(KernelDistance.BlocksAt(p.Samples[^1].FreeBlocks!, 9) - KernelDistance.BlocksAt(r.Policies[0].Samples[^1].FreeBlocks!, 9), d.FinalHugeGap);
         }
     }
 
@@ -123,6 +126,14 @@ public sealed class KernelPlacementTests
         Assert.Equal(0, KernelDistance.FreeShape([2, 1], [4, 2])); // same shape, twice the memory
         Assert.Equal(1, KernelDistance.FreeShape([0, 0, 1], [4, 0, 0]));
         Assert.Equal(0.5, KernelDistance.FreeShape([2, 1], [4, 0]), 9); // half the free pages in order 1 against none
-        Assert.Equal(0.5, KernelDistance.HugeShare([2, 0, 1], 2), 9);
+        Assert.Equal(0, KernelDistance.BuddyInfoDistance([3, 0, 5], [3, 0, 5]));
+        Assert.Equal((0.5 + 0 + 1) / 3, KernelDistance.BuddyInfoDistance([2, 0, 1], [4, 0, 0]), 9); // columns: 2 vs 4, both 0, 1 vs 0
+    }
+
+    [Fact]
+    public void The_huge_block_gap_counts_blocks_at_the_index_order()
+    {
+        Assert.Equal(3, KernelDistance.BlocksAt([7, 1, 1], 1)); // an order-1 block, and an order-2 block counting as two
+        Assert.Equal(0, KernelDistance.BlocksAt([7, 1, 1], 3));
     }
 }

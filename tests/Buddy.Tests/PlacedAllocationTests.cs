@@ -1,4 +1,5 @@
-using Buddy.Kernel;
+
+using static Buddy.Units;
 
 namespace Buddy.Tests;
 
@@ -15,12 +16,12 @@ public sealed class PlacedAllocationTests
         Assert.True(pages.TryAllocateAt(20 * MiB + 8 * KiB, 1, MigrateType.Unmovable, out Block block, out AllocationFailure? why), why?.Message);
         pages.Validate();
         Assert.Equal(20 * MiB + 8 * KiB, block.Address);
-        Assert.Equal(2UL, block.Pages);
+        Assert.Equal(2UL, block.PageCount);
         Assert.Equal(8192UL - 2, pages.FreePages);
 
         // The order-10 block at 20 MiB split down around pages 2 and 3: one free block of each order 1..9 and the first order-1 pair.
         long[] normal = [.. pages.GetBuddyInfo().Zones.Single(z => z.Name == "DMA32").FreeBlockCounts];
-        Assert.Equal(2, normal[1]); // [20 MiB, +8 KiB) and its split sibling's remainder
+        Assert.Equal(1, normal[1]); // [20 MiB, +8 KiB), the taken block's buddy
         Assert.All(Enumerable.Range(2, 8), o => Assert.Equal(1, normal[o]));
 
         pages.Free(block);
@@ -65,12 +66,12 @@ public sealed class PlacedAllocationTests
         Assert.True(pages.TryAllocateAt(20 * MiB, 0, MigrateType.Unmovable, out _, out _)); // splits the order-10 block: its pageblocks are now free blocks of order <= 9
         pages.SetPageblockType(20 * MiB, MigrateType.Unmovable);
         pages.Validate();
-        Assert.Contains("Node 0, zone    DMA32            1           15            0", pages.GetPageTypeInfo(), StringComparison.Ordinal);
+        Assert.Contains("Node 0, zone    DMA32            1            7            0", pages.GetPageTypeInfo(), StringComparison.Ordinal);
 
         // A pageblock inside a free order-10 block: the whole block is retyped (two pageblocks).
         pages.SetPageblockType(24 * MiB, MigrateType.Reclaimable);
         pages.Validate();
-        Assert.Contains("Node 0, zone    DMA32            1           13            2", pages.GetPageTypeInfo(), StringComparison.Ordinal);
+        Assert.Contains("Node 0, zone    DMA32            1            5            2", pages.GetPageTypeInfo(), StringComparison.Ordinal);
         Assert.Throws<InvalidOperationException>(() => new PageAllocator(MachineLayout.X86(32 * MiB)).SetPageblockType(20 * MiB, MigrateType.Unmovable));
     }
 }

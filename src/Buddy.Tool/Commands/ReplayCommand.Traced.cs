@@ -60,20 +60,22 @@ internal static partial class ReplayCommand
         console.WriteLine();
         console.WriteLine("How close each policy stayed to the kernel's own placement:");
         var table = new Table().Border(TableBorder.Rounded).AddColumn(new TableColumn("policy").NoWrap());
-        foreach (string h in (string[])["free shape\nmean", "free shape\nat end", $"order-{order}+ gap\nmean", $"order-{order}+ gap\nat end"])
+        foreach (string h in (string[])["buddyinfo\nmean", "buddyinfo\nat end", "free shape\nmean", "free shape\nat end", $"order-{order}\ngap at end"])
         {
             table.AddColumn(new TableColumn(h).RightAligned());
         }
 
-        foreach (PolicyResult p in measured.OrderBy(p => p.DistanceFromKernel!.MeanFreeShape))
+        foreach (PolicyResult p in measured.OrderBy(p => p.DistanceFromKernel!.MeanBuddyInfo))
         {
             KernelDistance d = p.DistanceFromKernel!;
-            table.AddRow(Markup.Escape(p.Name), F3(d.MeanFreeShape), F3(d.FinalFreeShape), Signed(d.MeanHugeGap), Signed(d.FinalHugeGap));
+            table.AddRow(Markup.Escape(p.Name), F3(d.MeanBuddyInfo), F3(d.FinalBuddyInfo), F3(d.MeanFreeShape), F3(d.FinalFreeShape), d.FinalHugeGap.ToString("+#,0;-#,0;0", CultureInfo.InvariantCulture));
         }
 
         console.Write(table);
-        PolicyResult closest = measured.MinBy(p => p.DistanceFromKernel!.MeanFreeShape)!;
-        console.WriteLine($"free shape: how differently free memory is spread over block sizes, 0 (as the kernel) to 1 (nothing alike), over {N(closest.DistanceFromKernel!.Samples)} samples. order-{order}+ gap: the policy's share of free memory in blocks of order {order} or more, minus the kernel's (+: it kept more huge blocks). Closest: {closest.Name}.");
+        PolicyResult closest = measured.MinBy(p => p.DistanceFromKernel!.MeanBuddyInfo)!;
+        console.WriteLine(
+            $"buddyinfo: how different its /proc/buddyinfo line is from the kernel's, column by column (mean of |policy - kernel| / the larger), 0 the same to 1 nothing alike, averaged over {N(closest.DistanceFromKernel!.Samples)} samples. "
+            + $"free shape: the share of free memory lying in differently sized blocks (small when the trace touches little of the memory). order-{order} gap: its free order-{order} blocks minus the kernel's. Closest: {closest.Name}.");
     }
 
     private static void PrintEndCheck(IAnsiConsole console, IReadOnlyList<ZoneFreeCheck> zones)
@@ -95,5 +97,4 @@ internal static partial class ReplayCommand
 
     private static string F3(double v) => v.ToString("F3", CultureInfo.InvariantCulture);
 
-    private static string Signed(double v) => v.ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture);
 }
