@@ -13,7 +13,7 @@ using System.Text;
 
 namespace Buddy.Kernel;
 
-/// <summary>One zone's watermark fields from /proc/zoneinfo.</summary>
+/// <summary>One zone's watermark and layout fields from /proc/zoneinfo.</summary>
 /// <param name="Node">The NUMA node.</param>
 /// <param name="Name">The zone's name.</param>
 /// <param name="ManagedPages">The managed page count.</param>
