@@ -73,7 +73,7 @@ internal partial struct ThreadCacheSet
         _zoneByLayoutIndex = [];
         _topZone = -1;
         _topMovableZone = -1;
-        if (layout.PerCpuCaches)
+        if (layout.PerCpuCaches && zones.Length <= ThreadCache.MaxZones)
         {
             MaxOrder = Math.Min(ThreadCache.MaxOrder, layout.MaxOrder);
             _types = layout.Mobility.GroupByMobility ? MobilityRules.Types : 1;

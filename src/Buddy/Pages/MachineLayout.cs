@@ -47,6 +47,7 @@ public sealed record MachineLayout
     /// batches, so that small requests that any block of a zone satisfies take no lock and no
     /// atomic instruction (the role of the kernel's per-CPU pcp lists). Off by default: cached pages
     /// count as neither free nor allocated, which experiments on exact buddy states do not want.
+    /// A layout with more than six populated zones (several NUMA nodes) runs without them.
     /// </summary>
     public bool PerCpuCaches { get; init; }
 
