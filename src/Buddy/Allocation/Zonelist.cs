@@ -1,33 +1,36 @@
 // Zonelist: an allocator's zones in layout order, and the one rule that places a request among
-// them — the highest zone it may use is its named zone (or the top one), lowered to the highest
-// zone with room for the block below the address limit (a 24-bit mask is a DMA-zone request, as
-// dma-direct chooses GFP_DMA for it) — plus the walk down from that zone with the watermark check
-// (get_page_from_freelist and __zone_watermark_ok, Linux 6.18), the zones' watermarks and lowmem
-// reserves (init_per_zone_wmark_min, setup_per_zone_lowmem_reserve) and the page-to-zone lookup.
+// them — its route: the preferred node (Request.Node, else the lowest) and the highest zone kind
+// it may use (its named zone, or Normal — Movable for a movable request, as gfp_zone), lowered to
+// the highest kind with room for the block below the address limit (a 24-bit mask is a DMA-zone
+// request, as dma-direct chooses GFP_DMA for it) — plus the walk along the route with the
+// watermark check (get_page_from_freelist and __zone_watermark_ok, Linux 6.18), the zones'
+// watermarks and lowmem reserves (init_per_zone_wmark_min, setup_per_zone_lowmem_reserve) and the
+// page-to-zone lookup. The walk is build_zonelists' ZONELIST_FALLBACK order: the preferred node's
+// zones from the highest kind down, then each other node's by distance (design.md: "NUMA nodes").
 //
-// Zone numbers. The allocator numbers its zones three ways, each for its own use:
-// - the kind (ZoneKind: Dma 0, Dma32 1, Normal 2): what a request names (Request.Zone) and what
-//   lowmem_reserve_ratio is indexed by;
+// Zone numbers. The allocator numbers its zones four ways, each for its own use:
+// - the kind (ZoneKind: Dma 0, Dma32 1, Normal 2, Movable 3): what a request names (Request.Zone)
+//   and what lowmem_reserve_ratio, Zone.LowmemReserve and ZoneStats.Protection are indexed by;
 // - the layout index (Zone.Index): the zone's entry in MachineLayout.Zones, populated or not; the
-//   zonelist walk, Placement's result (`highest`) and the lowmem reserves (Zone.LowmemReserve,
-//   ZoneStats.Protection) use it;
+//   walks (Walk(route)) list layout indices;
+// - the route (Placement's result, `highest` or `route` in callers): node ordinal × KindSlots +
+//   highest kind; KindOf(route) indexes the lowmem reserve;
 // - the populated index: the zone's place in Zones (PageAllocator's _zones), lowest first, no gaps;
-//   GetZoneStats lists zones in this order and the thread caches number their zones by it (the
-//   "cache zone"; PageAllocator's _cacheZoneByLayoutIndex maps a layout index to it).
+//   GetZoneStats lists zones in this order (by node, then kind) and the thread caches number their
+//   zones by it (the "cache zone"; ThreadCacheSet's _zoneByLayoutIndex maps a layout index to it).
 // Where "no zone" must be stored and zero has to mean it — in a value whose default must name no
 // zone, or in a table indexed by a number that may be -1 — the number is stored plus one and 0
-// means none. The places, all on the hot path: Request.ZonePlusOne (kind + 1; default(Request)
-// names no zone); Block.ZoneHint's field (cache zone + 1; a block made without caches records
-// none, and ZoneHint decodes it back to -1); and two tables indexed that way, _highestByZonePlusOne
-// here (slot 0: no zone named) and _cacheZoneByLayoutIndex (slot 0: layout index -1, no zone).
-// Placement takes Request.ZonePlusOne as it is; no other field carries a +1.
+// means none: Request.ZonePlusOne and Request.NodePlusOne (default(Request) names neither);
+// Block.ZoneHint's field (cache zone + 1); _zoneByLayoutIndex (slot 0: layout index -1).
 //
 // Invariants:
 // - Zones holds the populated zones, lowest first; this[i] is layout entry i's zone, or null when
-//   that entry has no pages; zones ascend by address and kind with the layout index.
-// - _highestByZonePlusOne[k + 1] is the highest layout index whose zone is of kind k or below (-1
-//   if none), and _highestByZonePlusOne[0] the layout index of the highest populated zone: Placement
-//   reads it without a loop or a branch when the request has no limit.
+//   that entry has no pages; zones ascend by address with the layout index, by node, and by kind
+//   within a node.
+// - _walks[route] lists populated zones only, every one of kind <= KindOf(route), the route's
+//   node's first; _routeByKey[RouteKey(request)] is the route before any address limit, or -1
+//   when no populated zone of a kind the request may use exists (or the node is unknown), so
+//   Placement reads it without a loop when the request has no limit.
 // The list is immutable after construction (watermarks are set once, by the allocator's
 // constructor): read without the allocator's lock (the cached paths do).
 using System.Globalization;
