@@ -131,7 +131,7 @@ public sealed partial class PageAllocator
         }
     }
 
-    /// <summary>Compacts <paramref name="zone"/> completely: moves movable blocks up until the scanners meet.</summary>
+    /// <summary>Compacts <paramref name="zone"/> completely (on several nodes, the lowest node's zone of that kind): moves movable blocks up until the scanners meet.</summary>
     /// <exception cref="ArgumentException">The machine has no such zone, or does not group by mobility.</exception>
     /// <exception cref="Exception">A migrate callback threw; that block stays where it was.</exception>
     public CompactionResult Compact(ZoneKind zone)
