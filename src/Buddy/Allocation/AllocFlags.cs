@@ -18,4 +18,11 @@ internal enum AllocFlags
 
     /// <summary>ALLOC_NON_BLOCK / ALLOC_OOM: when everything else fails, MIGRATE_HIGHATOMIC blocks too.</summary>
     NonBlock = 4,
+
+    /// <summary>
+    /// With ALLOC_NOFRAGMENT on several nodes: the walk stops at the first zone of a node other than
+    /// the preferred zone's (get_page_from_freelist then retries without ALLOC_NOFRAGMENT, preferring
+    /// to mix types on the local node over using a remote one).
+    /// </summary>
+    LocalNode = 8,
 }

@@ -17,17 +17,18 @@ public sealed partial class PageAllocator
     /// <summary>
     /// /proc/pagetypeinfo; with <paramref name="mixedBlocks"/>, followed by "Number of mixed blocks"
     /// (pageblocks of each type holding an allocation of another type), which a kernel prints only
-    /// with page_owner on — Buddy knows every allocation's type, as page_owner does.
+    /// with page_owner on — Buddy knows every allocation's type, as page_owner does. On several
+    /// nodes the text repeats per node, as pagetypeinfo_show prints each node with memory in turn.
     /// </summary>
     public string GetPageTypeInfo(bool mixedBlocks)
     {
         lock (_lock)
         {
             int pageblockOrder = _layout.Mobility.PageblockOrder;
-            return Kernel.PageTypeInfo.Format(
-                [.. _zones.Select(z => PageTypeCounts.Of(z, pageblockOrder) with { MixedBlocks = mixedBlocks ? PageTypeCounts.MixedBlocks(z, _heads.MobilityOf) : null })],
+            return string.Concat(_zones.GroupBy(z => z.Node).Select(node => Kernel.PageTypeInfo.Format(
+                [.. node.Select(z => PageTypeCounts.Of(z, pageblockOrder) with { MixedBlocks = mixedBlocks ? PageTypeCounts.MixedBlocks(z, _heads.MobilityOf) : null })],
                 pageblockOrder,
-                _maxOrder + 1);
+                _maxOrder + 1)));
         }
     }
 
@@ -130,7 +131,7 @@ public sealed partial class PageAllocator
         }
     }
 
-    /// <summary>Compacts <paramref name="zone"/> completely: moves movable blocks up until the scanners meet.</summary>
+    /// <summary>Compacts <paramref name="zone"/> completely (on several nodes, the lowest node's zone of that kind): moves movable blocks up until the scanners meet.</summary>
     /// <exception cref="ArgumentException">The machine has no such zone, or does not group by mobility.</exception>
     /// <exception cref="Exception">A migrate callback threw; that block stays where it was.</exception>
     public CompactionResult Compact(ZoneKind zone)

@@ -8,7 +8,7 @@ namespace Buddy;
 
 public sealed partial class PageAllocator
 {
-    /// <summary>Snapshots of every populated zone, lowest first.</summary>
+    /// <summary>Snapshots of every populated zone by node, then kind (address order: a node's zones are contiguous), lowest first.</summary>
     public IReadOnlyList<ZoneStats> GetZoneStats()
     {
         lock (_lock)
@@ -17,11 +17,11 @@ public sealed partial class PageAllocator
         }
     }
 
-    /// <summary>The allocator's free blocks as /proc/buddyinfo shows them (node 0).</summary>
+    /// <summary>The allocator's free blocks as /proc/buddyinfo shows them: populated zones by node, then kind.</summary>
     public BuddyInfo GetBuddyInfo()
     {
         IReadOnlyList<ZoneStats> stats = GetZoneStats();
-        return new BuddyInfo([.. stats.Select(s => new BuddyInfoZone(0, s.Name, s.FreeBlockCounts))]);
+        return new BuddyInfo([.. stats.Select(s => new BuddyInfoZone(s.Node, s.Name, s.FreeBlockCounts))]);
     }
 
     /// <summary>The free blocks of every zone, by zone, then order, then migrate type, then address (blocks in thread caches are not free).</summary>

@@ -202,7 +202,7 @@ public sealed partial class PageAllocator
         {
             _guard.RefuseLocked(nameof(Allocate));
             _daemons?.RunDueLocked(); // before anything is taken: a migrate callback that throws loses nothing
-            int highest = _zonelist.Placement(request.ZonePlusOne, r.LimitPfn, r.Order, out _);
+            int highest = _zonelist.Placement(Zonelist.RouteKey(request), r.LimitPfn, r.Order, out _); // the route: preferred node and highest zone kind
             if (highest < 0)
             {
                 failure = explain ? AllocationFailure.Unsatisfiable(request, "no zone the request may use has memory below its address limit") : null;
@@ -262,6 +262,7 @@ public sealed partial class PageAllocator
         MobilitySettings rules = _layout.Mobility;
         WatermarkKind last = !_layout.Watermarks.Enabled || priority == AllocationPriority.NoWatermarks ? WatermarkKind.None : WatermarkKind.Min;
         AllocFlags fast = FastPathFlags(highest);
+        AllocFlags local = (fast & AllocFlags.NoFragment) != 0 && !rules.DefragMode && _zonelist.Nodes.Count > 1 ? AllocFlags.LocalNode : AllocFlags.None;
         AllocFlags slow = SlowPathFlags(r.Order, priority);
         (ulong Pfn, Zone? Zone) taken = (ulong.MaxValue, null);
         if (priority != AllocationPriority.NoWatermarks)
@@ -271,7 +272,7 @@ public sealed partial class PageAllocator
             WatermarkKind low = last == WatermarkKind.None ? WatermarkKind.None : WatermarkKind.Low;
             if (low != WatermarkKind.None || fast != slow)
             {
-                taken = Take(r, highest, low, priority, type, fast);
+                taken = Take(r, highest, low, priority, type, fast | local);
             }
 
             if (taken.Zone is null && (fast & AllocFlags.NoFragment) != 0 && !rules.DefragMode)
@@ -356,9 +357,11 @@ public sealed partial class PageAllocator
     }
 
     // alloc_flags_nofragment: with the Linux 6.x rules, a request whose preferred zone is Normal
-    // (every request under vm.defrag_mode) avoids mixing types in its first pass.
-    private AllocFlags FastPathFlags(int highest) =>
-        _layout.Mobility.DefragMode || (_layout.Mobility.NoFragment && _zonelist[highest]?.Kind == ZoneKind.Normal)
+    // (on several nodes, with its node's DMA32 populated; every request under vm.defrag_mode) avoids
+    // mixing types in its first pass; on several nodes that pass stays on the preferred node
+    // (get_page_from_freelist retries without ALLOC_NOFRAGMENT on meeting a remote zone).
+    private AllocFlags FastPathFlags(int route) =>
+        _layout.Mobility.DefragMode || (_layout.Mobility.NoFragment && _zonelist.PreferredIsNormal(route))
             ? AllocFlags.NoFragment
             : AllocFlags.None;
 

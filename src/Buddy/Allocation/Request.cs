@@ -1,6 +1,7 @@
 // Request: what an allocation asks for — a size and the constraints on where the block may lie.
-// A small immutable value; intrinsic mistakes (zero size, non-power-of-two alignment) throw here,
-// mistakes relative to an allocator (order above its maximum) throw when it is used.
+// A small immutable value; intrinsic mistakes (zero size, non-power-of-two alignment, a node
+// number above MachineLayout.MaxNode) throw here, mistakes relative to an allocator (order above
+// its maximum, a node its layout does not have) throw when it is used.
 using System.Globalization;
 using System.Text;
 
@@ -14,7 +15,7 @@ namespace Buddy;
 /// </remarks>
 public readonly struct Request : IEquatable<Request>
 {
-    // PlacedFlag: a zone or an address limit is set; ShapedFlag: an alignment, boundary or priority
+    // PlacedFlag: a zone, an address limit or a node is set; ShapedFlag: an alignment, boundary or priority
     // is set. Both are derived from the fields, for the allocator's quick tests.
     private const byte IsBytesFlag = 1, IsPagesFlag = 2, IsExactFlag = 4, PlacedFlag = 8, ShapedFlag = 16;
 
@@ -25,6 +26,7 @@ public readonly struct Request : IEquatable<Request>
     private readonly byte _flags;
     private readonly sbyte _zonePlusOne; // ZoneKind + 1; 0 = no zone named, so default(Request) names none (Zonelist.cs: "Zone numbers")
     private readonly bool _hasLimit;
+    private readonly short _nodePlusOne; // the preferred node + 1; 0 = none (the layout's lowest node)
     private readonly AllocationPriority _priority;
     private readonly MigrateType _mobility;
 
@@ -34,8 +36,9 @@ public readonly struct Request : IEquatable<Request>
         _flags = flags;
     }
 
-    private Request(in Request r, ulong? maxAddress = null, ulong? alignment = null, ulong? boundary = null, byte? flags = null, sbyte? zonePlusOne = null, AllocationPriority? priority = null, MigrateType? mobility = null)
+    private Request(in Request r, ulong? maxAddress = null, ulong? alignment = null, ulong? boundary = null, byte? flags = null, sbyte? zonePlusOne = null, AllocationPriority? priority = null, MigrateType? mobility = null, short? nodePlusOne = null)
     {
+        _nodePlusOne = nodePlusOne ?? r._nodePlusOne;
         _mobility = mobility ?? r._mobility;
         _amount = r._amount;
         _hasLimit = r._hasLimit || maxAddress.HasValue;
@@ -44,7 +47,7 @@ public readonly struct Request : IEquatable<Request>
         _boundary = boundary ?? r._boundary;
         _zonePlusOne = zonePlusOne ?? r._zonePlusOne;
         _priority = priority ?? r._priority;
-        bool placed = _zonePlusOne != 0 || _hasLimit;
+        bool placed = _zonePlusOne != 0 || _hasLimit || _nodePlusOne != 0;
         bool shaped = _alignment != 0 || _boundary != 0 || _priority != AllocationPriority.Normal;
         _flags = (byte)(((flags ?? r._flags) & ~(PlacedFlag | ShapedFlag)) | (placed ? PlacedFlag : 0) | (shaped ? ShapedFlag : 0));
     }
@@ -88,12 +91,28 @@ public readonly struct Request : IEquatable<Request>
     /// <summary>Only zones up to <paramref name="zone"/> may serve the request (like GFP_DMA or GFP_DMA32).</summary>
     public Request InZone(ZoneKind zone)
     {
-        if (zone is < ZoneKind.Dma or > ZoneKind.Normal)
+        if (zone is < ZoneKind.Dma or > ZoneKind.Movable)
         {
-            throw new ArgumentOutOfRangeException(nameof(zone), zone, "unknown zone.");
+            throw new ArgumentOutOfRangeException(nameof(zone), zone, "unknown zone; expected Dma, Dma32, Normal or Movable.");
         }
 
         return new Request(this, zonePlusOne: (sbyte)((int)zone + 1));
+    }
+
+    /// <summary>
+    /// Prefer NUMA node <paramref name="node"/> (as numa_node_id() of the allocating CPU): its zones
+    /// first, then the other nodes' by distance. A node the allocator's layout does not have makes
+    /// the allocator throw when the request is used.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="node"/> is outside 0..<see cref="MachineLayout.MaxNode"/>.</exception>
+    public Request OnNode(int node)
+    {
+        if (node is < 0 or > MachineLayout.MaxNode)
+        {
+            throw new ArgumentOutOfRangeException(nameof(node), node, $"node must be from 0 to {MachineLayout.MaxNode}.");
+        }
+
+        return new Request(this, nodePlusOne: (short)(node + 1));
     }
 
     /// <summary>No byte of the block may lie above <paramref name="maxAddress"/> (inclusive, like a DMA mask).</summary>
@@ -178,6 +197,9 @@ public readonly struct Request : IEquatable<Request>
     /// <summary>The highest zone allowed, or <see langword="null"/> for any.</summary>
     public ZoneKind? Zone => _zonePlusOne == 0 ? null : (ZoneKind)(_zonePlusOne - 1);
 
+    /// <summary>The preferred NUMA node, or <see langword="null"/> for the layout's lowest node.</summary>
+    public int? Node => _nodePlusOne == 0 ? null : _nodePlusOne - 1;
+
     /// <summary>The highest address a byte of the block may have (inclusive), or <see langword="null"/>.</summary>
     public ulong? MaxAddress => _hasLimit ? _maxAddress : null;
 
@@ -190,10 +212,13 @@ public readonly struct Request : IEquatable<Request>
     /// <summary>The watermark priority.</summary>
     public AllocationPriority Priority => _priority;
 
-    /// <summary>The order when the request is an order with at most a zone and an address limit (and a mobility); else -1. The thread caches' first test.</summary>
+    /// <summary>The order when the request is an order with at most a zone, an address limit and a node (and a mobility); else -1. The thread caches' first test.</summary>
     internal int PlacedOrder => (_flags & ~PlacedFlag) == 0 ? (int)_amount : -1;
 
-    /// <summary>Whether a zone or an address limit is set.</summary>
+    /// <summary><see cref="Node"/> as stored: the node + 1, or 0 for none.</summary>
+    internal int NodePlusOne => _nodePlusOne;
+
+    /// <summary>Whether a zone, an address limit or a node is set.</summary>
     internal bool IsPlaced => (_flags & PlacedFlag) != 0;
 
     /// <summary><see cref="Zone"/> as stored: its <see cref="ZoneKind"/> + 1, or 0 for none; <see cref="Zonelist.Placement"/> indexes a table with it (Zonelist.cs: "Zone numbers").</summary>
@@ -217,13 +242,13 @@ public readonly struct Request : IEquatable<Request>
     public bool Equals(Request other) =>
         _amount == other._amount && _maxAddress == other._maxAddress && _alignment == other._alignment &&
         _boundary == other._boundary && _flags == other._flags && _zonePlusOne == other._zonePlusOne &&
-        _hasLimit == other._hasLimit && _priority == other._priority && _mobility == other._mobility;
+        _hasLimit == other._hasLimit && _priority == other._priority && _mobility == other._mobility && _nodePlusOne == other._nodePlusOne;
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is Request r && Equals(r);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(_amount, _maxAddress, _alignment, _boundary, _flags, _zonePlusOne, _priority);
+    public override int GetHashCode() => HashCode.Combine(_amount, _maxAddress, _alignment, _boundary, _flags, _zonePlusOne, _priority, _nodePlusOne);
 
     /// <summary>Equality.</summary>
     public static bool operator ==(Request left, Request right) => left.Equals(right);
@@ -256,6 +281,11 @@ public readonly struct Request : IEquatable<Request>
         if (Zone is { } z)
         {
             sb.Append(", zone ").Append(z.KernelName());
+        }
+
+        if (Node is { } node)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $", node {node}");
         }
 
         if (MaxAddress is { } max)

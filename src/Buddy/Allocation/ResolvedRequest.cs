@@ -4,7 +4,7 @@
 //
 // Invariants: Order <= SearchOrder <= the allocator's max order; Pages <= 2^Order, and Exact only
 // when Pages < 2^Order. A request that is invalid for the allocator (an order above its maximum,
-// an exact movable block) throws; one that no memory could ever satisfy (a block larger than its
+// an exact movable block, a node the layout does not have) throws; one that no memory could ever satisfy (a block larger than its
 // boundary, an alignment above the largest block) fails, saying why.
 using static System.FormattableString;
 
@@ -22,6 +22,11 @@ internal readonly record struct ResolvedRequest(ulong Pages, int Order, int Sear
         if (request.IsExact && request.Mobility == MigrateType.Movable)
         {
             throw new ArgumentException("A movable request cannot be exact: a movable block moves whole.", nameof(request));
+        }
+
+        if (!zonelist.HasNode(request.NodePlusOne))
+        {
+            throw new ArgumentException(Invariant($"The request prefers node {request.Node} but this allocator's layout has nodes {string.Join(", ", zonelist.Nodes)}."), nameof(request));
         }
 
         ulong pages = request.PagesAt(pageShift);

@@ -1,33 +1,36 @@
 // Zonelist: an allocator's zones in layout order, and the one rule that places a request among
-// them — the highest zone it may use is its named zone (or the top one), lowered to the highest
-// zone with room for the block below the address limit (a 24-bit mask is a DMA-zone request, as
-// dma-direct chooses GFP_DMA for it) — plus the walk down from that zone with the watermark check
-// (get_page_from_freelist and __zone_watermark_ok, Linux 6.18), the zones' watermarks and lowmem
-// reserves (init_per_zone_wmark_min, setup_per_zone_lowmem_reserve) and the page-to-zone lookup.
+// them — its route: the preferred node (Request.Node, else the lowest) and the highest zone kind
+// it may use (its named zone, or Normal — Movable for a movable request, as gfp_zone), lowered to
+// the highest kind with room for the block below the address limit (a 24-bit mask is a DMA-zone
+// request, as dma-direct chooses GFP_DMA for it) — plus the walk along the route with the
+// watermark check (get_page_from_freelist and __zone_watermark_ok, Linux 6.18), the zones'
+// watermarks and lowmem reserves (init_per_zone_wmark_min, setup_per_zone_lowmem_reserve) and the
+// page-to-zone lookup. The walk is build_zonelists' ZONELIST_FALLBACK order: the preferred node's
+// zones from the highest kind down, then each other node's by distance (design.md: "NUMA nodes").
 //
-// Zone numbers. The allocator numbers its zones three ways, each for its own use:
-// - the kind (ZoneKind: Dma 0, Dma32 1, Normal 2): what a request names (Request.Zone) and what
-//   lowmem_reserve_ratio is indexed by;
+// Zone numbers. The allocator numbers its zones four ways, each for its own use:
+// - the kind (ZoneKind: Dma 0, Dma32 1, Normal 2, Movable 3): what a request names (Request.Zone)
+//   and what lowmem_reserve_ratio, Zone.LowmemReserve and ZoneStats.Protection are indexed by;
 // - the layout index (Zone.Index): the zone's entry in MachineLayout.Zones, populated or not; the
-//   zonelist walk, Placement's result (`highest`) and the lowmem reserves (Zone.LowmemReserve,
-//   ZoneStats.Protection) use it;
+//   walks (Walk(route)) list layout indices;
+// - the route (Placement's result, `highest` or `route` in callers): node ordinal × KindSlots +
+//   highest kind; KindOf(route) indexes the lowmem reserve;
 // - the populated index: the zone's place in Zones (PageAllocator's _zones), lowest first, no gaps;
-//   GetZoneStats lists zones in this order and the thread caches number their zones by it (the
-//   "cache zone"; PageAllocator's _cacheZoneByLayoutIndex maps a layout index to it).
+//   GetZoneStats lists zones in this order (by node, then kind) and the thread caches number their
+//   zones by it (the "cache zone"; ThreadCacheSet's _zoneByLayoutIndex maps a layout index to it).
 // Where "no zone" must be stored and zero has to mean it — in a value whose default must name no
 // zone, or in a table indexed by a number that may be -1 — the number is stored plus one and 0
-// means none. The places, all on the hot path: Request.ZonePlusOne (kind + 1; default(Request)
-// names no zone); Block.ZoneHint's field (cache zone + 1; a block made without caches records
-// none, and ZoneHint decodes it back to -1); and two tables indexed that way, _highestByZonePlusOne
-// here (slot 0: no zone named) and _cacheZoneByLayoutIndex (slot 0: layout index -1, no zone).
-// Placement takes Request.ZonePlusOne as it is; no other field carries a +1.
+// means none: Request.ZonePlusOne and Request.NodePlusOne (default(Request) names neither);
+// Block.ZoneHint's field (cache zone + 1); _zoneByLayoutIndex (slot 0: layout index -1).
 //
 // Invariants:
 // - Zones holds the populated zones, lowest first; this[i] is layout entry i's zone, or null when
-//   that entry has no pages; zones ascend by address and kind with the layout index.
-// - _highestByZonePlusOne[k + 1] is the highest layout index whose zone is of kind k or below (-1
-//   if none), and _highestByZonePlusOne[0] the layout index of the highest populated zone: Placement
-//   reads it without a loop or a branch when the request has no limit.
+//   that entry has no pages; zones ascend by address with the layout index, by node, and by kind
+//   within a node.
+// - _walks[route] lists populated zones only, every one of kind <= KindOf(route), the route's
+//   node's first; _routeByKey[RouteKey(request)] is the route before any address limit, or -1
+//   when no populated zone of a kind the request may use exists (or the node is unknown), so
+//   Placement reads it without a loop when the request has no limit.
 // The list is immutable after construction (watermarks are set once, by the allocator's
 // constructor): read without the allocator's lock (the cached paths do).
 using System.Globalization;
@@ -53,9 +56,19 @@ internal enum WatermarkKind
 /// <summary>The zones of one allocator and where a request may be placed among them.</summary>
 internal sealed class Zonelist
 {
+    /// <summary>Route numbers per node: one per <see cref="ZoneKind"/> (a route is node ordinal × KindSlots + kind).</summary>
+    public const int KindSlots = 4;
+
+    // Route keys per node + 1: mobility (movable or not) × zone + 1 (0..4).
+    private const int KeysPerNode = 10;
+
     private readonly Zone?[] _byLayoutIndex;
-    private readonly int[] _highestByZonePlusOne;
     private readonly int _pageShift;
+    private readonly int[] _routeByKey;  // at RouteKey(request): the request's route before any address limit, or -1
+    private readonly int[][] _walks;     // per route: the populated zones' layout indices in zonelist order
+    private readonly ulong[] _walkEnd;   // per route: the highest EndPfn of its walk (0 when empty)
+    private readonly bool[] _preferredNormal; // per route: alloc_flags_nofragment's test of its preferred zone
+    private readonly int[] _nodes;       // the layout's node numbers, ascending (ordinal → node)
 
     /// <summary>
     /// Builds the zones of <paramref name="layout"/> that have memory, their bitmaps' nodes from
@@ -78,6 +91,7 @@ internal sealed class Zonelist
             {
                 byLayoutIndex[i] = new Zone(limit.Kind, i, start, stop, layout.MaxOrder, reserved, pageblockOrder, chunks, types)
                 {
+                    Node = limit.Node,
                     IsMovableUnit = isMovableUnit,
                     Counters = counters,
                     WatermarkBoostFactor = layout.Mobility.WatermarkBoostFactor,
@@ -87,17 +101,87 @@ internal sealed class Zonelist
             zoneStart = limitPfn;
         }
 
-        return new Zonelist(byLayoutIndex, shift);
+        return new Zonelist(byLayoutIndex, shift, layout);
     }
 
-    /// <summary>Creates the list from each layout entry's zone (null for an entry without pages); at least one is populated.</summary>
-    public Zonelist(Zone?[] byLayoutIndex, int pageShift)
+    /// <summary>Creates the list from each layout entry's zone (null for an entry without pages; at least one is populated) and the routes of <paramref name="layout"/>'s nodes.</summary>
+    public Zonelist(Zone?[] byLayoutIndex, int pageShift, MachineLayout layout)
     {
         _byLayoutIndex = byLayoutIndex;
         _pageShift = pageShift;
         Zones = [.. byLayoutIndex.OfType<Zone>()];
-        _highestByZonePlusOne = [Zones[^1].Index, .. Enum.GetValues<ZoneKind>().Select(kind => Array.FindLastIndex(byLayoutIndex, z => z is not null && z.Kind <= kind))];
+        _nodes = [.. layout.Zones.Select(z => z.Node).Distinct().Order()];
+        KindCount = (int)layout.Zones.Max(z => z.Kind) + 1;
+        _walks = new int[_nodes.Length * KindSlots][];
+        _walkEnd = new ulong[_walks.Length];
+        _preferredNormal = new bool[_walks.Length];
+        for (int p = 0; p < _nodes.Length; p++)
+        {
+            int[] order = NodeOrder(layout, _nodes, p);
+            for (int kind = 0; kind < KindSlots; kind++)
+            {
+                int route = (p * KindSlots) + kind;
+                _walks[route] = [.. order.SelectMany(q => Enumerable.Range(0, byLayoutIndex.Length).Reverse()
+                    .Where(i => byLayoutIndex[i] is { } z && z.Node == _nodes[q] && (int)z.Kind <= kind))];
+                _walkEnd[route] = _walks[route].Select(i => byLayoutIndex[i]!.EndPfn).DefaultIfEmpty(0UL).Max();
+                _preferredNormal[route] = _walks[route] is [int top, ..] && byLayoutIndex[top]!.Kind == ZoneKind.Normal
+                    && (_nodes.Length == 1 || Zones.Any(z => z.Node == byLayoutIndex[top]!.Node && z.Kind == ZoneKind.Dma32));
+            }
+        }
+
+        _routeByKey = new int[(_nodes[^1] + 2) * KeysPerNode];
+        for (int nodePlusOne = 0; nodePlusOne <= _nodes[^1] + 1; nodePlusOne++)
+        {
+            int ordinal = nodePlusOne == 0 ? 0 : Array.IndexOf(_nodes, nodePlusOne - 1);
+            for (int key = 0; key < KeysPerNode; key++)
+            {
+                bool movable = key >= KeysPerNode / 2;
+                int zonePlusOne = key % (KeysPerNode / 2);
+                ZoneKind requested = zonePlusOne == 0 ? (movable ? ZoneKind.Movable : ZoneKind.Normal) : (ZoneKind)(zonePlusOne - 1);
+                if (requested == ZoneKind.Movable && !movable)
+                {
+                    requested = ZoneKind.Normal; // gfp_zone: only __GFP_MOVABLE reaches ZONE_MOVABLE
+                }
+
+                int kind = Zones.Where(z => z.Kind <= requested).Select(z => (int)z.Kind).DefaultIfEmpty(-1).Max();
+                _routeByKey[(nodePlusOne * KeysPerNode) + key] = ordinal < 0 || kind < 0 ? -1 : (ordinal * KindSlots) + kind;
+            }
+        }
     }
+
+    // build_zonelists' node order for node ordinal p (find_next_best_node, Linux 6.18): p itself,
+    // then the others by distance from p, a node below p counting one further ("prefer the next
+    // node"), ties by node number. Node load balancing (node_load) and the CPU-less node preference
+    // are left out.
+    private static int[] NodeOrder(MachineLayout layout, int[] nodes, int p) =>
+        [.. Enumerable.Range(0, nodes.Length)
+            .OrderBy(q => q == p ? int.MinValue : layout.Distance(nodes[p], nodes[q]) + (nodes[q] < nodes[p] ? 1 : 0))
+            .ThenBy(q => nodes[q])];
+
+    /// <summary>The key of <paramref name="request"/>'s route table entry: its node + 1, mobility and zone + 1.</summary>
+    public static int RouteKey(in Request request) =>
+        (request.NodePlusOne * KeysPerNode) + request.ZonePlusOne + (request.Mobility == MigrateType.Movable ? KeysPerNode / 2 : 0);
+
+    /// <summary>The highest zone kind of a route: the index into <see cref="Zone.LowmemReserve"/>.</summary>
+    public static int KindOf(int route) => route & (KindSlots - 1);
+
+    /// <summary>The zones a route walks, as layout indices in zonelist order (every one populated).</summary>
+    public ReadOnlySpan<int> Walk(int route) => _walks[route];
+
+    /// <summary>The layout index of a route's first zone (its preferred zone).</summary>
+    public int First(int route) => _walks[route][0];
+
+    /// <summary>Whether a route's preferred zone is Normal (and, on several nodes, its node has a populated DMA32): alloc_flags_nofragment's test.</summary>
+    public bool PreferredIsNormal(int route) => _preferredNormal[route];
+
+    /// <summary>Whether the layout has NUMA node <paramref name="nodePlusOne"/> - 1 (0: none named, always true).</summary>
+    public bool HasNode(int nodePlusOne) => nodePlusOne == 0 || Array.IndexOf(_nodes, nodePlusOne - 1) >= 0;
+
+    /// <summary>The layout's node numbers, ascending.</summary>
+    public IReadOnlyList<int> Nodes => _nodes;
+
+    /// <summary>One more than the layout's highest zone kind: the length of every zone's lowmem reserve.</summary>
+    public int KindCount { get; }
 
     /// <summary>The populated zones, lowest first.</summary>
     public Zone[] Zones { get; }
@@ -125,31 +209,41 @@ internal sealed class Zonelist
     }
 
     /// <summary>
-    /// The layout index of the highest zone an order-<paramref name="order"/> request may use: its
-    /// zone (<paramref name="zonePlusOne"/> is <see cref="Request.ZonePlusOne"/>: kind + 1, 0 for none) or the top,
-    /// lowered to the highest zone with room for the block below <paramref name="limitPfn"/>; -1 when
-    /// none has. <paramref name="cutPfn"/> is the limit when it cuts through that zone (only blocks
-    /// below it serve), else <see cref="ulong.MaxValue"/>.
+    /// The route of an order-<paramref name="order"/> request (its preferred node and highest zone
+    /// kind; <see cref="Walk"/> gives its zones): <paramref name="key"/> is <see cref="RouteKey"/>'s
+    /// — the request's node, zone and mobility (only a movable request reaches a Movable zone) —
+    /// with the kind lowered to the highest of a zone in the walk with room for the block below
+    /// <paramref name="limitPfn"/>; -1 when none has, or the node is unknown. <paramref name="cutPfn"/>
+    /// is the limit when it cuts through or lies below some zone of the walk (only blocks below it
+    /// serve), else <see cref="ulong.MaxValue"/>.
     /// </summary>
-    public int Placement(int zonePlusOne, ulong limitPfn, int order, out ulong cutPfn)
+    public int Placement(int key, ulong limitPfn, int order, out ulong cutPfn)
     {
         cutPfn = ulong.MaxValue;
-        int highest = _highestByZonePlusOne[zonePlusOne];
-        if (limitPfn == ulong.MaxValue)
+        int route = (uint)key < (uint)_routeByKey.Length ? _routeByKey[key] : -1;
+        if (limitPfn == ulong.MaxValue || route < 0)
         {
-            return highest;
+            return route;
         }
 
-        for (int i = highest; i >= 0; i--)
+        int kind = -1;
+        foreach (int i in _walks[route])
         {
-            if (_byLayoutIndex[i] is { } zone && zone.StartPfn + (1UL << order) <= limitPfn)
+            Zone zone = _byLayoutIndex[i]!;
+            if (zone.StartPfn + (1UL << order) <= limitPfn)
             {
-                cutPfn = zone.EndPfn <= limitPfn ? ulong.MaxValue : limitPfn;
-                return i;
+                kind = Math.Max(kind, (int)zone.Kind);
             }
         }
 
-        return -1;
+        if (kind < 0)
+        {
+            return -1;
+        }
+
+        route += kind - KindOf(route);
+        cutPfn = _walkEnd[route] <= limitPfn ? ulong.MaxValue : limitPfn;
+        return route;
     }
 
     /// <summary>The zone holding <paramref name="pfn"/>, or null.</summary>
@@ -167,21 +261,30 @@ internal sealed class Zonelist
     }
 
     /// <summary>
-    /// One pass of the zone walk: from <paramref name="highest"/> down, the first zone that reaches
-    /// below the limit, passes the watermark and has a fitting block gives it (split down to the
-    /// order); (<see cref="ulong.MaxValue"/>, null) when none does.
+    /// One pass of the zone walk: along <paramref name="route"/>'s zones, the first zone that
+    /// reaches below the limit, passes the watermark and has a fitting block gives it (split down to
+    /// the order); (<see cref="ulong.MaxValue"/>, null) when none does. With
+    /// <see cref="AllocFlags.LocalNode"/> the walk ends at the first zone of another node.
     /// </summary>
-    public (ulong Pfn, Zone? Zone) Take(int order, int searchOrder, ulong limitPfn, int highest, WatermarkKind mark, AllocationPriority priority, MigrateType type, AllocFlags flags = AllocFlags.None)
+    public (ulong Pfn, Zone? Zone) Take(int order, int searchOrder, ulong limitPfn, int route, WatermarkKind mark, AllocationPriority priority, MigrateType type, AllocFlags flags = AllocFlags.None)
     {
-        for (int i = highest; i >= 0; i--)
+        int kind = KindOf(route);
+        ReadOnlySpan<int> walk = _walks[route];
+        int localNode = (flags & AllocFlags.LocalNode) != 0 ? _byLayoutIndex[walk[0]]!.Node : -1;
+        foreach (int i in walk)
         {
-            Zone? zone = _byLayoutIndex[i];
-            if (zone is null || zone.StartPfn + (1UL << order) > limitPfn)
+            Zone zone = _byLayoutIndex[i]!;
+            if (localNode >= 0 && zone.Node != localNode)
+            {
+                break;
+            }
+
+            if (zone.StartPfn + (1UL << order) > limitPfn)
             {
                 continue;
             }
 
-            if (mark != WatermarkKind.None && !WatermarkOk(zone, order, mark, highest, priority, flags))
+            if (mark != WatermarkKind.None && !WatermarkOk(zone, order, mark, kind, priority, flags))
             {
                 continue;
             }
@@ -199,13 +302,14 @@ internal sealed class Zonelist
     /// <summary>
     /// __zone_watermark_ok without its per-order scan (<see cref="Zone.Take"/> does that): the zone's
     /// free pages, less the request's pages beyond the first, must stay above the mark (raised by the
-    /// zone's watermark boost) plus the lowmem reserve against the request's highest zone. As in the
+    /// zone's watermark boost) plus the lowmem reserve against the request's highest zone kind
+    /// <paramref name="highestKind"/> (<see cref="KindOf"/> of its route). As in the
     /// kernel, only the slow path (min) lets high-priority requests into the reserve; the fast path
     /// (low) treats all alike. Free pages in MIGRATE_HIGHATOMIC pageblocks count only for requests
     /// that may use reserves (__zone_watermark_unusable_free), and an order-0 high-priority request
     /// checks min without the boost (zone_watermark_fast, Linux 6.18).
     /// </summary>
-    public static bool WatermarkOk(Zone zone, int order, WatermarkKind mark, int highest, AllocationPriority priority, AllocFlags flags = AllocFlags.None)
+    public static bool WatermarkOk(Zone zone, int order, WatermarkKind mark, int highestKind, AllocationPriority priority, AllocFlags flags = AllocFlags.None)
     {
         bool reserves = (mark == WatermarkKind.Min && priority >= AllocationPriority.High) || (flags & AllocFlags.HighAtomic) != 0;
         long free = (long)zone.FreePages - ((1L << order) - 1) - (reserves ? 0 : (long)zone.FreeHighAtomicPages);
@@ -224,20 +328,22 @@ internal sealed class Zonelist
             }
         }
 
-        return free > min + (long)zone.LowmemReserve[highest];
+        return free > min + (long)zone.LowmemReserve[highestKind];
     }
 
     /// <summary>
     /// Sets every zone's watermarks and lowmem reserve from the layout's settings, as the kernel's
-    /// init_per_zone_wmark_min and setup_per_zone_lowmem_reserve do (see <see cref="KernelWatermarks"/>);
-    /// with watermarks off, every mark and reserve is zero.
+    /// init_per_zone_wmark_min does (see <see cref="KernelWatermarks.ComputeNodes"/>): min_free_kbytes
+    /// spread over every node's low zones by managed pages, the lowmem reserve within each node. A
+    /// zone whose layout entry gives its watermarks and protection keeps those. With watermarks
+    /// off, every mark and reserve is zero.
     /// </summary>
     public void SetWatermarks(MachineLayout layout)
     {
         WatermarkSettings settings = layout.Watermarks;
         foreach (Zone z in Zones)
         {
-            z.LowmemReserve = new ulong[layout.Zones.Count];
+            z.LowmemReserve = new ulong[KindCount];
         }
 
         if (!settings.Enabled)
@@ -245,43 +351,46 @@ internal sealed class Zonelist
             return;
         }
 
-        var input = new WatermarkZone[layout.Zones.Count];
-        var ratios = new ulong[layout.Zones.Count];
-        for (int i = 0; i < input.Length; i++)
+        // Each node as the kernel's node_zones: one entry per kind, empty where the node has none.
+        var nodes = new WatermarkZone[_nodes.Length][];
+        for (int p = 0; p < _nodes.Length; p++)
         {
-            ZoneKind kind = layout.Zones[i].Kind;
-            input[i] = new WatermarkZone(kind.KernelName(), _byLayoutIndex[i]?.ManagedPages ?? 0);
-            ratios[i] = settings.LowmemReserveRatio[(int)kind];
+            nodes[p] = [.. Enumerable.Range(0, KindCount).Select(k => new WatermarkZone(((ZoneKind)k).KernelName(), 0, k == (int)ZoneKind.Movable))];
         }
 
-        ulong minFree = settings.MinFreeKbytes ?? KernelWatermarks.DefaultMinFreeKbytes(input, layout.PageSize);
-        IReadOnlyList<ZoneWatermarks> marks = KernelWatermarks.Compute(input, layout.PageSize, minFree, settings.ScaleFactor, ratios);
-        for (int i = 0; i < input.Length; i++)
+        foreach (Zone z in Zones)
         {
-            if (_byLayoutIndex[i] is { } zone)
-            {
-                zone.Watermarks = marks[i].Watermarks;
-                zone.LowmemReserve = [.. marks[i].Protection];
-            }
+            int p = Array.IndexOf(_nodes, z.Node);
+            nodes[p][(int)z.Kind] = nodes[p][(int)z.Kind] with { ManagedPages = z.ManagedPages };
+        }
+
+        ulong minFree = settings.MinFreeKbytes ?? KernelWatermarks.DefaultMinFreeKbytes(nodes.SelectMany(n => n), layout.PageSize);
+        IReadOnlyList<IReadOnlyList<ZoneWatermarks>> marks = KernelWatermarks.ComputeNodes(nodes, layout.PageSize, minFree, settings.ScaleFactor, settings.LowmemReserveRatio);
+        foreach (Zone z in Zones)
+        {
+            ZoneLimit limit = layout.Zones[z.Index];
+            ZoneWatermarks computed = marks[Array.IndexOf(_nodes, z.Node)][(int)z.Kind];
+            z.Watermarks = limit.Watermarks ?? computed.Watermarks;
+            z.LowmemReserve = limit.Protection is { } given ? [.. given] : [.. computed.Protection];
         }
     }
 
     /// <summary>
-    /// Why the walk from <paramref name="highest"/> found no block, from the zones as they are now:
+    /// Why the walk along <paramref name="route"/> found no block, from the zones as they are now:
     /// a block below the limit that only the watermarks kept (<see cref="FailureReason.Watermark"/>),
     /// blocks only above the limit (<see cref="FailureReason.AddressLimit"/>), enough free pages but
     /// no block (<see cref="FailureReason.Fragmented"/>), or too few pages
     /// (<see cref="FailureReason.OutOfMemory"/>); the detail names each zone's free pages and marks.
     /// </summary>
-    public AllocationFailure Explain(Request request, int order, int searchOrder, ulong limitPfn, int highest, ulong pages, bool watermarks)
+    public AllocationFailure Explain(Request request, int order, int searchOrder, ulong limitPfn, int route, ulong pages, bool watermarks)
     {
         bool anyBlock = false, blockBelowLimit = false;
         ulong freeBelowLimit = 0;
         var detail = new StringBuilder();
-        for (int i = highest; i >= 0; i--)
+        foreach (int i in _walks[route])
         {
-            Zone? zone = _byLayoutIndex[i];
-            if (zone is null || zone.StartPfn + (1UL << order) > limitPfn)
+            Zone zone = _byLayoutIndex[i]!;
+            if (zone.StartPfn + (1UL << order) > limitPfn)
             {
                 continue;
             }
@@ -294,10 +403,15 @@ internal sealed class Zonelist
                 detail.Append("; ");
             }
 
+            if (_nodes.Length > 1)
+            {
+                detail.Append(CultureInfo.InvariantCulture, $"node {zone.Node} ");
+            }
+
             detail.Append(CultureInfo.InvariantCulture, $"{zone.Name}: {zone.FreePages} free pages, largest free order {zone.LargestFreeOrder()}");
             if (watermarks)
             {
-                detail.Append(CultureInfo.InvariantCulture, $", min {zone.Watermarks.Min} + reserve {zone.LowmemReserve[highest]}");
+                detail.Append(CultureInfo.InvariantCulture, $", min {zone.Watermarks.Min} + reserve {zone.LowmemReserve[KindOf(route)]}");
             }
 
             // Would a block fit under the limit if the watermarks allowed it?

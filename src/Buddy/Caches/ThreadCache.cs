@@ -51,7 +51,7 @@ internal struct CacheHotState
     public CacheCounts Counts;
 }
 
-/// <summary>Stack depths for up to 3 zones × 3 types × 4 orders.</summary>
+/// <summary>Stack depths for up to 6 zones × 3 types × 4 orders.</summary>
 [InlineArray(ThreadCache.MaxLists)]
 internal struct CacheCounts
 {
@@ -65,8 +65,11 @@ internal sealed class ThreadCache
     /// <summary>The largest order a cache keeps (the kernel's PAGE_ALLOC_COSTLY_ORDER).</summary>
     public const int MaxOrder = 3;
 
-    /// <summary>The most stacks a cache has: 3 zones (ZoneKind) × 3 migrate types × 4 orders.</summary>
-    public const int MaxLists = 3 * 3 * (MaxOrder + 1);
+    /// <summary>The most populated zones a cache keeps stacks for (two nodes of three zones, or one of four); a layout with more runs without thread caches.</summary>
+    public const int MaxZones = 6;
+
+    /// <summary>The most stacks a cache has: <see cref="MaxZones"/> zones × 3 migrate types × 4 orders.</summary>
+    public const int MaxLists = MaxZones * 3 * (MaxOrder + 1);
 
     /// <summary>Blocks moved per refill or spill for order 0: 32 pages.</summary>
     private const int PagesPerBatch = 32;

@@ -44,16 +44,16 @@ internal partial struct ThreadCacheSet
     /// kernel's rmqueue_bulk: one check, then a batch from that zone into that zone's stack; hands
     /// out the first block, stamped. Lock held, with a step reserved (PageAllocator.ReserveForStep).
     /// </summary>
-    public readonly bool RefillLocked(ThreadCache cache, int highest, int order, MigrateType mobility, out Block block)
+    public readonly bool RefillLocked(ThreadCache cache, int route, int order, MigrateType mobility, out Block block)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         block = default;
         (ulong pfn, Zone? zone) = _watermarks
-            ? _zonelist.Take(order, order, ulong.MaxValue, highest, WatermarkKind.Low, AllocationPriority.Normal, mobility)
+            ? _zonelist.Take(order, order, ulong.MaxValue, route, WatermarkKind.Low, AllocationPriority.Normal, mobility)
             : (ulong.MaxValue, null);
         if (zone is null)
         {
-            (pfn, zone) = _zonelist.Take(order, order, ulong.MaxValue, highest, _watermarks ? WatermarkKind.Min : WatermarkKind.None, AllocationPriority.Normal, mobility);
+            (pfn, zone) = _zonelist.Take(order, order, ulong.MaxValue, route, _watermarks ? WatermarkKind.Min : WatermarkKind.None, AllocationPriority.Normal, mobility);
         }
 
         if (zone is null)

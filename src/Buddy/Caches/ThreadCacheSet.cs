@@ -47,7 +47,8 @@ internal partial struct ThreadCacheSet
     private readonly int _allocatorId;
     private readonly int _pageShift;
     private readonly int _types;               // migrate types kept apart: 1 or MobilityRules.Types
-    private readonly int _topZone;             // the highest populated zone's place among them
+    private readonly int _topZone;             // an unplaced request's preferred zone's place among them (the lowest node's highest zone up to Normal)
+    private readonly int _topMovableZone;      // the same for a movable request (which may use a Movable zone)
     private readonly int[] _zoneByLayoutIndex; // at [layout index + 1]: that zone's place among the populated zones; at [0]: -1
     private readonly bool _watermarks;
     private readonly Lock _lock;               // the allocator's
@@ -69,13 +70,16 @@ internal partial struct ThreadCacheSet
         _zones = zones;
         _heads = heads;
         _chunks = chunks;
-        _topZone = _zones.Length - 1;
         _zoneByLayoutIndex = [];
-        if (layout.PerCpuCaches)
+        _topZone = -1;
+        _topMovableZone = -1;
+        if (layout.PerCpuCaches && zones.Length <= ThreadCache.MaxZones)
         {
             MaxOrder = Math.Min(ThreadCache.MaxOrder, layout.MaxOrder);
             _types = layout.Mobility.GroupByMobility ? MobilityRules.Types : 1;
             _zoneByLayoutIndex = [-1, .. Enumerable.Range(0, zonelist.Count).Select(i => zonelist[i] is { } z ? Array.IndexOf(zones, z) : -1)];
+            _topZone = PreferredZone(zonelist, Zonelist.RouteKey(default));
+            _topMovableZone = PreferredZone(zonelist, Zonelist.RouteKey(default(Request).WithMobility(MigrateType.Movable)));
         }
     }
 
@@ -132,13 +136,24 @@ internal partial struct ThreadCacheSet
     public readonly int PopZone(in Request request, int order, out ulong limitPfn)
     {
         limitPfn = ulong.MaxValue;
-        return request.IsPlaced
-            ? _zoneByLayoutIndex[_zonelist.Placement(request.ZonePlusOne, _zonelist.LimitPfn(request.HasLimit, request.RawMaxAddress), order, out limitPfn) + 1]
-            : _topZone;
+        if (!request.IsPlaced)
+        {
+            return request.Mobility == MigrateType.Movable ? _topMovableZone : _topZone;
+        }
+
+        int route = _zonelist.Placement(Zonelist.RouteKey(in request), _zonelist.LimitPfn(request.HasLimit, request.RawMaxAddress), order, out limitPfn);
+        return route < 0 ? -1 : _zoneByLayoutIndex[_zonelist.First(route) + 1];
+    }
+
+    // The cache zone of the route's preferred zone for a request with this key and no limit.
+    private readonly int PreferredZone(Zonelist zonelist, int key)
+    {
+        int route = zonelist.Placement(key, ulong.MaxValue, 0, out _);
+        return route < 0 ? -1 : _zoneByLayoutIndex[zonelist.First(route) + 1];
     }
 
     /// <summary>
-    /// The zone (layout index) whose cache may refill for <paramref name="request"/>, a whole block
+    /// The route (<see cref="Zonelist.Placement"/>) whose caches may refill for <paramref name="request"/>, a whole block
     /// of a cached order <paramref name="order"/> (not exact), or -1. It must also ask for normal
     /// priority, an alignment and boundary the block meets by itself, not a movable block the
     /// allocator must track, and a highest allowed zone that lies wholly below the address limit
@@ -163,8 +178,8 @@ internal partial struct ThreadCacheSet
             return -1;
         }
 
-        int zone = _zonelist.Placement(request.ZonePlusOne, _zonelist.LimitPfn(request.HasLimit, request.RawMaxAddress), order, out ulong cutPfn);
-        return cutPfn == ulong.MaxValue ? zone : -1;
+        int route = _zonelist.Placement(Zonelist.RouteKey(in request), _zonelist.LimitPfn(request.HasLimit, request.RawMaxAddress), order, out ulong cutPfn);
+        return cutPfn == ulong.MaxValue ? route : -1;
     }
 
     /// <summary>The stack <paramref name="block"/> (of a cached order) goes back to: its zone's, type's and order's.</summary>
@@ -212,27 +227,23 @@ internal partial struct ThreadCacheSet
     }
 
     /// <summary>
-    /// Owner only: walks the zonelist from <paramref name="highest"/> as get_page_from_freelist
+    /// Owner only: walks the zonelist along <paramref name="route"/> as get_page_from_freelist
     /// does, each zone's stack first: a zone below its low watermark (read without the lock, as the
     /// kernel's zone_watermark_fast reads its counters) is passed over for the next one down. False
     /// at the first zone that passes (the refill takes from there) or at the end of the list.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly bool TryPopDown(ThreadCache cache, int highest, MigrateType mobility, int order, out Block block)
+    public readonly bool TryPopDown(ThreadCache cache, int route, MigrateType mobility, int order, out Block block)
     {
-        for (int i = highest; i >= 0; i--)
+        int kind = Zonelist.KindOf(route);
+        foreach (int i in _zonelist.Walk(route))
         {
-            if (_zonelist[i] is not { } zone)
-            {
-                continue;
-            }
-
             if (TryPop(cache, _zoneByLayoutIndex[i + 1], mobility, order, ulong.MaxValue, out block))
             {
                 return true;
             }
 
-            if (CouldServe(zone, order, highest))
+            if (CouldServe(_zonelist[i]!, order, kind))
             {
                 break;
             }
@@ -306,8 +317,8 @@ internal partial struct ThreadCacheSet
     }
 
     // Whether a refill would take from this zone (a lockless estimate; the refill checks again).
-    private readonly bool CouldServe(Zone zone, int order, int highest) => _watermarks
-        ? Zonelist.WatermarkOk(zone, order, WatermarkKind.Low, highest, AllocationPriority.Normal)
+    private readonly bool CouldServe(Zone zone, int order, int highestKind) => _watermarks
+        ? Zonelist.WatermarkOk(zone, order, WatermarkKind.Low, highestKind, AllocationPriority.Normal)
         : zone.FreePages >= 1UL << order;
 
     private readonly int TypeOf(MigrateType mobility) => _types == 1 ? 0 : (int)mobility;

@@ -1,6 +1,8 @@
 // KernelWatermarks: the kernel's formulas for zone watermarks, the lowmem reserve and the default
 // min_free_kbytes (Linux 6.18 mm/page_alloc.c: __setup_per_zone_wmarks,
-// setup_per_zone_lowmem_reserve, calculate_min_free_kbytes). Integer arithmetic as the kernel does it.
+// setup_per_zone_lowmem_reserve, calculate_min_free_kbytes), for one node or several: min is
+// spread over every node's low zones, the lowmem reserve stays within a node. Integer arithmetic
+// as the kernel does it.
 
 namespace Buddy.Kernel;
 
@@ -88,18 +90,46 @@ public static class KernelWatermarks
     /// <param name="scaleFactor">vm.watermark_scale_factor.</param>
     /// <param name="lowmemReserveRatio">vm.lowmem_reserve_ratio, one entry per zone.</param>
     public static IReadOnlyList<ZoneWatermarks> Compute(
-        IReadOnlyList<WatermarkZone> zones, ulong pageSize, ulong minFreeKbytes, ulong scaleFactor, IReadOnlyList<ulong> lowmemReserveRatio)
+        IReadOnlyList<WatermarkZone> zones, ulong pageSize, ulong minFreeKbytes, ulong scaleFactor, IReadOnlyList<ulong> lowmemReserveRatio) =>
+        ComputeNodes([zones], pageSize, minFreeKbytes, scaleFactor, lowmemReserveRatio)[0];
+
+    /// <summary>
+    /// Computes every zone's watermarks and protection array on a machine of several NUMA nodes:
+    /// __setup_per_zone_wmarks spreads min_free_kbytes over the low zones of every node by managed
+    /// pages (ZONE_MOVABLE and highmem get a small min of their own), while
+    /// setup_per_zone_lowmem_reserve sums the zones above a zone within its own node only.
+    /// </summary>
+    /// <param name="nodes">Each node's zones in kernel order (lowest first), empty ones included.</param>
+    /// <param name="pageSize">The page size in bytes.</param>
+    /// <param name="minFreeKbytes">vm.min_free_kbytes.</param>
+    /// <param name="scaleFactor">vm.watermark_scale_factor.</param>
+    /// <param name="lowmemReserveRatio">vm.lowmem_reserve_ratio, one entry per zone of a node.</param>
+    public static IReadOnlyList<IReadOnlyList<ZoneWatermarks>> ComputeNodes(
+        IReadOnlyList<IReadOnlyList<WatermarkZone>> nodes, ulong pageSize, ulong minFreeKbytes, ulong scaleFactor, IReadOnlyList<ulong> lowmemReserveRatio)
     {
-        ArgumentNullException.ThrowIfNull(zones);
+        ArgumentNullException.ThrowIfNull(nodes);
         ArgumentNullException.ThrowIfNull(lowmemReserveRatio);
-        if (lowmemReserveRatio.Count < zones.Count)
+        ulong lowmemPages = 0;
+        foreach (IReadOnlyList<WatermarkZone> zones in nodes)
         {
-            throw new ArgumentException($"lowmem_reserve_ratio has {lowmemReserveRatio.Count} entries; {zones.Count} zones need one each.", nameof(lowmemReserveRatio));
+            ArgumentNullException.ThrowIfNull(zones, nameof(nodes));
+            if (lowmemReserveRatio.Count < zones.Count)
+            {
+                throw new ArgumentException($"lowmem_reserve_ratio has {lowmemReserveRatio.Count} entries; {zones.Count} zones need one each.", nameof(lowmemReserveRatio));
+            }
+
+            lowmemPages += LowmemPages(zones);
         }
 
+        return [.. nodes.Select(zones => ComputeNode(zones, pageSize, minFreeKbytes, scaleFactor, lowmemReserveRatio, lowmemPages))];
+    }
+
+    // One node's zones, min_free_kbytes's share taken against the machine's lowmem pages.
+    private static ZoneWatermarks[] ComputeNode(
+        IReadOnlyList<WatermarkZone> zones, ulong pageSize, ulong minFreeKbytes, ulong scaleFactor, IReadOnlyList<ulong> lowmemReserveRatio, ulong lowmemPages)
+    {
         // pages_min = min_free_kbytes >> (PAGE_SHIFT - 10), written so that pages under 1 KiB work.
         ulong pagesMin = minFreeKbytes * 1024 / pageSize;
-        ulong lowmemPages = LowmemPages(zones);
         var result = new ZoneWatermarks[zones.Count];
         for (int i = 0; i < zones.Count; i++)
         {

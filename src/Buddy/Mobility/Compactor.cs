@@ -64,20 +64,20 @@ internal sealed class Compactor
     }
 
     /// <summary>
-    /// Direct compaction: for each zone of the zonelist from layout index <paramref name="highest"/>
-    /// down that starts low enough for an order-<paramref name="order"/> block below
+    /// Direct compaction: for each zone of the zonelist along <paramref name="route"/> that starts low enough for an order-<paramref name="order"/> block below
     /// <paramref name="limitPfn"/> and where compaction is suitable, compacts until a free block of
     /// <paramref name="searchOrder"/> appears. Returns whether any zone was compacted (compact_stall)
     /// and whether a block appeared.
     /// </summary>
-    public (bool Ran, bool Success) DirectCompactLocked(int order, int searchOrder, ulong limitPfn, int highest)
+    public (bool Ran, bool Success) DirectCompactLocked(int order, int searchOrder, ulong limitPfn, int route)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         bool ran = false;
-        for (int i = highest; i >= 0; i--)
+        int kind = Zonelist.KindOf(route);
+        foreach (int i in _zonelist.Walk(route))
         {
-            Zone? zone = _zonelist[i];
-            if (zone is null || zone.StartPfn + (1UL << order) > limitPfn || !IsSuitableLocked(zone, searchOrder, highest))
+            Zone zone = _zonelist[i]!;
+            if (zone.StartPfn + (1UL << order) > limitPfn || !IsSuitableLocked(zone, searchOrder, kind))
             {
                 continue;
             }
@@ -108,7 +108,7 @@ internal sealed class Compactor
         List<Zone>? suitable = null;
         for (int i = 0; i <= highest; i++)
         {
-            if (_zonelist[i] is { } zone && NeedsCompactionLocked(zone, order, i))
+            if (_zonelist[i] is { } zone && NeedsCompactionLocked(zone, order, (int)zone.Kind))
             {
                 (suitable ??= []).Add(zone);
             }
@@ -157,7 +157,7 @@ internal sealed class Compactor
 
     // compaction_suit_allocation_order at the min mark: no free block of the order (on the three
     // mergeable types' lists) above the min watermark, and compaction suitable.
-    private bool NeedsCompactionLocked(Zone zone, int order, int highest)
+    private bool NeedsCompactionLocked(Zone zone, int order, int highestKind)
     {
         bool hasBlock = false;
         for (int t = 0; t < Math.Min(zone.Area.Types, MobilityRules.Types) && !hasBlock; t++)
@@ -165,8 +165,8 @@ internal sealed class Compactor
             hasBlock = zone.FindFit(order, order, ulong.MaxValue, t).Pfn != ulong.MaxValue;
         }
 
-        bool aboveMin = !_watermarksEnabled || Zonelist.WatermarkOk(zone, order, WatermarkKind.Min, highest, AllocationPriority.Normal);
-        return !(hasBlock && aboveMin) && IsSuitableLocked(zone, order, highest);
+        bool aboveMin = !_watermarksEnabled || Zonelist.WatermarkOk(zone, order, WatermarkKind.Min, highestKind, AllocationPriority.Normal);
+        return !(hasBlock && aboveMin) && IsSuitableLocked(zone, order, highestKind);
     }
 
     // kcompactd's runs count twice, as the kernel counts them: in compact_* with every run
@@ -180,13 +180,13 @@ internal sealed class Compactor
     // compaction_suitable: enough free pages for the migration targets (order-0 watermark plus
     // compact_gap = 2 << order), and above order 3 a fragmentation index over the threshold (a
     // failure for lack of memory is not compaction's to fix).
-    private bool IsSuitableLocked(Zone zone, int order, int highest)
+    private bool IsSuitableLocked(Zone zone, int order, int highestKind)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         if (_watermarksEnabled)
         {
             ulong mark = zone.Watermarks.Min + (2UL << order) + (order > 3 ? zone.Watermarks.Low - zone.Watermarks.Min : 0);
-            if (zone.FreePages <= mark + zone.LowmemReserve[highest])
+            if (zone.FreePages <= mark + zone.LowmemReserve[highestKind])
             {
                 return false;
             }

@@ -51,17 +51,18 @@ internal static class HighAtomicReserve
     }
 
     /// <summary>
-    /// unreserve_highatomic_pageblock: in the zonelist from <paramref name="highest"/> down, the first
+    /// unreserve_highatomic_pageblock: in the zonelist along <paramref name="route"/>, the first
     /// zone holding more than one reserved pageblock (any reserve with <paramref name="force"/>) gives
     /// the pageblock of its lowest free highatomic block of the smallest order back, as
     /// <paramref name="type"/> (the requester's).
     /// </summary>
     /// <returns>Whether a pageblock was given back.</returns>
-    public static bool Unreserve(Zonelist zones, int highest, MigrateType type, bool force)
+    public static bool Unreserve(Zonelist zones, int route, MigrateType type, bool force)
     {
-        for (int i = highest; i >= 0; i--)
+        foreach (int i in zones.Walk(route))
         {
-            if (zones[i] is not { } zone || zone.Area.Types <= (int)MigrateType.HighAtomic)
+            Zone zone = zones[i]!;
+            if (zone.Area.Types <= (int)MigrateType.HighAtomic)
             {
                 continue;
             }

@@ -14,7 +14,7 @@ internal static class PageTypeCounts
 {
     /// <summary>The free blocks and pageblocks per migrate type of <paramref name="zone"/>, whose pageblocks have 2^<paramref name="pageblockOrder"/> pages.</summary>
     public static PageTypeInfoZone Of(Zone zone, int pageblockOrder) =>
-        new(0, zone.Name, FreeBlocks(zone), Pageblocks(zone, pageblockOrder));
+        new(zone.Node, zone.Name, FreeBlocks(zone), Pageblocks(zone, pageblockOrder));
 
     /// <summary>
     /// pagetypeinfo_showmixedcount_print: per migrate type, the zone's pageblocks of that type in

@@ -1,5 +1,6 @@
 // MachineLayout: what memory an allocator manages — page size, address range, zones, reserved
-// ranges, the largest order and the watermark settings. Immutable; validated once.
+// ranges, the largest order, the watermark settings and the NUMA nodes (each zone's node and the
+// distances between nodes). Immutable; validated once.
 // Invariant: a layout that passes Validate has no null member and can be built — its allocator's
 // up-front metadata fits MetadataEstimate.BudgetBytes — so a constructor that validates first
 // reserves nothing for a layout it cannot build.
@@ -46,8 +47,29 @@ public sealed record MachineLayout
     /// batches, so that small requests that any block of a zone satisfies take no lock and no
     /// atomic instruction (the role of the kernel's per-CPU pcp lists). Off by default: cached pages
     /// count as neither free nor allocated, which experiments on exact buddy states do not want.
+    /// A layout with more than six populated zones (several NUMA nodes) runs without them.
     /// </summary>
     public bool PerCpuCaches { get; init; }
+
+    /// <summary>The largest NUMA node number (the kernel's MAX_NUMNODES - 1 with NODES_SHIFT 10).</summary>
+    public const int MaxNode = 1023;
+
+    /// <summary>The kernel's LOCAL_DISTANCE: a node's distance to itself when <see cref="NodeDistances"/> is null.</summary>
+    public const int LocalDistance = 10;
+
+    /// <summary>The kernel's REMOTE_DISTANCE: the distance between two nodes when <see cref="NodeDistances"/> is null.</summary>
+    public const int RemoteDistance = 20;
+
+    /// <summary>
+    /// The distance between NUMA nodes, indexed by node number ([from][to]), as
+    /// /sys/devices/system/node/nodeN/distance gives them; null: <see cref="LocalDistance"/> on the
+    /// diagonal and <see cref="RemoteDistance"/> elsewhere. It must be square and cover every node
+    /// of <see cref="Zones"/>, with each row's smallest entry on the diagonal.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<int>>? NodeDistances { get; init; }
+
+    /// <summary>The distance from node <paramref name="from"/> to node <paramref name="to"/> (<see cref="NodeDistances"/> or the kernel's defaults).</summary>
+    public int Distance(int from, int to) => NodeDistances is { } d ? d[from][to] : from == to ? LocalDistance : RemoteDistance;
 
     /// <summary>Watermarks and lowmem reserve; <see cref="WatermarkSettings.None"/> turns them off.</summary>
     public WatermarkSettings Watermarks { get; init; } = WatermarkSettings.Kernel;
@@ -104,11 +126,14 @@ public sealed record MachineLayout
         ValidateNoNulls();
         ValidatePages();
         ValidateZones();
+        ValidateNodes();
+        ValidateGivenWatermarks();
         ValidateReserved();
         ValidateMobility();
-        if (Watermarks.Enabled && Watermarks.LowmemReserveRatio.Count <= (int)Zones[^1].Kind)
+        ZoneKind top = Zones.Max(z => z.Kind);
+        if (Watermarks.Enabled && Watermarks.LowmemReserveRatio.Count <= (int)top)
         {
-            throw new ArgumentException(Invariant($"LowmemReserveRatio has {Watermarks.LowmemReserveRatio.Count} entries but zone {Zones[^1].Kind.KernelName()} needs entry {(int)Zones[^1].Kind}."), nameof(Watermarks));
+            throw new ArgumentException(Invariant($"LowmemReserveRatio has {Watermarks.LowmemReserveRatio.Count} entries but zone {top.KernelName()} needs entry {(int)top}."), nameof(Watermarks));
         }
     }
 
@@ -173,15 +198,104 @@ public sealed record MachineLayout
                 throw new ArgumentException(Invariant($"Zone {z.Kind.KernelName()}'s limit 0x{z.Limit:x} is not page aligned."), nameof(Zones));
             }
 
-            if (i > 0 && (Zones[i - 1].Kind >= z.Kind || Zones[i - 1].Limit >= z.Limit))
+            if (z.Kind is < ZoneKind.Dma or > ZoneKind.Movable)
+            {
+                throw new ArgumentException(Invariant($"Zones[{i}] has kind {(int)z.Kind}; expected a ZoneKind from Dma to Movable."), nameof(Zones));
+            }
+
+            if (i > 0 && Zones[i - 1].Limit >= z.Limit)
             {
                 throw new ArgumentException(Invariant($"Zones must be listed lowest first with rising limits: {Zones[i - 1].Kind.KernelName()} (0x{Zones[i - 1].Limit:x}) comes before {z.Kind.KernelName()} (0x{z.Limit:x})."), nameof(Zones));
+            }
+
+            if (i > 0 && Zones[i - 1].Node == z.Node && Zones[i - 1].Kind >= z.Kind)
+            {
+                throw new ArgumentException(Invariant($"Zones must be listed lowest first with rising limits and, within node {z.Node}, rising kinds: {Zones[i - 1].Kind.KernelName()} (0x{Zones[i - 1].Limit:x}) comes before {z.Kind.KernelName()} (0x{z.Limit:x})."), nameof(Zones));
             }
         }
 
         if (Zones[^1].Limit < EndAddress)
         {
             throw new ArgumentException(Invariant($"The last zone ({Zones[^1].Kind.KernelName()}) ends at 0x{Zones[^1].Limit:x}, before the end of memory 0x{EndAddress:x}."), nameof(Zones));
+        }
+    }
+
+    // Node numbers in range and non-decreasing (each node's zones contiguous); distances square,
+    // covering every node, each row's smallest entry on its diagonal.
+    private void ValidateNodes()
+    {
+        for (int i = 0; i < Zones.Count; i++)
+        {
+            int node = Zones[i].Node;
+            if (node is < 0 or > MaxNode)
+            {
+                throw new ArgumentException(Invariant($"Zones[{i}] ({Zones[i].Kind.KernelName()}) has node {node}; expected a node number from 0 to {MaxNode}."), nameof(Zones));
+            }
+
+            if (i > 0 && node < Zones[i - 1].Node)
+            {
+                throw new ArgumentException(Invariant($"Zones[{i}] ({Zones[i].Kind.KernelName()}) is on node {node} after a zone of node {Zones[i - 1].Node}; expected node numbers non-decreasing in address order (each node's zones together)."), nameof(Zones));
+            }
+        }
+
+        if (NodeDistances is not { } d)
+        {
+            return;
+        }
+
+        int highestNode = Zones[^1].Node;
+        if (d.Count <= highestNode)
+        {
+            throw new ArgumentException(Invariant($"NodeDistances has {d.Count} rows; expected one per node up to node {highestNode}."), nameof(NodeDistances));
+        }
+
+        for (int from = 0; from < d.Count; from++)
+        {
+            if (d[from] is not { } row || row.Count != d.Count)
+            {
+                throw new ArgumentException(Invariant($"NodeDistances row {from} has {d[from]?.Count.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no"} entries; expected a square matrix of {d.Count}."), nameof(NodeDistances));
+            }
+
+            for (int to = 0; to < row.Count; to++)
+            {
+                if (row[to] < 0 || row[to] < row[from])
+                {
+                    throw new ArgumentException(Invariant($"NodeDistances[{from}][{to}] is {row[to]}; expected a non-negative distance no smaller than node {from}'s distance to itself ({row[from]}), the smallest of its row."), nameof(NodeDistances));
+                }
+            }
+        }
+    }
+
+    // Watermarks given per zone: both marks and protection, watermarks enabled, protection long enough.
+    private void ValidateGivenWatermarks()
+    {
+        int highestKind = 0;
+        foreach (ZoneLimit z in Zones)
+        {
+            highestKind = Math.Max(highestKind, (int)z.Kind);
+        }
+
+        for (int i = 0; i < Zones.Count; i++)
+        {
+            ZoneLimit z = Zones[i];
+            string name = Invariant($"Zones[{i}] (node {z.Node}, {z.Kind.KernelName()})");
+            if (z.Watermarks.HasValue != z.Protection is not null)
+            {
+                throw new ArgumentException($"{name} sets {(z.Watermarks.HasValue ? "Watermarks without Protection" : "Protection without Watermarks")}; expected both (the kernel's marks and protection array) or neither.", nameof(Zones));
+            }
+
+            if (z.Protection is { } protection)
+            {
+                if (!Watermarks.Enabled)
+                {
+                    throw new ArgumentException($"{name} sets Watermarks and Protection but MachineLayout.Watermarks is disabled; expected WatermarkSettings with Enabled true.", nameof(Zones));
+                }
+
+                if (protection.Count <= highestKind)
+                {
+                    throw new ArgumentException(Invariant($"{name} has a Protection of {protection.Count} entries; expected at least {highestKind + 1}, one per zone kind up to {((ZoneKind)highestKind).KernelName()}."), nameof(Zones));
+                }
+            }
         }
     }
 
@@ -267,7 +381,24 @@ public sealed record MachineLayout
     }
 }
 
-/// <summary>A zone and the address its memory stays below.</summary>
+/// <summary>A zone and the address its memory stays below, on a NUMA node, optionally with the watermarks the kernel set.</summary>
 /// <param name="Kind">Which zone.</param>
 /// <param name="Limit">The first address not in the zone (<see cref="ulong.MaxValue"/> for "no limit").</param>
-public readonly record struct ZoneLimit(ZoneKind Kind, ulong Limit);
+public readonly record struct ZoneLimit(ZoneKind Kind, ulong Limit)
+{
+    /// <summary>The NUMA node the zone belongs to (0 to <see cref="MachineLayout.MaxNode"/>); a node's zones are contiguous in <see cref="MachineLayout.Zones"/>.</summary>
+    public int Node { get; init; }
+
+    /// <summary>
+    /// The zone's min, low, high and promo marks as the kernel set them (/proc/zoneinfo), used
+    /// instead of computing them; needs <see cref="Protection"/> as well and watermarks enabled.
+    /// </summary>
+    public Buddy.Kernel.Watermarks? Watermarks { get; init; }
+
+    /// <summary>
+    /// The zone's /proc/zoneinfo <c>protection:</c> array (lowmem_reserve), indexed by the
+    /// <see cref="ZoneKind"/> of the request's highest zone: one entry per kind up to the layout's
+    /// highest (the kernel prints one per zone it knows, so extra entries are allowed).
+    /// </summary>
+    public IReadOnlyList<ulong>? Protection { get; init; }
+}

@@ -11,7 +11,7 @@ namespace Buddy;
 /// </remarks>
 public sealed record WatermarkSettings
 {
-    /// <summary>The kernel's defaults: min_free_kbytes computed from memory, scale factor 10, ratios 256 256 32.</summary>
+    /// <summary>The kernel's defaults: min_free_kbytes computed from memory, scale factor 10, ratios 256 256 32 0.</summary>
     public static WatermarkSettings Kernel { get; } = new();
 
     /// <summary>No watermarks and no lowmem reserve: every free page is usable by every request.</summary>
@@ -26,6 +26,6 @@ public sealed record WatermarkSettings
     /// <summary>vm.watermark_scale_factor, in units of 1/10,000 of a zone's managed pages (kernel default 10).</summary>
     public ulong ScaleFactor { get; init; } = 10;
 
-    /// <summary>vm.lowmem_reserve_ratio per zone, indexed by <see cref="ZoneKind"/> (kernel default 256, 256, 32).</summary>
-    public IReadOnlyList<ulong> LowmemReserveRatio { get; init; } = [256, 256, 32];
+    /// <summary>vm.lowmem_reserve_ratio per zone, indexed by <see cref="ZoneKind"/> (Linux 6.18's sysctl_lowmem_reserve_ratio: 256, 256, 32, 0 for DMA, DMA32, Normal, Movable).</summary>
+    public IReadOnlyList<ulong> LowmemReserveRatio { get; init; } = [256, 256, 32, 0];
 }

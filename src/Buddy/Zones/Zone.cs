@@ -57,11 +57,14 @@ internal sealed partial class Zone
     /// <summary>Which zone this is.</summary>
     public ZoneKind Kind { get; }
 
-    /// <summary>The kernel's name: DMA, DMA32 or Normal.</summary>
+    /// <summary>The kernel's name: DMA, DMA32, Normal or Movable.</summary>
     public string Name => Kind.KernelName();
 
     /// <summary>The zone's layout index: its entry in <see cref="MachineLayout.Zones"/>, populated or not (not its place among the populated zones; Zonelist.cs: "Zone numbers").</summary>
     public int Index { get; }
+
+    /// <summary>The NUMA node the zone belongs to (its layout entry's <see cref="ZoneLimit.Node"/>).</summary>
+    public int Node { get; init; }
 
     /// <summary>The first page frame of the zone.</summary>
     public ulong StartPfn { get; }
@@ -81,7 +84,7 @@ internal sealed partial class Zone
     /// <summary>The zone's watermarks (all zero when watermarks are off).</summary>
     public Watermarks Watermarks { get; set; }
 
-    /// <summary>lowmem_reserve[i]: pages kept back from requests whose highest zone has index i.</summary>
+    /// <summary>lowmem_reserve[k]: pages kept back from requests whose highest zone has kind k (one entry per kind up to the layout's highest).</summary>
     public ulong[] LowmemReserve { get; set; } = [];
 
     /// <summary>vm.watermark_boost_factor for this zone's boosts (0: never boosted).</summary>
@@ -168,7 +171,7 @@ internal sealed partial class Zone
             nrFree[order] = NrFree(order);
         }
 
-        return new ZoneStats(Kind, StartPfn, EndPfn, PresentPages, ManagedPages, FreePages, nrFree, Watermarks, [.. LowmemReserve]);
+        return new ZoneStats(Kind, StartPfn, EndPfn, PresentPages, ManagedPages, FreePages, nrFree, Watermarks, [.. LowmemReserve]) { Node = Node };
     }
 
     /// <summary>Bytes of metadata.</summary>

@@ -1,4 +1,5 @@
-// ZoneKind: the kernel's zones by address limit, in zonelist order (lowest first).
+// ZoneKind: the kernel's zones by address limit, in zonelist order (lowest first); the values are
+// the kernel's zone indices on x86-64 (no HIGHMEM), so lowmem_reserve_ratio and protection index by them.
 namespace Buddy;
 
 /// <summary>A zone of physical memory, named as the kernel names it; lower zones come first.</summary>
@@ -12,21 +13,28 @@ public enum ZoneKind
 
     /// <summary>ZONE_NORMAL: everything else.</summary>
     Normal = 2,
+
+    /// <summary>
+    /// ZONE_MOVABLE (as <c>movablecore=</c> or <c>kernelcore=</c> sets it up): only movable requests
+    /// that name no zone (or this one) may use it; every other request's highest zone is Normal.
+    /// </summary>
+    Movable = 3,
 }
 
 /// <summary>Names of <see cref="ZoneKind"/> values as the kernel prints them.</summary>
 public static class ZoneKindNames
 {
-    /// <summary>The kernel's name of a zone: <c>DMA</c>, <c>DMA32</c> or <c>Normal</c>.</summary>
+    /// <summary>The kernel's name of a zone: <c>DMA</c>, <c>DMA32</c>, <c>Normal</c> or <c>Movable</c>.</summary>
     public static string KernelName(this ZoneKind kind) => kind switch
     {
         ZoneKind.Dma => "DMA",
         ZoneKind.Dma32 => "DMA32",
         ZoneKind.Normal => "Normal",
+        ZoneKind.Movable => "Movable",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown zone kind"),
     };
 
-    /// <summary>Parses a kernel zone name (case-insensitive): DMA, DMA32 or Normal.</summary>
+    /// <summary>Parses a kernel zone name (case-insensitive): DMA, DMA32, Normal or Movable.</summary>
     public static bool TryParse(string name, out ZoneKind kind)
     {
         switch (name.ToUpperInvariant())
@@ -34,6 +42,7 @@ public static class ZoneKindNames
             case "DMA": kind = ZoneKind.Dma; return true;
             case "DMA32": kind = ZoneKind.Dma32; return true;
             case "NORMAL": kind = ZoneKind.Normal; return true;
+            case "MOVABLE": kind = ZoneKind.Movable; return true;
             default: kind = default; return false;
         }
     }

@@ -12,7 +12,7 @@ namespace Buddy;
 /// <param name="FreePages">Pages in free blocks.</param>
 /// <param name="FreeBlockCounts">How many blocks of each order are free (the kernel's nr_free); index = order. <see cref="PageAllocator.GetFreeBlocks"/> lists the blocks themselves.</param>
 /// <param name="Watermarks">The zone's watermarks.</param>
-/// <param name="Protection">lowmem_reserve per zone index of the layout.</param>
+/// <param name="Protection">lowmem_reserve indexed by the <see cref="ZoneKind"/> of the request's highest zone (the zoneinfo protection array), up to the layout's highest kind.</param>
 public sealed record ZoneStats(
     ZoneKind Kind,
     ulong StartPfn,
@@ -24,6 +24,9 @@ public sealed record ZoneStats(
     Watermarks Watermarks,
     IReadOnlyList<ulong> Protection)
 {
+    /// <summary>The NUMA node the zone belongs to.</summary>
+    public int Node { get; init; }
+
     /// <summary>The kernel's name of the zone.</summary>
     public string Name => Kind.KernelName();
 }
