@@ -47,7 +47,7 @@ public sealed class TracedMachineTests(BundleReplayFixture fixture) : IClassFixt
     [Fact]
     public void The_layout_manages_exactly_what_zoneinfo_says_and_never_hands_out_a_hole()
     {
-        var pages = new PageAllocator(fixture.Machine.Layout(4 * KiB) with { Watermarks = WatermarkSettings.None });
+        var pages = new PageAllocator(fixture.Machine.Layout(4 * KiB));
         pages.Validate();
         foreach (ZoneInfoZone z in fixture.Bundle.Before.ZoneInfo.Where(z => z.PresentPages > 0))
         {

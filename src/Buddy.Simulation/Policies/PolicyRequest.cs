@@ -16,6 +16,9 @@ public readonly record struct PolicyRequest(
     ulong Boundary = 0,
     ulong TracePfn = ulong.MaxValue)
 {
+    /// <summary>The NUMA node the request prefers (numa_node_id() of the CPU that asks); null: the machine's lowest node.</summary>
+    public int? Node { get; init; }
+
     /// <summary>Whether the request needs ISA DMA memory (below 16 MiB).</summary>
     public bool IsDma => Zone == ZoneKind.Dma;
 }

@@ -36,6 +36,7 @@ public sealed class ZonedPolicy : Policy
     public override bool TryAllocate(in PolicyRequest request, out PolicyBlock block, out FailureReason reason)
     {
         Request r = BaseRequest(request).InZone(request.Zone);
+        r = request.Node is { } node ? r.OnNode(node) : r; // the policies before zones have no nodes either
         if (_movableHandles && request.Mobility == MigrateType.Movable)
         {
             bool moved = _allocators[0].TryAllocateMovable(r, s_nothingToCopy, out MovableBlock? handle, out AllocationFailure? why);

@@ -135,7 +135,7 @@ public sealed class MachineStart
             ulong start = Math.Max(previous, first), end = Math.Min(limit, last);
             if (end > start)
             {
-                yield return (0, z.Kind, start, end);
+                yield return (z.Node, z.Kind, start, end);
             }
 
             previous = limit;

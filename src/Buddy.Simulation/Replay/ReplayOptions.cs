@@ -26,6 +26,9 @@ public sealed record ReplayOptions
     /// </summary>
     public TracedMachine? Traced { get; init; }
 
+    /// <summary>The NUMA node every trace request prefers (the traced machine's node numbers); null: its lowest node.</summary>
+    public int? Node { get; init; }
+
     /// <summary>Replay the kernel's own placement (<see cref="KernelPlacementPolicy"/>) first, and measure every policy's distance from it; needs <see cref="Traced"/>.</summary>
     public bool KernelPlacement { get; init; }
 

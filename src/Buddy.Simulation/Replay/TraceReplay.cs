@@ -132,9 +132,9 @@ public sealed class TraceReplay
             return RunOnMachine(path, options, options.Traced, progress);
         }
 
-        if (options.KernelPlacement)
+        if (options.KernelPlacement || options.Node is > 0)
         {
-            throw new ArgumentException("The kernel placement needs the traced machine's layout (ReplayOptions.Traced, from its /proc/zoneinfo).", nameof(options));
+            throw new ArgumentException("The kernel placement and a node other than 0 need the traced machine's layout (ReplayOptions.Traced, from its /proc/zoneinfo).", nameof(options));
         }
 
         var start = Stopwatch.GetTimestamp();
@@ -213,6 +213,11 @@ public sealed class TraceReplay
         }
 
         MachineLayout machine = traced.Layout(options.PageSize, touches.IsTouched);
+        if (options.Node is { } node && !machine.Zones.Any(z => z.Node == node))
+        {
+            throw new ArgumentException($"Node {node} is not a node of the traced machine; its nodes are {string.Join(", ", machine.Zones.Select(z => z.Node).Distinct())}.", nameof(options));
+        }
+
         MachineStart? start = traced.StartPageTypes is { } startTypes ? MachineStart.Build(machine, touches, startTypes) : null;
         IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
         var policies = new List<Policy>();
@@ -222,7 +227,7 @@ public sealed class TraceReplay
         }
 
         policies.AddRange(names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize, options.Tunables)));
-        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize };
+        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize, Node = options.Node };
         if (start is not null)
         {
             replay.ApplyStart(start);
@@ -313,6 +318,9 @@ public sealed class TraceReplay
     /// <summary>The default machine's memory for a trace whose peak in use is <paramref name="peakPages"/>: <see cref="ReplayOptions.PeakMultiple"/> times it (at least one page), in bytes, before <see cref="Machines.X86"/> rounds it up to whole max-order blocks.</summary>
     public static ulong MemoryFor(ulong peakPages, ulong pageSize) =>
         (ulong)Math.Ceiling(Math.Max(peakPages, 1) * ReplayOptions.PeakMultiple) * pageSize;
+
+    /// <summary>The NUMA node every trace request prefers; null: the machine's lowest node.</summary>
+    public int? Node { get; init; }
 
     /// <summary>Whether results keep each policy's final dump.</summary>
     public bool KeepDumps { get; init; }
@@ -457,7 +465,7 @@ public sealed class TraceReplay
 
         int id = NewEntry(e.Pfn, e.Order);
         _owner.Fill(e.Pfn, pages, id);
-        Record(new Op { Kind = OpKind.Allocate, Id = id, Request = new PolicyRequest(e.Order, e.Zone, e.Mobility, e.Priority, TracePfn: e.Pfn) });
+        Record(new Op { Kind = OpKind.Allocate, Id = id, Request = new PolicyRequest(e.Order, e.Zone, e.Mobility, e.Priority, TracePfn: e.Pfn) { Node = Node } });
     }
 
     private void Record(in Op op)

@@ -49,7 +49,8 @@ internal static class TracedLayout
             Size = (end - first) << shift,
             Zones = limits,
             Reserved = [.. Merge(reserved).Select(r => new AddressRange(r.Start << shift, r.End << shift))],
-            Watermarks = WatermarkSettings.Kernel,
+            Watermarks = WatermarkSettings.Kernel, // every zone carries the marks and protection zoneinfo printed
+            NodeDistances = traced.NodeDistances,
         };
     }
 
@@ -68,7 +69,7 @@ internal static class TracedLayout
     private static List<ZoneInfoZone> Populated(TracedMachine traced)
     {
         ArgumentNullException.ThrowIfNull(traced);
-        var zones = traced.ZoneInfo.Where(z => z.SpannedPages > 0 && z.PresentPages > 0).OrderBy(z => z.StartPfn).ToList();
+        var zones = traced.ZoneInfo.Where(z => z.SpannedPages > 0 && z.PresentPages > 0).OrderBy(z => z.Node).ThenBy(z => z.StartPfn).ToList();
         if (zones.Count == 0)
         {
             throw new ArgumentException("zoneinfo: no populated zone (every zone has spanned or present 0); expected a /proc/zoneinfo with start_pfn, spanned, present and managed lines.", nameof(traced));
@@ -94,7 +95,7 @@ internal static class TracedLayout
     {
         bool known = ZoneKindNames.TryParse(z.Name, out ZoneKind kind);
         System.Diagnostics.Debug.Assert(known, "Populated refuses zones Buddy does not model");
-        return new ZoneLimit(kind, z.EndPfn << shift);
+        return new ZoneLimit(kind, z.EndPfn << shift) { Node = z.Node, Watermarks = z.Watermarks, Protection = z.Protection };
     }
 
     // Which pages of the zone's span are holes: outside System RAM when iomem is known, else the

@@ -36,9 +36,10 @@ internal static partial class ReplayCommand
         var dumpDir = new Option<string?>("--dump-dir") { Description = "Write each policy's final allocator state to DIR/<policy>.json (for `buddy map --from`)." }.AcceptOutputDirectory();
         var tunables = new KernelTunableOptions();
         var traced = new TracedMachineOptions();
+        var node = new Option<int?>("--node") { Description = "The NUMA node the trace's requests prefer, as the allocating CPU's node (default: the machine's lowest); the zoned policies fall back to the other nodes by distance." };
         var command = new Command("replay", "Replay a real Linux page-allocation trace through competing allocation policies; on the traced machine's real layout and start state, beside the kernel's own placement, when the trace is a capture bundle (buddy capture --bundle) or --zoneinfo is given.")
         {
-            trace, memory, policies, json, skipBad, sampleEvery, indexOrder, pool, details, dumpDir,
+            trace, memory, policies, json, skipBad, sampleEvery, indexOrder, pool, details, dumpDir, node,
         };
         foreach (Option option in tunables.All.Concat(traced.All))
         {
@@ -67,6 +68,7 @@ internal static partial class ReplayCommand
             {
                 Traced = machine,
                 KernelPlacement = machine is not null,
+                Node = parse.GetValue(node) is int n && (n < 0 || (machine is null && n > 0)) ? throw new UserInputException($"--node {n}: a machine's nodes are numbered from 0, and a simulated machine has only node 0 (give --zoneinfo or a bundle for the traced machine's nodes).") : parse.GetValue(node),
                 MemoryBytes = ParseMemory(parse.GetValue(memory), names),
                 Policies = names,
                 SkipBadLines = parse.GetValue(skipBad),
