@@ -130,6 +130,35 @@ public sealed class TracedMachineTests(BundleReplayFixture fixture) : IClassFixt
         }
     }
 
+    [Fact]
+    public void Map_draws_the_kernel_placement_and_the_report_puts_it_beside_the_policies()
+    {
+        string dir = Directory.CreateTempSubdirectory("buddy-kernel-pictures-").FullName;
+        try
+        {
+            string png = Path.Combine(dir, "kernel.png"), html = Path.Combine(dir, "report.html");
+            (int code, string stdout, string stderr) = Run("map", "--trace", TestData.Path("live-6.18.bundle.tar.gz"), "--policy", "kernel", "--out", png);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("Wrote", stdout, StringComparison.Ordinal);
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
+
+            (code, _, stderr) = Run("report", TestData.Path("live-6.18.bundle.tar.gz"), "--policy", "zoned", "--out", html);
+            Assert.True(code == 0, stderr);
+            string text = File.ReadAllText(html);
+            Assert.Contains("<th>kernel</th><th>zoned</th>", text, StringComparison.Ordinal);
+            Assert.Contains("distance from the kernel: buddyinfo, mean / end", text, StringComparison.Ordinal);
+            Assert.Contains("id=\"map-kernel\"", text, StringComparison.Ordinal);
+
+            (code, _, stderr) = Run("map", "--policy", "kernel", "--out", png);
+            Assert.Equal(2, code);
+            Assert.Contains("needs the traced machine", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("--memory", "1GiB", "--memory sizes a simulated machine")]
     [InlineData("--pagetypeinfo", "PTI", "needs --zoneinfo FILE")]

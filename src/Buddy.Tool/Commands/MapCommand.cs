@@ -1,6 +1,7 @@
 // `buddy map` and `buddy report`: pictures of what a policy did to memory.
 using System.CommandLine;
 using Buddy.Diagnostics;
+using Buddy.Simulation.Policies;
 using Buddy.Simulation.Replay;
 using Buddy.Tool.Rendering;
 
@@ -12,10 +13,11 @@ internal static class MapCommand
     public static Command CreateMap(TextWriter stdout)
     {
         var from = new Option<string?>("--from") { Description = "A dump written by `buddy replay --dump-dir` or PageAllocator.Dump()." }.AcceptInputFile();
-        var trace = new Option<string?>("--trace") { Description = "Replay this trace (default: the bundled one) and draw the policy's memory at the end." }.AcceptInputFile();
+        var trace = new Option<string?>("--trace") { Description = "Replay this trace or capture bundle (default: the bundled trace) and draw the policy's memory at the end." }.AcceptInputFile();
         var memory = new Option<string?>("--memory") { Description = "The machine's memory for the replay." };
-        var policy = new Option<string>("--policy") { Description = "The policy to draw (replay).", DefaultValueFactory = _ => "zoned" };
-        policy.AcceptOnlyFromAmong([.. Simulation.Policies.PolicyCatalog.Names]);
+        var policy = new Option<string>("--policy") { Description = "The policy to draw (replay); kernel: the traced kernel's own placement (a capture bundle, or --zoneinfo).", DefaultValueFactory = _ => "zoned" };
+        policy.AcceptOnlyFromAmong([.. Simulation.Policies.PolicyCatalog.Names, KernelPlacementPolicy.PolicyName]);
+        var traced = new TracedMachineOptions();
         var output = new Option<string>("--out") { Description = "The picture: FILE.png or FILE.svg.", Required = true }.AcceptOutputFile();
         var scenario = ScenarioOption();
         var seed = new Option<int>("--seed") { Description = "The scenario's seed.", DefaultValueFactory = _ => 1 };
@@ -23,6 +25,11 @@ internal static class MapCommand
         {
             from, trace, memory, policy, output, scenario, seed,
         };
+        foreach (Option option in traced.All)
+        {
+            command.Options.Add(option);
+        }
+
         command.Validators.Add(result =>
         {
             // A parse error, so that it is reported with any other (a missing --from file) in the one line.
@@ -57,9 +64,10 @@ internal static class MapCommand
             else
             {
                 string name = parse.GetValue(policy)!;
-                ReplayResult result = Replay(stdout, parse.GetValue(trace), parse.GetValue(memory), [name]);
-                dump = result.Policies[0].Dump!;
-                title = $"{name} after {Path.GetFileName(result.Source)}";
+                bool kernel = name == KernelPlacementPolicy.PolicyName;
+                ReplayResult result = Replay(stdout, parse, parse.GetValue(trace), parse.GetValue(memory), kernel ? [] : [name], traced, kernelOnly: kernel);
+                dump = result.Policies.Single(p => p.Name == name).Dump!;
+                title = kernel ? $"the kernel's own placement after {Path.GetFileName(result.Source)}" : $"{name} after {Path.GetFileName(result.Source)}";
             }
 
             PageMap map = PageMap.From(dump);
@@ -79,10 +87,16 @@ internal static class MapCommand
         var scenario = new Option<string?>("--scenario") { Description = "Report on a scenario instead of a trace: isa-dma-1995, or highalloc (its load)." };
         scenario.AcceptOnlyFromAmong(ScenarioCatalog.Drawable);
         var seed = new Option<int>("--seed") { Description = "The scenario's seed.", DefaultValueFactory = _ => 1 };
-        var command = new Command("report", "Replay a trace (or run a scenario) and write one self-contained HTML report comparing the policies.")
+        var traced = new TracedMachineOptions();
+        var command = new Command("report", "Replay a trace or capture bundle (or run a scenario) and write one self-contained HTML report comparing the policies; with a bundle or --zoneinfo, the kernel's own placement beside them.")
         {
             trace, memory, policies, output, scenario, seed,
         };
+        foreach (Option option in traced.All)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction(parse =>
         {
             string commandLine = "buddy " + string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"\"{a}\"" : a));
@@ -97,7 +111,7 @@ internal static class MapCommand
             }
             else
             {
-                ReplayResult result = Replay(stdout, parse.GetValue(trace), parse.GetValue(memory), ReplayCommand.CheckPolicies(parse.GetValue(policies)));
+                ReplayResult result = Replay(stdout, parse, parse.GetValue(trace), parse.GetValue(memory), ReplayCommand.CheckPolicies(parse.GetValue(policies)), traced, kernelOnly: false);
                 html = HtmlReport.Render(result, commandLine);
                 count = result.Policies.Count;
             }
@@ -117,16 +131,34 @@ internal static class MapCommand
         return scenario;
     }
 
-    private static ReplayResult Replay(TextWriter stdout, string? trace, string? memory, IReadOnlyList<string> policies)
+    // Replays the trace (or the bundle's) keeping dumps; on the traced machine (a bundle, or
+    // --zoneinfo) with the kernel placement first. kernelOnly: no policy beside it.
+    private static ReplayResult Replay(TextWriter stdout, ParseResult parse, string? trace, string? memory, IReadOnlyList<string> policies, TracedMachineOptions traced, bool kernelOnly)
     {
         string path = trace ?? ReplayCommand.BundledTrace;
+        using TraceBundle? bundle = TraceBundle.IsBundle(path) ? TraceBundle.Open(path) : null;
+        TracedMachine? machine = traced.Read(parse, bundle);
+        if (machine is null && kernelOnly)
+        {
+            throw new UserInputException("--policy kernel draws the traced kernel's own placement, which needs the traced machine: a capture bundle (buddy capture --bundle) or --zoneinfo FILE.");
+        }
+
+        if (machine is not null && memory is not null)
+        {
+            throw new UserInputException("--memory sizes a simulated machine; the traced machine's layout (a bundle or --zoneinfo) fixes its memory. Give one of them.");
+        }
+
         var options = new ReplayOptions
         {
             MemoryBytes = ReplayCommand.ParseMemory(memory, policies),
-            Policies = policies,
+            Policies = kernelOnly ? ["zoned"] : policies,
             KeepDumps = true,
+            Traced = machine,
+            KernelPlacement = machine is not null,
         };
-        return Progress.WithBar(stdout, $"replaying {Path.GetFileName(path)}", report =>
-            TraceReplay.Run(path, options, report is null ? null : (position, length) => report(length == 0 ? 1 : (double)position / length)));
+        string file = bundle?.TracePath ?? path;
+        ReplayResult result = Progress.WithBar(stdout, $"replaying {Path.GetFileName(path)}", report =>
+            TraceReplay.Run(file, options, report is null ? null : (position, length) => report(length == 0 ? 1 : (double)position / length)));
+        return bundle is null ? result : result with { Source = path };
     }
 }

@@ -42,10 +42,12 @@ internal static partial class ReplayCommand
     {
         long matching = s.Zones.Count(z => z.SnapshotFreeBlocks.SequenceEqual(z.RebuiltFreeBlocks));
         long unplaced = s.Zones.Sum(z => z.UnplacedPages);
+        string differing = string.Join("; ", s.Zones.Where(z => !z.SnapshotFreeBlocks.SequenceEqual(z.RebuiltFreeBlocks))
+            .Select(z => $"{z.Zone} has {N(Pages(z.RebuiltFreeBlocks))} free pages against the snapshot's {N(Pages(z.SnapshotFreeBlocks))} (the pages the trace allocates first include per-CPU pages, which buddyinfo does not count)"));
         console.WriteLine(
             $"Start state, the same for every policy: {N(s.PreCapturePages)} pages allocated before the capture and freed in it, the pages the trace allocates first free (both exact); "
             + $"{N(s.FreeAtStartPages)} free pages in all, the rest of the snapshot's free blocks placed in pages the trace never names, and {N(s.HeldPages)} such pages held ({Units.FormatApproximateSize(s.HeldPages * pageSize)}, inferred). "
-            + $"Free blocks per order equal the start snapshot's in {matching} of {s.Zones.Count} zones{(unplaced > 0 ? $"; {N(unplaced)} free pages found no room" : "")}.");
+            + $"Free blocks per order equal the start snapshot's in {matching} of {s.Zones.Count} zones{(differing.Length > 0 ? $"; {differing}" : "")}{(unplaced > 0 ? $"; {N(unplaced)} free pages found no room" : "")}.");
     }
 
     private static void PrintDistances(IAnsiConsole console, IReadOnlyList<PolicyResult> policies)
@@ -92,6 +94,10 @@ internal static partial class ReplayCommand
         console.Write(table);
         console.WriteLine("The difference is what the trace does not show: per-CPU lists (free to the trace, not to buddyinfo), events lost, and the start pages inferred.");
     }
+
+    // "DMA, DMA32, Normal (node 0)" from a buddyinfo text.
+    private static string TracedZones(string buddyInfo) =>
+        string.Join("; ", Buddy.Kernel.BuddyInfo.Parse(buddyInfo).Zones.GroupBy(z => z.Node).Select(g => $"{string.Join(", ", g.Select(z => z.Name))} (node {g.Key})"));
 
     private static long Pages(IReadOnlyList<long> freeBlocks) => freeBlocks.Select((n, o) => n << o).Sum();
 

@@ -79,6 +79,7 @@ internal static partial class ReplayCommand
                 Tunables = tunables.Read(parse),
             };
             ReplayResult result = Run(bundle?.TracePath ?? path, options, stdout);
+            result = bundle is null ? result : result with { Source = $"{path} (capture bundle)" };
             Print(Output.Console(stdout), result, bundled: parse.GetValue(trace) is null, parse.GetValue(details));
             if (tunables.AnyGiven(parse))
             {
@@ -147,13 +148,14 @@ internal static partial class ReplayCommand
         string name = bundled ? $"{Path.GetFileName(r.Source)} (bundled)" : r.Source;
         string failed = t.FailedAllocs > 0 ? $", {t.FailedAllocs:N0} failed allocations (not replayed)" : "";
         string skipped = (t.Skipped > 0 ? $", {t.Skipped:N0} other events skipped" : "") + (t.BadLines > 0 ? $", {t.BadLines:N0} bad lines skipped" : "");
-        console.WriteLine($"Trace {name}, replayed in {r.Seconds:F2} s: {t.Lines:N0} lines, {t.Allocs:N0} allocations, {t.Frees:N0} frees{failed}{skipped}; {t.UnmatchedFrees:N0} frees of pages allocated before the capture, {t.PartialFrees:N0} partial frees, {t.StaleAllocs:N0} allocations of pages still held (untraced free).");
+        string unmatched = r.Start is null ? "frees of pages allocated before the capture" : "frees of pages the start state did not hold";
+        console.WriteLine($"Trace {name}, replayed in {r.Seconds:F2} s: {t.Lines:N0} lines, {t.Allocs:N0} allocations, {t.Frees:N0} frees{failed}{skipped}; {t.UnmatchedFrees:N0} {unmatched}, {t.PartialFrees:N0} partial frees, {t.StaleAllocs:N0} allocations of pages still held (untraced free).");
         string sizing = r.SizedToPeakPages is { } peak
             ? string.Create(CultureInfo.InvariantCulture, $", sized to {ReplayOptions.PeakMultiple}× the trace's peak in use ({Units.FormatApproximateSize(peak * r.PageSize)}, {peak:N0} pages); --memory to change")
             : "";
         if (r.Policies.Count > 0 && r.Policies[0].Name == KernelPlacementPolicy.PolicyName)
         {
-            console.WriteLine($"Machine: the traced one, {Units.FormatSize(r.MemoryBytes)} from its first to its last page frame, its zones, holes and boot reservations from its zoneinfo; {Units.FormatSize(r.PageSize)} pages.");
+            console.WriteLine($"Machine: the traced one from its zoneinfo, {Units.FormatApproximateSize(r.MemoryBytes)} from its first to its last page frame; zones {TracedZones(r.Policies[0].BuddyInfo)}; holes and boot reservations reserved, the kernel's own watermarks; {Units.FormatSize(r.PageSize)} pages.");
         }
         else
         {

@@ -20,7 +20,10 @@ internal static class HtmlReport
     {
         ArgumentNullException.ThrowIfNull(result);
         TraceCounts t = result.Trace;
-        string description = string.Create(CultureInfo.InvariantCulture, $"{t.Allocs:N0} allocations and {t.Frees:N0} frees replayed on a {Units.FormatSize(result.MemoryBytes)} machine ({result.MemoryBytes / result.PageSize:N0} pages of {Units.FormatSize(result.PageSize)}); {t.UnmatchedFrees:N0} frees of pages allocated before the capture, {t.PartialFrees:N0} partial frees.");
+        string machine = result.Start is not null || (result.Policies.Count > 0 && result.Policies[0].Name == "kernel")
+            ? $"the traced machine ({Units.FormatApproximateSize(result.MemoryBytes)}, its real layout{(result.Start is null ? "" : " and start state")}), the kernel's own placement (\"kernel\") beside the policies"
+            : $"a {Units.FormatSize(result.MemoryBytes)} machine";
+        string description = string.Create(CultureInfo.InvariantCulture, $"{t.Allocs:N0} allocations and {t.Frees:N0} frees replayed on {machine} ({result.MemoryBytes / result.PageSize:N0} pages of {Units.FormatSize(result.PageSize)}); {t.UnmatchedFrees:N0} frees of pages no allocation held, {t.PartialFrees:N0} partial frees.");
         return Render(Path.GetFileName(result.Source), description, result.Policies, command, "events");
     }
 
@@ -71,6 +74,15 @@ internal static class HtmlReport
             Row("compact_stall / compact_fail", p => Counted(p, m => $"{N(m.VmEvents["compact_stall"])} / {N(m.VmEvents["compact_fail"])}"));
             Row("kcompactd wakes", p => Counted(p, m => N(m.KcompactdWakes)));
             Row("highatomic pages reserved at the end", p => Counted(p, m => N((long)m.ReservedHighAtomicPages)));
+        }
+
+        if (policies.Any(p => p.DistanceFromKernel is not null))
+        {
+            // How far each policy stayed from the traced kernel's own placement (the "kernel" column); docs/design.md defines them.
+            static string Distance(PolicyResult p, Func<KernelDistance, string> value) => p.DistanceFromKernel is { } d ? value(d) : "-";
+            Row("distance from the kernel: buddyinfo, mean / end", p => Distance(p, d => string.Create(CultureInfo.InvariantCulture, $"{d.MeanBuddyInfo:F3} / {d.FinalBuddyInfo:F3}")));
+            Row("distance from the kernel: free shape, mean / end", p => Distance(p, d => string.Create(CultureInfo.InvariantCulture, $"{d.MeanFreeShape:F3} / {d.FinalFreeShape:F3}")));
+            Row("order-9 blocks more than the kernel at the end", p => Distance(p, d => d.FinalHugeGap.ToString("+#,0;-#,0;0", CultureInfo.InvariantCulture)));
         }
 
         Row("events per second", p => p.EventsPerSecond.ToString("N0", CultureInfo.InvariantCulture));
