@@ -96,6 +96,10 @@ public sealed record PolicyResult
     /// <summary>The time series, sampled every N events or steps.</summary>
     public required IReadOnlyList<Sample> Samples { get; init; }
 
+    /// <summary>The general allocator's state at moments of the run, oldest first, when the run was asked for frames (not written to JSON).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<MapFrame>? Frames { get; init; }
+
     /// <summary>The general allocator's state at the end, when the run was asked to keep it (not written to JSON).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public Diagnostics.AllocatorDump? Dump { get; init; }
