@@ -9,4 +9,15 @@ namespace Buddy.Simulation.Metrics;
 /// <param name="FragmentationIndex">The kernel's fragmentation index at the chosen order (-1: a block is free).</param>
 /// <param name="Failures">Allocation failures so far.</param>
 /// <param name="FreeBlocks">Free blocks per order over all the policy's allocators (index = order): the buddyinfo counts summed.</param>
-public sealed record Sample(long Step, ulong FreePages, ulong PagesInUse, double UnusableIndex, double FragmentationIndex, long Failures, IReadOnlyList<long>? FreeBlocks = null);
+/// <remarks>Equality is by value, the free-block counts element by element (two runs that did the same compare equal).</remarks>
+public sealed record Sample(long Step, ulong FreePages, ulong PagesInUse, double UnusableIndex, double FragmentationIndex, long Failures, IReadOnlyList<long>? FreeBlocks = null)
+{
+    /// <inheritdoc/>
+    public bool Equals(Sample? other) =>
+        other is not null && Step == other.Step && FreePages == other.FreePages && PagesInUse == other.PagesInUse
+        && UnusableIndex.Equals(other.UnusableIndex) && FragmentationIndex.Equals(other.FragmentationIndex) && Failures == other.Failures
+        && (FreeBlocks is null ? other.FreeBlocks is null : other.FreeBlocks is not null && FreeBlocks.SequenceEqual(other.FreeBlocks));
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Step, FreePages, PagesInUse, UnusableIndex, FragmentationIndex, Failures, FreeBlocks?.Count ?? -1);
+}
