@@ -230,13 +230,7 @@ public sealed class TraceBundleTests : IDisposable
         Assert.StartsWith($"{bad}:before/vmstat:1: expected '<counter> <non-negative number>'", Assert.Throws<FormatException>(() => TraceBundle.Open(bad)).Message, StringComparison.Ordinal);
     }
 
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        int code = Cli.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Stdout, string Stderr) Run(params string[] args) => CliRunner.Run(args);
 
     [Fact]
     public void Capture_takes_exactly_one_of_out_and_bundle()

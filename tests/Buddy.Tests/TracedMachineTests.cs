@@ -36,13 +36,7 @@ public sealed class BundleReplayFixture : IDisposable
 
 public sealed class TracedMachineTests(BundleReplayFixture fixture) : IClassFixture<BundleReplayFixture>
 {
-    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        int code = Cli.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Stdout, string Stderr) Run(params string[] args) => CliRunner.Run(args);
 
     [Fact]
     public void The_layout_manages_exactly_what_zoneinfo_says_and_never_hands_out_a_hole()

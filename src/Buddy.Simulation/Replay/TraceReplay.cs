@@ -179,17 +179,7 @@ public sealed class TraceReplay
 
             reader.ThrowIfNoPageEvents();
 
-            return new ReplayResult
-            {
-                Source = path,
-                MemoryBytes = machine.Size,
-                PageSize = machine.PageSize,
-                Trace = replay.GetTraceCounts(reader.Stats),
-                KernelEvidence = reader.Stats.Evidence is { Events: > 0 } evidence ? evidence : null,
-                Policies = results,
-                SizedToPeakPages = footprint?.PeakPages,
-                Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds,
-            };
+            return Completed(path, machine, replay, reader, results, start) with { SizedToPeakPages = footprint?.PeakPages };
         }
         finally
         {
@@ -238,19 +228,25 @@ public sealed class TraceReplay
         Action<long>? report = progress is null || !file.CanSeek ? null : _ => progress(file.Position, file.Length);
         IReadOnlyList<PolicyResult> results = replay.Drive(reader, report);
         reader.ThrowIfNoPageEvents();
-        return new ReplayResult
+        return Completed(path, machine, replay, reader, options.KernelPlacement ? WithDistances(results) : results, started) with
         {
-            Source = path,
-            MemoryBytes = machine.Size,
-            PageSize = machine.PageSize,
-            Trace = replay.GetTraceCounts(reader.Stats),
-            KernelEvidence = reader.Stats.Evidence is { Events: > 0 } evidence ? evidence : null,
-            Policies = options.KernelPlacement ? WithDistances(results) : results,
             Start = start is null ? null : Summarize(start),
             EndCheck = options.KernelPlacement && traced.EndBuddyInfo is { } after ? EndCheck(results[0], after) : null,
-            Seconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
         };
     }
+
+    // What every replay reports once its reader is done: the machine, the trace's counts and
+    // evidence, the policies' results and the time since `started`.
+    private static ReplayResult Completed(string path, MachineLayout machine, TraceReplay replay, FtraceReader reader, IReadOnlyList<PolicyResult> results, long started) => new()
+    {
+        Source = path,
+        MemoryBytes = machine.Size,
+        PageSize = machine.PageSize,
+        Trace = replay.GetTraceCounts(reader.Stats),
+        KernelEvidence = reader.Stats.Evidence is { Events: > 0 } evidence ? evidence : null,
+        Policies = results,
+        Seconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
+    };
 
     // Each policy after the first (the kernel placement) with its distance from it.
     private static PolicyResult[] WithDistances(IReadOnlyList<PolicyResult> results) =>
