@@ -10,7 +10,7 @@ namespace Buddy.Simulation.Metrics;
 internal static class FrameSchedule
 {
     /// <summary>The most frames a run keeps per policy (each is a whole allocator dump).</summary>
-    public const int MaxFrames = 64;
+    public const int MaxFrames = Replay.ReplayOptions.MaxFrames;
 
     /// <summary>Throws when <paramref name="count"/> is not a frame count a run accepts (0, none, to <see cref="MaxFrames"/>).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is below 0 or above <see cref="MaxFrames"/>.</exception>

@@ -62,6 +62,9 @@ public sealed record ReplayOptions
     /// </summary>
     public int Frames { get; init; }
 
+    /// <summary>The most <see cref="Frames"/> a replay (or scenario) keeps per policy: each is a whole allocator dump.</summary>
+    public const int MaxFrames = 64;
+
     /// <summary>Count malformed lines and go on.</summary>
     public bool SkipBadLines { get; init; }
 }
