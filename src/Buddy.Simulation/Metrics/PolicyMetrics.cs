@@ -1,5 +1,6 @@
 // PolicyMetrics: the counters a run keeps for one policy while it drives it, turned into a
-// PolicyResult at the end.
+// PolicyResult at the end — with the samples and map frames the run asked it to take (a frame is
+// a whole allocator dump: runs keep at most FrameSchedule.MaxFrames of them).
 using System.Diagnostics;
 using Buddy.Kernel;
 using Buddy.Simulation.Policies;
@@ -15,6 +16,7 @@ public sealed class PolicyMetrics
     private readonly long[] _failuresByZone = new long[3];
     private readonly long[] _failuresByReason = new long[(int)Enum.GetValues<FailureReason>().Max() + 1];
     private readonly List<Sample> _samples = [];
+    private readonly List<MapFrame> _frames = [];
     private readonly int _indexOrder;
     private double _pagesInUseSum;
     private long _steps;
@@ -89,9 +91,22 @@ public sealed class PolicyMetrics
             nrFree));
     }
 
+    /// <summary>
+    /// Keeps the general allocator's state now (a dump of <c>Policy.Allocators[0]</c>) as a frame taken
+    /// after <paramref name="step"/> events or steps; a second frame at the same step shares the dump.
+    /// Not timed: callers stop the policy's timer around it, as around <see cref="Sample"/>.
+    /// </summary>
+    public void Frame(long step)
+    {
+        AllocatorDump dump = _frames.Count > 0 && _frames[^1].Step == step ? _frames[^1].Dump : Policy.Allocators[0].Dump();
+        _frames.Add(new MapFrame(step, dump));
+    }
+
     /// <summary>The result, with <paramref name="denominator"/> naming what internal fragmentation divides by.</summary>
     public PolicyResult ToResult(string denominator, bool keepDump = false)
     {
+        // A frame taken at the last step is the end state: its dump serves as the final one.
+        AllocatorDump? dump = !keepDump ? null : _frames.Count > 0 && _frames[^1].Step == _steps ? _frames[^1].Dump : Policy.Allocators[0].Dump();
         long[] nrFree = MergedFreeBlockCounts();
         double seconds = (double)_ticks / Stopwatch.Frequency;
         return new PolicyResult
@@ -125,7 +140,8 @@ public sealed class PolicyMetrics
             Mobility = Policy.Machine.Mobility.GroupByMobility ? Policy.Allocators[0].GetMobilityStatistics() : MobilityStatistics.None,
             PageTypeInfo = Policy.Machine.Mobility.GroupByMobility ? Policy.Allocators[0].GetPageTypeInfo(mixedBlocks: true) : null,
             Samples = _samples,
-            Dump = keepDump ? Policy.Allocators[0].Dump() : null,
+            Frames = _frames.Count > 0 ? [.. _frames] : null,
+            Dump = dump,
         };
     }
 

@@ -53,6 +53,18 @@ public sealed record ReplayOptions
     /// <summary>Keep each policy's final allocator dump in its result (for maps and reports).</summary>
     public bool KeepDumps { get; init; }
 
+    /// <summary>
+    /// How many moments of the run each policy keeps as <see cref="Metrics.PolicyResult.Frames"/> (its
+    /// general allocator's dump), evenly spaced over the trace's events, the last at the end: 4 on
+    /// 100,000 events are taken after 25,000, 50,000, 75,000 and 100,000. 0 (the default): none; at
+    /// most 64. When the replay does not otherwise know the event count (<see cref="MemoryBytes"/>
+    /// given), the trace is read once more first to count them.
+    /// </summary>
+    public int Frames { get; init; }
+
+    /// <summary>The most <see cref="Frames"/> a replay (or scenario) keeps per policy: each is a whole allocator dump.</summary>
+    public const int MaxFrames = 64;
+
     /// <summary>Count malformed lines and go on.</summary>
     public bool SkipBadLines { get; init; }
 }

@@ -15,6 +15,13 @@
 // and the policies then replay them from memory; a longer trace is read a second time instead, so
 // memory stays bounded however long the trace.
 //
+// Frames (ReplayOptions.Frames): each policy keeps that many dumps of its general allocator, after
+// round(k * N / Frames) of the N events (FrameSchedule), so the schedule needs N before the first
+// event. The sizing read counts it (buffered or not); on the traced machine the read for
+// TraceTouches does; with --memory (no sizing read) the trace is read once more to count its page
+// events, only when frames are asked. A frame is taken in Apply at its event's end, with the
+// policy's clock stopped as for a sample; the last (event N) is the state the results report.
+//
 // Invariants:
 // - _owner[p] (a PageOwnerMap: memory grows with the pages a trace touches) is the live entry holding trace page p, or 0; an entry's Remaining counts its pages
 //   whose _owner still points at it.
@@ -54,6 +61,7 @@ public sealed class TraceReplay
     private long _steps;
     private long _appliedSteps; // the steps every policy has been driven through
     private long _unmatchedFrees, _partialFrees, _staleAllocs;
+    private int _nextFrame; // the first of FrameSteps not yet taken (the same for every policy between batches)
     private Op[] _ops = new Op[4096];
     private int _opCount;
 
@@ -127,6 +135,7 @@ public sealed class TraceReplay
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(options);
+        FrameSchedule.Validate(options.Frames, "ReplayOptions.Frames");
         if (options.Traced is not null)
         {
             return RunOnMachine(path, options, options.Traced, progress);
@@ -147,7 +156,8 @@ public sealed class TraceReplay
             Action<long>? report = progress is null || !file.CanSeek ? null : _ => progress(file.Position, file.Length);
             List<BufferedEvent[]>? buffered = null;
             int count = 0;
-            TraceFootprint? footprint = options.MemoryBytes is null ? ReadToMeasure(reader, options.PageSize, maxBuffered, report, out buffered, out count) : null;
+            long events = 0;
+            TraceFootprint? footprint = options.MemoryBytes is null ? ReadToMeasure(reader, options.PageSize, maxBuffered, report, out buffered, out count, out events) : null;
             if (footprint is not null)
             {
                 reader.ThrowIfNoPageEvents(); // not a machine sized to nothing
@@ -157,7 +167,15 @@ public sealed class TraceReplay
             var machine = Machines.X86(memory, options.PageSize);
             IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
             var policies = names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize, options.Tunables)).ToList();
-            var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize };
+            if (options.MemoryBytes is not null && options.Frames > 0)
+            {
+                events = CountPageEvents(path, readerOptions); // the frames' schedule needs the count first
+            }
+
+            var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery)
+            {
+                KeepDumps = options.KeepDumps, PageSize = options.PageSize, FrameSteps = FrameSchedule.Steps(events, options.Frames),
+            };
             IReadOnlyList<PolicyResult> results;
             if (options.MemoryBytes is not null)
             {
@@ -217,7 +235,10 @@ public sealed class TraceReplay
         }
 
         policies.AddRange(names.Select(n => PolicyCatalog.Create(n, machine, options.DmaPoolSize, options.Tunables)));
-        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery) { KeepDumps = options.KeepDumps, PageSize = options.PageSize, Node = options.Node };
+        var replay = new TraceReplay(policies, options.IndexOrder, options.SampleEvery)
+        {
+            KeepDumps = options.KeepDumps, PageSize = options.PageSize, Node = options.Node, FrameSteps = FrameSchedule.Steps(touches.PageEvents, options.Frames),
+        };
         if (start is not null)
         {
             replay.ApplyStart(start);
@@ -268,16 +289,18 @@ public sealed class TraceReplay
             z.FreeBlockCounts, 0))];
     }
 
-    // Reads the whole trace, checking every event against the bounds; returns its footprint, and
-    // the events in chunks of ChunkEvents unless there were more than maxBuffered (then null: the
-    // caller reads the trace again).
-    private static TraceFootprint ReadToMeasure(FtraceReader reader, ulong pageSize, int maxBuffered, Action<long>? progress, out List<BufferedEvent[]>? events, out int count)
+    // Reads the whole trace, checking every event against the bounds; returns its footprint, its
+    // page events' count (total), and the events in chunks of ChunkEvents unless there were more
+    // than maxBuffered (then null: the caller reads the trace again).
+    private static TraceFootprint ReadToMeasure(FtraceReader reader, ulong pageSize, int maxBuffered, Action<long>? progress, out List<BufferedEvent[]>? events, out int count, out long total)
     {
         var tally = new TraceFootprint.Tally(pageSize);
         events = [];
         count = 0;
+        total = 0;
         while (reader.TryRead(out PageEvent e))
         {
+            total++;
             tally.Add(in e, reader.Source);
             if (events is not null)
             {
@@ -306,6 +329,20 @@ public sealed class TraceReplay
         return tally.Result;
     }
 
+    // The page events of a trace (what Drive replays as its steps), read once for the count alone.
+    private static long CountPageEvents(string path, FtraceOptions readerOptions)
+    {
+        using Stream file = TraceFile.OpenRead(path);
+        using var reader = new FtraceReader(file, path, readerOptions);
+        long events = 0;
+        while (reader.TryRead(out _))
+        {
+            events++;
+        }
+
+        return events;
+    }
+
     /// <summary>The memory that covers every pfn a trace names, in bytes.</summary>
     /// <exception cref="TraceFormatException">The trace is malformed, or a line names a pfn or order beyond <see cref="TraceBounds"/> (file, line and field named).</exception>
     public static ulong MemoryToCover(string path, ulong pageSize, FtraceOptions? options = null) =>
@@ -320,6 +357,9 @@ public sealed class TraceReplay
 
     /// <summary>Whether results keep each policy's final dump.</summary>
     public bool KeepDumps { get; init; }
+
+    /// <summary>The events after which each policy keeps a <see cref="MapFrame"/> (<see cref="FrameSchedule.Steps"/>); empty: none.</summary>
+    internal long[] FrameSteps { get; init; } = [];
 
     /// <summary>Operations recorded before a batch is applied to the policies (a whole event's worth may exceed it); tests set 1 to drive every policy event by event.</summary>
     internal int BatchSize { get; init; } = 4096;
@@ -475,16 +515,20 @@ public sealed class TraceReplay
     }
 
     // Drives each policy in turn through the recorded operations; its clock runs for its own work
-    // and its metrics' bookkeeping, and stops while a sample reads its free lists.
+    // and its metrics' bookkeeping, and stops while a sample reads its free lists or a frame dumps
+    // its allocator.
     private void Apply()
     {
         ReadOnlySpan<Op> ops = _ops.AsSpan(0, _opCount);
+        long[] frameSteps = FrameSteps;
+        int nextFrame = _nextFrame;
         for (int i = 0; i < _policies.Length; i++)
         {
             Policy policy = _policies[i];
             PolicyMetrics m = _metrics[i];
             PolicyBlock[] blocks = _blocks[i];
             long step = _appliedSteps;
+            nextFrame = _nextFrame;
             long t = PolicyMetrics.StartTimer();
             foreach (ref readonly Op op in ops)
             {
@@ -513,6 +557,18 @@ public sealed class TraceReplay
                             t = PolicyMetrics.StartTimer();
                         }
 
+                        if (FrameSchedule.IsDue(frameSteps, nextFrame, step))
+                        {
+                            m.StopTimer(t);
+                            while (FrameSchedule.IsDue(frameSteps, nextFrame, step))
+                            {
+                                m.Frame(step);
+                                nextFrame++;
+                            }
+
+                            t = PolicyMetrics.StartTimer();
+                        }
+
                         break;
                 }
             }
@@ -521,6 +577,7 @@ public sealed class TraceReplay
         }
 
         _appliedSteps = _steps;
+        _nextFrame = nextFrame;
         _opCount = 0;
     }
 

@@ -46,6 +46,9 @@ public sealed class TraceTouches
     /// <summary>Pages whose first event is a free (allocated before the capture).</summary>
     public long AllocatedAtStartPages { get; private set; }
 
+    /// <summary>The page events <see cref="Read"/> read (what a replay of the same trace counts as its events).</summary>
+    internal long PageEvents { get; private set; }
+
     /// <summary>Reads every page event of <paramref name="reader"/>.</summary>
     public static TraceTouches Read(FtraceReader reader, ulong endPfn, int pageblockOrder)
     {
@@ -54,6 +57,7 @@ public sealed class TraceTouches
         while (reader.TryRead(out PageEvent e))
         {
             touches.Add(e);
+            touches.PageEvents++;
         }
 
         return touches;

@@ -6,6 +6,10 @@
 // requests instead (a network driver's receive buffers), which Linux 6.18's highatomic reserve
 // serves. Then, from that loaded state, order-9 blocks are requested until one fails: under load,
 // and at rest (after every movable allocation was freed, as when processes exit).
+//
+// Frames (HighAllocOptions.Frames): the load's moments kept for pictures, after round(k * Steps /
+// Frames) steps (FrameSchedule), the last at the end of the load — the state the maps draw; only
+// the first load (the one measured under load) keeps them.
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 
@@ -44,6 +48,13 @@ public sealed record HighAllocOptions
 
     /// <summary>Keep each policy's allocator dump at the end of the load (for maps).</summary>
     public bool KeepDumps { get; init; }
+
+    /// <summary>
+    /// How many moments of the load each policy keeps as <see cref="PolicyResult.Frames"/> (its
+    /// general allocator's dump), evenly spaced over <see cref="Steps"/>, the last at the end of the
+    /// load. 0 (the default): none; at most 64.
+    /// </summary>
+    public int Frames { get; init; }
 
     /// <summary>Take a time-series sample (free pages, unusable index at <see cref="Order"/>, failures) every this many load steps.</summary>
     public int SampleEvery { get; init; } = 20_000;
@@ -153,17 +164,18 @@ public static class HighAlloc
         }
 
         ArgumentNullException.ThrowIfNull(options.Tunables);
+        FrameSchedule.Validate(options.Frames, "HighAllocOptions.Frames");
     }
 
     // One policy: a load measured under load, and a second identical load measured at rest.
     private static HighAllocPolicyResult RunOne(string name, HighAllocOptions options)
     {
-        (Policy underLoad, List<PolicyBlock> _, PolicyMetrics metrics, AtomicCounts atomic) = Load(name, options);
+        (Policy underLoad, List<PolicyBlock> _, PolicyMetrics metrics, AtomicCounts atomic) = Load(name, options, FrameSchedule.Steps(options.Steps, options.Frames));
         PolicyResult loaded = metrics.ToResult("allocated pages (every request is a whole block)", options.KeepDumps);
         HighAllocMeasurement load = Measure(underLoad, options.Order);
         MobilityStatistics atEnd = underLoad.Machine.Mobility.GroupByMobility ? underLoad.Allocators[0].GetMobilityStatistics() : MobilityStatistics.None;
         string pagetypeinfo = underLoad.Allocators[0].GetPageTypeInfo();
-        (Policy rest, List<PolicyBlock> live, _, _) = Load(name, options);
+        (Policy rest, List<PolicyBlock> live, _, _) = Load(name, options, frameSteps: []);
         foreach (PolicyBlock b in live)
         {
             rest.Free(b); // the processes exit: every movable allocation goes
@@ -182,7 +194,7 @@ public static class HighAlloc
         public long Requests, Failures;
     }
 
-    private static (Policy Policy, List<PolicyBlock> Live, PolicyMetrics Metrics, AtomicCounts Atomic) Load(string name, HighAllocOptions options)
+    private static (Policy Policy, List<PolicyBlock> Live, PolicyMetrics Metrics, AtomicCounts Atomic) Load(string name, HighAllocOptions options, long[] frameSteps)
     {
         MachineLayout machine = Machines.X86(options.MemoryBytes);
         Policy policy = PolicyCatalog.Create(name, machine, tunables: options.Tunables);
@@ -191,6 +203,7 @@ public static class HighAlloc
         var rng = new Random(options.Seed);
         var live = new List<PolicyBlock>();
         var movable = new List<bool>();
+        int nextFrame = 0;
         ulong total = machine.Size / machine.PageSize;
         for (int step = 0; step < options.Steps; step++)
         {
@@ -228,6 +241,12 @@ public static class HighAlloc
             if ((step + 1) % options.SampleEvery == 0)
             {
                 metrics.Sample(step + 1);
+            }
+
+            while (FrameSchedule.IsDue(frameSteps, nextFrame, step + 1))
+            {
+                metrics.Frame(step + 1);
+                nextFrame++;
             }
         }
 

@@ -3,6 +3,10 @@
 // again and again, and asks for ISA DMA buffers: 64 KiB not crossing 64 KiB (8-bit channel),
 // 128 KiB not crossing 128 KiB (16-bit channel), a 32 KiB floppy track buffer that falls back to
 // 16 KiB, and small kmalloc(GFP_DMA)-sized requests (one page each).
+//
+// Frames (IsaDmaOptions.Frames): moments kept for pictures after round(k * N / Frames) of the run's
+// N churn steps (FrameSchedule; N = WarmupSteps + DriverRounds × 800); the last is taken at the
+// end of the run, after the driver's last unload, so it is the state the result reports.
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 using static Buddy.Units;
@@ -35,6 +39,13 @@ public sealed record IsaDmaOptions
 
     /// <summary>Take a time-series sample (free pages, unusable index, failures) every this many steps.</summary>
     public int SampleEvery { get; init; } = 1000;
+
+    /// <summary>
+    /// How many moments of the run each policy keeps as <see cref="PolicyResult.Frames"/> (its
+    /// general allocator's dump), evenly spaced over the churn steps, the last at the end of the run.
+    /// 0 (the default): none; at most 64.
+    /// </summary>
+    public int Frames { get; init; }
 
     /// <summary>The vm sysctls the policies that model them run with (the kernel's defaults).</summary>
     public KernelTunables Tunables { get; init; } = KernelTunables.Defaults;
@@ -85,6 +96,7 @@ public static class IsaDma1995
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.SampleEvery, 1, nameof(options.SampleEvery));
+        FrameSchedule.Validate(options.Frames, "IsaDmaOptions.Frames");
         IReadOnlyList<string> names = options.Policies.Count > 0 ? options.Policies : PolicyCatalog.Names;
         return [.. names.Select(n => RunOne(PolicyCatalog.Create(n, Machines.Isa1995(), options.DmaPoolSize, options.Tunables), options))];
     }
@@ -105,6 +117,9 @@ public static class IsaDma1995
     // One policy's run: the churn of processes and page cache, and the driver's DMA requests.
     private sealed class IsaDmaRun(Policy policy, IsaDmaOptions options)
     {
+        // Churn steps in a run: the warm-up, then 500 before and 300 during each driver load.
+        private readonly long[] _frameSteps = FrameSchedule.Steps(options.WarmupSteps + (options.DriverRounds * 800L), options.Frames);
+        private int _nextFrame;
         private readonly Random _rng = new(options.Seed);
         private readonly PolicyMetrics _metrics = new(policy, indexOrder: 4);
         private readonly List<PolicyBlock> _live = [];
@@ -146,6 +161,13 @@ public static class IsaDma1995
                 {
                     _metrics.Sample(_step);
                 }
+
+                // Frames at the last step wait for the end of the run (Result): the driver still holds its buffers here.
+                while (FrameSchedule.IsDue(_frameSteps, _nextFrame, _step) && _frameSteps[_nextFrame] < _frameSteps[^1])
+                {
+                    _metrics.Frame(_step);
+                    _nextFrame++;
+                }
             }
         }
 
@@ -186,6 +208,11 @@ public static class IsaDma1995
         public IsaDmaPolicyResult Result()
         {
             _metrics.Sample(_step);
+            for (; _nextFrame < _frameSteps.Length; _nextFrame++)
+            {
+                _metrics.Frame(_step);
+            }
+
             return new IsaDmaPolicyResult
             {
                 Name = policy.Name,

@@ -1,6 +1,11 @@
-// `buddy map` and `buddy report`: pictures of what a policy did to memory.
+// `buddy map` and `buddy report`: pictures of what a policy did to memory. `buddy map --frames N`
+// draws the policy's map at N moments of the replay or scenario (evenly spaced, the last at the end:
+// PolicyResult.Frames) as one animated PNG; a dump (--from) has one moment only, so it refuses
+// --frames, as do SVG output and counts outside 2..64 — parse errors, one line, exit code 2.
 using System.CommandLine;
+using System.Globalization;
 using Buddy.Diagnostics;
+using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Policies;
 using Buddy.Simulation.Replay;
 using Buddy.Tool.Rendering;
@@ -21,9 +26,10 @@ internal static class MapCommand
         var output = new Option<string>("--out") { Description = "The picture: FILE.png or FILE.svg.", Required = true }.AcceptOutputFile();
         var scenario = ScenarioOption();
         var seed = new Option<int>("--seed") { Description = "The scenario's seed.", DefaultValueFactory = _ => 1 };
+        var frames = new Option<int?>("--frames") { Description = "Draw N moments of the run (2 to 64, evenly spaced, the last at the end) as an animated PNG (APNG; viewers without APNG show the first)." };
         var command = new Command("map", "Draw a memory map: one cell per page or group of pages, colored by state, zones and pageblocks marked.")
         {
-            from, trace, memory, policy, output, scenario, seed,
+            from, trace, memory, policy, output, scenario, seed, frames,
         };
         foreach (Option option in traced.All)
         {
@@ -37,6 +43,23 @@ internal static class MapCommand
             {
                 result.AddError("--from, --scenario and --trace each name what to draw: give at most one");
             }
+
+            if (result.GetResult(frames) is not null)
+            {
+                int? n = result.GetValue(frames);
+                if (n is not (>= 2 and <= ReplayOptions.MaxFrames))
+                {
+                    result.AddError($"--frames {n}: expected 2 to {ReplayOptions.MaxFrames} moments");
+                }
+                else if (result.GetResult(from) is not null)
+                {
+                    result.AddError("--frames draws moments of a replay or scenario; a dump (--from) holds one moment only");
+                }
+                else if (result.GetValue(output) is { } file && !file.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+                {
+                    result.AddError($"--frames writes an animated PNG: --out {file} should end in .png");
+                }
+            }
         });
         command.SetAction(parse =>
         {
@@ -47,32 +70,41 @@ internal static class MapCommand
                 throw new UserInputException($"--out {file}: expected a name ending in .png or .svg.");
             }
 
-            AllocatorDump dump;
-            string title;
             if (parse.GetValue(from) is { } dumpFile)
             {
-                dump = AllocatorDump.Load(dumpFile);
-                title = Path.GetFileName(dumpFile);
+                Write(stdout, file, png, PageMap.From(AllocatorDump.Load(dumpFile)), Path.GetFileName(dumpFile));
+                return 0;
             }
-            else if (parse.GetValue(scenario) is { } scenarioName)
+
+            int frameCount = parse.GetValue(frames) ?? 0;
+            PolicyResult drawn;
+            string title;
+            if (parse.GetValue(scenario) is { } scenarioName)
             {
                 string p = parse.GetValue(policy)!;
                 int s = parse.GetValue(seed);
-                dump = Progress.WithStatus(stdout, $"{scenarioName}: running ...", _ => ScenarioCatalog.RunForPictures(scenarioName, s, [p])).Policies[0].Dump!;
+                drawn = Progress.WithStatus(stdout, $"{scenarioName}: running ...", _ => ScenarioCatalog.RunForPictures(scenarioName, s, [p], frameCount)).Policies[0];
                 title = $"{p} after {scenarioName} (seed {s}{ScenarioCatalog.Moment(scenarioName)})";
             }
             else
             {
                 string name = parse.GetValue(policy)!;
                 bool kernel = name == KernelPlacementPolicy.PolicyName;
-                ReplayResult result = Replay(stdout, parse, parse.GetValue(trace), parse.GetValue(memory), kernel ? [] : [name], traced, kernelOnly: kernel);
-                dump = result.Policies.Single(p => p.Name == name).Dump!;
+                ReplayResult result = Replay(stdout, parse, parse.GetValue(trace), parse.GetValue(memory), kernel ? [] : [name], traced, kernelOnly: kernel, frameCount);
+                drawn = result.Policies.Single(p => p.Name == name);
                 title = kernel ? $"the kernel's own placement after {Path.GetFileName(result.Source)}" : $"{name} after {Path.GetFileName(result.Source)}";
             }
 
-            PageMap map = PageMap.From(dump);
-            Output.WriteFile(file, png ? MapRenderer.Png(map) : System.Text.Encoding.UTF8.GetBytes(MapRenderer.Svg(map, title: title)));
-            stdout.WriteLine($"Wrote {file}: {map.Cells.Length:N0} cells of {map.PagesPerCell} page(s), {map.Columns} a row.");
+            if (frameCount == 0)
+            {
+                Write(stdout, file, png, PageMap.From(drawn.Dump!), title);
+                return 0;
+            }
+
+            IReadOnlyList<MapFrame> moments = drawn.Frames!;
+            (byte[] apng, PageMap first) = MapAnimation.Png(moments);
+            Output.WriteFile(file, apng);
+            stdout.WriteLine($"Wrote {file}: {moments.Count} frames, after {string.Join(", ", moments.Select(m => m.Step.ToString("N0", CultureInfo.InvariantCulture)))} {(parse.GetValue(scenario) is null ? "events" : "steps")}; {first.Cells.Length:N0} cells of {first.PagesPerCell} page(s), {first.Columns} a row.");
             return 0;
         });
         return command;
@@ -124,6 +156,13 @@ internal static class MapCommand
         return command;
     }
 
+    // One moment's map as PNG or SVG.
+    private static void Write(TextWriter stdout, string file, bool png, PageMap map, string title)
+    {
+        Output.WriteFile(file, png ? MapRenderer.Png(map) : System.Text.Encoding.UTF8.GetBytes(MapRenderer.Svg(map, title: title)));
+        stdout.WriteLine($"Wrote {file}: {map.Cells.Length:N0} cells of {map.PagesPerCell} page(s), {map.Columns} a row.");
+    }
+
     private static Option<string?> ScenarioOption()
     {
         var scenario = new Option<string?>("--scenario") { Description = "Draw the policy's memory after a scenario: isa-dma-1995, or highalloc (at the end of its load)." };
@@ -133,7 +172,7 @@ internal static class MapCommand
 
     // Replays the trace (or the bundle's) keeping dumps; on the traced machine (a bundle, or
     // --zoneinfo) with the kernel placement first. kernelOnly: no policy beside it.
-    private static ReplayResult Replay(TextWriter stdout, ParseResult parse, string? trace, string? memory, IReadOnlyList<string> policies, TracedMachineOptions traced, bool kernelOnly)
+    private static ReplayResult Replay(TextWriter stdout, ParseResult parse, string? trace, string? memory, IReadOnlyList<string> policies, TracedMachineOptions traced, bool kernelOnly, int frames = 0)
     {
         string path = trace ?? ReplayCommand.BundledTrace;
         using TraceBundle? bundle = TraceBundle.IsBundle(path) ? TraceBundle.Open(path) : null;
@@ -155,6 +194,7 @@ internal static class MapCommand
             KeepDumps = true,
             Traced = machine,
             KernelPlacement = machine is not null,
+            Frames = frames,
         };
         string file = bundle?.TracePath ?? path;
         ReplayResult result = Progress.WithBar(stdout, $"replaying {Path.GetFileName(path)}", report =>

@@ -25,12 +25,12 @@ internal static class ScenarioCatalog
     /// <summary>The words a title adds after the scenario's name and seed (where in the run the pictures are taken).</summary>
     public static string Moment(string name) => name == HighAlloc ? ", end of the load" : "";
 
-    /// <summary>Runs a drawable scenario with dumps kept, for `buddy map` and `buddy report`.</summary>
-    public static DrawnScenario RunForPictures(string name, int seed, IReadOnlyList<string> policies)
+    /// <summary>Runs a drawable scenario with dumps kept, and <paramref name="frames"/> moments of each policy's run (<see cref="PolicyResult.Frames"/>; 0: none), for `buddy map` and `buddy report`.</summary>
+    public static DrawnScenario RunForPictures(string name, int seed, IReadOnlyList<string> policies, int frames = 4)
     {
         if (name == HighAlloc)
         {
-            IReadOnlyList<HighAllocPolicyResult> high = Simulation.Scenarios.HighAlloc.Run(new HighAllocOptions { Seed = seed, Policies = policies, KeepDumps = true });
+            IReadOnlyList<HighAllocPolicyResult> high = Simulation.Scenarios.HighAlloc.Run(new HighAllocOptions { Seed = seed, Policies = policies, KeepDumps = true, Frames = frames });
             return new DrawnScenario([.. high.Select(r => r.Metrics)],
                 "A 1 GiB machine loaded with mixed allocations (93% movable) to 97%, then 80% of its memory; the maps show the end of the load. Order-9 blocks obtained: " +
                 string.Join("; ", high.Select(r => $"{r.Name}: {r.UnderLoad.Blocks}/{r.UnderLoad.Possible} under load, {r.AtRest.Blocks}/{r.AtRest.Possible} at rest")) + ".");
@@ -38,7 +38,7 @@ internal static class ScenarioCatalog
 
         if (name == IsaDma)
         {
-            IReadOnlyList<IsaDmaPolicyResult> isa = IsaDma1995.Run(new IsaDmaOptions { Seed = seed, Policies = policies, KeepDumps = true });
+            IReadOnlyList<IsaDmaPolicyResult> isa = IsaDma1995.Run(new IsaDmaOptions { Seed = seed, Policies = policies, KeepDumps = true, Frames = frames });
             return new DrawnScenario([.. isa.Select(r => r.Metrics)],
                 "A 32 MiB PC; processes and page cache churn past 16 MiB in use while a driver loads again and again and asks for ISA DMA buffers. " +
                 string.Join("; ", isa.Select(r => $"{r.Name}: {r.DmaSatisfied}/{r.DmaRequests} DMA requests satisfied")) + ".");
