@@ -143,7 +143,7 @@ internal static class MapCommand
             }
             else
             {
-                ReplayResult result = Replay(stdout, parse, parse.GetValue(trace), parse.GetValue(memory), ReplayCommand.CheckPolicies(parse.GetValue(policies)), traced, kernelOnly: false);
+                ReplayResult result = Replay(stdout, parse, parse.GetValue(trace), parse.GetValue(memory), ReplayCommand.CheckPolicies(parse.GetValue(policies)), traced, kernelOnly: false, frames: ReportFrames);
                 html = HtmlReport.Render(result, commandLine);
                 count = result.Policies.Count;
             }
@@ -172,6 +172,9 @@ internal static class MapCommand
 
     // Replays the trace (or the bundle's) keeping dumps; on the traced machine (a bundle, or
     // --zoneinfo) with the kernel placement first. kernelOnly: no policy beside it.
+    // The moments a report shows of each policy's memory as it unfolds (small multiples).
+    private const int ReportFrames = 4;
+
     private static ReplayResult Replay(TextWriter stdout, ParseResult parse, string? trace, string? memory, IReadOnlyList<string> policies, TracedMachineOptions traced, bool kernelOnly, int frames = 0)
     {
         string path = trace ?? ReplayCommand.BundledTrace;
