@@ -154,7 +154,8 @@ internal static class ReportVerdict
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"{best.Name} fragmented memory least: {N(Blocks(best))} {what}");
         sb.Append(best.AllocFailures == 0 ? ", no failure" : $", {N(best.AllocFailures)} failures");
-        sb.Append('.');
+        ulong bestMoved = best.LargeBlocksAtEnd?.PagesMovedByCompaction ?? 0;
+        sb.Append(bestMoved > 0 ? $" ({N(best.FinalFreeBlocksAtIndexOrder)} were free; compaction moved {N((long)bestMoved)} pages for the rest)." : ".");
         foreach (PolicyResult p in ranked.Skip(1))
         {
             long lost = Blocks(best) - Blocks(p);
@@ -180,7 +181,12 @@ internal static class ReportVerdict
 
             if (p.PageTypeInfo is null && best.PageTypeInfo is not null && lost > 0)
             {
-                why.Add("no grouping by mobility, so unmovable pages land anywhere");
+                why.Add("no grouping by mobility");
+            }
+
+            if (bestMoved > 0 && lost > 0 && (p.LargeBlocksAtEnd?.PagesMovedByCompaction ?? 0) == 0)
+            {
+                why.Add("no page moved to make more");
             }
 
             if (p.FinalUnusableIndex > best.FinalUnusableIndex + 0.0005)
