@@ -128,6 +128,14 @@ internal static class ReportVerdict
         return zones.All(z => z.MixedBlocks is null) ? null : zones.Sum(z => z.MixedBlocks?.Sum() ?? 0);
     }
 
+    // ", most Watermark in Normal": the commonest reason and zone of a policy's failures.
+    private static string Most(PolicyResult p)
+    {
+        var top = p.FailuresByReason.Where(r => r.Value > 0).OrderByDescending(r => r.Value).FirstOrDefault();
+        var zone = p.FailuresByZone.Where(z => z.Value > 0).OrderByDescending(z => z.Value).FirstOrDefault();
+        return $"{(top.Key is null ? "" : $", most {top.Key}")}{(zone.Key is null ? "" : $" in {zone.Key}")}";
+    }
+
     /// <summary>One sentence from the numbers: who kept the most large blocks, and where each other policy lost.</summary>
     public static string Sentence(IReadOnlyList<PolicyResult> policies, string size)
     {
@@ -153,7 +161,7 @@ internal static class ReportVerdict
 
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"{best.Name} fragmented memory least: {N(Blocks(best))} {what}");
-        sb.Append(best.AllocFailures == 0 ? ", no failure" : $", {N(best.AllocFailures)} failures");
+        sb.Append(best.AllocFailures == 0 ? ", no failure" : $", {N(best.AllocFailures)} failures{Most(best)}");
         ulong bestMoved = best.LargeBlocksAtEnd?.PagesMovedByCompaction ?? 0;
         sb.Append(bestMoved > 0 ? $" ({N(best.FinalFreeBlocksAtIndexOrder)} were free; compaction moved {N((long)bestMoved)} pages for the rest)." : ".");
         foreach (PolicyResult p in ranked.Skip(1))
@@ -162,11 +170,9 @@ internal static class ReportVerdict
             sb.Append(CultureInfo.InvariantCulture, $" {p.Name}: {N(Blocks(p))}");
             sb.Append(lost > 0 ? $" ({N(lost)} fewer)" : "");
             var why = new List<string>();
-            if (p.AllocFailures > best.AllocFailures)
+            if (p.AllocFailures != best.AllocFailures)
             {
-                var top = p.FailuresByReason.Where(r => r.Value > 0).OrderByDescending(r => r.Value).FirstOrDefault();
-                var zone = p.FailuresByZone.Where(z => z.Value > 0).OrderByDescending(z => z.Value).FirstOrDefault();
-                why.Add($"{N(p.AllocFailures)} failures{(top.Key is null ? "" : $", most {top.Key}")}{(zone.Key is null ? "" : $" in {zone.Key}")}");
+                why.Add($"{N(p.AllocFailures)} failures{Most(p)}");
             }
 
             if (MixedBlocks(p) is long mixed && mixed > (MixedBlocks(best) ?? 0))
