@@ -195,7 +195,7 @@ public sealed class PictureTests : IDisposable
 
         string screenshot = Path.Combine(_dir, "report.png"), netlog = Path.Combine(_dir, "netlog.json");
         string[] common = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir=" + Path.Combine(_dir, "profile")];
-        Run(chromium!, [.. common, "--window-size=1280,2000", "--screenshot=" + screenshot, "--log-net-log=" + netlog, new Uri(report).AbsoluteUri]);
+        Run(chromium!, [.. common, "--window-size=1400,3000", "--screenshot=" + screenshot, "--log-net-log=" + netlog, new Uri(report).AbsoluteUri]);
         string dom = Run(chromium!, [.. common, "--dump-dom", new Uri(report).AbsoluteUri]);
 
         // Not blank: many distinct colors, and the charts' colors among them.
@@ -217,6 +217,29 @@ public sealed class PictureTests : IDisposable
         Assert.Contains("class=\"bar\"", dom, StringComparison.Ordinal);
         Assert.Contains("id=\"map-zoned\"", dom, StringComparison.Ordinal);
         Assert.Contains("id=\"map-zoned-mobility\"", dom, StringComparison.Ordinal);
+        Assert.Contains("id=\"verdict-sentence\"", dom, StringComparison.Ordinal);
+        Assert.Contains("id=\"x-axis-label\"", dom, StringComparison.Ordinal);
+        Assert.Contains("id=\"y-axis-label\"", dom, StringComparison.Ordinal);
+
+        // The two maps sit side by side: some screenshot rows hold many pixels of free memory's colour
+        // (only the maps have it) in both halves of the page. Wrapped, every such row would hold one map.
+        int sideBySide = 0;
+        for (int y = 0; y < height; y++)
+        {
+            int left = 0, right = 0;
+            for (int x = 0; x < width; x++)
+            {
+                int i = ((y * width) + x) * 3;
+                if (rgb[i] == 0xe6 && rgb[i + 1] == 0xef && rgb[i + 2] == 0xe9)
+                {
+                    _ = x < width / 2 ? left++ : right++;
+                }
+            }
+
+            sideBySide += left > 100 && right > 100 ? 1 : 0;
+        }
+
+        Assert.True(sideBySide > 50, $"only {sideBySide} rows show both maps");
 
         // No request from the page: the net log's URLs are the report itself and, at most, the
         // browser's own services (which the flags above mostly silence), never anything the page names.

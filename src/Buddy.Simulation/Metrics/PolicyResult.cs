@@ -57,9 +57,12 @@ public sealed record PolicyResult
     /// A replay's last measure: after the trace, movable blocks of <see cref="IndexOrder"/> (transparent
     /// huge pages, at order 9) asked of the policy one after another until the first failure —
     /// watermarks, and compaction where the policy has it, apply as to any request; the blocks are then
-    /// given back. Null for scenarios.
+    /// given back. highalloc: its measurement under load. Null for the other scenarios.
     /// </summary>
     public Scenarios.HighAllocMeasurement? LargeBlocksAtEnd { get; init; }
+
+    /// <summary>highalloc: its measurement at rest (every movable allocation freed first); null otherwise.</summary>
+    public Scenarios.HighAllocMeasurement? LargeBlocksAtRest { get; init; }
 
     /// <summary>Pages kept for DMA alone (a boot-time pool).</summary>
     public required ulong PagesSetAsideForDma { get; init; }

@@ -184,7 +184,9 @@ public static class HighAlloc
         HighAllocMeasurement atRest = Measure(rest, options.Order);
         return new HighAllocPolicyResult(name, load, atRest, pagetypeinfo)
         {
-            Metrics = loaded, AtomicRequests = atomic.Requests, AtomicFailures = atomic.Failures, MobilityAtEnd = atEnd,
+            // The measurements travel with the metrics, so that a report of the scenario shows the pages
+            // compaction moved for the order-N blocks (the load itself asks for orders 0-3 and moves none).
+            Metrics = loaded with { LargeBlocksAtEnd = load, LargeBlocksAtRest = atRest }, AtomicRequests = atomic.Requests, AtomicFailures = atomic.Failures, MobilityAtEnd = atEnd,
         };
     }
 

@@ -1,10 +1,10 @@
-// HtmlReport: one self-contained HTML page comparing policies — summary table, fragmentation over
-// time, final buddyinfo as bars, memory maps side by side, and the command that made it. Inline
-// SVG and CSS only; a Content-Security-Policy forbids every fetch, so the page makes no request.
+// HtmlReport: one self-contained HTML page comparing policies — the verdict first (ReportVerdict),
+// then the summary table, the charts (ReportCharts), the maps and their frames (ReportMaps), and the
+// command that made it. Inline SVG, CSS and PNG data URIs only; a Content-Security-Policy forbids
+// every fetch and there is no script, so the page makes no request.
 using System.Globalization;
 using System.Net;
 using System.Text;
-using Buddy.Kernel;
 using Buddy.Simulation.Metrics;
 using Buddy.Simulation.Replay;
 
@@ -13,7 +13,8 @@ namespace Buddy.Tool.Rendering;
 /// <summary>Renders a replay result as an HTML report.</summary>
 internal static class HtmlReport
 {
-    private static readonly string[] s_palette = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#ad1457"];
+    /// <summary>The widest the page is laid out for, in CSS pixels (the maps and charts fit it).</summary>
+    public const int PageWidth = 1400;
 
     /// <summary>The report for a trace replay, made by <paramref name="command"/>.</summary>
     public static string Render(ReplayResult result, string command)
@@ -24,22 +25,42 @@ internal static class HtmlReport
             ? $"the traced machine ({Units.FormatApproximateSize(result.MemoryBytes)}, its real layout{(result.Start is null ? "" : " and start state")}), the kernel's own placement (\"kernel\") beside the policies"
             : $"a {Units.FormatSize(result.MemoryBytes)} machine";
         string description = string.Create(CultureInfo.InvariantCulture, $"{t.Allocs:N0} allocations and {t.Frees:N0} frees replayed on {machine} ({result.MemoryBytes / result.PageSize:N0} pages of {Units.FormatSize(result.PageSize)}); {t.UnmatchedFrees:N0} frees of pages no allocation held, {t.PartialFrees:N0} partial frees.");
-        return Render(Path.GetFileName(result.Source), description, result.Policies, command, "events");
+        return Render(Path.GetFileName(result.Source), description, result.Policies, command, "events", result.PageSize);
     }
 
-    /// <summary>A report comparing <paramref name="policies"/>: title, description, summary, time series, buddyinfo bars, maps.</summary>
-    public static string Render(string title, string description, IReadOnlyList<PolicyResult> policies, string command, string steps)
+    /// <summary>A report comparing <paramref name="policies"/>: title, description, verdict, summary, time series, buddyinfo bars, maps.</summary>
+    public static string Render(string title, string description, IReadOnlyList<PolicyResult> policies, string command, string steps, ulong pageSize = 4096)
     {
         ArgumentNullException.ThrowIfNull(policies);
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">");
         sb.Append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">");
         sb.Append(CultureInfo.InvariantCulture, $"<title>Buddy: {Html(title)}</title><style>");
-        sb.Append("body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}");
-        sb.Append(".maps{display:flex;flex-wrap:wrap;gap:24px}.maps figure{margin:0}code{background:#f4f4f4;padding:2px 4px}h2{margin-top:32px}</style></head><body>");
+        sb.Append(CultureInfo.InvariantCulture, $"body{{font-family:sans-serif;margin:24px;color:#222;max-width:{PageWidth - 48}px}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}");
+        sb.Append("#verdict{border:2px solid #333;padding:8px 16px;background:#fafafa}#verdict-sentence{font-size:16px;line-height:1.4}");
+        sb.Append("code{background:#f4f4f4;padding:2px 4px}h2{margin-top:32px}figure{margin:0}svg text{fill:#222}");
+        sb.Append(ReportMaps.Css);
+        sb.Append("</style></head><body>");
         sb.Append(CultureInfo.InvariantCulture, $"<h1>Buddy: {Html(title)}</h1><p>{Html(description)}</p>");
+        sb.Append(ReportVerdict.Render(policies, pageSize));
         sb.Append(CultureInfo.InvariantCulture, $"<p>Made by: <code id=\"command\">{Html(command)}</code></p>");
+        Summary(sb, policies);
 
+        sb.Append(CultureInfo.InvariantCulture, $"<h2>Fragmentation over time</h2><p>The kernel's unusable free space index at the chosen order, sampled at regular intervals of {steps}: the share of free memory in blocks too small for that order (0: every free page could serve it; 1: none could).</p>");
+        sb.Append(ReportCharts.TimeSeries(policies, steps));
+
+        sb.Append("<h2>Free blocks at the end (buddyinfo)</h2><p>Each bar is the number of free blocks of one order, written above it; bar heights grow with the logarithm of the count so that the few large blocks stay visible beside thousands of small ones.</p>");
+        sb.Append(ReportCharts.BuddyInfoBars(policies, pageSize));
+
+        sb.Append(ReportMaps.Final(policies));
+        sb.Append(ReportMaps.Unfolding(policies, steps));
+        sb.Append("</body></html>\n");
+        return sb.ToString();
+    }
+
+    // Every number of the run, one column per policy.
+    private static void Summary(StringBuilder sb, IReadOnlyList<PolicyResult> policies)
+    {
         sb.Append("<h2>Summary</h2><table id=\"summary\"><tr><th></th>");
         foreach (PolicyResult p in policies)
         {
@@ -58,17 +79,27 @@ internal static class HtmlReport
             sb.Append("</tr>");
         }
 
-        Row("requests", p => p.Requests.ToString("N0", CultureInfo.InvariantCulture));
-        Row("failures", p => p.AllocFailures.ToString("N0", CultureInfo.InvariantCulture));
-        Row("peak pages in use", p => p.PeakPagesInUse.ToString("N0", CultureInfo.InvariantCulture));
+        int order = policies.Count > 0 ? policies[0].IndexOrder : 9;
+        Row("requests", p => N(p.Requests));
+        Row("failures", p => N(p.AllocFailures));
+        Row("peak pages in use", p => N((long)p.PeakPagesInUse));
         Row("mean pages in use", p => p.MeanPagesInUse.ToString("N0", CultureInfo.InvariantCulture));
-        Row($"unusable index at order {(policies.Count > 0 ? policies[0].IndexOrder : 9)}, mean / end", p => string.Create(CultureInfo.InvariantCulture, $"{p.MeanUnusableIndex:F3} / {p.FinalUnusableIndex:F3}"));
-        Row("pages moved by compaction", p => p.CompactionPagesMoved.ToString("N0", CultureInfo.InvariantCulture));
+        Row($"unusable index at order {order}, mean / end", p => string.Create(CultureInfo.InvariantCulture, $"{p.MeanUnusableIndex:F3} / {p.FinalUnusableIndex:F3}"));
+        Row("pages moved by compaction during the run", p => N((long)p.CompactionPagesMoved));
+        if (policies.Any(p => p.LargeBlocksAtEnd is not null))
+        {
+            Row($"pages moved by compaction for the order-{order} blocks at the end", p => p.LargeBlocksAtEnd is { } m ? N((long)m.PagesMovedByCompaction) : "-");
+        }
+
+        if (policies.Any(p => p.LargeBlocksAtRest is not null))
+        {
+            Row($"pages moved by compaction for the order-{order} blocks at rest", p => p.LargeBlocksAtRest is { } m ? N((long)m.PagesMovedByCompaction) : "-");
+        }
+
         if (policies.Any(p => p.PageTypeInfo is not null))
         {
             // The kernel's own counters, for the policies that group by mobility (mm_page_alloc_extfrag, /proc/vmstat).
             static string Counted(PolicyResult p, Func<MobilityStatistics, string> value) => p.PageTypeInfo is null ? "-" : value(p.Mobility);
-            static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
             Row("fragmenting fallbacks / all fallbacks", p => Counted(p, m => $"{N(m.FragmentingEvents)} / {N(m.FallbackEvents)}"));
             Row("watermark boosts", p => Counted(p, m => N(m.WatermarkBoosts)));
             Row("compact_stall / compact_fail", p => Counted(p, m => $"{N(m.VmEvents["compact_stall"])} / {N(m.VmEvents["compact_fail"])}"));
@@ -82,88 +113,19 @@ internal static class HtmlReport
             static string Distance(PolicyResult p, Func<KernelDistance, string> value) => p.DistanceFromKernel is { } d ? value(d) : "-";
             Row("distance from the kernel: buddyinfo, mean / end", p => Distance(p, d => string.Create(CultureInfo.InvariantCulture, $"{d.MeanBuddyInfo:F3} / {d.FinalBuddyInfo:F3}")));
             Row("distance from the kernel: free shape, mean / end", p => Distance(p, d => string.Create(CultureInfo.InvariantCulture, $"{d.MeanFreeShape:F3} / {d.FinalFreeShape:F3}")));
-            Row("order-9 blocks more than the kernel at the end", p => Distance(p, d => d.FinalHugeGap.ToString("+#,0;-#,0;0", CultureInfo.InvariantCulture)));
+            Row($"order-{order} blocks more than the kernel at the end", p => Distance(p, d => d.FinalHugeGap.ToString("+#,0;-#,0;0", CultureInfo.InvariantCulture)));
         }
 
         Row("events per second", p => p.EventsPerSecond.ToString("N0", CultureInfo.InvariantCulture));
         sb.Append("</table>");
-
-        sb.Append(CultureInfo.InvariantCulture, $"<h2>Fragmentation over time</h2><p>The kernel's unusable free space index at the chosen order, sampled at regular intervals of {steps}: the share of free memory in blocks too small for that order.</p>");
-        sb.Append(TimeSeries(policies, steps));
-
-        sb.Append("<h2>Free blocks at the end (buddyinfo)</h2>");
-        sb.Append(BuddyInfoBars(policies));
-
-        sb.Append("<h2>Memory maps at the end</h2><div class=\"maps\">");
-        foreach (PolicyResult p in policies.Where(p => p.Dump is not null))
-        {
-            PageMap map = PageMap.From(p.Dump!, columns: 256);
-            sb.Append(CultureInfo.InvariantCulture, $"<figure>{MapRenderer.Svg(map, cell: 2, title: p.Name, id: "map-" + Id(p.Name))}</figure>");
-        }
-
-        sb.Append("</div></body></html>\n");
-        return sb.ToString();
     }
 
-    private static string TimeSeries(IReadOnlyList<PolicyResult> policies, string steps)
-    {
-        const int W = 760, H = 260, L = 48, B = 30;
-        long maxStep = Math.Max(1, policies.SelectMany(p => p.Samples).Select(s => s.Step).DefaultIfEmpty(1).Max());
-        var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"timeseries\" width=\"{W}\" height=\"{H + 20 + (policies.Count * 16)}\" font-family=\"sans-serif\" font-size=\"11\">");
-        sb.Append(CultureInfo.InvariantCulture, $"<line x1=\"{L}\" y1=\"10\" x2=\"{L}\" y2=\"{H - B}\" stroke=\"#333\"/><line x1=\"{L}\" y1=\"{H - B}\" x2=\"{W - 10}\" y2=\"{H - B}\" stroke=\"#333\"/>");
-        for (int i = 0; i <= 4; i++)
-        {
-            double y = 10 + ((H - B - 10) * (1 - (i / 4.0)));
-            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"4\" y=\"{y + 4:F0}\">{i / 4.0:F2}</text><line x1=\"{L}\" x2=\"{W - 10}\" y1=\"{y:F0}\" y2=\"{y:F0}\" stroke=\"#eee\"/>");
-        }
+    /// <summary>A whole number with thousands separators, as every table of the tool writes it.</summary>
+    public static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
-        sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{L}\" y=\"{H - 8}\">0</text><text x=\"{W - 120}\" y=\"{H - 8}\">{maxStep:N0} {steps}</text>");
-        for (int k = 0; k < policies.Count; k++)
-        {
-            string color = s_palette[k % s_palette.Length];
-            var points = string.Join(" ", policies[k].Samples.Select(s =>
-                string.Create(CultureInfo.InvariantCulture, $"{L + ((W - 10 - L) * (double)s.Step / maxStep):F1},{10 + ((H - B - 10) * (1 - s.UnusableIndex)):F1}")));
-            sb.Append(CultureInfo.InvariantCulture, $"<polyline class=\"series\" data-policy=\"{Html(policies[k].Name)}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{points}\"/>");
-            sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{L}\" y=\"{H + 6 + (k * 16)}\" width=\"12\" height=\"3\" fill=\"{color}\"/><text x=\"{L + 18}\" y=\"{H + 11 + (k * 16)}\">{Html(policies[k].Name)}</text>");
-        }
+    /// <summary>A name as an HTML id fragment.</summary>
+    public static string Id(string name) => new([.. name.Select(c => char.IsLetterOrDigit(c) ? c : '-')]);
 
-        sb.Append("</svg>");
-        return sb.ToString();
-    }
-
-    private static string BuddyInfoBars(IReadOnlyList<PolicyResult> policies)
-    {
-        var sb = new StringBuilder("<div class=\"maps\" id=\"buddyinfo\">");
-        foreach (PolicyResult p in policies)
-        {
-            BuddyInfo info = BuddyInfo.Parse(p.BuddyInfo, p.Name);
-            int orders = info.Zones.Max(z => z.FreeBlockCounts.Count);
-            const int Bar = 10, Gap = 4, Chart = 90;
-            int width = 60 + (orders * (Bar + Gap));
-            sb.Append(CultureInfo.InvariantCulture, $"<figure><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"bars\" width=\"{width}\" height=\"{(info.Zones.Count * (Chart + 24)) + 24}\" font-family=\"sans-serif\" font-size=\"10\"><text x=\"0\" y=\"12\" font-size=\"12\">{Html(p.Name)}</text>");
-            for (int zi = 0; zi < info.Zones.Count; zi++)
-            {
-                BuddyInfoZone z = info.Zones[zi];
-                int y0 = 24 + (zi * (Chart + 24));
-                double max = Math.Log10(1 + z.FreeBlockCounts.Max());
-                sb.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{y0 + (Chart / 2)}\">{Html(z.Name)}</text>");
-                for (int o = 0; o < z.FreeBlockCounts.Count; o++)
-                {
-                    double h = max == 0 ? 0 : Chart * Math.Log10(1 + z.FreeBlockCounts[o]) / max;
-                    sb.Append(CultureInfo.InvariantCulture, $"<rect class=\"bar\" x=\"{56 + (o * (Bar + Gap))}\" y=\"{y0 + Chart - h:F1}\" width=\"{Bar}\" height=\"{h:F1}\" fill=\"#1565c0\"><title>order {o}: {z.FreeBlockCounts[o]} free blocks</title></rect>");
-                }
-
-                sb.Append(CultureInfo.InvariantCulture, $"<text x=\"56\" y=\"{y0 + Chart + 12}\">order 0 .. {z.FreeBlockCounts.Count - 1} (log scale)</text>");
-            }
-
-            sb.Append("</svg></figure>");
-        }
-
-        return sb.Append("</div>").ToString();
-    }
-
-    private static string Id(string name) => new([.. name.Select(c => char.IsLetterOrDigit(c) ? c : '-')]);
-
-    private static string Html(string text) => WebUtility.HtmlEncode(text);
+    /// <summary>Text escaped for HTML (and SVG) content and attributes.</summary>
+    public static string Html(string text) => WebUtility.HtmlEncode(text);
 }
