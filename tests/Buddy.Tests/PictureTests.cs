@@ -72,11 +72,13 @@ public sealed class PictureTests : IDisposable
 
         const int Cell = 4;
         (int width, int height, byte[] rgb) = PngWriter.Decode(MapRenderer.Png(map, Cell));
-        Assert.Equal(16 * Cell, width);
-        Assert.True(height > 4 * Cell);
+        MapGeometry at = MapRenderer.PngGeometry(map, Cell);
+        Assert.Equal((at.Width, at.Height), (width, height));
+        Assert.True(at.MapX + (16 * Cell) <= width && at.MapY + (4 * Cell) <= height);
         string Pixel(int cell)
         {
-            int x = ((cell % 16) * Cell) + (Cell - 1), y = ((cell / 16) * Cell) + (Cell / 2); // away from zone marks
+            // The cells start at the geometry's origin, right of the axis and below the title.
+            int x = at.MapX + ((cell % 16) * Cell) + (Cell - 1), y = at.MapY + ((cell / 16) * Cell) + (Cell / 2); // away from zone marks
             int i = ((y * width) + x) * 3;
             return $"#{rgb[i]:x2}{rgb[i + 1]:x2}{rgb[i + 2]:x2}";
         }

@@ -1,5 +1,6 @@
 // PageMap: an allocator dump turned into a grid of cells, one page or a fixed group of pages per
 // cell, each with the state most of its pages are in. Everything a picture of memory needs.
+using System.Globalization;
 using Buddy.Diagnostics;
 
 namespace Buddy.Tool.Rendering;
@@ -135,6 +136,55 @@ internal sealed class PageMap
         return new PageMap(dump, cells, perCell, (int)Math.Min((ulong)columns, cellCount));
     }
 
+    /// <summary>Bytes a cell spans.</summary>
+    public ulong CellBytes => PagesPerCell * Dump.PageSize;
+
+    /// <summary>Bytes a row spans.</summary>
+    public ulong RowBytes => CellBytes * (ulong)Columns;
+
     /// <summary>The cell index of page frame <paramref name="pfn"/>.</summary>
     public long CellOf(ulong pfn) => (long)((pfn - Dump.FirstPfn) / PagesPerCell);
+
+    /// <summary>The physical address row <paramref name="row"/> starts at.</summary>
+    public ulong AddressOfRow(int row) => (Dump.FirstPfn * Dump.PageSize) + ((ulong)row * RowBytes);
+
+    /// <summary>What a cell is, for the note under a map: "one cell = 25 pages (100 KiB)".</summary>
+    public string CellNote => string.Create(CultureInfo.InvariantCulture, $"one cell = {PagesPerCell} page{(PagesPerCell == 1 ? "" : "s")} ({Units.FormatSize(CellBytes)})");
+
+    /// <summary>
+    /// The rows an address axis labels, at least <paramref name="minRows"/> apart: every N rows, N
+    /// the smallest power of two that far, starting at the first row whose address is a multiple of
+    /// N rows' bytes (so labels are round: "0", "512 MiB", "1 GiB"), or at row 0 when none is.
+    /// </summary>
+    public IReadOnlyList<(int Row, string Label)> AddressTicks(int minRows)
+    {
+        int step = 1;
+        while (step < minRows)
+        {
+            step *= 2;
+        }
+
+        ulong stepBytes = (ulong)step * RowBytes;
+        int first = 0;
+        while (first < step && first < Rows && AddressOfRow(first) % stepBytes != 0)
+        {
+            first++;
+        }
+
+        if (first == step || first == Rows)
+        {
+            first = 0;
+        }
+
+        var ticks = new List<(int, string)>();
+        for (int row = first; row < Rows; row += step)
+        {
+            ticks.Add((row, AddressLabel(AddressOfRow(row))));
+        }
+
+        return ticks;
+    }
+
+    /// <summary>An address as an axis says it: "0", "64 KiB", "512 MiB", "1 GiB".</summary>
+    public static string AddressLabel(ulong bytes) => bytes == 0 ? "0" : Units.FormatSize(bytes);
 }
