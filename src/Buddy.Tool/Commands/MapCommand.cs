@@ -92,7 +92,8 @@ internal static class MapCommand
                 bool kernel = name == KernelPlacementPolicy.PolicyName;
                 ReplayResult result = Replay(stdout, parse, parse.GetValue(trace), parse.GetValue(memory), kernel ? [] : [name], traced, kernelOnly: kernel, frameCount);
                 drawn = result.Policies.Single(p => p.Name == name);
-                title = kernel ? $"the kernel's own placement after {Path.GetFileName(result.Source)}" : $"{name} after {Path.GetFileName(result.Source)}";
+                string machine = Units.FormatApproximateSize(result.MemoryBytes);
+                title = kernel ? $"the kernel's own placement, {machine}, after {Path.GetFileName(result.Source)}" : $"{name}, {machine}, after {Path.GetFileName(result.Source)}";
             }
 
             if (frameCount == 0)
@@ -102,9 +103,10 @@ internal static class MapCommand
             }
 
             IReadOnlyList<MapFrame> moments = drawn.Frames!;
-            (byte[] apng, PageMap first) = MapAnimation.Png(moments);
+            string unit = parse.GetValue(scenario) is null ? "events" : "steps";
+            (byte[] apng, PageMap first) = MapAnimation.Png(moments, m => string.Create(CultureInfo.InvariantCulture, $"{drawn.Name}: {m.Step:N0} {unit}"));
             Output.WriteFile(file, apng);
-            stdout.WriteLine($"Wrote {file}: {moments.Count} frames, after {string.Join(", ", moments.Select(m => m.Step.ToString("N0", CultureInfo.InvariantCulture)))} {(parse.GetValue(scenario) is null ? "events" : "steps")}; {first.Cells.Length:N0} cells of {first.PagesPerCell} page(s), {first.Columns} a row.");
+            stdout.WriteLine($"Wrote {file}: {moments.Count} frames, after {string.Join(", ", moments.Select(m => m.Step.ToString("N0", CultureInfo.InvariantCulture)))} {unit}; {first.Cells.Length:N0} cells of {first.PagesPerCell} page(s), {first.Columns} a row.");
             return 0;
         });
         return command;
@@ -159,7 +161,7 @@ internal static class MapCommand
     // One moment's map as PNG or SVG.
     private static void Write(TextWriter stdout, string file, bool png, PageMap map, string title)
     {
-        Output.WriteFile(file, png ? MapRenderer.Png(map) : System.Text.Encoding.UTF8.GetBytes(MapRenderer.Svg(map, title: title)));
+        Output.WriteFile(file, png ? MapRenderer.Png(map, title: title) : System.Text.Encoding.UTF8.GetBytes(MapRenderer.Svg(map, title: title)));
         stdout.WriteLine($"Wrote {file}: {map.Cells.Length:N0} cells of {map.PagesPerCell} page(s), {map.Columns} a row.");
     }
 

@@ -15,9 +15,9 @@ internal static class MapAnimation
     /// <summary>How long each frame is shown, in milliseconds.</summary>
     public const int DelayMs = 1000;
 
-    /// <summary>The APNG of <paramref name="frames"/>' maps, with the first frame's map (for its cells a row and pages a cell).</summary>
+    /// <summary>The APNG of <paramref name="frames"/>' maps, each titled by <paramref name="title"/> (keep titles narrower than the map: a wider title widens the picture), with the first frame's map (for its cells a row and pages a cell).</summary>
     /// <exception cref="ArgumentException">No frame, or frames of different sizes (dumps of different allocators).</exception>
-    public static (byte[] Png, PageMap First) Png(IReadOnlyList<MapFrame> frames)
+    public static (byte[] Png, PageMap First) Png(IReadOnlyList<MapFrame> frames, Func<MapFrame, string>? title = null)
     {
         ArgumentNullException.ThrowIfNull(frames);
         if (frames.Count == 0)
@@ -31,7 +31,7 @@ internal static class MapAnimation
         foreach (MapFrame frame in frames)
         {
             PageMap map = PageMap.From(frame.Dump);
-            (int w, int h, byte[] rgb) = PngWriter.Decode(MapRenderer.Png(map));
+            (int w, int h, byte[] rgb) = PngWriter.Decode(MapRenderer.Png(map, title: title?.Invoke(frame)));
             if (first is null)
             {
                 (first, width, height) = (map, w, h);

@@ -1,8 +1,8 @@
 // ReportMaps: the report's pictures of memory — each policy's map at the end as a PNG data URI, side
-// by side in a grid that fits the page at one scale, with an address axis and a legend; and, when
+// by side in a grid that fits the page at one scale, each carrying its own title, address axis, zone
+// names and legend (MapRenderer.Png), a legend above them too; and, when
 // the run kept frames, "fragmentation as it unfolds": small maps, one row per policy, one column
 // per moment, labelled with the step.
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using Buddy.Simulation.Metrics;
@@ -21,8 +21,7 @@ internal static class ReportMaps
 
     /// <summary>The style the maps need.</summary>
     public const string Css =
-        ".grid{display:grid;gap:16px;width:100%}.map{display:grid;grid-template-columns:64px minmax(0,1fr)}" +
-        ".axis{position:relative;font-size:11px;border-right:1px solid #333;margin-right:2px}.axis span{position:absolute;right:4px;transform:translateY(-50%);white-space:nowrap}" +
+        ".grid{display:grid;gap:16px;width:100%}.map{display:block}" +
         ".map img,.frames img{width:100%;height:auto;image-rendering:pixelated;display:block}.legend span{display:inline-block;margin-right:14px;font-size:13px}" +
         ".legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px;border:1px solid #999}" +
         ".frames{border-collapse:collapse}.frames td,.frames th{border:none;padding:2px 4px;vertical-align:top;text-align:center;font-size:11px}.frames img{width:120px}";
@@ -49,9 +48,8 @@ internal static class ReportMaps
         foreach (PolicyResult p in drawn)
         {
             PageMap map = PageMap.From(p.Dump!, columns: 512);
-            byte[] png = MapRenderer.Png(map);
-            int height = BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20, 4));
-            sb.Append(CultureInfo.InvariantCulture, $"<figure><figcaption><b>{Html(p.Name)}</b></figcaption><div class=\"map\">{Axis(map, map.Rows * 2.0 / height)}");
+            byte[] png = MapRenderer.Png(map, title: p.Name); // the picture carries its own title, address axis, zone names and legend
+            sb.Append(CultureInfo.InvariantCulture, $"<figure><figcaption><b>{Html(p.Name)}</b></figcaption><div class=\"map\">");
             sb.Append(CultureInfo.InvariantCulture, $"<img id=\"map-{Id(p.Name)}\" alt=\"memory map of {Html(p.Name)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\"></div></figure>");
         }
 
@@ -99,23 +97,6 @@ internal static class ReportMaps
 
         return sb.Append("<span>black mark at a row's start: a zone begins</span></p>").ToString();
     }
-
-    // Addresses at five heights of the map; share: the part of the image's height the map's rows take (from the top).
-    private static string Axis(PageMap map, double share)
-    {
-        var sb = new StringBuilder("<div class=\"axis\" aria-label=\"physical address\">");
-        ulong rowBytes = (ulong)map.Columns * map.PagesPerCell * map.Dump.PageSize, start = map.Dump.FirstPfn * map.Dump.PageSize;
-        for (int i = 0; i <= 4; i++)
-        {
-            ulong address = start + (rowBytes * (ulong)(map.Rows * i / 4));
-            sb.Append(CultureInfo.InvariantCulture, $"<span class=\"address\" style=\"top:{100 * share * i / 4:F2}%\">{Address(address)}</span>");
-        }
-
-        return sb.Append("</div>").ToString();
-    }
-
-    private static string Address(ulong bytes) =>
-        bytes == 0 ? "0" : bytes % Units.GiB == 0 ? $"{bytes / Units.GiB} GiB" : bytes % Units.MiB == 0 ? $"{bytes / Units.MiB} MiB" : $"0x{bytes:x}";
 
     // A map at 1/factor of its cells each way, every pixel coloured by the state most of its cells are in.
     private static byte[] Thumbnail(PageMap map, int factor)
