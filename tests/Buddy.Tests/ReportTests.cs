@@ -73,7 +73,9 @@ public sealed partial class ReportTests : IDisposable
             Assert.Contains($"<img id=\"map-{name}\" alt=\"memory map of", html, StringComparison.Ordinal);
         }
 
-        Assert.Equal(3, Regex.Count(html, "src=\"data:image/png;base64,"));
+        Assert.Equal(3, Regex.Count(html, "<img id=\"map-[^\"]+\" alt=\"memory map of [^\"]+\" src=\"data:image/png;base64,"));
+        Assert.Equal(3 * 4, Regex.Count(html, "<img class=\"frame\" alt=\"[^\"]+\" src=\"data:image/png;base64,")); // four moments of each policy
+        Assert.Equal(3 + (3 * 4), Regex.Count(html, "src=\"data:image/png;base64,")); // nothing else is a picture
         Assert.True(Regex.Count(html, "<rect") < 200, $"{Regex.Count(html, "<rect")} rectangles");
         Assert.Contains("grid-template-columns:repeat(3,minmax(0,1fr))", html, StringComparison.Ordinal);
         Assert.DoesNotContain("<script", html, StringComparison.OrdinalIgnoreCase);

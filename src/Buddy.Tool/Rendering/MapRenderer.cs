@@ -136,7 +136,7 @@ internal static class MapRenderer
         var r = new Raster(p.Geometry.Width, p.Geometry.Height);
         (_, _, int mapX, int mapY) = p.Geometry;
         int mapW = map.Columns * cell, mapH = map.Rows * cell;
-        r.Text(Pad, Pad, p.Title, Rgb.Black, TitleScale);
+        r.Text(Pad, Pad, p.Title, Rgb.Black, p.TitleScale);
 
         for (int c = 0; c < map.Cells.Length; c++)
         {
@@ -214,11 +214,11 @@ internal static class MapRenderer
         int width = new[]
         {
             mapX + mapW + zoneW + Pad,
-            Pad + BitmapFont.MeasureText(title, TitleScale).Width + Pad,
             Pad + notes.Max(n => BitmapFont.MeasureText(n, TextScale).Width) + Pad,
             Pad + s_legend.Max(legendItem) + Pad,
         }.Max();
 
+        (string fitted, int titleScale) = FitTitle(title, width - (2 * Pad));
         int y = Math.Max(mapY + mapH, zones.Count == 0 ? 0 : zones[^1].LabelY + line) + 14;
         int x = Pad;
         var legend = new List<(PageState, int, int)>();
@@ -236,7 +236,25 @@ internal static class MapRenderer
 
         int notesY = y + line + Swatch + 6;
         int height = notesY + (notes.Count * line) + Pad;
-        return new PngPlan(new MapGeometry(width, height, mapX, mapY), title, ticks, zones, legend, notes, notesY);
+        return new PngPlan(new MapGeometry(width, height, mapX, mapY), fitted, titleScale, ticks, zones, legend, notes, notesY);
+    }
+
+    // The title never widens the picture (so maps of one allocator, titled differently, are one
+    // size): drawn large when it fits, smaller when that fits, else cut short with "...".
+    private static (string Title, int Scale) FitTitle(string title, int room)
+    {
+        if (BitmapFont.MeasureText(title, TitleScale).Width <= room)
+        {
+            return (title, TitleScale);
+        }
+
+        string cut = title;
+        while (cut.Length > 0 && BitmapFont.MeasureText(cut == title ? cut : cut + "...", TextScale).Width > room)
+        {
+            cut = cut[..^1];
+        }
+
+        return (cut == title ? cut : cut + "...", TextScale);
     }
 
     // Each zone's row top (the y of its first cell's row) and the top of its label: level with the
@@ -261,5 +279,5 @@ internal static class MapRenderer
 
     private static string Escape(string text) => text.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal).Replace(">", "&gt;", StringComparison.Ordinal);
 
-    private sealed record PngPlan(MapGeometry Geometry, string Title, IReadOnlyList<(int Row, string Label)> Ticks, List<(DumpZone Zone, int Y, int LabelY)> Zones, List<(PageState State, int X, int Y)> Legend, List<string> Notes, int NotesY);
+    private sealed record PngPlan(MapGeometry Geometry, string Title, int TitleScale, IReadOnlyList<(int Row, string Label)> Ticks, List<(DumpZone Zone, int Y, int LabelY)> Zones, List<(PageState State, int X, int Y)> Legend, List<string> Notes, int NotesY);
 }
