@@ -17,10 +17,10 @@ internal static class PngWriter
     private static readonly byte[] s_signature = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
     private static readonly uint[] s_crcTable = BuildCrcTable();
 
-    /// <summary>Encodes <paramref name="rgb"/> (width × height × 3 bytes, row by row).</summary>
-    public static byte[] Encode(int width, int height, ReadOnlySpan<byte> rgb)
+    // The signature and the IHDR chunk of an 8-bit truecolor image.
+    private static MemoryStream Begin(int width, int height)
     {
-        using var output = new MemoryStream();
+        var output = new MemoryStream();
         output.Write(s_signature);
         Span<byte> header = stackalloc byte[13];
         BinaryPrimitives.WriteInt32BigEndian(header, width);
@@ -28,6 +28,13 @@ internal static class PngWriter
         header[8] = 8;  // bit depth
         header[9] = 2;  // truecolor
         WriteChunk(output, "IHDR", header);
+        return output;
+    }
+
+    /// <summary>Encodes <paramref name="rgb"/> (width × height × 3 bytes, row by row).</summary>
+    public static byte[] Encode(int width, int height, ReadOnlySpan<byte> rgb)
+    {
+        using MemoryStream output = Begin(width, height);
         WriteChunk(output, "IDAT", Compress(width, height, rgb));
         WriteChunk(output, "IEND", []);
         return output.ToArray();
@@ -54,14 +61,7 @@ internal static class PngWriter
             throw new ArgumentException($"Frame {rgbFrames.ToList().IndexOf(wrong) + 1} holds {wrong.Length} bytes; a {width}×{height} RGB frame holds {width * height * 3}.", nameof(rgbFrames));
         }
 
-        using var output = new MemoryStream();
-        output.Write(s_signature);
-        Span<byte> header = stackalloc byte[13];
-        BinaryPrimitives.WriteInt32BigEndian(header, width);
-        BinaryPrimitives.WriteInt32BigEndian(header[4..], height);
-        header[8] = 8;  // bit depth
-        header[9] = 2;  // truecolor
-        WriteChunk(output, "IHDR", header);
+        using MemoryStream output = Begin(width, height);
         Span<byte> control = stackalloc byte[8];
         BinaryPrimitives.WriteInt32BigEndian(control, rgbFrames.Count);
         BinaryPrimitives.WriteInt32BigEndian(control[4..], 0); // plays: 0, forever
