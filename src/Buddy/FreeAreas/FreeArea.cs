@@ -1,4 +1,4 @@
-// FreeArea: a zone's free blocks per order and migrate type, which blocks are split, and the
+// FreeArea: a zone's free blocks per order and migrate type, where its other units start, and the
 // migrate type of every pageblock.
 //
 // Invariants (checked by Zone.Validate):
@@ -6,8 +6,11 @@
 //   type of the pageblock holding its first page (the kernel's "free pages sit on the list of
 //   their pageblock's type", Linux 6.18). A free block larger than a pageblock covers pageblocks
 //   of one type only.
-// - Bit i of Split(order) is set iff that block is divided into two halves managed separately.
-//   A block that is neither free nor split is a unit: allocated, reserved or outside the zone.
+// - Bit i of Units(order) is set iff that block is a unit that is not free: allocated (by a user,
+//   a thread cache or an exact run's piece) or reserved. A block inside the zone that is neither
+//   free nor a unit is divided: its halves are examined in their own right. So a split or a merge
+//   changes one free bit per level and nothing else; taking a block sets its unit bit once and
+//   giving it back clears it once (issue 12: half the bit operations of split bits per level).
 // - Without grouping by mobility there is one type (0) and no pageblock map.
 // - Bit o of _ordersWithFree[type] is set iff Free(o, type) holds at least one block, so a search
 //   skips empty orders with one TZCNT instead of probing every order's bitmap.
@@ -17,7 +20,7 @@ using System.Runtime.InteropServices;
 
 namespace Buddy;
 
-/// <summary>The per-order, per-type free bitmaps, the split bitmaps and the pageblock types of one zone.</summary>
+/// <summary>The per-order, per-type free bitmaps, the per-order unit bitmaps and the pageblock types of one zone.</summary>
 /// <remarks>
 /// Indices are relative to the zone's first block at each order. Not thread-safe: the owning zone
 /// serialises access.
@@ -25,7 +28,7 @@ namespace Buddy;
 internal sealed class FreeArea
 {
     private readonly FreeBitmap[] _free;    // [order * _types + type]
-    private readonly FreeBitmap?[] _split;  // _split[0] is null: a page cannot be split
+    private readonly FreeBitmap[] _units;   // per order: where a unit that is not free starts
     private readonly ulong[] _base;
     private readonly int _types;
     private readonly PageblockTypes? _pageblockType; // null without grouping
@@ -45,7 +48,7 @@ internal sealed class FreeArea
         Debug.Assert(endPfn > startPfn && types >= 1);
         _types = types;
         _free = new FreeBitmap[(maxOrder + 1) * types];
-        _split = new FreeBitmap?[maxOrder + 1];
+        _units = new FreeBitmap[maxOrder + 1];
         _base = new ulong[maxOrder + 1];
         _ordersWithFree = new ulong[types];
         (int leaves, int inners) = PerOperation(maxOrder, types, endPfn - startPfn + (1UL << maxOrder));
@@ -60,10 +63,7 @@ internal sealed class FreeArea
                 _free[(order * types) + t] = new FreeBitmap(length, Reserve);
             }
 
-            if (order > 0)
-            {
-                _split[order] = new FreeBitmap(length, Reserve);
-            }
+            _units[order] = new FreeBitmap(length, Reserve);
         }
 
         PageblockOrder = pageblockOrder;
@@ -83,11 +83,12 @@ internal sealed class FreeArea
     /// nodes per change of a bit.
     /// </summary>
     /// <remarks>
-    /// A take changes at most one free bit and one split bit per order; when it claims pageblocks
-    /// for its type (types &gt; 1) it also moves their free blocks, consecutive bits at each order
-    /// that span at most two leaves, cleared on one type's bitmap and set on another's: four more
-    /// paths per order. A give-back clears at most one free and one split bit per order (inside a
-    /// folded full subtree a clear materialises its path) and sets one free bit.
+    /// A take changes at most one free bit per order and sets one unit bit (a trim of an exact run
+    /// sets one per order); when it claims pageblocks for its type (types &gt; 1) it also moves
+    /// their free blocks, consecutive bits at each order that span at most two leaves, cleared on
+    /// one type's bitmap and set on another's: four more paths per order. A give-back clears one
+    /// unit bit and at most one free bit per order (inside a folded full subtree a clear
+    /// materialises its path) and sets one free bit.
     /// </remarks>
     public static (int Leaves, int Inners) PerOperation(int maxOrder, int types, ulong pages)
     {
@@ -96,7 +97,7 @@ internal sealed class FreeArea
         for (int order = 0; order <= maxOrder; order++)
         {
             int path = FreeBitmap.NodesPerChange((long)Math.Max(1, pages >> order)) - 1;
-            int changes = freeChanges + (order > 0 ? 2 : 0); // and the split bit, taken and given back
+            int changes = freeChanges + 2; // and the unit bit, set by the take and cleared by the give-back
             leaves += changes;
             inners += changes * path;
         }
@@ -127,9 +128,9 @@ internal sealed class FreeArea
                 bytes += b.MetadataBytes;
             }
 
-            foreach (FreeBitmap? b in _split)
+            foreach (FreeBitmap b in _units)
             {
-                bytes += b?.MetadataBytes ?? 0;
+                bytes += b.MetadataBytes;
             }
 
             return bytes;
@@ -228,8 +229,8 @@ internal sealed class FreeArea
         return free.Test(index) ? (ulong)(free.NextClear(index) - index) : 0;
     }
 
-    /// <summary>Whether any free block of <paramref name="order"/> (any type) or any split one starts in [<paramref name="fromPfn"/>, <paramref name="toPfn"/>).</summary>
-    public bool AnyBlockIn(int order, ulong fromPfn, ulong toPfn)
+    /// <summary>Whether any free block of <paramref name="order"/> (any type) starts in [<paramref name="fromPfn"/>, <paramref name="toPfn"/>).</summary>
+    public bool AnyFreeIn(int order, ulong fromPfn, ulong toPfn)
     {
         long from = Index(order, fromPfn), to = Index(order, toPfn);
         for (int t = 0; t < _types; t++)
@@ -241,8 +242,7 @@ internal sealed class FreeArea
             }
         }
 
-        long split = _split[order]?.NextSet(from) ?? -1;
-        return split >= 0 && split < to;
+        return false;
     }
 
     /// <summary>The pfn of the lowest free block of <paramref name="order"/> on <paramref name="type"/>'s list, or <see cref="ulong.MaxValue"/>.</summary>
@@ -265,15 +265,28 @@ internal sealed class FreeArea
         return i < 0 ? ulong.MaxValue : ((ulong)i + _base[order]) << order;
     }
 
-    /// <summary>Whether the block at <paramref name="pfn"/> (order ≥ 1) is split into halves.</summary>
+    /// <summary>Whether a unit that is not free (allocated or reserved) starts at <paramref name="pfn"/> with <paramref name="order"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool IsSplit(int order, ulong pfn) => Splits(order).Test(Index(order, pfn));
+    public bool IsUnit(int order, ulong pfn) => Units(order).Test(Index(order, pfn));
 
-    /// <summary>Marks a block as split.</summary>
-    public void MarkSplit(int order, ulong pfn) => Splits(order).Set(Index(order, pfn));
+    /// <summary>Records the start of a unit that is not free.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void MarkUnit(int order, ulong pfn) => Units(order).Set(Index(order, pfn));
 
-    /// <summary>Marks a split block whole again (its halves merged).</summary>
-    public void ClearSplit(int order, ulong pfn) => Splits(order).Clear(Index(order, pfn));
+    /// <summary>Forgets the start of a unit (it is freed, or divided into smaller units).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void ClearUnit(int order, ulong pfn) => Units(order).Clear(Index(order, pfn));
+
+    /// <summary>Records <paramref name="count"/> consecutive units of <paramref name="order"/> from <paramref name="pfn"/> (reserved max-order blocks), in O(bitmap height).</summary>
+    public void MarkUnitRun(int order, ulong pfn, ulong count) => _units[order].SetRange(Index(order, pfn), (long)count);
+
+    /// <summary>How many consecutive units of <paramref name="order"/> start at <paramref name="pfn"/> and after it (0 when none starts there).</summary>
+    public ulong UnitRun(int order, ulong pfn)
+    {
+        FreeBitmap units = _units[order];
+        long index = Index(order, pfn);
+        return units.Test(index) ? (ulong)(units.NextClear(index) - index) : 0;
+    }
 
     /// <summary>The pfns of all free blocks of <paramref name="order"/> and <paramref name="type"/>, ascending.</summary>
     public IEnumerable<ulong> EnumerateFree(int order, int type)
@@ -285,8 +298,8 @@ internal sealed class FreeArea
         }
     }
 
-    /// <summary>The number of split blocks of <paramref name="order"/>.</summary>
-    public long SplitCount(int order) => order == 0 ? 0 : _split[order]!.Count;
+    /// <summary>The number of units of <paramref name="order"/> that are not free.</summary>
+    public long UnitCount(int order) => _units[order].Count;
 
     /// <summary>Checks every bitmap's own invariants and the per-type order masks; returns the first problem or null.</summary>
     public string? ValidateBitmaps()
@@ -307,10 +320,10 @@ internal sealed class FreeArea
                 }
             }
 
-            string? split = _split[order]?.Validate();
-            if (split is not null)
+            string? units = _units[order].Validate();
+            if (units is not null)
             {
-                return $"order {order} split: {split}";
+                return $"order {order} units: {units}";
             }
         }
 
@@ -335,10 +348,10 @@ internal sealed class FreeArea
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private FreeBitmap Splits(int order)
+    private FreeBitmap Units(int order)
     {
-        Debug.Assert(order > 0 && order < _split.Length);
-        return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_split), order)!;
+        Debug.Assert((uint)order < (uint)_units.Length);
+        return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_units), order);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

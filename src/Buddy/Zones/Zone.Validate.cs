@@ -1,7 +1,8 @@
 // Zone.Validate: the zone's self-check, the first link of the allocator's Validate chain. It walks
-// the split tree from every max-order block and checks the invariants stated in Zone.cs: every
-// page in exactly one unit, free blocks whole and unmerged with a free buddy, no bit below a unit,
-// free runs on one type's list, and the counts of free pages and reachable bits.
+// down from every max-order block to the units (a block with a free or a unit bit) and checks the
+// invariants stated in Zone.cs: every page in exactly one unit, free blocks whole and unmerged
+// with a free buddy, no bit below a unit, free runs on one type's list, and the counts of free
+// pages and reachable bits.
 using System.Globalization;
 
 namespace Buddy;
@@ -43,7 +44,9 @@ internal sealed partial class Zone
             else if (reservedRun > 1)
             {
                 step = reservedRun << _maxOrder;
-                problem = _area.AnyBlockIn(_maxOrder, root, root + step) ? $"a free or split block lies among the reserved max-order blocks from pfn 0x{root:x}" : null;
+                problem = _area.AnyFreeIn(_maxOrder, root, root + step) || _area.UnitRun(_maxOrder, root) < reservedRun
+                    ? $"the reserved max-order blocks from pfn 0x{root:x} are not all units, or a free block lies among them" : null;
+                visited += reservedRun;
                 onUnit(root, _maxOrder, reservedRun);
             }
             else
@@ -60,16 +63,16 @@ internal sealed partial class Zone
         }
 
         // Every set bit must have been reached from a root: count them against what the walk saw.
-        long freeBits = 0, splitBits = 0;
+        long freeBits = 0, unitBits = 0;
         for (int order = 0; order <= _maxOrder; order++)
         {
             freeBits += _area.NrFree(order);
-            splitBits += _area.SplitCount(order);
+            unitBits += _area.UnitCount(order);
         }
 
-        if (visited != (ulong)(freeBits + splitBits))
+        if (visited != (ulong)(freeBits + unitBits))
         {
-            return $"zone {Name}: {freeBits + splitBits} free or split bits are set but {visited} are reachable from the roots";
+            return $"zone {Name}: {freeBits + unitBits} free or unit bits are set but {visited} are reachable from the roots";
         }
 
         problem = ValidateHighAtomicReserve();
@@ -116,7 +119,7 @@ internal sealed partial class Zone
 
         bool inside = start >= StartPfn && end <= EndPfn;
         bool isFree = inside && _area.IsFree(order, start);
-        bool isSplit = inside && order > 0 && _area.IsSplit(order, start);
+        bool isUnit = inside && _area.IsUnit(order, start);
         string where = string.Create(CultureInfo.InvariantCulture, $"order-{order} block at pfn 0x{start:x}");
         if (!inside)
         {
@@ -124,9 +127,9 @@ internal sealed partial class Zone
             return order == 0 ? $"{where} crosses the zone edge" : ValidateHalves(start, order, reserved, onUnit, ref free, ref visited);
         }
 
-        if (isFree && isSplit)
+        if (isFree && isUnit)
         {
-            return $"{where} is both free and split";
+            return $"{where} is both free and an allocated or reserved unit";
         }
 
         if (isFree)
@@ -152,26 +155,32 @@ internal sealed partial class Zone
             return FindBitBelow(start, order);
         }
 
-        if (isSplit)
+        if (isUnit)
         {
+            // A unit: reserved whole, or allocated with no reserved page in it.
             visited++;
-            ulong half = 1UL << (order - 1);
-            if (_area.IsFree(order - 1, start) && _area.IsFree(order - 1, start + half) && MayMerge(start, start + half, order - 1))
+            if (reserved.Intersects(start, end) && !reserved.Covers(start, end))
             {
-                return $"{where} has two free halves that were not merged";
+                return $"{where} mixes reserved and unreserved pages";
             }
 
-            return ValidateHalves(start, order, reserved, onUnit, ref free, ref visited);
+            onUnit(start, order, 1);
+            return FindBitBelow(start, order);
         }
 
-        // A unit: reserved whole, or allocated with no reserved page in it.
-        if (reserved.Intersects(start, end) && !reserved.Covers(start, end))
+        // Divided: its halves are units or divided in turn, and never two free halves that may merge.
+        if (order == 0)
         {
-            return $"{where} mixes reserved and unreserved pages";
+            return $"{where} is in no unit: neither free nor allocated nor reserved";
         }
 
-        onUnit(start, order, 1);
-        return FindBitBelow(start, order);
+        ulong half = 1UL << (order - 1);
+        if (_area.IsFree(order - 1, start) && _area.IsFree(order - 1, start + half) && MayMerge(start, start + half, order - 1))
+        {
+            return $"{where} has two free halves that were not merged";
+        }
+
+        return ValidateHalves(start, order, reserved, onUnit, ref free, ref visited);
     }
 
     private string? ValidateHalves(ulong start, int order, PfnRanges reserved, Action<ulong, int, ulong> onUnit, ref ulong free, ref ulong visited)
@@ -222,7 +231,7 @@ internal sealed partial class Zone
     {
         for (int o = order - 1; o >= 0; o--)
         {
-            if (_area.IsFree(o, start) || (o > 0 && _area.IsSplit(o, start)))
+            if (_area.IsFree(o, start) || _area.IsUnit(o, start))
             {
                 return string.Create(CultureInfo.InvariantCulture, $"order-{o} block at pfn 0x{start:x} has a bit set inside a larger unit");
             }

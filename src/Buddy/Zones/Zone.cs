@@ -3,7 +3,8 @@
 //
 // Invariants (Validate):
 // - Every page of [StartPfn, EndPfn) is in exactly one unit: a free block, an allocated block or a
-//   reserved block; units are the leaves of the split tree rooted at the zone's max-order blocks.
+//   reserved block, each naturally aligned and recorded by one bit at its order (a free bit or a
+//   unit bit); the blocks above a unit, up to the zone's max-order blocks, carry no bit (divided).
 // - Free blocks are naturally aligned and lie wholly inside the zone; no free block's buddy is a
 //   free block of the same order while their parent lies inside the zone (they would have merged).
 // - FreePages equals the sum over orders of NrFree(order) << order.
@@ -14,7 +15,7 @@ using Buddy.Kernel;
 
 namespace Buddy;
 
-/// <summary>The buddy system of one zone: free areas, split state, watermarks and lowmem reserve.</summary>
+/// <summary>The buddy system of one zone: free areas, unit starts, watermarks and lowmem reserve.</summary>
 /// <remarks>
 /// Placement is deterministic: a request takes the lowest-addressed free block of the smallest
 /// order that satisfies it, so an address limit is checked once per order, never by scanning.
@@ -268,6 +269,7 @@ internal sealed partial class Zone
 
         _area.RemoveFree(current, pfn);
         Expand(pfn, order, current);
+        _area.MarkUnit(order, pfn);
         FreePages -= 1UL << order;
         return pfn;
     }
@@ -283,7 +285,6 @@ internal sealed partial class Zone
         _area.RemoveFree(current, start);
         while (current > order)
         {
-            _area.MarkSplit(current, start);
             current--;
             ulong half = 1UL << current;
             if (pfn < start + half)
@@ -297,6 +298,7 @@ internal sealed partial class Zone
             }
         }
 
+        _area.MarkUnit(order, pfn);
         FreePages -= 1UL << order;
     }
 
@@ -304,6 +306,7 @@ internal sealed partial class Zone
     public void Release(ulong pfn, int order)
     {
         Debug.Assert(pfn >= StartPfn && pfn + (1UL << order) <= EndPfn);
+        _area.ClearUnit(order, pfn);
         FreePages += 1UL << order;
         while (order < _maxOrder)
         {
@@ -322,8 +325,6 @@ internal sealed partial class Zone
 
             pfn &= ~(1UL << order);
             order++;
-            Debug.Assert(_area.IsSplit(order, pfn), "merging halves of a block that was not split");
-            _area.ClearSplit(order, pfn);
         }
 
         _area.AddFree(order, pfn);
@@ -352,16 +353,22 @@ internal sealed partial class Zone
     public void TrimTail(ulong pfn, int order, ulong keepPages)
     {
         Debug.Assert(keepPages > 0 && keepPages <= 1UL << order);
-        ulong start = pfn;
-        while (keepPages < 1UL << order)
+        if (keepPages == 1UL << order)
         {
-            // The unit [start, start + 2^order) keeps its first keepPages pages: split it.
-            _area.MarkSplit(order, start);
+            return;
+        }
+
+        _area.ClearUnit(order, pfn);
+        ulong start = pfn;
+        while (true)
+        {
+            // The block [start, start + 2^order) keeps its first keepPages pages (fewer than all): divide it.
             order--;
             ulong half = 1UL << order;
             if (keepPages >= half)
             {
                 // The left half stays allocated whole; continue in the right half.
+                _area.MarkUnit(order, start);
                 start += half;
                 keepPages -= half;
                 if (keepPages == 0)
@@ -384,16 +391,19 @@ internal sealed partial class Zone
     public void SplitAllocated(ulong start, int order)
     {
         Debug.Assert(order > 0 && FindUnit(start) == (start, order, false));
-        _area.MarkSplit(order, start);
+        _area.ClearUnit(order, start);
+        _area.MarkUnit(order - 1, start);
+        _area.MarkUnit(order - 1, start + (1UL << (order - 1)));
     }
 
     /// <summary>Finds the unit that holds <paramref name="pfn"/>: its start, order and whether it is free.</summary>
-    /// <remarks>Walks the split tree down from the max-order block: O(max order).</remarks>
+    /// <remarks>Probes the blocks that hold the page from the max order down, for a free bit or a unit bit: O(max order).</remarks>
     public (ulong Start, int Order, bool Free) FindUnit(ulong pfn)
     {
         Debug.Assert(pfn >= StartPfn && pfn < EndPfn);
-        for (int order = _maxOrder; ; order--)
+        for (int order = _maxOrder; order > 0; order--)
         {
+            // A block that crosses the zone's edge is always divided.
             ulong start = pfn & ~((1UL << order) - 1);
             if (start >= StartPfn && start + (1UL << order) <= EndPfn)
             {
@@ -402,15 +412,15 @@ internal sealed partial class Zone
                     return (start, order, true);
                 }
 
-                if (order == 0 || !_area.IsSplit(order, start))
+                if (_area.IsUnit(order, start))
                 {
                     return (start, order, false);
                 }
             }
-
-            // A block that crosses the zone's edge is always split.
-            Debug.Assert(order > 0);
         }
+
+        Debug.Assert(_area.IsFree(0, pfn) || _area.IsUnit(0, pfn), "a page in no unit");
+        return (pfn, 0, _area.IsFree(0, pfn));
     }
 
     /// <summary>Free blocks of every order and type, by order, then type, then pfn.</summary>
@@ -475,10 +485,9 @@ internal sealed partial class Zone
     // (the kernel's expand()). The lower half continues down; the last one is the allocation.
     private void Expand(ulong pfn, int order, int from)
     {
-        for (int current = from; current > order; current--)
+        for (int current = from - 1; current >= order; current--)
         {
-            _area.MarkSplit(current, pfn);
-            _area.AddFree(current - 1, pfn + (1UL << (current - 1)));
+            _area.AddFree(current, pfn + (1UL << current));
         }
     }
 
@@ -504,7 +513,9 @@ internal sealed partial class Zone
             }
             else if (inside && reservedStart <= root && reservedEnd >= end)
             {
-                root = Math.Min(EndPfn, reservedEnd) & ~(size - 1); // reserved units
+                ulong runEnd = Math.Min(EndPfn, reservedEnd) & ~(size - 1); // reserved units
+                _area.MarkUnitRun(_maxOrder, root, (runEnd - root) >> _maxOrder);
+                root = runEnd;
             }
             else
             {
@@ -532,14 +543,11 @@ internal sealed partial class Zone
 
         if (inside && reserved.Covers(start, end))
         {
-            return; // a reserved unit
+            _area.MarkUnit(order, start); // a reserved unit
+            return;
         }
 
         Debug.Assert(order > 0);
-        if (inside)
-        {
-            _area.MarkSplit(order, start);
-        }
 
         Populate(start, order - 1, reserved);
         Populate(start + (1UL << (order - 1)), order - 1, reserved);
