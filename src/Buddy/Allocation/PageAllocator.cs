@@ -137,7 +137,7 @@ public sealed partial class PageAllocator
         }
     }
 
-    /// <summary>Bytes of allocator metadata (free and split bitmaps, allocation heads, pageblock types, thread-cache stacks), excluding per-allocation bookkeeping of exact and movable blocks.</summary>
+    /// <summary>Bytes of allocator metadata (free and unit bitmaps, allocation heads, pageblock types, thread-cache stacks), excluding per-allocation bookkeeping of exact and movable blocks.</summary>
     public long MetadataBytes
     {
         get

@@ -6,11 +6,13 @@
 //   type of the pageblock holding its first page (the kernel's "free pages sit on the list of
 //   their pageblock's type", Linux 6.18). A free block larger than a pageblock covers pageblocks
 //   of one type only.
-// - Bit i of Units(order) is set iff that block is a unit that is not free: allocated (by a user,
-//   a thread cache or an exact run's piece) or reserved. A block inside the zone that is neither
-//   free nor a unit is divided: its halves are examined in their own right. So a split or a merge
-//   changes one free bit per level and nothing else; taking a block sets its unit bit once and
-//   giving it back clears it once (issue 12: half the bit operations of split bits per level).
+// - For order ≥ 1, bit i of Units(order) is set iff that block is a unit that is not free:
+//   allocated (by a user, a thread cache or an exact run's piece) or reserved. A block of order
+//   ≥ 1 inside the zone that is neither free nor a unit is divided: its halves are examined in
+//   their own right. A page (order 0) cannot be divided, so one that is not free is a unit and
+//   needs no bit. So a split or a merge changes one free bit per level and nothing else; taking
+//   a block of order ≥ 1 sets its unit bit once and giving it back clears it once (issue 12:
+//   split bits cost two operations per level; an order-0 pair now costs no unit bit at all).
 // - Without grouping by mobility there is one type (0) and no pageblock map.
 // - Bit o of _ordersWithFree[type] is set iff Free(o, type) holds at least one block, so a search
 //   skips empty orders with one TZCNT instead of probing every order's bitmap.
@@ -28,7 +30,7 @@ namespace Buddy;
 internal sealed class FreeArea
 {
     private readonly FreeBitmap[] _free;    // [order * _types + type]
-    private readonly FreeBitmap[] _units;   // per order: where a unit that is not free starts
+    private readonly FreeBitmap?[] _units;  // per order ≥ 1: where a unit that is not free starts (_units[0] is null: a page needs none)
     private readonly ulong[] _base;
     private readonly int _types;
     private readonly PageblockTypes? _pageblockType; // null without grouping
@@ -48,7 +50,7 @@ internal sealed class FreeArea
         Debug.Assert(endPfn > startPfn && types >= 1);
         _types = types;
         _free = new FreeBitmap[(maxOrder + 1) * types];
-        _units = new FreeBitmap[maxOrder + 1];
+        _units = new FreeBitmap?[maxOrder + 1];
         _base = new ulong[maxOrder + 1];
         _ordersWithFree = new ulong[types];
         (int leaves, int inners) = PerOperation(maxOrder, types, endPfn - startPfn + (1UL << maxOrder));
@@ -63,7 +65,10 @@ internal sealed class FreeArea
                 _free[(order * types) + t] = new FreeBitmap(length, Reserve);
             }
 
-            _units[order] = new FreeBitmap(length, Reserve);
+            if (order > 0)
+            {
+                _units[order] = new FreeBitmap(length, Reserve);
+            }
         }
 
         PageblockOrder = pageblockOrder;
@@ -84,7 +89,7 @@ internal sealed class FreeArea
     /// </summary>
     /// <remarks>
     /// A take changes at most one free bit per order and sets one unit bit (a trim of an exact run
-    /// sets one per order); when it claims pageblocks for its type (types &gt; 1) it also moves
+    /// sets one per order above 0); when it claims pageblocks for its type (types &gt; 1) it also moves
     /// their free blocks, consecutive bits at each order that span at most two leaves, cleared on
     /// one type's bitmap and set on another's: four more paths per order. A give-back clears one
     /// unit bit and at most one free bit per order (inside a folded full subtree a clear
@@ -97,7 +102,7 @@ internal sealed class FreeArea
         for (int order = 0; order <= maxOrder; order++)
         {
             int path = FreeBitmap.NodesPerChange((long)Math.Max(1, pages >> order)) - 1;
-            int changes = freeChanges + 2; // and the unit bit, set by the take and cleared by the give-back
+            int changes = freeChanges + (order > 0 ? 2 : 0); // and the unit bit, set by the take and cleared by the give-back
             leaves += changes;
             inners += changes * path;
         }
@@ -128,9 +133,9 @@ internal sealed class FreeArea
                 bytes += b.MetadataBytes;
             }
 
-            foreach (FreeBitmap b in _units)
+            foreach (FreeBitmap? b in _units)
             {
-                bytes += b.MetadataBytes;
+                bytes += b?.MetadataBytes ?? 0;
             }
 
             return bytes;
@@ -265,25 +270,43 @@ internal sealed class FreeArea
         return i < 0 ? ulong.MaxValue : ((ulong)i + _base[order]) << order;
     }
 
-    /// <summary>Whether a unit that is not free (allocated or reserved) starts at <paramref name="pfn"/> with <paramref name="order"/>.</summary>
+    /// <summary>Whether a unit that is not free (allocated or reserved) starts at <paramref name="pfn"/> with <paramref name="order"/>; at order 0, whether the page is not free.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool IsUnit(int order, ulong pfn) => Units(order).Test(Index(order, pfn));
+    public bool IsUnit(int order, ulong pfn) => order == 0 ? !IsFree(0, pfn) : Units(order).Test(Index(order, pfn));
 
-    /// <summary>Records the start of a unit that is not free.</summary>
+    /// <summary>Records the start of a unit that is not free (nothing at order 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void MarkUnit(int order, ulong pfn) => Units(order).Set(Index(order, pfn));
+    public void MarkUnit(int order, ulong pfn)
+    {
+        if (order > 0)
+        {
+            Units(order).Set(Index(order, pfn));
+        }
+    }
 
-    /// <summary>Forgets the start of a unit (it is freed, or divided into smaller units).</summary>
+    /// <summary>Forgets the start of a unit (it is freed, or divided into smaller units); nothing at order 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void ClearUnit(int order, ulong pfn) => Units(order).Clear(Index(order, pfn));
+    public void ClearUnit(int order, ulong pfn)
+    {
+        if (order > 0)
+        {
+            Units(order).Clear(Index(order, pfn));
+        }
+    }
 
-    /// <summary>Records <paramref name="count"/> consecutive units of <paramref name="order"/> from <paramref name="pfn"/> (reserved max-order blocks), in O(bitmap height).</summary>
-    public void MarkUnitRun(int order, ulong pfn, ulong count) => _units[order].SetRange(Index(order, pfn), (long)count);
+    /// <summary>Records <paramref name="count"/> consecutive units of <paramref name="order"/> from <paramref name="pfn"/> (reserved max-order blocks), in O(bitmap height); nothing at order 0.</summary>
+    public void MarkUnitRun(int order, ulong pfn, ulong count)
+    {
+        if (order > 0)
+        {
+            Units(order).SetRange(Index(order, pfn), (long)count);
+        }
+    }
 
-    /// <summary>How many consecutive units of <paramref name="order"/> start at <paramref name="pfn"/> and after it (0 when none starts there).</summary>
+    /// <summary>How many consecutive units of <paramref name="order"/> ≥ 1 start at <paramref name="pfn"/> and after it (0 when none starts there).</summary>
     public ulong UnitRun(int order, ulong pfn)
     {
-        FreeBitmap units = _units[order];
+        FreeBitmap units = Units(order);
         long index = Index(order, pfn);
         return units.Test(index) ? (ulong)(units.NextClear(index) - index) : 0;
     }
@@ -298,8 +321,8 @@ internal sealed class FreeArea
         }
     }
 
-    /// <summary>The number of units of <paramref name="order"/> that are not free.</summary>
-    public long UnitCount(int order) => _units[order].Count;
+    /// <summary>The number of unit bits of <paramref name="order"/> (units that are not free; 0 at order 0, which keeps no bits).</summary>
+    public long UnitCount(int order) => _units[order]?.Count ?? 0;
 
     /// <summary>Checks every bitmap's own invariants and the per-type order masks; returns the first problem or null.</summary>
     public string? ValidateBitmaps()
@@ -320,7 +343,7 @@ internal sealed class FreeArea
                 }
             }
 
-            string? units = _units[order].Validate();
+            string? units = _units[order]?.Validate();
             if (units is not null)
             {
                 return $"order {order} units: {units}";
@@ -350,8 +373,8 @@ internal sealed class FreeArea
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private FreeBitmap Units(int order)
     {
-        Debug.Assert((uint)order < (uint)_units.Length);
-        return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_units), order);
+        Debug.Assert(order > 0 && order < _units.Length);
+        return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_units), order)!;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

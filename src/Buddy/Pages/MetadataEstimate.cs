@@ -5,7 +5,7 @@
 // Invariants:
 // - The estimate mirrors the constructors of Zone, FreeArea, FreeBitmap, PageblockTypes and
 //   AllocationHeads. Up front: per zone and order an empty bitmap object per migrate type and a
-//   unit bitmap, the runs of free and reserved max-order blocks (two tree paths each) and the
+//   unit bitmap (orders above 0), the runs of free and reserved max-order blocks (two tree paths each) and the
 //   units at the zone's and reserved ranges' edges (a path per bit); the pageblock-type
 //   directory; the allocation heads' top table. Most: every bitmap node, every head chunk and
 //   directory node, every pageblock-type page. It is an upper bound up to small per-object headers.
@@ -91,7 +91,7 @@ public readonly record struct MetadataEstimate(ulong UpFrontBytes, ulong MostByt
         for (int order = 0; order <= layout.MaxOrder; order++)
         {
             ulong length = ((end - 1) >> order) - (start >> order) + 1;
-            ulong bitmaps = (ulong)types + 1; // and the unit bitmap
+            ulong bitmaps = (ulong)types + (order > 0 ? 1UL : 0UL); // and the unit bitmap (orders above 0)
             int levels = Levels(length);
             total.AddUpFront((UInt128)bitmaps * BitmapObjectBytes, 0);
             total.AddUpFront((UInt128)edges * 2 * (ulong)levels * InnerBytes, 0); // a free and a unit bit per edge, each a path

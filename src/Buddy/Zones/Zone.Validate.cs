@@ -44,9 +44,9 @@ internal sealed partial class Zone
             else if (reservedRun > 1)
             {
                 step = reservedRun << _maxOrder;
-                problem = _area.AnyFreeIn(_maxOrder, root, root + step) || _area.UnitRun(_maxOrder, root) < reservedRun
+                problem = _area.AnyFreeIn(_maxOrder, root, root + step) || (_maxOrder > 0 && _area.UnitRun(_maxOrder, root) < reservedRun)
                     ? $"the reserved max-order blocks from pfn 0x{root:x} are not all units, or a free block lies among them" : null;
-                visited += reservedRun;
+                visited += _maxOrder > 0 ? reservedRun : 0;
                 onUnit(root, _maxOrder, reservedRun);
             }
             else
@@ -119,7 +119,7 @@ internal sealed partial class Zone
 
         bool inside = start >= StartPfn && end <= EndPfn;
         bool isFree = inside && _area.IsFree(order, start);
-        bool isUnit = inside && _area.IsUnit(order, start);
+        bool isUnit = inside && (order == 0 ? !isFree : _area.IsUnit(order, start)); // a page that is not free is a unit
         string where = string.Create(CultureInfo.InvariantCulture, $"order-{order} block at pfn 0x{start:x}");
         if (!inside)
         {
@@ -158,7 +158,7 @@ internal sealed partial class Zone
         if (isUnit)
         {
             // A unit: reserved whole, or allocated with no reserved page in it.
-            visited++;
+            visited += order > 0 ? 1UL : 0UL; // a page's unit has no bit to count
             if (reserved.Intersects(start, end) && !reserved.Covers(start, end))
             {
                 return $"{where} mixes reserved and unreserved pages";
@@ -169,11 +169,6 @@ internal sealed partial class Zone
         }
 
         // Divided: its halves are units or divided in turn, and never two free halves that may merge.
-        if (order == 0)
-        {
-            return $"{where} is in no unit: neither free nor allocated nor reserved";
-        }
-
         ulong half = 1UL << (order - 1);
         if (_area.IsFree(order - 1, start) && _area.IsFree(order - 1, start + half) && MayMerge(start, start + half, order - 1))
         {
@@ -231,7 +226,7 @@ internal sealed partial class Zone
     {
         for (int o = order - 1; o >= 0; o--)
         {
-            if (_area.IsFree(o, start) || _area.IsUnit(o, start))
+            if (_area.IsFree(o, start) || (o > 0 && _area.IsUnit(o, start)))
             {
                 return string.Create(CultureInfo.InvariantCulture, $"order-{o} block at pfn 0x{start:x} has a bit set inside a larger unit");
             }

@@ -4,7 +4,8 @@
 // Invariants (Validate):
 // - Every page of [StartPfn, EndPfn) is in exactly one unit: a free block, an allocated block or a
 //   reserved block, each naturally aligned and recorded by one bit at its order (a free bit or a
-//   unit bit); the blocks above a unit, up to the zone's max-order blocks, carry no bit (divided).
+//   unit bit; a page that is not free needs none); the blocks above a unit, up to the zone's
+//   max-order blocks, carry no bit (divided).
 // - Free blocks are naturally aligned and lie wholly inside the zone; no free block's buddy is a
 //   free block of the same order while their parent lies inside the zone (they would have merged).
 // - FreePages equals the sum over orders of NrFree(order) << order.
@@ -419,8 +420,7 @@ internal sealed partial class Zone
             }
         }
 
-        Debug.Assert(_area.IsFree(0, pfn) || _area.IsUnit(0, pfn), "a page in no unit");
-        return (pfn, 0, _area.IsFree(0, pfn));
+        return (pfn, 0, _area.IsFree(0, pfn)); // a page cannot be divided: free or a unit of its own
     }
 
     /// <summary>Free blocks of every order and type, by order, then type, then pfn.</summary>
