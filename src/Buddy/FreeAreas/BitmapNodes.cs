@@ -48,7 +48,7 @@ internal sealed class BitmapLeaf : BitmapNode
         ref ulong word = ref Word(w);
         word |= 1UL << (int)index;
         Any |= 1UL << w;
-        return word == ulong.MaxValue && IsFull;
+        return word == ulong.MaxValue && Any == ulong.MaxValue && IsFull; // a full leaf has no zero word: skip the scan while one is
     }
 
     /// <summary>Clears bit <paramref name="index"/> (its low 12 bits); returns whether the leaf is now empty.</summary>
