@@ -119,7 +119,7 @@ internal sealed partial class Zone
 
         bool inside = start >= StartPfn && end <= EndPfn;
         bool isFree = inside && _area.IsFree(order, start);
-        bool isUnit = inside && (order == 0 ? !isFree : _area.IsUnit(order, start)); // a page that is not free is a unit
+        bool isUnit = inside && _area.IsUnit(order, start); // at order 0: a page that is not free
         string where = string.Create(CultureInfo.InvariantCulture, $"order-{order} block at pfn 0x{start:x}");
         if (!inside)
         {
