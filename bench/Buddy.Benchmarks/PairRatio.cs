@@ -1,9 +1,14 @@
-// PairRatio: Buddy's order-0 pair against ArrayPool's, measured alternately fifteen times in one
-// process and reported as medians. This is the harness behind the "gap to ArrayPool" table in
-// docs/benchmarks.md, where a piece of the fast path is taken out to see what it costs.
+// PairRatio: Buddy's order-0 pair against ArrayPool's (`pair-ratio`), or BuddyMemoryPool's 4 KiB
+// rent+dispose against MemoryPool<byte>.Shared's (`pool-ratio`), measured alternately fifteen
+// times in one process and reported as medians. This is the harness behind the "gap to
+// ArrayPool" tables in docs/benchmarks.md, where a piece of the fast path is taken out (or a
+// change is tried) to see what it costs: the ratio within one process holds while the machine
+// drifts, where two BenchmarkDotNet runs differ by more than the change.
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using Buddy.Bench;
+using Buddy.Memory;
 using static Buddy.Units;
 
 namespace Buddy.Benchmarks;
@@ -19,8 +24,18 @@ internal static class PairRatio
     public static void Run(TextWriter output)
     {
         var pages = new PageAllocator(MachineLayout.Flat(1 * GiB) with { PerCpuCaches = true });
-        Action<int> buddy = n => Workloads.Order0Pairs(pages, n);
-        Action<int> pool = Workloads.ArrayPoolPairs;
+        Compare(output, "order-0 pair: Buddy", n => Workloads.Order0Pairs(pages, n), "ArrayPool", Workloads.ArrayPoolPairs);
+    }
+
+    /// <summary>The same for BuddyMemoryPool (a 64 MiB arena with the default options) against MemoryPool&lt;byte&gt;.Shared, 4 KiB.</summary>
+    public static void RunPool(TextWriter output)
+    {
+        using NativeArena arena = NativeArena.Create(64 * MiB);
+        Compare(output, "4 KiB rent+dispose: BuddyMemoryPool", n => Workloads.PoolPairs(arena.Pool, 4096, n), "MemoryPool<byte>.Shared", n => Workloads.PoolPairs(MemoryPool<byte>.Shared, 4096, n));
+    }
+
+    private static void Compare(TextWriter output, string name, Action<int> buddy, string baseline, Action<int> pool)
+    {
         Warm(buddy);
         Warm(pool);
         var rows = new List<(double Buddy, double Pool)>();
@@ -30,7 +45,7 @@ internal static class PairRatio
         }
 
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"order-0 pair: Buddy {Median(rows.Select(r => r.Buddy)):F2} ns, ArrayPool {Median(rows.Select(r => r.Pool)):F2} ns, ratio {Median(rows.Select(r => r.Buddy / r.Pool)):F2} (medians of {Rounds} alternating runs of {Pairs:N0} pairs)"));
+            $"{name} {Median(rows.Select(r => r.Buddy)):F2} ns, {baseline} {Median(rows.Select(r => r.Pool)):F2} ns, ratio {Median(rows.Select(r => r.Buddy / r.Pool)):F2} (medians of {Rounds} alternating runs of {Pairs:N0} pairs)"));
     }
 
     // Rounds of short calls with pauses, so that the tiered JIT takes the loop to tier 1.

@@ -1,10 +1,16 @@
 // Benchmarks: run with `dotnet run -c Release --project bench/Buddy.Benchmarks -- --filter '*'`.
-// `-- pair-ratio` instead runs the interleaved order-0 pair harness of docs/benchmarks.md.
+// `-- pair-ratio` and `-- pool-ratio` instead run the interleaved pair harnesses of docs/benchmarks.md.
 using BenchmarkDotNet.Running;
 
 if (args is ["pair-ratio"])
 {
     Buddy.Benchmarks.PairRatio.Run(Console.Out);
+    return;
+}
+
+if (args is ["pool-ratio"])
+{
+    Buddy.Benchmarks.PairRatio.RunPool(Console.Out);
     return;
 }
 

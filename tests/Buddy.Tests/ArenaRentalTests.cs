@@ -23,6 +23,37 @@ public sealed class ArenaRentalTests : IDisposable
     }
 
     [Fact]
+    public void Every_way_to_rent_allocates_only_the_owner_once_the_thread_cache_is_warm()
+    {
+        const int Rents = 1_000;
+        (string Name, Func<IDisposable?> Rent)[] ways =
+        [
+            ("NativeArena.Rent", () => _arena.Rent(4096)),
+            ("NativeArena.TryRent", () => _arena.TryRent(4096, out ArenaMemory? m) ? m : null),
+            ("NativeArena.TryRent(Request)", () => _arena.TryRent(Request.ForOrder(0), out ArenaMemory? m) ? m : null),
+            ("BuddyMemoryPool.Rent", () => _arena.Pool.Rent(4096)),
+            ("BuddyMemoryPool.TryRent", () => _arena.Pool.TryRent(4096, out IMemoryOwner<byte>? m) ? m : null),
+        ];
+        foreach ((string name, Func<IDisposable?> rent) in ways)
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                rent()!.Dispose(); // warm: the thread's cache holds the page, the registry its rental
+            }
+
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < Rents; i++)
+            {
+                IDisposable owner = rent() ?? throw new InvalidOperationException($"{name} failed");
+                owner.Dispose();
+            }
+
+            long perRent = (GC.GetAllocatedBytesForCurrentThread() - before) / Rents;
+            Assert.True(perRent == 32, $"{name} allocated {perRent} bytes per rent; the owner alone is 32");
+        }
+    }
+
+    [Fact]
     public unsafe void A_stale_owner_and_its_memory_are_refused_after_the_memory_went_to_a_new_rental()
     {
         IMemoryOwner<byte> stale = _arena.Pool.Rent(4096);

@@ -154,7 +154,7 @@ public sealed partial class NativeArena
         {
             SmallAllocator small = Volatile.Read(ref _small) ?? CreateSmall();
             PoolBlock block = small.Allocate(bytes);
-            ulong pfn = block.Address / Pages.PageSize; // the arena's pfns are its real addresses in pages
+            ulong pfn = block.Address >> _pageShift; // the arena's pfns are its real addresses in pages
             if (!_reservation.IsResident(pfn, 1) && !_reservation.TryMakeResident(block.Address & ~(Pages.PageSize - 1), Pages.PageSize, out string? error))
             {
                 small.Free(block);

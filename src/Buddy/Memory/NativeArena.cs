@@ -40,6 +40,7 @@ public sealed partial class NativeArena : IDisposable
     private readonly ArenaHandle _handle;
     private readonly bool _checked;
     private readonly int _cacheMaxOrder;                            // the largest order a RentalCache keeps, or -1
+    private readonly int _pageShift;                                // log2 of the page size: a rent's size to pages is a shift, not a division
     private readonly RentalRegistry _rentals;
     private readonly Lock _cachesLock = new();
     private RentalCache[] _caches = [];
@@ -64,6 +65,7 @@ public sealed partial class NativeArena : IDisposable
         Size = size;
         Pages = pages;
         _checked = isChecked;
+        _pageShift = PageMath.Log2(pages.PageSize);
         if (isChecked)
         {
             _poisoned = new bool[size / pages.PageSize];
@@ -258,12 +260,12 @@ public sealed partial class NativeArena : IDisposable
     /// <exception cref="ArgumentException">The block would be larger than 2 GiB.</exception>
     public ArenaMemory Rent(ulong bytes, bool clear = false)
     {
-        if (bytes < Pages.PageSize && bytes <= SmallAllocator.MaxSize)
+        if (bytes < (1UL << _pageShift) && bytes <= SmallAllocator.MaxSize)
         {
             return Own(TakeSmallRental(Math.Max(1, bytes)), clear);
         }
 
-        int order = PageMath.OrderForPages(((bytes - 1) / Pages.PageSize) + 1);
+        int order = PageMath.OrderForPages(((bytes - 1) >> _pageShift) + 1);
         return order <= _cacheMaxOrder ? Own(TakeCachedRental(order), clear) : Rent(Request.ForBytes(bytes), clear);
     }
 
@@ -271,21 +273,23 @@ public sealed partial class NativeArena : IDisposable
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="ArgumentException">The block would be larger than 2 GiB.</exception>
     public bool TryRent(ulong bytes, [NotNullWhen(true)] out ArenaMemory? memory, bool clear = false) =>
-        TryRenting(() => Rent(bytes, clear), out memory);
+        TryRenting(static (arena, args) => arena.Rent(args.Bytes, args.Clear), (Bytes: bytes, Clear: clear), out memory);
 
     /// <summary>Rents like <see cref="Rent(Request, bool)"/>; false, with nothing rented, when the request cannot be served now.</summary>
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="ArgumentException">The request is invalid for the arena, or the block would be larger than 2 GiB.</exception>
     public bool TryRent(Request request, [NotNullWhen(true)] out ArenaMemory? memory, bool clear = false) =>
-        TryRenting(() => Rent(request, clear), out memory);
+        TryRenting(static (arena, args) => arena.Rent(args.Request, args.Clear), (Request: request, Clear: clear), out memory);
 
     // A failed rent changes nothing (every path gives back what it took before it throws), so the
-    // Try form is the throwing one with the one failure it reports turned into false.
-    private static bool TryRenting(Func<ArenaMemory> rent, [NotNullWhen(true)] out ArenaMemory? memory)
+    // Try form is the throwing one with the one failure it reports turned into false. The rent is
+    // a static lambda over its arguments: a cached delegate, so a successful TryRent allocates
+    // nothing but its owner, as Rent does.
+    private bool TryRenting<TArgs>(Func<NativeArena, TArgs, ArenaMemory> rent, TArgs args, [NotNullWhen(true)] out ArenaMemory? memory)
     {
         try
         {
-            memory = rent();
+            memory = rent(this, args);
             return true;
         }
         catch (AllocationFailedException)
