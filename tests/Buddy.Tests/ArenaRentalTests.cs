@@ -267,6 +267,81 @@ public sealed class ArenaRentalTests : IDisposable
         Assert.Equal(0UL, arena.Pages.AllocatedPages); // the return went straight back, not to a cache
     }
 
+    [Fact]
+    public void What_one_thread_returns_beyond_its_cache_another_rents_next_newest_first()
+    {
+        using NativeArena arena = NativeArena.Create(8 * MiB);
+        ArenaMemory[] rented = [.. Enumerable.Range(0, 100).Select(_ => arena.Rent(4096))];
+        ulong[] addresses = [.. rented.Select(r => r.Address)];
+        OnNewThread(() =>
+        {
+            foreach (IDisposable r in rented)
+            {
+                r.Dispose(); // the first 64 fill this thread's cache, the other 36 go to the depot
+            }
+        });
+
+        ulong[] next = [];
+        OnNewThread(() =>
+        {
+            ArenaMemory[] taken = [arena.Rent(4096), arena.Rent(4096), arena.Rent(4096)];
+            next = [.. taken.Select(r => r.Address)];
+            foreach (IDisposable r in taken)
+            {
+                r.Dispose();
+            }
+        });
+
+        Assert.Equal([addresses[99], addresses[98], addresses[97]], next); // the most recently returned first
+        Assert.Equal(0UL, Allocated(arena)); // draining empties the depot too
+        arena.Pages.Validate();
+    }
+
+    [Fact]
+    public void Disposing_the_arena_empties_the_depot_and_no_rental_joins_it_afterwards()
+    {
+        NativeArena arena = NativeArena.Create(8 * MiB);
+        ArenaMemory[] rented = [.. Enumerable.Range(0, 100).Select(_ => arena.Rent(4096))];
+        OnNewThread(() =>
+        {
+            foreach (IDisposable r in rented[..80])
+            {
+                r.Dispose(); // 64 in this thread's cache, 16 in the depot
+            }
+        });
+
+        arena.Dispose();
+        Assert.Equal(20UL, arena.Pages.AllocatedPages); // only the 20 live rentals
+        OnNewThread(() =>
+        {
+            foreach (IDisposable r in rented[80..])
+            {
+                r.Dispose(); // after Dispose a return goes straight back, to no cache and not to the depot
+            }
+        });
+
+        Assert.Equal(0UL, arena.Pages.AllocatedPages);
+    }
+
+    private static void OnNewThread(Action work)
+    {
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                work();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        Assert.Null(failure);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void RentAndDrop(NativeArena arena, int bytes, int count)
     {

@@ -44,15 +44,30 @@ public sealed partial class NativeArena
             cache.Hot.Gate.Exit();
         }
 
-        return Refill(cache, order);
+        return Refill(order);
     }
 
-    // Takes a batch (a quarter of the stack) from the allocator: one to rent, the rest onto the
+    // Refills an empty stack: the rentals other threads passed to the depot, newest first, or
+    // else a batch (a quarter of the stack) from the allocator; one to rent, the rest onto the
     // cache. Only the first may fail; the batch stops at the first block the allocator refuses.
-    private Rental Refill(RentalCache cache, int order)
+    private Rental Refill(int order)
     {
+        Span<int> shared = stackalloc int[Math.Max(1, RentalCache.High(order) / 4)];
+        int fromDepot = _depot.TakeNewest(order, shared);
+        if (fromDepot > 0)
+        {
+            for (int i = fromDepot - 1; i > 0; i--) // the older first, so that the newer are on top
+            {
+                CacheOrRelease(_rentals.At(shared[i]));
+            }
+
+            Interlocked.Increment(ref _uncachedRents);
+            return _rentals.At(shared[0]);
+        }
+
         Rental first = TakeRental(Request.ForOrder(order), order);
-        for (int i = 1; i < Math.Max(1, RentalCache.High(order) / 4); i++)
+        Interlocked.Increment(ref _uncachedRents);
+        for (int i = 1; i < shared.Length; i++)
         {
             if (!TryTakeRental(order, out Rental? more))
             {
@@ -66,44 +81,75 @@ public sealed partial class NativeArena
             }
         }
 
-        Interlocked.Increment(ref _uncachedRents);
         return first;
     }
 
+    private void CacheOrRelease(Rental rental)
+    {
+        if (!TryCache(rental))
+        {
+            Release(rental);
+        }
+    }
+
     // Pushes a ready rental onto the calling thread's cache; false when the arena is disposed or
-    // the cache is frozen; a full stack first gives its older half back to the allocator.
+    // the cache is frozen. When the stack is full the rental goes to the depot, for a thread that
+    // rents what this one returns; when the depot is full too, the stack's older half goes back
+    // to the allocator to make room.
     private bool TryCache(Rental rental)
     {
         RentalCache cache = CurrentCache();
-        for (int attempt = 0; attempt < 2; attempt++)
+        if (!EnterOpen(cache))
         {
-            if (!cache.Hot.Gate.TryEnter())
-            {
-                return false;
-            }
-
-            if (IsDisposed) // read inside the gate: Dispose retires first, then drains frozen caches
-            {
-                cache.Hot.Gate.Exit();
-                return false;
-            }
-
-            if (cache.TryPush(rental.Index, rental.Order))
-            {
-                cache.Hot.Gate.Exit();
-                return true;
-            }
-
-            Span<int> spill = cache.SpillBuffer.AsSpan(0, RentalCache.High(rental.Order) / 2);
-            int count = cache.TakeOldest(rental.Order, spill);
-            cache.Hot.Gate.Exit();
-            foreach (int old in spill[..count])
-            {
-                Release(_rentals.At(old));
-            }
+            return false;
         }
 
-        return false;
+        if (cache.TryPush(rental.Index, rental.Order))
+        {
+            cache.Hot.Gate.Exit();
+            return true;
+        }
+
+        cache.Hot.Gate.Exit();
+        int index = rental.Index;
+        if (_depot.Push(rental.Order, new ReadOnlySpan<int>(in index)) == 1)
+        {
+            return true;
+        }
+
+        if (!EnterOpen(cache))
+        {
+            return false;
+        }
+
+        Span<int> spill = cache.SpillBuffer.AsSpan(0, RentalCache.High(rental.Order) / 2);
+        int count = cache.TakeOldest(rental.Order, spill);
+        bool pushed = cache.TryPush(rental.Index, rental.Order);
+        cache.Hot.Gate.Exit();
+        foreach (int old in spill[..count])
+        {
+            Release(_rentals.At(old));
+        }
+
+        return pushed;
+    }
+
+    // Enters the cache's gate, unless it is frozen or the arena disposed (read inside the gate:
+    // Dispose retires first, then drains frozen caches).
+    private bool EnterOpen(RentalCache cache)
+    {
+        if (!cache.Hot.Gate.TryEnter())
+        {
+            return false;
+        }
+
+        if (IsDisposed)
+        {
+            cache.Hot.Gate.Exit();
+            return false;
+        }
+
+        return true;
     }
 
     // A rental holding a block for `request` (a reference on the mapping taken); throws when the
@@ -256,7 +302,7 @@ public sealed partial class NativeArena
     }
 
     /// <summary>
-    /// Gives every ready rental in the threads' caches back to the allocator, so that its free
+    /// Gives every ready rental in the threads' caches and in the arena's depot back to the allocator, so that its free
     /// pages count them (as <see cref="PageAllocator.DrainCaches"/> does for its per-CPU lists).
     /// Dispose does it too; threads keep renting meanwhile and refill their caches as they need.
     /// </summary>
@@ -267,22 +313,40 @@ public sealed partial class NativeArena
     {
         lock (_cachesLock)
         {
-            if (_caches.Length == 0)
+            if (_caches.Length > 0)
             {
-                return;
+                foreach (RentalCache cache in _caches)
+                {
+                    cache.Hot.Gate.Freeze();
+                }
+
+                Interlocked.MemoryBarrierProcessWide();
+                foreach (RentalCache cache in _caches)
+                {
+                    cache.Hot.Gate.WaitIdle();
+                    Empty(cache);
+                    cache.Hot.Gate.Thaw();
+                }
             }
 
-            foreach (RentalCache cache in _caches)
-            {
-                cache.Hot.Gate.Freeze();
-            }
+            EmptyDepot();
+        }
+    }
 
-            Interlocked.MemoryBarrierProcessWide();
-            foreach (RentalCache cache in _caches)
+    // Gives back every ready rental in the depot (threads may pass it more meanwhile, unless the
+    // arena is disposed).
+    private void EmptyDepot()
+    {
+        Span<int> taken = stackalloc int[RentalCache.High(0)];
+        for (int order = 0; order < RentalCache.Orders; order++)
+        {
+            int count;
+            while ((count = _depot.TakeNewest(order, taken)) > 0)
             {
-                cache.Hot.Gate.WaitIdle();
-                Empty(cache);
-                cache.Hot.Gate.Thaw();
+                foreach (int rental in taken[..count])
+                {
+                    Release(_rentals.At(rental));
+                }
             }
         }
     }

@@ -3,10 +3,11 @@
 // Memory<byte> (ArenaMemory), Span<byte> and, for interop, raw pointers. Rents below a page take a
 // small block of the kmalloc-style size classes (SmallAllocator); rents of up to 64 KiB go through
 // the calling thread's RentalCache, which keeps ready rentals so that a rent and its return take
-// no lock and allocate only the owner (see Rental, RentalCache, RentalRegistry).
+// no lock and allocate only the owner; a full cache passes returns to the arena's RentalDepot,
+// where an empty one refills first (see Rental, RentalCache, RentalDepot, RentalRegistry).
 //
 // Invariants:
-// - Every rental holding memory (rented, or ready in a cache; every movable rental) holds a
+// - Every rental holding memory (rented, or ready in a cache or the depot; every movable rental) holds a
 //   reference on the mapping (ArenaHandle), so Dispose stops new rents, empties the caches, and
 //   the memory is unmapped only when the last rental is returned: no use of a rental after the
 //   arena's disposal can fault.
@@ -42,6 +43,7 @@ public sealed partial class NativeArena : IDisposable
     private readonly int _cacheMaxOrder;                            // the largest order a RentalCache keeps, or -1
     private readonly int _pageShift;                                // log2 of the page size: a rent's size to pages is a shift, not a division
     private readonly RentalRegistry _rentals;
+    private readonly RentalDepot _depot;                            // ready rentals one thread's full cache passes to the others
     private readonly Lock _cachesLock = new();
     private RentalCache[] _caches = [];
     private long _uncachedRents;
@@ -62,6 +64,7 @@ public sealed partial class NativeArena : IDisposable
     {
         _handle = handle;
         _rentals = new RentalRegistry(this);
+        _depot = new RentalDepot(() => IsDisposed);
         Size = size;
         Pages = pages;
         _checked = isChecked;
