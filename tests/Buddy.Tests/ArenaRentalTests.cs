@@ -323,6 +323,53 @@ public sealed class ArenaRentalTests : IDisposable
         Assert.Equal(0UL, arena.Pages.AllocatedPages);
     }
 
+    [Fact]
+    public void Rents_racing_with_Dispose_lose_no_block_and_the_memory_is_unmapped_once_all_are_returned()
+    {
+        var random = new Random(1);
+        for (int trial = 0; trial < 40; trial++)
+        {
+            NativeArena arena = NativeArena.Create(256 * MiB);
+            var held = new List<ArenaMemory>[4];
+            using var start = new Barrier(held.Length + 1);
+            Thread[] renters = [.. Enumerable.Range(0, held.Length).Select(t => new Thread(() =>
+            {
+                held[t] = [];
+                start.SignalAndWait();
+                try
+                {
+                    for (int i = 0; i < 20_000; i++)
+                    {
+                        held[t].Add(arena.Rent(4096)); // every 16th refills a batch from the allocator
+                    }
+                }
+                catch (ObjectDisposedException)
+                {
+                    // the arena was disposed: this rent got nothing, the earlier ones stay usable
+                }
+            }))];
+            foreach (Thread renter in renters)
+            {
+                renter.Start();
+            }
+
+            start.SignalAndWait(TestContext.Current.CancellationToken);
+            Thread.SpinWait(random.Next(0, 200_000));
+            arena.Dispose();
+            foreach (Thread renter in renters)
+            {
+                renter.Join();
+            }
+
+            foreach (ArenaMemory rental in held.SelectMany(h => h))
+            {
+                ((IDisposable)rental).Dispose();
+            }
+
+            Assert.True(arena.Pages.AllocatedPages == 0 && arena.IsMemoryReleased, $"trial {trial}: {arena.Pages.AllocatedPages} pages still allocated, memory released: {arena.IsMemoryReleased}");
+        }
+    }
+
     private static void OnNewThread(Action work)
     {
         Exception? failure = null;

@@ -15,7 +15,7 @@
 //
 // Invariants:
 // - Only a sweep clears resident bits, one sweep runs at a time (_sweepLock), and it holds the
-//   allocator's lock from the check to the bit, so a chunk holding an allocated (or thread-cached)
+//   allocator's lock from the check to the bit, so a chunk holding an allocated (or thread-cached, or depot-held)
 //   block is never given back, and no block of a chunk being advised can be handed out meanwhile.
 // - A sweep holds a reference on the arena's mapping (ArenaHandle.TryAcquire): it never advises
 //   memory after the unmap; after the arena's Dispose no sweep starts.

@@ -186,7 +186,12 @@ public sealed partial class NativeArena
             return false;
         }
 
-        _handle.Acquire();
+        if (!_handle.TryAcquire()) // disposed since the check above: the batch ends, the rent it is for goes on
+        {
+            Pages.Free(block);
+            return false;
+        }
+
         rental = _rentals.TakeSpare();
         rental.Attach(block, order);
         return true;
@@ -333,20 +338,16 @@ public sealed partial class NativeArena
         }
     }
 
-    // Gives back every ready rental in the depot (threads may pass it more meanwhile, unless the
-    // arena is disposed).
+    // Gives back every ready rental in the depot: one take per order, as deep as the deepest stack
+    // (threads may pass it more meanwhile, unless the arena is disposed; a drain is a moment's).
     private void EmptyDepot()
     {
         Span<int> taken = stackalloc int[RentalCache.High(0)];
         for (int order = 0; order < RentalCache.Orders; order++)
         {
-            int count;
-            while ((count = _depot.TakeNewest(order, taken)) > 0)
+            foreach (int rental in taken[.._depot.TakeNewest(order, taken)])
             {
-                foreach (int rental in taken[..count])
-                {
-                    Release(_rentals.At(rental));
-                }
+                Release(_rentals.At(rental));
             }
         }
     }
