@@ -111,8 +111,7 @@ public sealed partial class NativeArena
         }
 
         cache.Hot.Gate.Exit();
-        int index = rental.Index;
-        if (_depot.Push(rental.Order, new ReadOnlySpan<int>(in index)) == 1)
+        if (_depot.TryPush(rental.Order, rental.Index))
         {
             return true;
         }

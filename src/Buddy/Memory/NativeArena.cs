@@ -64,7 +64,7 @@ public sealed partial class NativeArena : IDisposable
     {
         _handle = handle;
         _rentals = new RentalRegistry(this);
-        _depot = new RentalDepot(() => IsDisposed);
+        _depot = new RentalDepot(handle);
         Size = size;
         Pages = pages;
         _checked = isChecked;

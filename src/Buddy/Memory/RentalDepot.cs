@@ -12,8 +12,8 @@
 //   allocator counts its pages as allocated (as RentalCache's).
 // - A stack holds at most RentalCache.High(order) rentals: the depot keeps at most 256 KiB of
 //   blocks per order with 4 KiB pages.
-// - Nothing joins the depot once the arena is disposed: Push reads the arena's retirement inside
-//   the lock, and Dispose retires the arena before it empties the depot under the same lock.
+// - Nothing joins the depot once the arena is disposed: TryPush reads the arena's retirement
+//   inside the lock, and Dispose retires the arena before it empties the depot under the same lock.
 namespace Buddy.Memory;
 
 /// <summary>Ready rentals shared by an arena's threads, newest on top, one bounded stack per cached order.</summary>
@@ -23,47 +23,28 @@ internal sealed class RentalDepot
     private readonly Lock _lock = new();
     private readonly int[][] _stacks;
     private readonly int[] _counts = new int[RentalCache.Orders];
-    private readonly Func<bool> _retired;
+    private readonly ArenaHandle _arena;
 
-    /// <summary>Empty stacks for orders 0 to <see cref="RentalCache.MaxOrder"/>; <paramref name="retired"/> says whether the arena is disposed.</summary>
-    public RentalDepot(Func<bool> retired)
+    /// <summary>Empty stacks for orders 0 to <see cref="RentalCache.MaxOrder"/>, for the arena whose mapping is <paramref name="arena"/>.</summary>
+    public RentalDepot(ArenaHandle arena)
     {
-        _retired = retired;
+        _arena = arena;
         _stacks = [.. Enumerable.Range(0, RentalCache.Orders).Select(order => new int[RentalCache.High(order)])];
     }
 
-    /// <summary>Ready rentals held now (a snapshot while other threads run).</summary>
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _counts.Sum();
-            }
-        }
-    }
-
-    /// <summary>
-    /// Pushes the registry indexes of ready rentals of <paramref name="order"/>, oldest first, as far
-    /// as there is room and the arena is not disposed; returns how many it took (a prefix of
-    /// <paramref name="rentals"/>). The caller gives the rest back to the allocator.
-    /// </summary>
-    public int Push(int order, ReadOnlySpan<int> rentals)
+    /// <summary>Pushes the registry index of a ready rental of <paramref name="order"/>; false when the stack is full or the arena disposed (the caller gives it back to the allocator).</summary>
+    public bool TryPush(int order, int rental)
     {
         lock (_lock)
         {
-            if (_retired())
+            ref int count = ref _counts[order];
+            if (_arena.IsRetired || count == _stacks[order].Length)
             {
-                return 0;
+                return false;
             }
 
-            int[] stack = _stacks[order];
-            ref int count = ref _counts[order];
-            int taken = Math.Min(rentals.Length, stack.Length - count);
-            rentals[..taken].CopyTo(stack.AsSpan(count));
-            count += taken;
-            return taken;
+            _stacks[order][count++] = rental;
+            return true;
         }
     }
 
