@@ -324,6 +324,39 @@ public sealed class ArenaRentalTests : IDisposable
     }
 
     [Fact]
+    public void After_Dispose_a_thread_whose_cache_held_rentals_rents_nothing_and_returns_straight_to_the_allocator()
+    {
+        NativeArena arena = NativeArena.Create(8 * MiB);
+        ArenaMemory kept = arena.Rent(4096);
+        ((IDisposable)arena.Rent(4096)).Dispose(); // this thread's cache now holds ready rentals
+        Assert.True(arena.Pages.AllocatedPages > 2);
+
+        arena.Dispose();
+        Assert.Equal(1UL, arena.Pages.AllocatedPages); // the cache was emptied; only the kept rental
+        var refused = Assert.Throws<ObjectDisposedException>(() => arena.Rent(4096));
+        Assert.Contains("disposed", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(1UL, arena.Pages.AllocatedPages);
+
+        ((IDisposable)kept).Dispose(); // on the thread whose cache was open before: it stays shut
+        Assert.Equal(0UL, arena.Pages.AllocatedPages);
+        Assert.True(arena.IsMemoryReleased);
+    }
+
+    [Fact]
+    public void DrainCaches_empties_the_caches_and_leaves_them_open()
+    {
+        using NativeArena arena = NativeArena.Create(8 * MiB);
+        ((IDisposable)arena.Rent(4096)).Dispose();
+        arena.DrainCaches();
+        Assert.Equal(0UL, arena.Pages.AllocatedPages);
+
+        ((IDisposable)arena.Rent(4096)).Dispose();
+        Assert.True(arena.Pages.AllocatedPages > 0); // the return went to the cache again, with its refill batch
+        arena.DrainCaches();
+        Assert.Equal(0UL, arena.Pages.AllocatedPages);
+    }
+
+    [Fact]
     public void Rents_racing_with_Dispose_lose_no_block_and_the_memory_is_unmapped_once_all_are_returned()
     {
         var random = new Random(1);

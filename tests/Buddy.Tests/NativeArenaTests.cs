@@ -186,6 +186,28 @@ public class CheckedArenaTests
     }
 
     [Fact]
+    public void In_the_checked_mode_a_pinned_rental_disposed_goes_back_at_its_last_unpin_and_a_second_dispose_is_reported()
+    {
+        using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions { Checked = true });
+        ArenaMemory m = arena.Rent(4 * KiB);
+        MemoryHandle first = m.Pin();
+        MemoryHandle second = m.Pin();
+        ((IDisposable)m).Dispose();
+        Assert.True(m.IsDisposed);
+        Assert.Equal(2, m.PinCount);
+        Assert.Equal(4 * KiB, (ulong)m.Length); // still its memory while pinned
+        first.Dispose();
+        Assert.Equal(1UL, arena.Pages.AllocatedPages);
+        second.Dispose(); // the last pin gives the block back
+        Assert.Equal(0UL, arena.Pages.AllocatedPages);
+        Assert.Equal("a returned arena rental", m.ToString());
+        Assert.Throws<ObjectDisposedException>(() => m.Length);
+        var ex = Assert.Throws<InvalidOperationException>(() => ((IDisposable)m).Dispose());
+        Assert.Contains("returned twice", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(m.Unpin); // no pin left to release
+    }
+
+    [Fact]
     public void Movable_rentals_keep_their_bytes_when_compaction_moves_them_and_a_pinned_one_stays()
     {
         using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions

@@ -1,7 +1,7 @@
 // ArenaMemory: the owner of one arena rental, as a MemoryManager<byte>. Every rent makes a new one
 // over a reused Rental (the memory, a reference to this owner, a state word); it is the only
 // managed allocation of a rent. One state word here holds the owner's Dispose flag and the pin
-// count, changed only by compare-and-swap, so that:
+// count (and, fixed at the rent, whether the arena is checked), changed only by compare-and-swap, so that:
 // - Pin is refused once disposed; Unpin without a Pin throws and leaves the count at zero;
 // - the block goes back exactly once, when the state first becomes "disposed, no pins" — at
 //   Dispose, or at the last Unpin after it — so a pinned block is never rented again under a pin;
@@ -27,17 +27,19 @@ namespace Buddy.Memory;
 public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
 {
     private const int DisposedFlag = 1 << 30;
-    private const int PinMask = DisposedFlag - 1;
+    private const int CheckedFlag = 1 << 29; // the arena's checked mode, kept here so that Dispose need not reach the arena to ask
+    private const int PinMask = CheckedFlag - 1;
 
     // Two fields (32 bytes with the object header): a rent's only allocation, kept small. The
     // memory's address and length are the rental's, read only after this owner's own state says
     // the rental is still its: a disposed owner throws before it looks.
     private readonly Rental _rental;
-    private int _state; // DisposedFlag | pins
+    private int _state; // DisposedFlag | CheckedFlag | pins
 
-    internal ArenaMemory(Rental rental)
+    internal ArenaMemory(Rental rental, bool isChecked)
     {
         _rental = rental;
+        _state = isChecked ? CheckedFlag : 0;
         rental.Begin(this);
     }
 
@@ -141,7 +143,7 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
         }
         while (Interlocked.CompareExchange(ref _state, state - 1, state) != state);
 
-        if (state - 1 == DisposedFlag)
+        if (((state - 1) & ~CheckedFlag) == DisposedFlag)
         {
             _rental.Arena.Return(this); // the owner disposed it while pinned: the last pin gives the block back
         }
@@ -160,7 +162,7 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
             state = Volatile.Read(ref _state);
             if ((state & DisposedFlag) != 0)
             {
-                if (_rental.Arena.IsChecked)
+                if ((state & CheckedFlag) != 0)
                 {
                     _rental.Arena.DoubleReturn(this); // the checked mode reports what the normal mode forgives
                 }
@@ -170,12 +172,12 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
         }
         while (Interlocked.CompareExchange(ref _state, state | DisposedFlag, state) != state);
 
-        if (_rental.Arena.IsChecked)
+        if ((state & CheckedFlag) != 0)
         {
             _rental.Arena.NoteReturn(this); // the stack trace a double return reports (kept beside, not in, the owner)
         }
 
-        if (state == 0)
+        if ((state & PinMask) == 0)
         {
             _rental.Arena.Return(this); // not pinned: the block goes back now
         }
@@ -187,7 +189,7 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
         : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_rental.Length} bytes at 0x{_rental.Address:x}");
 
     // Disposed with no pin left: the rental has ended and its memory may be someone else's.
-    private bool IsReturned => Volatile.Read(ref _state) == DisposedFlag;
+    private bool IsReturned => (Volatile.Read(ref _state) & ~CheckedFlag) == DisposedFlag;
 
     private void ThrowIfReturned() => ObjectDisposedException.ThrowIf(IsReturned, this);
 }

@@ -58,14 +58,19 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         return _arena.Rent((ulong)Math.Max(1, CheckSize(minBufferSize)));
     }
 
-    // -1 means the default size; anything else must lie from 0 to MaxBufferSize.
+    // -1 means the default size; anything else must lie from 0 to MaxBufferSize (the throw is out
+    // of line: its message's interpolation would otherwise cost every rent a zeroed local).
     private int CheckSize(int minBufferSize) => minBufferSize switch
     {
         -1 => DefaultBufferSize,
-        < 0 => throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize, $"minBufferSize must be -1 or from 0 to {MaxBufferSize}."),
-        _ when minBufferSize > MaxBufferSize => throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize, $"minBufferSize must be -1 or from 0 to {MaxBufferSize}."),
-        _ => minBufferSize,
+        >= 0 when minBufferSize <= MaxBufferSize => minBufferSize,
+        _ => ThrowBadSize(minBufferSize),
     };
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private int ThrowBadSize(int minBufferSize) =>
+        throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize, $"minBufferSize must be -1 or from 0 to {MaxBufferSize}.");
 
     /// <summary>Rents like <see cref="Rent"/>; false, with nothing rented, when the arena cannot serve it now (its maximum is in use).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minBufferSize"/> is below -1 or above <see cref="MaxBufferSize"/>.</exception>

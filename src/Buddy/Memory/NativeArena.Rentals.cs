@@ -3,6 +3,7 @@
 // refilled from and spilled to the allocator in batches; larger ones and requests with constraints
 // go to the allocator directly; rents below a page come from the SmallAllocator. A rental whose
 // owner was dropped is reclaimed here too (Abandoned). Caches drain into the allocator on demand.
+using System.Runtime.CompilerServices;
 using static System.FormattableString;
 
 namespace Buddy.Memory;
@@ -17,7 +18,7 @@ public sealed partial class NativeArena
             rental.RentedAt = Environment.StackTrace;
         }
 
-        var memory = new ArenaMemory(rental);
+        var memory = new ArenaMemory(rental, _checked);
         if (clear)
         {
             memory.GetSpan().Clear();
@@ -27,9 +28,10 @@ public sealed partial class NativeArena
     }
 
     // A ready rental of `order` from the calling thread's cache, refilling it in a batch when empty.
+    // (After Dispose every cache is frozen: the rent goes to Refill, which throws
+    // ObjectDisposedException.)
     private Rental TakeCachedRental(int order)
     {
-        ObjectDisposedException.ThrowIf(IsDisposed, this);
         RentalCache cache = CurrentCache();
         if (cache.Hot.Gate.TryEnter())
         {
@@ -93,30 +95,33 @@ public sealed partial class NativeArena
     }
 
     // Pushes a ready rental onto the calling thread's cache; false when the arena is disposed or
-    // the cache is frozen. When the stack is full the rental goes to the depot, for a thread that
-    // rents what this one returns; when the depot is full too, the stack's older half goes back
-    // to the allocator to make room.
+    // the cache is frozen. A full stack takes the slow path (TryCacheInFull).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryCache(Rental rental)
     {
         RentalCache cache = CurrentCache();
-        if (!EnterOpen(cache))
+        if (!cache.Hot.Gate.TryEnter())
         {
             return false;
         }
 
-        if (cache.TryPush(rental.Index, rental.Order))
-        {
-            cache.Hot.Gate.Exit();
-            return true;
-        }
-
+        bool pushed = cache.TryPush(rental.Index, rental.Order);
         cache.Hot.Gate.Exit();
+        return pushed || TryCacheInFull(cache, rental);
+    }
+
+    // The stack is full: the rental goes to the depot, for a thread that rents what this one
+    // returns; when the depot is full too, the stack's older half goes back to the allocator to
+    // make room.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryCacheInFull(RentalCache cache, Rental rental)
+    {
         if (_depot.TryPush(rental.Order, rental.Index))
         {
             return true;
         }
 
-        if (!EnterOpen(cache))
+        if (!cache.Hot.Gate.TryEnter())
         {
             return false;
         }
@@ -131,24 +136,6 @@ public sealed partial class NativeArena
         }
 
         return pushed;
-    }
-
-    // Enters the cache's gate, unless it is frozen or the arena disposed (read inside the gate:
-    // Dispose retires first, then drains frozen caches).
-    private bool EnterOpen(RentalCache cache)
-    {
-        if (!cache.Hot.Gate.TryEnter())
-        {
-            return false;
-        }
-
-        if (IsDisposed)
-        {
-            cache.Hot.Gate.Exit();
-            return false;
-        }
-
-        return true;
     }
 
     // A rental holding a block for `request` (a reference on the mapping taken); throws when the
@@ -293,6 +280,11 @@ public sealed partial class NativeArena
         var fresh = new RentalCache(_id);
         lock (_cachesLock)
         {
+            if (IsDisposed)
+            {
+                fresh.Hot.Gate.Freeze(); // as Dispose left every other cache: nothing joins a cache after it
+            }
+
             foreach (RentalCache ended in Array.FindAll(_caches, c => !c.Owner.IsAlive))
             {
                 Empty(ended); // its thread has ended: no one is inside it
@@ -329,7 +321,10 @@ public sealed partial class NativeArena
                 {
                     cache.Hot.Gate.WaitIdle();
                     Empty(cache);
-                    cache.Hot.Gate.Thaw();
+                    if (!IsDisposed)
+                    {
+                        cache.Hot.Gate.Thaw(); // after Dispose (which retires first) the caches stay frozen: rents and returns pass them by
+                    }
                 }
             }
 

@@ -13,7 +13,8 @@
 //   arena's disposal can fault.
 // - A rental ends once: by its owner's Dispose (or last Unpin), or by the sweep after the GC found
 //   its owner unreachable; either way its memory goes back to a cache or to the allocator.
-// - Caches are frozen (CacheGate) only under _cachesLock; the checked mode uses no cache.
+// - Caches are frozen (CacheGate) only under _cachesLock, and after Dispose they stay frozen, so
+//   the fast paths need not ask whether the arena was disposed; the checked mode uses no cache.
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;

@@ -85,13 +85,14 @@ internal sealed class RentalCache
     public int TryPop(int order)
     {
         ref int count = ref Hot.Counts[order];
-        if (count == 0)
+        int top = count - 1; // one load: reading the count back after the store would wait on it
+        if (top < 0)
         {
             return -1;
         }
 
-        count--;
-        return Stacks[Start(order) + count];
+        count = top;
+        return Stacks[Start(order) + top];
     }
 
     /// <summary>Owner only, inside the gate: pushes the registry index of a ready rental; false when the stack is full.</summary>
@@ -99,13 +100,14 @@ internal sealed class RentalCache
     public bool TryPush(int rental, int order)
     {
         ref int count = ref Hot.Counts[order];
-        if (count >= High(order))
+        int depth = count;
+        if (depth >= High(order))
         {
             return false;
         }
 
-        Stacks[Start(order) + count] = rental;
-        count++;
+        Stacks[Start(order) + depth] = rental;
+        count = depth + 1;
         return true;
     }
 
