@@ -31,7 +31,7 @@ internal static class PairRatio
     public static void RunPool(TextWriter output)
     {
         using NativeArena arena = NativeArena.Create(64 * MiB);
-        Compare(output, "4 KiB rent+dispose: BuddyMemoryPool", n => Workloads.PoolPairs(arena.Pool, 4096, n), "MemoryPool<byte>.Shared", n => Workloads.PoolPairs(MemoryPool<byte>.Shared, 4096, n));
+        Compare(output, "4 KiB rent+dispose: BuddyMemoryPool", n => Workloads.PoolPairs(arena.Pool, 4096, n), "MemoryPool<byte>.Shared", n => Workloads.SharedPoolPairs(4096, n));
     }
 
     private static void Compare(TextWriter output, string name, Action<int> buddy, string baseline, Action<int> pool)

@@ -60,7 +60,7 @@ public class PoolBenchmarks
 
     /// <summary>4 KiB rent+dispose through MemoryPool&lt;byte&gt;.Shared: the baseline.</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = Ops), BenchmarkCategory(Pair4K)]
-    public void Shared4K() => Workloads.PoolPairs(MemoryPool<byte>.Shared, 4096, Ops);
+    public void Shared4K() => Workloads.SharedPoolPairs(4096, Ops);
 
     /// <summary>4 KiB rent+dispose through BuddyMemoryPool, arena with thread caches.</summary>
     [Benchmark(OperationsPerInvoke = Ops), BenchmarkCategory(Pair4K)]
@@ -76,7 +76,7 @@ public class PoolBenchmarks
 
     /// <summary>64 KiB rent+dispose through MemoryPool&lt;byte&gt;.Shared: the baseline.</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = Ops), BenchmarkCategory(Pair64K)]
-    public void Shared64K() => Workloads.PoolPairs(MemoryPool<byte>.Shared, 65536, Ops);
+    public void Shared64K() => Workloads.SharedPoolPairs(65536, Ops);
 
     /// <summary>64 KiB rent+dispose through BuddyMemoryPool, arena with thread caches.</summary>
     [Benchmark(OperationsPerInvoke = Ops), BenchmarkCategory(Pair64K)]

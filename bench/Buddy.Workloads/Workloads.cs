@@ -145,6 +145,21 @@ public static class Workloads
         }
     }
 
+    /// <summary>
+    /// <paramref name="count"/> rent+dispose pairs of <paramref name="size"/> bytes through
+    /// <see cref="MemoryPool{T}.Shared"/>: the same loop as <see cref="PoolPairs(MemoryPool{byte}, int, int)"/>,
+    /// kept apart so that in a process timing both, the JIT's profile of each loop sees one pool
+    /// type and devirtualizes its calls, as BenchmarkDotNet's process per benchmark does.
+    /// </summary>
+    public static void SharedPoolPairs(int size, int count)
+    {
+        MemoryPool<byte> pool = MemoryPool<byte>.Shared;
+        for (int i = 0; i < count; i++)
+        {
+            pool.Rent(size).Dispose();
+        }
+    }
+
     /// <summary>The smallest write of <see cref="PipeThroughput"/>: 4 KiB.</summary>
     public const int MinPipeWrite = 4096;
 

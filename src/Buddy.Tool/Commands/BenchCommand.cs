@@ -194,11 +194,11 @@ internal static class BenchCommand
     {
         set.Add(Pool4K, PoolCached, n => Workloads.PoolPairs(arena.Pool, 4096, n));
         set.Add(Pool4K, PoolPlain, n => Workloads.PoolPairs(plainArena.Pool, 4096, n), count: set.UncachedOps);
-        set.Add(Pool4K, SharedPool, n => Workloads.PoolPairs(MemoryPool<byte>.Shared, 4096, n));
+        set.Add(Pool4K, SharedPool, n => Workloads.SharedPoolPairs(4096, n));
         set.Add(Pool4K, SharedArrays, n => Workloads.ArrayPoolPairs(4096, n));
         set.Add(Pool64K, PoolCached, n => Workloads.PoolPairs(arena.Pool, 65536, n), count: set.UncachedOps);
         set.Add(Pool64K, PoolPlain, n => Workloads.PoolPairs(plainArena.Pool, 65536, n), count: set.UncachedOps);
-        set.Add(Pool64K, SharedPool, n => Workloads.PoolPairs(MemoryPool<byte>.Shared, 65536, n));
+        set.Add(Pool64K, SharedPool, n => Workloads.SharedPoolPairs(65536, n));
         set.Add(Pool64K, SharedArrays, n => Workloads.ArrayPoolPairs(65536, n));
         int pipeMiB = 1024 / scale;
         void AddPipe(string who, MemoryPool<byte> pool) =>
