@@ -34,7 +34,16 @@ public sealed class ArenaRentalTests : IDisposable
             ("BuddyMemoryPool.Rent", () => _arena.Pool.Rent(4096)),
             ("BuddyMemoryPool.TryRent", () => _arena.Pool.TryRent(4096, out IMemoryOwner<byte>? m) ? m : null),
         ];
+        int owner = 3 * IntPtr.Size; // the object header, the method table and the owner's one field, the rental
+        long shared = AllocatedPerRent(() => MemoryPool<byte>.Shared.Rent(4096));
+        Assert.Equal(owner, shared); // MemoryPool<byte>.Shared's owner: one field, its array
         foreach ((string name, Func<IDisposable?> rent) in ways)
+        {
+            long perRent = AllocatedPerRent(rent);
+            Assert.True(perRent == owner, $"{name} allocated {perRent} bytes per rent; the owner alone is {owner}, as MemoryPool<byte>.Shared's");
+        }
+
+        long AllocatedPerRent(Func<IDisposable?> rent)
         {
             for (int i = 0; i < 100; i++)
             {
@@ -44,12 +53,11 @@ public sealed class ArenaRentalTests : IDisposable
             long before = GC.GetAllocatedBytesForCurrentThread();
             for (int i = 0; i < Rents; i++)
             {
-                IDisposable owner = rent() ?? throw new InvalidOperationException($"{name} failed");
-                owner.Dispose();
+                IDisposable rented = rent() ?? throw new InvalidOperationException("the rent failed");
+                rented.Dispose();
             }
 
-            long perRent = (GC.GetAllocatedBytesForCurrentThread() - before) / Rents;
-            Assert.True(perRent == 32, $"{name} allocated {perRent} bytes per rent; the owner alone is 32");
+            return (GC.GetAllocatedBytesForCurrentThread() - before) / Rents;
         }
     }
 
@@ -177,6 +185,57 @@ public sealed class ArenaRentalTests : IDisposable
         Assert.Contains(nameof(RentAndDrop), rentedAt, StringComparison.Ordinal);
         Assert.Empty(arena.GetLiveRentals());
         Assert.Equal(0UL, arena.Pages.AllocatedPages);
+    }
+
+    [Fact]
+    public void An_owner_resurrected_by_a_finalizer_after_the_sweep_reclaimed_its_rental_cannot_end_the_next_rental()
+    {
+        // The owner's only referrer is an object with a finalizer that disposes it: the collection
+        // clears the rental's weak handle (the owner is unreachable but for the finalizer), the
+        // sweep reclaims the rental, a new rent reuses that Rental, and then the finalizer runs.
+        using NativeArena arena = NativeArena.Create(8 * MiB);
+        using var release = new ManualResetEventSlim();
+        DisposingHolder.RentAndKeep(arena, release);
+        GC.Collect();
+        GC.WaitForPendingFinalizers(); // the sweep demotes the owner to the rental's weak handle
+        DisposingHolder.Keep = null;
+        try
+        {
+            GC.Collect(); // the holder's finalizer waits for `release`; the owner is unreachable but for it
+            arena.ReclaimAbandoned(); // (or the sweep after that collection did it already)
+            Assert.Equal(1, arena.AbandonedRentals);
+            ArenaMemory next = arena.Rent(Request.ForOrder(0)); // the reclaimed Rental, reused
+            release.Set();
+            GC.WaitForPendingFinalizers(); // the resurrected owner's Dispose: refused, as a stale owner's
+
+            Assert.False(next.IsDisposed);
+            Assert.Equal(1UL, arena.Pages.AllocatedPages); // next's block is still next's
+            ArenaMemory after = arena.Rent(Request.ForOrder(0));
+            Assert.NotEqual(next.Address, after.Address);
+            ((IDisposable)after).Dispose();
+            ((IDisposable)next).Dispose();
+            Assert.Equal(0UL, arena.Pages.AllocatedPages);
+        }
+        finally
+        {
+            release.Set();
+        }
+    }
+
+    private sealed class DisposingHolder(ArenaMemory memory, ManualResetEventSlim release)
+    {
+        public static DisposingHolder? Keep;
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void RentAndKeep(NativeArena arena, ManualResetEventSlim release) => Keep = new(arena.Rent(Request.ForOrder(0)), release);
+
+        ~DisposingHolder()
+        {
+            if (release.Wait(TimeSpan.FromSeconds(30)))
+            {
+                ((IDisposable)memory).Dispose();
+            }
+        }
     }
 
     [Fact]

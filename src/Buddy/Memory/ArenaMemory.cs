@@ -1,17 +1,21 @@
 // ArenaMemory: the owner of one arena rental, as a MemoryManager<byte>. Every rent makes a new one
-// over a reused Rental (the memory, a reference to this owner, a state word); it is the only
-// managed allocation of a rent. One state word here holds the owner's Dispose flag and the pin
-// count (and, fixed at the rent, whether the arena is checked), changed only by compare-and-swap, so that:
-// - Pin is refused once disposed; Unpin without a Pin throws and leaves the count at zero;
-// - the block goes back exactly once, when the state first becomes "disposed, no pins" — at
-//   Dispose, or at the last Unpin after it — so a pinned block is never rented again under a pin;
+// over a reused Rental; it is the only managed allocation of a rent, and it holds nothing but the
+// rental (24 bytes, as MemoryPool<byte>.Shared's owner). Everything about the rental — the memory,
+// the Dispose flag, the pin count — is in the Rental, whose state word carries a sequence that
+// moves on at every rent and every end; this owner holds the rental only while the state is rented
+// and the rental's owner reference is this object (Rental.IsHeldBy). So:
+// - an ArenaMemory is never reused for another rental, and once its rental ended (by its Dispose,
+//   its last Unpin after it, or the sweep) it never holds it again: a stale owner — and any
+//   Memory<byte> or pin taken from it — cannot reach the memory of a later rental, nor end it;
+// - Dispose, Pin and Unpin change the rental's state only by compare-and-swap from a state this
+//   owner held, so the block goes back exactly once, when the state first becomes "disposed, no
+//   pins" — at Dispose, or at the last Unpin after it — and a pinned block is never rented again
+//   under a pin; Pin is refused once disposed; Unpin without a Pin throws and changes nothing;
 // - after Dispose every access throws ObjectDisposedException. A second Dispose is a no-op, as
-//   IDisposable wants (the checked mode reports it); an ArenaMemory is never reused for another
-//   rental, so no stale owner — and no Memory<byte> or pin taken from it — can reach the memory
-//   of a later rental, nor Dispose it.
+//   IDisposable wants (the checked mode reports it).
 // An owner dropped without Dispose is found by the arena's sweep after a garbage collection, and
-// its memory goes back (NativeArena.AbandonedRentals counts it). The rental holds a reference on
-// the arena's mapping (ArenaHandle) until its memory goes back.
+// its memory goes back (NativeArena.AbandonedRentals counts it); an owner resurrected by a
+// finalizer after that finds its rental ended and is refused like any stale owner.
 using System.Buffers;
 
 namespace Buddy.Memory;
@@ -26,27 +30,14 @@ namespace Buddy.Memory;
 /// </remarks>
 public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
 {
-    private const int DisposedFlag = 1 << 30;
-    private const int CheckedFlag = 1 << 29; // the arena's checked mode, kept here so that Dispose need not reach the arena to ask
-    private const int PinMask = CheckedFlag - 1;
-
-    // Two fields (32 bytes with the object header): a rent's only allocation, kept small. The
-    // memory's address and length are the rental's, read only after this owner's own state says
-    // the rental is still its: a disposed owner throws before it looks.
+    // One field: the object is 24 bytes with its header, a rent's only allocation.
     private readonly Rental _rental;
-    private int _state; // DisposedFlag | CheckedFlag | pins
 
-    internal ArenaMemory(Rental rental, bool isChecked)
+    internal ArenaMemory(Rental rental)
     {
         _rental = rental;
-        _state = isChecked ? CheckedFlag : 0;
         rental.Begin(this);
     }
-
-    /// <summary>The rental this owner holds.</summary>
-    internal Rental Rental => _rental;
-
-
 
     /// <summary>The page block behind this memory (its real address and size); empty (<see cref="Block.IsEmpty"/>) for a rental below a page, which is a small block of the arena's size classes.</summary>
     /// <exception cref="ObjectDisposedException">The rental is over (disposed, and unpinned): its block may be someone else's now.</exception>
@@ -82,10 +73,24 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
     }
 
     /// <summary>Pins taken and not yet released.</summary>
-    public int PinCount => Volatile.Read(ref _state) & PinMask;
+    public int PinCount
+    {
+        get
+        {
+            long state = Volatile.Read(ref _rental.State);
+            return _rental.IsHeldBy(this, state) ? Rental.Pins(state) : 0;
+        }
+    }
 
     /// <summary>Whether the owner disposed it (the block goes back then, or at the last unpin).</summary>
-    public bool IsDisposed => (Volatile.Read(ref _state) & DisposedFlag) != 0;
+    public bool IsDisposed
+    {
+        get
+        {
+            long state = Volatile.Read(ref _rental.State);
+            return !_rental.IsHeldBy(this, state) || (state & Rental.Disposed) != 0;
+        }
+    }
 
     /// <summary>The raw address of the first byte, for interop; valid only until disposal (or until the last pin after it).</summary>
     /// <exception cref="ObjectDisposedException">The memory was given back.</exception>
@@ -107,45 +112,49 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="elementIndex"/> is not from 0 to <see cref="Length"/>.</exception>
     public override MemoryHandle Pin(int elementIndex = 0)
     {
-        ObjectDisposedException.ThrowIf(IsDisposed, this);
-        if ((uint)elementIndex > (uint)Length)
-        {
-            throw new ArgumentOutOfRangeException(nameof(elementIndex), elementIndex, $"elementIndex must be from 0 to {Length}.");
-        }
-
-        int state;
+        Rental rental = _rental;
+        long state;
         do
         {
-            state = Volatile.Read(ref _state);
-            ObjectDisposedException.ThrowIf((state & DisposedFlag) != 0, this);
-            if ((state & PinMask) == PinMask)
+            state = Volatile.Read(ref rental.State);
+            ObjectDisposedException.ThrowIf(!rental.IsHeldBy(this, state) || (state & Rental.Disposed) != 0, this);
+            if ((uint)elementIndex > (uint)rental.Length)
             {
-                throw new InvalidOperationException($"The arena memory {this} has {PinMask} pins, the most it can count.");
+                throw new ArgumentOutOfRangeException(nameof(elementIndex), elementIndex, $"elementIndex must be from 0 to {rental.Length}.");
+            }
+
+            if (Rental.Pins(state) == Rental.MaxPins)
+            {
+                throw new InvalidOperationException($"The arena memory {this} has {Rental.MaxPins} pins, the most it can count.");
             }
         }
-        while (Interlocked.CompareExchange(ref _state, state + 1, state) != state);
+        while (Interlocked.CompareExchange(ref rental.State, state + Rental.PinUnit, state) != state);
 
-        return new MemoryHandle((byte*)_rental.Address + elementIndex, default, this);
+        return new MemoryHandle((byte*)rental.Address + elementIndex, default, this);
     }
 
     /// <inheritdoc/>
     /// <exception cref="InvalidOperationException">No pin is held: an Unpin without a Pin (the count stays 0).</exception>
     public override void Unpin()
     {
-        int state;
+        Rental rental = _rental;
+        long state;
+        long next;
         do
         {
-            state = Volatile.Read(ref _state);
-            if ((state & PinMask) == 0)
+            state = Volatile.Read(ref rental.State);
+            if (!rental.IsHeldBy(this, state) || Rental.Pins(state) == 0)
             {
                 throw new InvalidOperationException($"Unpin without a matching Pin: the arena memory {this} is not pinned.");
             }
-        }
-        while (Interlocked.CompareExchange(ref _state, state - 1, state) != state);
 
-        if (((state - 1) & ~CheckedFlag) == DisposedFlag)
+            next = Rental.Pins(state) == 1 && (state & Rental.Disposed) != 0 ? Rental.Ended(state) : state - Rental.PinUnit;
+        }
+        while (Interlocked.CompareExchange(ref rental.State, next, state) != state);
+
+        if ((next & Rental.Rented) == 0)
         {
-            _rental.Arena.Return(this); // the owner disposed it while pinned: the last pin gives the block back
+            rental.Arena.Return(rental); // the owner disposed it while pinned: the last pin gives the block back
         }
     }
 
@@ -156,30 +165,51 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
-        int state;
+        // The usual case first, small enough to inline: held by this owner, no pin, not checked.
+        Rental rental = _rental;
+        long state = Volatile.Read(ref rental.State);
+        if ((state & Rental.OwnerBits) == Rental.Rented && !rental.IsChecked && ReferenceEquals(Volatile.Read(ref rental.Strong), this)
+            && Interlocked.CompareExchange(ref rental.State, Rental.Ended(state), state) == state)
+        {
+            rental.Arena.Return(rental);
+            return;
+        }
+
+        DisposeSlowly();
+    }
+
+    // Dispose of a pinned, demoted or checked rental, or a second Dispose, or after a race.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void DisposeSlowly()
+    {
+        Rental rental = _rental;
+        long state;
+        long next;
         do
         {
-            state = Volatile.Read(ref _state);
-            if ((state & DisposedFlag) != 0)
+            state = Volatile.Read(ref rental.State);
+            if (!rental.IsHeldBy(this, state) || (state & Rental.Disposed) != 0)
             {
-                if ((state & CheckedFlag) != 0)
+                if (rental.IsChecked)
                 {
-                    _rental.Arena.DoubleReturn(this); // the checked mode reports what the normal mode forgives
+                    rental.Arena.DoubleReturn(this); // the checked mode reports what the normal mode forgives
                 }
 
                 return;
             }
-        }
-        while (Interlocked.CompareExchange(ref _state, state | DisposedFlag, state) != state);
 
-        if ((state & CheckedFlag) != 0)
+            next = Rental.Pins(state) == 0 ? Rental.Ended(state) : state | Rental.Disposed;
+        }
+        while (Interlocked.CompareExchange(ref rental.State, next, state) != state);
+
+        if (rental.IsChecked)
         {
-            _rental.Arena.NoteReturn(this); // the stack trace a double return reports (kept beside, not in, the owner)
+            rental.Arena.NoteReturn(this); // the stack trace a double return reports (kept beside, not in, the owner)
         }
 
-        if ((state & PinMask) == 0)
+        if ((next & Rental.Rented) == 0)
         {
-            _rental.Arena.Return(this); // not pinned: the block goes back now
+            rental.Arena.Return(rental); // not pinned: the block goes back now
         }
     }
 
@@ -188,8 +218,8 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
         ? "a returned arena rental"
         : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_rental.Length} bytes at 0x{_rental.Address:x}");
 
-    // Disposed with no pin left: the rental has ended and its memory may be someone else's.
-    private bool IsReturned => (Volatile.Read(ref _state) & ~CheckedFlag) == DisposedFlag;
+    // The rental has ended (disposed with no pin left, or reclaimed) and its memory may be someone else's.
+    private bool IsReturned => !_rental.IsHeldBy(this, Volatile.Read(ref _rental.State));
 
     private void ThrowIfReturned() => ObjectDisposedException.ThrowIf(IsReturned, this);
 }

@@ -18,7 +18,7 @@ public sealed partial class NativeArena
             rental.RentedAt = Environment.StackTrace;
         }
 
-        var memory = new ArenaMemory(rental, _checked);
+        var memory = new ArenaMemory(rental);
         if (clear)
         {
             memory.GetSpan().Clear();

@@ -332,7 +332,7 @@ public sealed partial class NativeArena : IDisposable
         foreach (Rental rental in _rentals.All())
         {
             long state = Volatile.Read(ref rental.State);
-            if ((state & 1) != 0 && rental.OwnerIsGone(state) && rental.TryReclaim(state))
+            if ((state & Rental.Rented) != 0 && rental.OwnerIsGone(state) && rental.TryReclaim(state))
             {
                 Abandoned(rental);
                 reclaimed++;
@@ -459,18 +459,17 @@ public sealed partial class NativeArena : IDisposable
         }
     }
 
-    // The owner's end of a rental (its Dispose, or its last Unpin after Dispose): the memory goes
-    // to the calling thread's cache when it has room, else back to the allocator.
-    internal void Return(ArenaMemory memory)
+    // After the owner swapped in the end of its rental (its Dispose, or its last Unpin after
+    // Dispose): the memory goes to the calling thread's cache when it has room, else back to the
+    // allocator. No one else can reach the rental now (the sweep sees it ended).
+    internal void Return(Rental rental)
     {
-        Rental rental = memory.Rental;
         if (_checked)
         {
             PoisonReturned(rental);
         }
 
-        rental.End();
-        GC.KeepAlive(memory); // reachable until the rental ended: the sweep cannot reclaim it twice
+        rental.ForgetOwner();
         if (rental.Order < 0 || !TryCache(rental))
         {
             Release(rental);

@@ -1,28 +1,33 @@
 // Rental: the reusable bookkeeping of one arena rental. It holds the memory a rental covers (a
-// page block, or a small block of the arena's size classes), a weak handle on the ArenaMemory that
+// page block, or a small block of the arena's size classes), a reference to the ArenaMemory that
 // currently owns it, and a state word. A rent allocates only its owner (an ArenaMemory, new for
-// every rental and never reused, so a disposed owner stays disposed and cannot reach the memory
-// of whoever rents next); everything else here is reused, which keeps a rent cheap and lets the
-// sweep (RentalRegistry) find owners that were garbage-collected without Dispose.
+// every rental and never reused); everything else here is reused, which keeps a rent cheap and
+// lets the sweep (RentalRegistry) find owners that were garbage-collected without Dispose.
 //
-// State: (sequence << 1) | rented. Each transition adds one. A rental ends once: by its owner's
-// Dispose (a plain store: while the owner is reachable no sweep can end it), or by the sweep's CAS
-// from the word it read, once the owner is gone. A sweep that read "rented" and then found no
-// owner frees nothing if the rental ended (and perhaps began again) in between: the word moved on.
+// State: sequence << 32 | pins << 2 | disposed << 1 | rented. The sequence moves on at every Begin
+// and every end, so a word read once never comes back. Begin is a plain store (the one thread
+// holding a ready rental); every other change is a compare-and-swap from a word read before: the
+// owner's Dispose, Pin and Unpin (which check first that the word is rented and the rental's
+// owner is that owner: IsHeldBy), and the sweep's reclaim once the owner is gone. A rental ends
+// exactly once: whoever swaps the rented word for an ended one gives the memory back; a
+// sweep that read "rented" and found no owner frees nothing if the rental ended meanwhile, and an
+// owner resurrected by a finalizer after the sweep reclaimed its rental holds it no more.
 //
 // The owner reference. A rent stores the owner in a plain field (Strong): setting a weak GCHandle
 // is a runtime call, most rentals end long before the next collection, and a strong
 // reference from the rental cannot hide an abandoned owner for long because the sweep, after each
-// collection, demotes every strong reference it finds to the weak handle (Demote). An owner
+// collection, demotes every strong reference it finds to the weak handle (OwnerIsGone). An owner
 // dropped without Dispose is therefore reclaimed after the second collection that follows its rent.
 //
 // Invariants:
-// - The state is odd exactly while an owner holds the rental: from Begin to the owner's Dispose
-//   (or its last Unpin after Dispose), or until the sweep reclaims it.
+// - The state is rented exactly while an owner holds the rental: from Begin to the end swapped in
+//   by the owner (its Dispose, or its last Unpin after Dispose) or by the sweep.
 // - While rented, the owner is in Strong, or (once demoted) Strong is null and Weak's target is
-//   the owner or null (the owner was collected). Begin sets Strong before publishing the odd
-//   state; the owner's End publishes the even state before clearing Strong.
-// - Memory fields (Block, Small, Address, Length, Order) change only while the state is even, by
+//   the owner or null (the owner was collected). Begin sets Strong before publishing the rented
+//   state; the owner's end publishes the ended state before clearing Strong (NativeArena.Return),
+//   and the rental is ready for another rent only after that.
+// - Pins and the disposed flag are zero in every state that is not rented.
+// - Memory fields (Block, Small, Address, Length, Order) change only while the state is ended, by
 //   the one thread holding the rental (a cache's owner, or the arena under its lock).
 // - A rental holding memory holds one reference on the arena's mapping (ArenaHandle), taken when
 //   the memory is attached and released when it goes back to the allocator.
@@ -36,7 +41,26 @@ internal sealed class Rental
     /// <summary>The order of a page block kept in a thread's rental cache; <see cref="Uncached"/> for other memory.</summary>
     public const int Uncached = -1;
 
-    /// <summary>The (sequence &lt;&lt; 1) | rented word.</summary>
+    /// <summary>The state bit set while an owner holds the rental.</summary>
+    public const long Rented = 1;
+
+    /// <summary>The state bit set once the owner disposed it with pins left (the last Unpin ends it).</summary>
+    public const long Disposed = 2;
+
+    /// <summary>One pin, in the state word.</summary>
+    public const long PinUnit = 4;
+
+    /// <summary>The most pins one rental counts.</summary>
+    public const int MaxPins = (1 << 30) - 1;
+
+    private const long PinBits = (long)MaxPins * PinUnit;
+
+    /// <summary>The rented bit, the disposed bit and the pins: <see cref="Rented"/> alone when an owner holds the rental, unpinned and not disposed.</summary>
+    public const long OwnerBits = PinBits | Disposed | Rented;
+    private const long SequenceUnit = 1L << 32;
+    private const long SequenceBits = ~(SequenceUnit - 1);
+
+    /// <summary>The sequence &lt;&lt; 32 | pins &lt;&lt; 2 | disposed &lt;&lt; 1 | rented word (see the file comment).</summary>
     public long State;
 
     /// <summary>Creates a rental of <paramref name="arena"/> holding no memory; <paramref name="index"/> is its place in the arena's registry.</summary>
@@ -44,7 +68,11 @@ internal sealed class Rental
     {
         Arena = arena;
         Index = index;
+        IsChecked = arena.IsChecked;
     }
+
+    /// <summary>Whether its arena runs in the checked mode (read by the owner without reaching the arena).</summary>
+    public bool IsChecked { get; }
 
     /// <summary>The arena it belongs to.</summary>
     public NativeArena Arena { get; }
@@ -86,7 +114,34 @@ internal sealed class Rental
     }
 
     /// <summary>Whether an owner holds it now (a snapshot while other threads run).</summary>
-    public bool IsRented => (Volatile.Read(ref State) & 1) != 0;
+    public bool IsRented => (Volatile.Read(ref State) & Rented) != 0;
+
+    /// <summary>The pins counted in <paramref name="state"/>.</summary>
+    public static int Pins(long state) => (int)((ulong)(state & PinBits) >> 2);
+
+    /// <summary>The word that ends the rental in <paramref name="state"/>: the next sequence, no owner, no pins.</summary>
+    public static long Ended(long state) => (state & SequenceBits) + SequenceUnit;
+
+    /// <summary>
+    /// Whether <paramref name="owner"/> holds the rental in <paramref name="state"/>, a word read just
+    /// before: it is rented and its owner reference is <paramref name="owner"/>. A demoted owner is
+    /// confirmed by the word being unchanged after the weak handle is read (a weak target outlives
+    /// the rental it was set for until the next demotion).
+    /// </summary>
+    public bool IsHeldBy(ArenaMemory owner, long state)
+    {
+        if ((state & Rented) == 0)
+        {
+            return false;
+        }
+
+        if (Volatile.Read(ref Strong) is { } strong)
+        {
+            return ReferenceEquals(strong, owner); // Strong holds an owner only from its Begin to its end: never a stale one in a later rental
+        }
+
+        return ReferenceEquals(Weak.Target, owner) && Volatile.Read(ref State) == state;
+    }
 
     /// <summary>Attaches a page block.</summary>
     public void Attach(Block block, int order)
@@ -119,19 +174,15 @@ internal sealed class Rental
         RentedAt = null;
     }
 
-    /// <summary>Starts a rental for <paramref name="owner"/>.</summary>
+    /// <summary>Starts a rental for <paramref name="owner"/> (the calling thread holds the ready rental: a plain store will do).</summary>
     public void Begin(ArenaMemory owner)
     {
-        Strong = owner;                  // before the odd state: a sweep that sees it rented finds this owner
-        Volatile.Write(ref State, State + 1);
+        Strong = owner;                  // before the rented state: a sweep that sees it rented finds this owner
+        Volatile.Write(ref State, (State & SequenceBits) + SequenceUnit + Rented);
     }
 
-    /// <summary>Owner's end of the rental: only the owner can end it while it is reachable, so a plain read and store will do.</summary>
-    public void End()
-    {
-        Volatile.Write(ref State, State + 1);
-        Volatile.Write(ref Strong, null); // after the even state: a sweep that still saw it rented finds no owner only once it ended
-    }
+    /// <summary>After the owner's end was swapped in: forgets the owner (the rental may be rented again only after this).</summary>
+    public void ForgetOwner() => Volatile.Write(ref Strong, null);
 
     /// <summary>
     /// The sweep's look at a rental it read as <paramref name="rented"/>: moves a strong owner to the
@@ -147,9 +198,9 @@ internal sealed class Rental
             return false;
         }
 
-        return (rented & 1) != 0 && Weak.Target is null;
+        return (rented & Rented) != 0 && Weak.Target is null;
     }
 
     /// <summary>The sweep's end of the rental: true when the rental still was <paramref name="rented"/> and now is ended.</summary>
-    public bool TryReclaim(long rented) => Interlocked.CompareExchange(ref State, rented + 1, rented) == rented;
+    public bool TryReclaim(long rented) => Interlocked.CompareExchange(ref State, Ended(rented), rented) == rented;
 }
