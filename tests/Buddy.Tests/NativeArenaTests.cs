@@ -186,6 +186,36 @@ public class CheckedArenaTests
     }
 
     [Fact]
+    public void In_the_checked_mode_a_poisoned_page_that_small_rentals_wrote_is_not_taken_for_a_write_after_free()
+    {
+        using NativeArena arena = NativeArena.Create(16 * MiB, new ArenaOptions { Checked = true });
+        ArenaMemory[] pages = [.. Enumerable.Range(0, 8).Select(_ => arena.Rent(4 * KiB))];
+        foreach (IDisposable page in pages)
+        {
+            page.Dispose(); // poisoned, and marked so
+        }
+
+        ArenaMemory[] small = [.. Enumerable.Range(0, 8 * 64).Select(_ => arena.Rent(64))]; // slab pages: the poisoned ones first
+        foreach (ArenaMemory block in small)
+        {
+            block.GetSpan().Fill(0x11);
+        }
+
+        foreach (IDisposable block in small)
+        {
+            block.Dispose(); // the slab pages go back to the allocator
+        }
+
+        ArenaMemory[] again = [.. Enumerable.Range(0, 64).Select(_ => arena.Rent(4 * KiB))]; // no false "write after free"
+        foreach (IDisposable page in again)
+        {
+            page.Dispose();
+        }
+
+        Assert.Equal(0UL, arena.Pages.AllocatedPages);
+    }
+
+    [Fact]
     public void In_the_checked_mode_a_pinned_rental_disposed_goes_back_at_its_last_unpin_and_a_second_dispose_is_reported()
     {
         using NativeArena arena = NativeArena.Create(4 * MiB, new ArenaOptions { Checked = true });

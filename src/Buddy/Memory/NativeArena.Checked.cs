@@ -37,9 +37,18 @@ public sealed partial class NativeArena
     /// <summary>Checked mode: records the stack trace of <paramref name="memory"/>'s first return.</summary>
     internal void NoteReturn(ArenaMemory memory) => _returnedAt.AddOrUpdate(memory, Environment.StackTrace);
 
-    /// <summary>Checked mode: a second return of <paramref name="memory"/>.</summary>
-    internal void DoubleReturn(ArenaMemory memory) =>
-        throw new InvalidOperationException($"Double return: the arena memory {memory} was returned twice; the first return was at:\n{(_returnedAt.TryGetValue(memory, out string? at) ? at : "(unknown)")}");
+    /// <summary>
+    /// Checked mode: a Dispose of <paramref name="memory"/>, which no longer holds its rental. It is a
+    /// second return when a first was noted; otherwise the sweep reclaimed the rental of an owner
+    /// unreachable but for a finalizer that now disposes it (counted and reported as abandoned).
+    /// </summary>
+    internal void DoubleReturn(ArenaMemory memory)
+    {
+        if (_returnedAt.TryGetValue(memory, out string? at))
+        {
+            throw new InvalidOperationException($"Double return: the arena memory {memory} was returned twice; the first return was at:\n{at}");
+        }
+    }
 
     // Checked mode: a chunk turning resident again was given back, so its pages read zeros, not the
     // poison; forget their flags (under the commit lock, before any rent in the chunk can check them).

@@ -198,6 +198,11 @@ public sealed partial class NativeArena
                 throw new AllocationFailedException($"Cannot rent {bytes} bytes: the operating system refused to commit the memory of their slab page ({error}). Nothing is rented.");
             }
 
+            if (_checked)
+            {
+                ForgetPoison(block.Address & ~(Pages.PageSize - 1), Pages.PageSize); // a slab page is written by its small blocks: no page check applies to it
+            }
+
             Rental rental = _rentals.TakeSpare();
             rental.Attach(block);
             Interlocked.Increment(ref _uncachedRents);

@@ -52,6 +52,7 @@ public sealed partial class NativeArena : IDisposable
     private long _abandoned;
     private SmallAllocator? _small;
     private readonly Lock _checkLock = new();
+    private readonly Lock _sweepLock = new();                       // one sweep at a time: only the sweep writes a rental's weak handle (Rental)
     private readonly bool[] _poisoned = [];                         // checked mode: per page
     private readonly List<AbandonedRental> _abandonedReports = [];  // checked mode
     private readonly ConditionalWeakTable<ArenaMemory, string> _returnedAt = [];      // checked mode: first returns' stack traces
@@ -328,18 +329,24 @@ public sealed partial class NativeArena : IDisposable
     /// </summary>
     public int ReclaimAbandoned()
     {
-        int reclaimed = 0;
-        foreach (Rental rental in _rentals.All())
+        // One sweep at a time (the GC sentinel's, a rent that found no memory, a caller's): two
+        // sweeps demoting the same rental could leave a past owner in its weak handle while a new
+        // one rents it, and an owner is recognized by that handle once demoted.
+        lock (_sweepLock)
         {
-            long state = Volatile.Read(ref rental.State);
-            if ((state & Rental.Rented) != 0 && rental.OwnerIsGone(state) && rental.TryReclaim(state))
+            int reclaimed = 0;
+            foreach (Rental rental in _rentals.All())
             {
-                Abandoned(rental);
-                reclaimed++;
+                long state = Volatile.Read(ref rental.State);
+                if ((state & Rental.Rented) != 0 && rental.OwnerIsGone(state) && rental.TryReclaim(state))
+                {
+                    Abandoned(rental);
+                    reclaimed++;
+                }
             }
-        }
 
-        return reclaimed;
+            return reclaimed;
+        }
     }
 
     /// <summary>Checked mode: the rentals reclaimed from owners dropped without Dispose, each with the stack trace of its rent (<see cref="AbandonedRentals"/> counts them in any mode).</summary>

@@ -23,7 +23,8 @@
 // - The state is rented exactly while an owner holds the rental: from Begin to the end swapped in
 //   by the owner (its Dispose, or its last Unpin after Dispose) or by the sweep.
 // - While rented, the owner is in Strong, or (once demoted) Strong is null and Weak's target is
-//   the owner or null (the owner was collected). Begin sets Strong before publishing the rented
+//   the owner or null (the owner was collected). Only the sweep writes Weak, one sweep at a time
+//   (NativeArena.ReclaimAbandoned's lock), and it sets Weak before it clears Strong. Begin sets Strong before publishing the rented
 //   state; the owner's end publishes the ended state before clearing Strong (NativeArena.Return),
 //   and the rental is ready for another rent only after that.
 // - Pins and the disposed flag are zero in every state that is not rented.
@@ -140,7 +141,9 @@ internal sealed class Rental
             return ReferenceEquals(strong, owner); // Strong holds an owner only from its Begin to its end: never a stale one in a later rental
         }
 
-        return ReferenceEquals(Weak.Target, owner) && Volatile.Read(ref State) == state;
+        // (The handle is freed only by the finalizer of a rental no live arena reaches, whose
+        // owner a finalizer may still dispose: then no one holds it.)
+        return Weak.IsAllocated && ReferenceEquals(Weak.Target, owner) && Volatile.Read(ref State) == state;
     }
 
     /// <summary>Attaches a page block.</summary>
