@@ -126,8 +126,9 @@ internal sealed class Rental
     /// <summary>
     /// Whether <paramref name="owner"/> holds the rental in <paramref name="state"/>, a word read just
     /// before: it is rented and its owner reference is <paramref name="owner"/>. A demoted owner is
-    /// confirmed by the word being unchanged after the weak handle is read (a weak target outlives
-    /// the rental it was set for until the next demotion).
+    /// confirmed by the word's sequence being unchanged after the weak handle is read (a weak target
+    /// outlives the rental it was set for until the next demotion); its pins may have changed
+    /// meanwhile, by the same owner on another thread.
     /// </summary>
     public bool IsHeldBy(ArenaMemory owner, long state)
     {
@@ -143,7 +144,7 @@ internal sealed class Rental
 
         // (The handle is freed only by the finalizer of a rental no live arena reaches, whose
         // owner a finalizer may still dispose: then no one holds it.)
-        return Weak.IsAllocated && ReferenceEquals(Weak.Target, owner) && Volatile.Read(ref State) == state;
+        return Weak.IsAllocated && ReferenceEquals(Weak.Target, owner) && (Volatile.Read(ref State) & SequenceBits) == (state & SequenceBits);
     }
 
     /// <summary>Attaches a page block.</summary>
