@@ -143,11 +143,33 @@ public sealed class ArenaRentalTests : IDisposable
 
         Assert.Equal(8, held.Count);
         ulong allocated = arena.Pages.AllocatedPages;
-        Assert.False(arena.TryRent(4096, out ArenaMemory? none));
-        Assert.Null(none);
-        Assert.False(arena.TryRent(100, out _));                    // no page left for a slab either
-        Assert.False(arena.TryRent(Request.ForOrder(0), out _));
-        Assert.Throws<AllocationFailedException>(() => arena.Pool.Rent(4096));
+        int me = Environment.CurrentManagedThreadId;
+        int thrown = 0;
+        void Count(object? sender, System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs e)
+        {
+            if (Environment.CurrentManagedThreadId == me)
+            {
+                thrown++;
+            }
+        }
+
+        AppDomain.CurrentDomain.FirstChanceException += Count;
+        try
+        {
+            Assert.False(arena.TryRent(4096, out ArenaMemory? none));
+            Assert.Null(none);
+            Assert.False(arena.TryRent(100, out _));                    // no page left for a slab either
+            Assert.False(arena.TryRent(Request.ForOrder(0), out _));
+            Assert.False(arena.Pool.TryRent(4096, out _));
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.FirstChanceException -= Count;
+        }
+
+        Assert.Equal(0, thrown); // a refusal is a false, not an exception caught inside
+        var refused = Assert.Throws<AllocationFailedException>(() => arena.Pool.Rent(4096));
+        Assert.NotNull(refused.Failure); // the allocator's reason
         Assert.Equal(allocated, arena.Pages.AllocatedPages);        // the refusals took nothing
         arena.Pages.Validate();
 
@@ -225,6 +247,64 @@ public sealed class ArenaRentalTests : IDisposable
         {
             release.Set();
         }
+    }
+
+    [Fact]
+    public void An_owner_demoted_by_a_collection_stays_its_rentals_owner_while_another_thread_pins_it()
+    {
+        // After a collection the owner is known by the rental's weak handle; a pin on another
+        // thread changes the state word (its pin count) between the owner's reads, and must not
+        // make the owner look like a stranger (before: spans refused, Dispose dropped).
+        using NativeArena arena = NativeArena.Create(8 * MiB);
+        ArenaMemory owner = arena.Rent(4096);
+        for (int i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers(); // the sweep demotes the owner
+        }
+
+        int refused = 0;
+        bool stop = false;
+        var pinner = new Thread(() =>
+        {
+            while (!Volatile.Read(ref stop))
+            {
+                try
+                {
+                    owner.Pin().Dispose();
+                }
+                catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
+                {
+                    Interlocked.Increment(ref refused);
+                }
+            }
+        });
+        pinner.Start();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.ElapsedMilliseconds < 300)
+        {
+            try
+            {
+                owner.GetSpan()[0] = 1;
+                owner.Pin().Dispose();
+                if (owner.IsDisposed)
+                {
+                    Interlocked.Increment(ref refused);
+                }
+            }
+            catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
+            {
+                Interlocked.Increment(ref refused);
+            }
+        }
+
+        Volatile.Write(ref stop, true);
+        pinner.Join();
+        Assert.Equal(0, refused);
+        ((IDisposable)owner).Dispose();
+        Assert.True(owner.IsDisposed);
+        Assert.Equal(0UL, Allocated(arena)); // the Dispose was not dropped
+        Assert.Equal(0, arena.AbandonedRentals);
     }
 
     [Fact]

@@ -3,6 +3,7 @@
 // refilled from and spilled to the allocator in batches; larger ones and requests with constraints
 // go to the allocator directly; rents below a page come from the SmallAllocator. A rental whose
 // owner was dropped is reclaimed here too (Abandoned). Caches drain into the allocator on demand.
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using static System.FormattableString;
 
@@ -28,9 +29,9 @@ public sealed partial class NativeArena
     }
 
     // A ready rental of `order` from the calling thread's cache, refilling it in a batch when empty.
-    // (After Dispose every cache is frozen: the rent goes to Refill, which throws
+    // (After Dispose every cache is frozen: the rent goes to TryRefill, which throws
     // ObjectDisposedException.)
-    private Rental TakeCachedRental(int order)
+    private bool TryTakeCachedRental(int order, bool explain, [NotNullWhen(true)] out Rental? rental, out AllocationFailedException? failure)
     {
         RentalCache cache = CurrentCache();
         if (cache.Hot.Gate.TryEnter())
@@ -40,20 +41,23 @@ public sealed partial class NativeArena
             {
                 cache.Hot.Rents++;
                 cache.Hot.Gate.Exit();
-                return _rentals.At(ready);
+                rental = _rentals.At(ready);
+                failure = null;
+                return true;
             }
 
             cache.Hot.Gate.Exit();
         }
 
-        return Refill(order);
+        return TryRefill(order, explain, out rental, out failure);
     }
 
     // Refills an empty stack: the rentals other threads passed to the depot, newest first, or
     // else a batch (a quarter of the stack) from the allocator; one to rent, the rest onto the
     // cache. Only the first may fail; the batch stops at the first block the allocator refuses.
-    private Rental Refill(int order)
+    private bool TryRefill(int order, bool explain, [NotNullWhen(true)] out Rental? rental, out AllocationFailedException? failure)
     {
+        failure = null;
         Span<int> shared = stackalloc int[Math.Max(1, RentalCache.High(order) / 4)];
         int fromDepot = _depot.TakeNewest(order, shared);
         if (fromDepot > 0)
@@ -64,14 +68,19 @@ public sealed partial class NativeArena
             }
 
             Interlocked.Increment(ref _uncachedRents);
-            return _rentals.At(shared[0]);
+            rental = _rentals.At(shared[0]);
+            return true;
         }
 
-        Rental first = TakeRental(Request.ForOrder(order), order);
+        if (!TryTakeRental(Request.ForOrder(order), order, explain, out rental, out failure))
+        {
+            return false;
+        }
+
         Interlocked.Increment(ref _uncachedRents);
         for (int i = 1; i < shared.Length; i++)
         {
-            if (!TryTakeRental(order, out Rental? more))
+            if (!TryTakeBatchRental(order, out Rental? more))
             {
                 break;
             }
@@ -83,7 +92,7 @@ public sealed partial class NativeArena
             }
         }
 
-        return first;
+        return true;
     }
 
     private void CacheOrRelease(Rental rental)
@@ -138,27 +147,35 @@ public sealed partial class NativeArena
         return pushed;
     }
 
-    // A rental holding a block for `request` (a reference on the mapping taken); throws when the
-    // allocator cannot serve it even after reclaiming abandoned rentals.
-    private Rental TakeRental(Request request, int order)
+    // A rental holding a block for `request` (a reference on the mapping taken); false, with
+    // nothing taken, when the allocator cannot serve it even after reclaiming abandoned rentals.
+    private bool TryTakeRental(Request request, int order, bool explain, [NotNullWhen(true)] out Rental? rental, out AllocationFailedException? failure)
     {
+        rental = null;
         _handle.Acquire(); // the block's reference on the mapping, released when it goes back
+        bool taken = false;
         try
         {
-            Block block = RentBlock(request);
-            Rental rental = _rentals.TakeSpare();
-            rental.Attach(block, order);
-            return rental;
+            if (TryRentBlock(request, explain, out Block block, out failure))
+            {
+                rental = _rentals.TakeSpare();
+                rental.Attach(block, order);
+                taken = true;
+            }
+
+            return taken;
         }
-        catch
+        finally
         {
-            _handle.Release();
-            throw;
+            if (!taken)
+            {
+                _handle.Release();
+            }
         }
     }
 
     // One more block of `order` for a refill batch, or false (no memory, or the arena disposed).
-    private bool TryTakeRental(int order, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Rental? rental)
+    private bool TryTakeBatchRental(int order, [NotNullWhen(true)] out Rental? rental)
     {
         rental = null;
         if (IsDisposed || !Pages.TryAllocate(Request.ForOrder(order), out Block block))
@@ -183,19 +200,29 @@ public sealed partial class NativeArena
         return true;
     }
 
-    // A rental holding a small block of at least `bytes` bytes.
-    private Rental TakeSmallRental(ulong bytes)
+    // A rental holding a small block of at least `bytes` bytes; false, with nothing taken, when no
+    // slab page could be had or committed.
+    private bool TryTakeSmallRental(ulong bytes, bool explain, [NotNullWhen(true)] out Rental? rental, out AllocationFailedException? failure)
     {
+        rental = null;
+        failure = null;
         _handle.Acquire();
+        bool taken = false;
         try
         {
             SmallAllocator small = Volatile.Read(ref _small) ?? CreateSmall();
-            PoolBlock block = small.Allocate(bytes);
+            if (!small.TryAllocate(bytes, out PoolBlock block, out AllocationFailure? why))
+            {
+                failure = explain ? new AllocationFailedException(why) : null;
+                return false;
+            }
+
             ulong pfn = block.Address >> _pageShift; // the arena's pfns are its real addresses in pages
             if (!_reservation.IsResident(pfn, 1) && !_reservation.TryMakeResident(block.Address & ~(Pages.PageSize - 1), Pages.PageSize, out string? error))
             {
                 small.Free(block);
-                throw new AllocationFailedException($"Cannot rent {bytes} bytes: the operating system refused to commit the memory of their slab page ({error}). Nothing is rented.");
+                failure = explain ? new AllocationFailedException($"Cannot rent {bytes} bytes: the operating system refused to commit the memory of their slab page ({error}). Nothing is rented.") : null;
+                return false;
             }
 
             if (_checked)
@@ -203,15 +230,18 @@ public sealed partial class NativeArena
                 ForgetPoison(block.Address & ~(Pages.PageSize - 1), Pages.PageSize); // a slab page is written by its small blocks: no page check applies to it
             }
 
-            Rental rental = _rentals.TakeSpare();
+            rental = _rentals.TakeSpare();
             rental.Attach(block);
             Interlocked.Increment(ref _uncachedRents);
-            return rental;
+            taken = true;
+            return true;
         }
-        catch
+        finally
         {
-            _handle.Release();
-            throw;
+            if (!taken)
+            {
+                _handle.Release();
+            }
         }
     }
 

@@ -247,12 +247,8 @@ public sealed partial class NativeArena : IDisposable
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="AllocationFailedException">The request cannot be served.</exception>
     /// <exception cref="ArgumentException">The block would be larger than 2 GiB (a Memory&lt;byte&gt; cannot hold it).</exception>
-    public ArenaMemory Rent(Request request, bool clear = false)
-    {
-        Rental rental = TakeRental(request, Rental.Uncached);
-        Interlocked.Increment(ref _uncachedRents);
-        return Own(rental, clear);
-    }
+    public ArenaMemory Rent(Request request, bool clear = false) =>
+        TryRentFor(request, clear, explain: true, out ArenaMemory? memory, out AllocationFailedException? failure) ? memory : throw failure!;
 
     /// <summary>
     /// Rents at least <paramref name="bytes"/> bytes: below a page, a block of the kmalloc-style size
@@ -263,45 +259,65 @@ public sealed partial class NativeArena : IDisposable
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="AllocationFailedException">The arena has no block that large free.</exception>
     /// <exception cref="ArgumentException">The block would be larger than 2 GiB.</exception>
-    public ArenaMemory Rent(ulong bytes, bool clear = false)
-    {
-        if (bytes < (1UL << _pageShift) && bytes <= SmallAllocator.MaxSize)
-        {
-            return Own(TakeSmallRental(Math.Max(1, bytes)), clear);
-        }
+    public ArenaMemory Rent(ulong bytes, bool clear = false) =>
+        TryRentBytes(bytes, clear, explain: true, out ArenaMemory? memory, out AllocationFailedException? failure) ? memory : throw failure!;
 
-        int order = PageMath.OrderForPages(((bytes - 1) >> _pageShift) + 1);
-        return order <= _cacheMaxOrder ? Own(TakeCachedRental(order), clear) : Rent(Request.ForBytes(bytes), clear);
-    }
-
-    /// <summary>Rents like <see cref="Rent(ulong, bool)"/>; false, with nothing rented, when the arena cannot serve it now (its maximum is in use, or the system refused to commit memory).</summary>
+    /// <summary>Rents like <see cref="Rent(ulong, bool)"/>; false, with nothing rented, when the arena cannot serve it now (its maximum is in use, or the system refused to commit memory). A refusal costs no exception.</summary>
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="ArgumentException">The block would be larger than 2 GiB.</exception>
     public bool TryRent(ulong bytes, [NotNullWhen(true)] out ArenaMemory? memory, bool clear = false) =>
-        TryRenting(static (arena, args) => arena.Rent(args.Bytes, args.Clear), (Bytes: bytes, Clear: clear), out memory);
+        TryRentBytes(bytes, clear, explain: false, out memory, out _);
 
-    /// <summary>Rents like <see cref="Rent(Request, bool)"/>; false, with nothing rented, when the request cannot be served now.</summary>
+    /// <summary>Rents like <see cref="Rent(Request, bool)"/>; false, with nothing rented, when the request cannot be served now. A refusal costs no exception.</summary>
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="ArgumentException">The request is invalid for the arena, or the block would be larger than 2 GiB.</exception>
     public bool TryRent(Request request, [NotNullWhen(true)] out ArenaMemory? memory, bool clear = false) =>
-        TryRenting(static (arena, args) => arena.Rent(args.Request, args.Clear), (Request: request, Clear: clear), out memory);
+        TryRentFor(request, clear, explain: false, out memory, out _);
 
-    // A failed rent changes nothing (every path gives back what it took before it throws), so the
-    // Try form is the throwing one with the one failure it reports turned into false. The rent is
-    // a static lambda over its arguments: a cached delegate, so a successful TryRent allocates
-    // nothing but its owner, as Rent does.
-    private bool TryRenting<TArgs>(Func<NativeArena, TArgs, ArenaMemory> rent, TArgs args, [NotNullWhen(true)] out ArenaMemory? memory)
+    // Every rent: false, with nothing taken, when the arena cannot serve it now; then `failure`
+    // says why when `explain` (Rent throws it) and is null otherwise (TryRent builds no reason).
+    // Misuse (a disposed arena, an invalid request, a block too large) throws either way.
+    private bool TryRentBytes(ulong bytes, bool clear, bool explain, [NotNullWhen(true)] out ArenaMemory? memory, out AllocationFailedException? failure)
     {
-        try
+        Rental? rental;
+        if (bytes < (1UL << _pageShift) && bytes <= SmallAllocator.MaxSize)
         {
-            memory = rent(this, args);
-            return true;
+            if (!TryTakeSmallRental(Math.Max(1, bytes), explain, out rental, out failure))
+            {
+                memory = null;
+                return false;
+            }
         }
-        catch (AllocationFailedException)
+        else
+        {
+            int order = PageMath.OrderForPages(((bytes - 1) >> _pageShift) + 1);
+            if (order > _cacheMaxOrder)
+            {
+                return TryRentFor(Request.ForBytes(bytes), clear, explain, out memory, out failure);
+            }
+
+            if (!TryTakeCachedRental(order, explain, out rental, out failure))
+            {
+                memory = null;
+                return false;
+            }
+        }
+
+        memory = Own(rental, clear);
+        return true;
+    }
+
+    private bool TryRentFor(Request request, bool clear, bool explain, [NotNullWhen(true)] out ArenaMemory? memory, out AllocationFailedException? failure)
+    {
+        if (!TryTakeRental(request, Rental.Uncached, explain, out Rental? rental, out failure))
         {
             memory = null;
             return false;
         }
+
+        Interlocked.Increment(ref _uncachedRents);
+        memory = Own(rental, clear);
+        return true;
     }
 
     /// <summary>Rentals whose owner was garbage-collected without Dispose; their memory was given back.</summary>
@@ -483,16 +499,34 @@ public sealed partial class NativeArena : IDisposable
         }
     }
 
-    // A block for a rental, checked (size, poison) before anyone sees it; on a refusal it went back.
-    // Reclaims abandoned rentals and tries once more before reporting the allocator's failure.
-    private Block RentBlock(Request request)
+    // A block for a rental, checked (size, poison) before anyone sees it; false when the allocator
+    // has none (after reclaiming abandoned rentals and trying once more) or the system refused to
+    // commit it (the block went back). `failure` says why when `explain`.
+    private bool TryRentBlock(Request request, bool explain, out Block block, out AllocationFailedException? failure)
     {
-        if (!Pages.TryAllocate(request, out Block block) && (ReclaimAbandoned() == 0 || !Pages.TryAllocate(request, out block)))
+        failure = null;
+        if (!Pages.TryAllocate(request, out block) && (ReclaimAbandoned() == 0 || !Pages.TryAllocate(request, out block)))
         {
-            block = Pages.Allocate(request); // throws, saying why
+            if (!explain)
+            {
+                return false;
+            }
+
+            if (!Pages.TryAllocate(request, out block, out AllocationFailure? why)) // the reason, now that one is wanted
+            {
+                failure = new AllocationFailedException(why);
+                return false;
+            }
         }
 
-        EnsureResident(block); // one bit test, or the first use of its chunks commits them; on a refusal the block went back
+        // One bit test, or the first use of its chunks commits them (by reference and in pages: a
+        // copy of the block and two shifts cost more than the test, measured).
+        if (!_reservation.IsResident(block.Pfn, block.PageCount) && !TryMakeResident(block, explain, out failure))
+        {
+            block = default;
+            return false;
+        }
+
         if (block.Size > int.MaxValue)
         {
             Pages.Free(block);
@@ -504,29 +538,26 @@ public sealed partial class NativeArena : IDisposable
             CheckPoison(block); // throws on a write after free, after giving the block back
         }
 
-        return block;
+        return true;
     }
 
-    // The rent path's commit check: one bit test when the block's chunk is resident (by reference
-    // and in pages: a copy of the block and two shifts cost more than the test, measured).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void EnsureResident(in Block block)
-    {
-        if (!_reservation.IsResident(block.Pfn, block.PageCount))
-        {
-            MakeResident(block);
-        }
-    }
-
-    // Commits the block's chunks (first use, or reuse after a give-back); a refusal gives the block back and throws.
+    // Commits the block's chunks (first use, or reuse after a give-back); a refusal gives the block back.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void MakeResident(Block block)
+    private bool TryMakeResident(Block block, bool explain, out AllocationFailedException? failure)
     {
-        if (!_reservation.TryMakeResident(block.Address, block.Size, out string? error))
+        failure = null;
+        if (_reservation.TryMakeResident(block.Address, block.Size, out string? error))
         {
-            Pages.Free(block);
-            throw new AllocationFailedException($"Cannot rent {block}: the operating system refused to commit its memory ({error}). The block was given back; the allocator is as it was.");
+            return true;
         }
+
+        Pages.Free(block);
+        if (explain)
+        {
+            failure = new AllocationFailedException($"Cannot rent {block}: the operating system refused to commit its memory ({error}). The block was given back; the allocator is as it was.");
+        }
+
+        return false;
     }
 
     // A movable rental commits the whole arena first: a move (compaction, a contiguous range,

@@ -3,6 +3,7 @@
 // slabs come from the DMA zone. Each class is a DmaPool (size = alignment = the class, no
 // boundary beyond the slab), so the slab rules live in one place — and so do the handles: a
 // PoolBlock names its class's pool, whose slot generations refuse double frees and stale handles.
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
 
@@ -49,7 +50,12 @@ public sealed class SmallAllocator
     /// <summary>Allocates at least <paramref name="size"/> bytes, naturally aligned to its class; <paramref name="dma"/> takes DMA-zone slabs (kmalloc(size, GFP_DMA)).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is 0 or above 8 KiB.</exception>
     /// <exception cref="AllocationFailedException">No slab page could be had.</exception>
-    public PoolBlock Allocate(ulong size, bool dma = false)
+    public PoolBlock Allocate(ulong size, bool dma = false) =>
+        TryAllocate(size, out PoolBlock block, out AllocationFailure? failure, dma) ? block : throw new AllocationFailedException(failure);
+
+    /// <summary>Allocates like <see cref="Allocate"/>; false, with <paramref name="failure"/> saying why, when no slab page could be had.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is 0 or above 8 KiB.</exception>
+    public bool TryAllocate(ulong size, out PoolBlock block, [NotNullWhen(false)] out AllocationFailure? failure, bool dma = false)
     {
         if (size == 0 || size > MaxSize)
         {
@@ -57,7 +63,7 @@ public sealed class SmallAllocator
         }
 
         int index = Math.Max(0, PageMath.OrderForPages(size) - PageMath.Log2(MinSize));
-        return (dma ? _dma : _normal)[index].Allocate();
+        return (dma ? _dma : _normal)[index].TryAllocate(out block, out failure);
     }
 
     /// <summary>Frees a block this allocator handed out (kfree).</summary>
