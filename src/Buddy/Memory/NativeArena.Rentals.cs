@@ -28,10 +28,10 @@ public sealed partial class NativeArena
         return memory;
     }
 
-    // A ready rental of `order` from the calling thread's cache, refilling it in a batch when empty.
-    // (After Dispose every cache is frozen: the rent goes to TryRefill, which throws
-    // ObjectDisposedException.)
-    private bool TryTakeCachedRental(int order, bool explain, [NotNullWhen(true)] out Rental? rental, out AllocationFailedException? failure)
+    // A ready rental of `order` from the calling thread's cache, refilling it in a batch when empty;
+    // null (or the refusal thrown) when the arena has no block of that order. (After Dispose every
+    // cache is frozen: the rent goes to Refill, which throws ObjectDisposedException.)
+    private Rental? TakeCachedRental(int order, bool throwOnRefusal)
     {
         RentalCache cache = CurrentCache();
         if (cache.Hot.Gate.TryEnter())
@@ -41,23 +41,20 @@ public sealed partial class NativeArena
             {
                 cache.Hot.Rents++;
                 cache.Hot.Gate.Exit();
-                rental = _rentals.At(ready);
-                failure = null;
-                return true;
+                return _rentals.At(ready);
             }
 
             cache.Hot.Gate.Exit();
         }
 
-        return TryRefill(order, explain, out rental, out failure);
+        return Refill(order, throwOnRefusal);
     }
 
     // Refills an empty stack: the rentals other threads passed to the depot, newest first, or
     // else a batch (a quarter of the stack) from the allocator; one to rent, the rest onto the
     // cache. Only the first may fail; the batch stops at the first block the allocator refuses.
-    private bool TryRefill(int order, bool explain, [NotNullWhen(true)] out Rental? rental, out AllocationFailedException? failure)
+    private Rental? Refill(int order, bool throwOnRefusal)
     {
-        failure = null;
         Span<int> shared = stackalloc int[Math.Max(1, RentalCache.High(order) / 4)];
         int fromDepot = _depot.TakeNewest(order, shared);
         if (fromDepot > 0)
@@ -68,13 +65,13 @@ public sealed partial class NativeArena
             }
 
             Interlocked.Increment(ref _uncachedRents);
-            rental = _rentals.At(shared[0]);
-            return true;
+            return _rentals.At(shared[0]);
         }
 
-        if (!TryTakeRental(Request.ForOrder(order), order, explain, out rental, out failure))
+        Rental? first = TakeRental(Request.ForOrder(order), order, throwOnRefusal);
+        if (first is null)
         {
-            return false;
+            return null;
         }
 
         Interlocked.Increment(ref _uncachedRents);
@@ -92,7 +89,7 @@ public sealed partial class NativeArena
             }
         }
 
-        return true;
+        return first;
     }
 
     private void CacheOrRelease(Rental rental)
@@ -147,27 +144,26 @@ public sealed partial class NativeArena
         return pushed;
     }
 
-    // A rental holding a block for `request` (a reference on the mapping taken); false, with
-    // nothing taken, when the allocator cannot serve it even after reclaiming abandoned rentals.
-    private bool TryTakeRental(Request request, int order, bool explain, [NotNullWhen(true)] out Rental? rental, out AllocationFailedException? failure)
+    // A rental holding a block for `request` (a reference on the mapping taken); null (or the
+    // refusal thrown), with nothing taken, when the allocator cannot serve it even after
+    // reclaiming abandoned rentals.
+    private Rental? TakeRental(Request request, int order, bool throwOnRefusal)
     {
-        rental = null;
         _handle.Acquire(); // the block's reference on the mapping, released when it goes back
-        bool taken = false;
+        Rental? rental = null;
         try
         {
-            if (TryRentBlock(request, explain, out Block block, out failure))
+            if (TryRentBlock(request, throwOnRefusal, out Block block))
             {
                 rental = _rentals.TakeSpare();
                 rental.Attach(block, order);
-                taken = true;
             }
 
-            return taken;
+            return rental;
         }
         finally
         {
-            if (!taken)
+            if (rental is null)
             {
                 _handle.Release();
             }
@@ -200,29 +196,27 @@ public sealed partial class NativeArena
         return true;
     }
 
-    // A rental holding a small block of at least `bytes` bytes; false, with nothing taken, when no
-    // slab page could be had or committed.
-    private bool TryTakeSmallRental(ulong bytes, bool explain, [NotNullWhen(true)] out Rental? rental, out AllocationFailedException? failure)
+    // A rental holding a small block of at least `bytes` bytes; null (or the refusal thrown), with
+    // nothing taken, when no slab page could be had or committed.
+    private Rental? TakeSmallRental(ulong bytes, bool throwOnRefusal)
     {
-        rental = null;
-        failure = null;
         _handle.Acquire();
-        bool taken = false;
+        Rental? rental = null;
         try
         {
             SmallAllocator small = Volatile.Read(ref _small) ?? CreateSmall();
             if (!small.TryAllocate(bytes, out PoolBlock block, out AllocationFailure? why))
             {
-                failure = explain ? new AllocationFailedException(why) : null;
-                return false;
+                return throwOnRefusal ? throw new AllocationFailedException(why) : null;
             }
 
             ulong pfn = block.Address >> _pageShift; // the arena's pfns are its real addresses in pages
             if (!_reservation.IsResident(pfn, 1) && !_reservation.TryMakeResident(block.Address & ~(Pages.PageSize - 1), Pages.PageSize, out string? error))
             {
                 small.Free(block);
-                failure = explain ? new AllocationFailedException($"Cannot rent {bytes} bytes: the operating system refused to commit the memory of their slab page ({error}). Nothing is rented.") : null;
-                return false;
+                return throwOnRefusal
+                    ? throw new AllocationFailedException($"Cannot rent {bytes} bytes: the operating system refused to commit the memory of their slab page ({error}). Nothing is rented.")
+                    : null;
             }
 
             if (_checked)
@@ -233,12 +227,11 @@ public sealed partial class NativeArena
             rental = _rentals.TakeSpare();
             rental.Attach(block);
             Interlocked.Increment(ref _uncachedRents);
-            taken = true;
-            return true;
+            return rental;
         }
         finally
         {
-            if (!taken)
+            if (rental is null)
             {
                 _handle.Release();
             }

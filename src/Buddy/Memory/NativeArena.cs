@@ -247,8 +247,7 @@ public sealed partial class NativeArena : IDisposable
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="AllocationFailedException">The request cannot be served.</exception>
     /// <exception cref="ArgumentException">The block would be larger than 2 GiB (a Memory&lt;byte&gt; cannot hold it).</exception>
-    public ArenaMemory Rent(Request request, bool clear = false) =>
-        TryRentFor(request, clear, explain: true, out ArenaMemory? memory, out AllocationFailedException? failure) ? memory : throw failure!;
+    public ArenaMemory Rent(Request request, bool clear = false) => RentFor(request, clear, throwOnRefusal: true)!;
 
     /// <summary>
     /// Rents at least <paramref name="bytes"/> bytes: below a page, a block of the kmalloc-style size
@@ -259,66 +258,51 @@ public sealed partial class NativeArena : IDisposable
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="AllocationFailedException">The arena has no block that large free.</exception>
     /// <exception cref="ArgumentException">The block would be larger than 2 GiB.</exception>
-    public ArenaMemory Rent(ulong bytes, bool clear = false) =>
-        TryRentBytes(bytes, clear, explain: true, out ArenaMemory? memory, out AllocationFailedException? failure) ? memory : throw failure!;
+    public ArenaMemory Rent(ulong bytes, bool clear = false) => RentBytes(bytes, clear, throwOnRefusal: true)!;
 
     /// <summary>Rents like <see cref="Rent(ulong, bool)"/>; false, with nothing rented, when the arena cannot serve it now (its maximum is in use, or the system refused to commit memory). A refusal costs no exception.</summary>
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="ArgumentException">The block would be larger than 2 GiB.</exception>
     public bool TryRent(ulong bytes, [NotNullWhen(true)] out ArenaMemory? memory, bool clear = false) =>
-        TryRentBytes(bytes, clear, explain: false, out memory, out _);
+        (memory = RentBytes(bytes, clear, throwOnRefusal: false)) is not null;
 
     /// <summary>Rents like <see cref="Rent(Request, bool)"/>; false, with nothing rented, when the request cannot be served now. A refusal costs no exception.</summary>
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
     /// <exception cref="ArgumentException">The request is invalid for the arena, or the block would be larger than 2 GiB.</exception>
     public bool TryRent(Request request, [NotNullWhen(true)] out ArenaMemory? memory, bool clear = false) =>
-        TryRentFor(request, clear, explain: false, out memory, out _);
+        (memory = RentFor(request, clear, throwOnRefusal: false)) is not null;
 
-    // Every rent: false, with nothing taken, when the arena cannot serve it now; then `failure`
-    // says why when `explain` (Rent throws it) and is null otherwise (TryRent builds no reason).
-    // Misuse (a disposed arena, an invalid request, a block too large) throws either way.
-    private bool TryRentBytes(ulong bytes, bool clear, bool explain, [NotNullWhen(true)] out ArenaMemory? memory, out AllocationFailedException? failure)
+    // Every rent: null, with nothing taken, when the arena cannot serve it now, or with
+    // `throwOnRefusal` (Rent) an AllocationFailedException saying why, thrown where the refusal
+    // is found. Misuse (a disposed arena, an invalid request, a block too large) throws either
+    // way. Inlined into Rent and TryRent: the cached case is the pool's every rent.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ArenaMemory? RentBytes(ulong bytes, bool clear, bool throwOnRefusal)
     {
-        Rental? rental;
         if (bytes < (1UL << _pageShift) && bytes <= SmallAllocator.MaxSize)
         {
-            if (!TryTakeSmallRental(Math.Max(1, bytes), explain, out rental, out failure))
-            {
-                memory = null;
-                return false;
-            }
-        }
-        else
-        {
-            int order = PageMath.OrderForPages(((bytes - 1) >> _pageShift) + 1);
-            if (order > _cacheMaxOrder)
-            {
-                return TryRentFor(Request.ForBytes(bytes), clear, explain, out memory, out failure);
-            }
-
-            if (!TryTakeCachedRental(order, explain, out rental, out failure))
-            {
-                memory = null;
-                return false;
-            }
+            return OwnOrNull(TakeSmallRental(Math.Max(1, bytes), throwOnRefusal), clear);
         }
 
-        memory = Own(rental, clear);
-        return true;
+        int order = PageMath.OrderForPages(((bytes - 1) >> _pageShift) + 1);
+        return order <= _cacheMaxOrder
+            ? OwnOrNull(TakeCachedRental(order, throwOnRefusal), clear)
+            : RentFor(Request.ForBytes(bytes), clear, throwOnRefusal);
     }
 
-    private bool TryRentFor(Request request, bool clear, bool explain, [NotNullWhen(true)] out ArenaMemory? memory, out AllocationFailedException? failure)
+    private ArenaMemory? RentFor(Request request, bool clear, bool throwOnRefusal)
     {
-        if (!TryTakeRental(request, Rental.Uncached, explain, out Rental? rental, out failure))
+        Rental? rental = TakeRental(request, Rental.Uncached, throwOnRefusal);
+        if (rental is null)
         {
-            memory = null;
-            return false;
+            return null;
         }
 
         Interlocked.Increment(ref _uncachedRents);
-        memory = Own(rental, clear);
-        return true;
+        return Own(rental, clear);
     }
+
+    private ArenaMemory? OwnOrNull(Rental? rental, bool clear) => rental is null ? null : Own(rental, clear);
 
     /// <summary>Rentals whose owner was garbage-collected without Dispose; their memory was given back.</summary>
     public long AbandonedRentals => Interlocked.Read(ref _abandoned);
@@ -501,27 +485,22 @@ public sealed partial class NativeArena : IDisposable
 
     // A block for a rental, checked (size, poison) before anyone sees it; false when the allocator
     // has none (after reclaiming abandoned rentals and trying once more) or the system refused to
-    // commit it (the block went back). `failure` says why when `explain`.
-    private bool TryRentBlock(Request request, bool explain, out Block block, out AllocationFailedException? failure)
+    // commit it (the block went back), or with `throwOnRefusal` an AllocationFailedException saying why.
+    private bool TryRentBlock(Request request, bool throwOnRefusal, out Block block)
     {
-        failure = null;
         if (!Pages.TryAllocate(request, out block) && (ReclaimAbandoned() == 0 || !Pages.TryAllocate(request, out block)))
         {
-            if (!explain)
+            if (!throwOnRefusal)
             {
                 return false;
             }
 
-            if (!Pages.TryAllocate(request, out block, out AllocationFailure? why)) // the reason, now that one is wanted
-            {
-                failure = new AllocationFailedException(why);
-                return false;
-            }
+            block = Pages.Allocate(request); // throws, saying why (or, freed meanwhile, serves it)
         }
 
         // One bit test, or the first use of its chunks commits them (by reference and in pages: a
         // copy of the block and two shifts cost more than the test, measured).
-        if (!_reservation.IsResident(block.Pfn, block.PageCount) && !TryMakeResident(block, explain, out failure))
+        if (!_reservation.IsResident(block.Pfn, block.PageCount) && !TryMakeResident(block, throwOnRefusal))
         {
             block = default;
             return false;
@@ -543,21 +522,17 @@ public sealed partial class NativeArena : IDisposable
 
     // Commits the block's chunks (first use, or reuse after a give-back); a refusal gives the block back.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TryMakeResident(Block block, bool explain, out AllocationFailedException? failure)
+    private bool TryMakeResident(Block block, bool throwOnRefusal)
     {
-        failure = null;
         if (_reservation.TryMakeResident(block.Address, block.Size, out string? error))
         {
             return true;
         }
 
         Pages.Free(block);
-        if (explain)
-        {
-            failure = new AllocationFailedException($"Cannot rent {block}: the operating system refused to commit its memory ({error}). The block was given back; the allocator is as it was.");
-        }
-
-        return false;
+        return throwOnRefusal
+            ? throw new AllocationFailedException($"Cannot rent {block}: the operating system refused to commit its memory ({error}). The block was given back; the allocator is as it was.")
+            : false;
     }
 
     // A movable rental commits the whole arena first: a move (compaction, a contiguous range,
