@@ -307,6 +307,55 @@ public sealed class ArenaRentalTests : IDisposable
         Assert.Equal(0, arena.AbandonedRentals);
     }
 
+    [Theory]
+    [InlineData(100UL)]   // a small rent: a slab page
+    [InlineData(4096UL)]  // a page rent
+    public void A_rent_in_a_full_arena_reclaims_the_abandoned_rentals_itself_before_it_refuses(ulong bytes)
+    {
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaxSize = 4 * MiB, GiveBackFreeMemory = false });
+        List<ArenaMemory> owners = RentAll(arena); // the whole arena in 1 MiB rentals
+        GC.Collect();
+        GC.WaitForPendingFinalizers(); // the sweep demotes them to the rentals' weak handles
+        using var release = new ManualResetEventSlim();
+        using var blocked = new ManualResetEventSlim();
+        FinalizerBlocker.Create(blocked, release);
+        GC.Collect(); // its finalizer makes the finalizer thread wait: no sweep runs by itself now
+        try
+        {
+            Assert.True(blocked.Wait(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+            owners.Clear(); // dropped without Dispose
+            GC.Collect(); // their weak handles are cleared; the sweep is queued behind the blocker
+            Assert.Equal(0, arena.AbandonedRentals);
+            Assert.True(arena.TryRent(bytes, out ArenaMemory? rented)); // it sweeps, then rents
+            Assert.Equal(4, arena.AbandonedRentals);
+            ((IDisposable)rented).Dispose();
+        }
+        finally
+        {
+            release.Set();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static List<ArenaMemory> RentAll(NativeArena arena)
+    {
+        List<ArenaMemory> owners = [.. Enumerable.Range(0, 4).Select(_ => arena.Rent(1 * MiB))];
+        Assert.False(arena.TryRent(4096, out _));
+        return owners;
+    }
+
+    private sealed class FinalizerBlocker(ManualResetEventSlim blocked, ManualResetEventSlim release)
+    {
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static void Create(ManualResetEventSlim blocked, ManualResetEventSlim release) => _ = new FinalizerBlocker(blocked, release);
+
+        ~FinalizerBlocker()
+        {
+            blocked.Set();
+            release.Wait(TimeSpan.FromSeconds(30));
+        }
+    }
+
     [Fact]
     public void Sweeps_on_several_threads_at_once_never_reclaim_a_live_rental_nor_let_a_stale_owner_hold_one()
     {

@@ -197,7 +197,8 @@ public sealed partial class NativeArena
     }
 
     // A rental holding a small block of at least `bytes` bytes; null (or the refusal thrown), with
-    // nothing taken, when no slab page could be had or committed.
+    // nothing taken, when no slab page could be had (even after reclaiming abandoned rentals) or
+    // committed.
     private Rental? TakeSmallRental(ulong bytes, bool throwOnRefusal)
     {
         _handle.Acquire();
@@ -205,7 +206,8 @@ public sealed partial class NativeArena
         try
         {
             SmallAllocator small = Volatile.Read(ref _small) ?? CreateSmall();
-            if (!small.TryAllocate(bytes, out PoolBlock block, out AllocationFailure? why))
+            if (!small.TryAllocate(bytes, out PoolBlock block, out AllocationFailure? why)
+                && (ReclaimAbandoned() == 0 || !small.TryAllocate(bytes, out block, out why))) // as a page rent does
             {
                 return throwOnRefusal ? throw new AllocationFailedException(why) : null;
             }
