@@ -17,6 +17,7 @@
 // its memory goes back (NativeArena.AbandonedRentals counts it); an owner resurrected by a
 // finalizer after that finds its rental ended and is refused like any stale owner.
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace Buddy.Memory;
 
@@ -179,7 +180,7 @@ public sealed unsafe class ArenaMemory : MemoryManager<byte>, IDisposable
     }
 
     // Dispose of a pinned, demoted or checked rental, or a second Dispose, or after a race.
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void DisposeSlowly()
     {
         Rental rental = _rental;

@@ -3,6 +3,8 @@
 // by size): a new owner per rent over reused bookkeeping, served by the calling thread's cache up
 // to 64 KiB; it keeps the arena's memory mapped until it is disposed, and its Dispose is idempotent.
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 
 namespace Buddy.Memory;
 
@@ -67,15 +69,15 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         _ => ThrowBadSize(minBufferSize),
     };
 
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private int ThrowBadSize(int minBufferSize) =>
         throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize, $"minBufferSize must be -1 or from 0 to {MaxBufferSize}.");
 
     /// <summary>Rents like <see cref="Rent"/>; false, with nothing rented, when the arena cannot serve it now (its maximum is in use).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minBufferSize"/> is below -1 or above <see cref="MaxBufferSize"/>.</exception>
     /// <exception cref="ObjectDisposedException">The arena was disposed.</exception>
-    public bool TryRent(int minBufferSize, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IMemoryOwner<byte>? owner)
+    public bool TryRent(int minBufferSize, [NotNullWhen(true)] out IMemoryOwner<byte>? owner)
     {
         int size = CheckSize(minBufferSize);
         bool rented = _arena.TryRent((ulong)Math.Max(1, size), out ArenaMemory? memory);

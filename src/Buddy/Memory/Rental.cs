@@ -24,9 +24,9 @@
 //   by the owner (its Dispose, or its last Unpin after Dispose) or by the sweep.
 // - While rented, the owner is in Strong, or (once demoted) Strong is null and Weak's target is
 //   the owner or null (the owner was collected). Only the sweep writes Weak, one sweep at a time
-//   (NativeArena.ReclaimAbandoned's lock), and it sets Weak before it clears Strong. Begin sets Strong before publishing the rented
-//   state; the owner's end publishes the ended state before clearing Strong (NativeArena.Return),
-//   and the rental is ready for another rent only after that.
+//   (NativeArena.ReclaimAbandoned's lock), and it sets Weak before it clears Strong. Begin sets
+//   Strong before publishing the rented state; the owner's end publishes the ended state before
+//   clearing Strong (NativeArena.Return), and the rental is ready for another rent only after that.
 // - Pins and the disposed flag are zero in every state that is not rented.
 // - Memory fields (Block, Small, Address, Length, Order) change only while the state is ended, by
 //   the one thread holding the rental (a cache's owner, or the arena under its lock).
@@ -54,10 +54,10 @@ internal sealed class Rental
     /// <summary>The most pins one rental counts.</summary>
     public const int MaxPins = (1 << 30) - 1;
 
-    private const long PinBits = (long)MaxPins * PinUnit;
-
     /// <summary>The rented bit, the disposed bit and the pins: <see cref="Rented"/> alone when an owner holds the rental, unpinned and not disposed.</summary>
     public const long OwnerBits = PinBits | Disposed | Rented;
+
+    private const long PinBits = (long)MaxPins * PinUnit;
     private const long SequenceUnit = 1L << 32;
     private const long SequenceBits = ~(SequenceUnit - 1);
 
