@@ -31,9 +31,8 @@ public sealed partial class NativeArena
     // A ready rental of `order` from the calling thread's cache, refilling it in a batch when empty;
     // null (or the refusal thrown) when the arena has no block of that order. (After Dispose every
     // cache is frozen: the rent goes to Refill, which throws ObjectDisposedException.)
-    private Rental? TakeCachedRental(int order, bool throwOnRefusal)
+    private Rental? TakeCachedRental(RentalCache cache, int order, bool throwOnRefusal)
     {
-        RentalCache cache = CurrentCache();
         if (cache.Hot.Gate.TryEnter())
         {
             int ready = cache.TryPop(order);
@@ -249,7 +248,9 @@ public sealed partial class NativeArena
     }
 
     // Gives a rental's memory back to the allocator, the rental to the spares, and its reference
-    // on the mapping back (the last one, after Dispose, unmaps the arena).
+    // on the mapping back (the last one, after Dispose, unmaps the arena). Never inlined: it is
+    // the slow path of every return, and inlined it crowds the fast one's registers.
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void Release(Rental rental)
     {
         try
