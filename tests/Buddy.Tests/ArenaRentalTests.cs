@@ -336,6 +336,32 @@ public sealed class ArenaRentalTests : IDisposable
         }
     }
 
+    [Fact]
+    public void Refused_rents_in_a_full_arena_sweep_only_after_a_collection_not_each_time()
+    {
+        // Every owner is alive: a sweep finds nothing. Before, each refused rent walked every
+        // rental again (1,000 sweeps here); now a refusal sweeps only if a collection ran since the
+        // last sweep began, and only a collection can make an owner unreachable to the sweep.
+        // (That a refusal after a collection still reclaims is the test above.)
+        using NativeArena arena = NativeArena.Create(new ArenaOptions { MaxSize = 4 * MiB, GiveBackFreeMemory = false });
+        List<ArenaMemory> owners = [.. Enumerable.Range(0, 1024).Select(_ => arena.Rent(4096))];
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long sweeps = arena.Sweeps;
+        int collections = GC.CollectionCount(0);
+        for (int i = 0; i < 1000; i++)
+        {
+            Assert.False(arena.TryRent(4096, out _));
+            Assert.False(arena.TryRent(100, out _));
+        }
+
+        int collected = GC.CollectionCount(0) - collections; // other tests may allocate meanwhile
+        Assert.InRange(arena.Sweeps - sweeps, 0, (2 * collected) + 1); // the sentinel's and one refusal's per collection
+        Assert.Equal(0, arena.AbandonedRentals);
+
+        owners.ForEach(o => ((IDisposable)o).Dispose());
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static List<ArenaMemory> RentAll(NativeArena arena)
     {

@@ -206,7 +206,7 @@ public sealed partial class NativeArena
         {
             SmallAllocator small = Volatile.Read(ref _small) ?? CreateSmall();
             if (!small.TryAllocate(bytes, out PoolBlock block, out AllocationFailure? why)
-                && (ReclaimAbandoned() == 0 || !small.TryAllocate(bytes, out block, out why))) // as a page rent does
+                && (ReclaimAbandonedAfterRefusal() == 0 || !small.TryAllocate(bytes, out block, out why))) // as a page rent does
             {
                 return throwOnRefusal ? throw new AllocationFailedException(why) : null;
             }

@@ -53,6 +53,8 @@ public sealed partial class NativeArena : IDisposable
     private SmallAllocator? _small;
     private readonly Lock _checkLock = new();
     private readonly Lock _sweepLock = new();                       // one sweep at a time: only the sweep writes a rental's weak handle (Rental)
+    private long _sweptAfter = -1;                                  // the collections counted when the last sweep began (Collections)
+    private long _sweeps;
     private readonly bool[] _poisoned = [];                         // checked mode: per page
     private readonly List<AbandonedRental> _abandonedReports = [];  // checked mode
     private readonly ConditionalWeakTable<ArenaMemory, string> _returnedAt = [];      // checked mode: first returns' stack traces
@@ -338,6 +340,8 @@ public sealed partial class NativeArena : IDisposable
         // one rents it, and an owner is recognized by that handle once demoted.
         lock (_sweepLock)
         {
+            Volatile.Write(ref _sweptAfter, Collections());
+            _sweeps++;
             int reclaimed = 0;
             foreach (Rental rental in _rentals.All())
             {
@@ -361,6 +365,29 @@ public sealed partial class NativeArena : IDisposable
             return [.. _abandonedReports];
         }
     }
+
+    /// <summary>Sweeps so far (the GC sentinel's, refused rents', callers').</summary>
+    internal long Sweeps
+    {
+        get
+        {
+            lock (_sweepLock)
+            {
+                return _sweeps;
+            }
+        }
+    }
+
+    // A refused rent's sweep, only when a collection ran since the last sweep began: a sweep finds
+    // an owner gone only once a collection cleared its weak handle, so without one between, it
+    // finds nothing the last sweep did not. Near a full arena every refused rent would otherwise
+    // walk every rental, one sweep after another. (A background collection may clear a handle
+    // after the sweep that began during it; the sentinel's sweep after that collection finds it.)
+    private int ReclaimAbandonedAfterRefusal() =>
+        Collections() == Volatile.Read(ref _sweptAfter) ? 0 : ReclaimAbandoned();
+
+    // Every collection moves this count on (each generation's count is monotonic).
+    private static long Collections() => (long)GC.CollectionCount(0) + GC.CollectionCount(1) + GC.CollectionCount(2);
 
     /// <summary>The GC sentinel's sweep: never throws on the finalizer thread (a failure is traced).</summary>
     internal void SweepAfterCollection()
@@ -492,7 +519,7 @@ public sealed partial class NativeArena : IDisposable
     // commit it (the block went back), or with `throwOnRefusal` an AllocationFailedException saying why.
     private bool TryRentBlock(Request request, bool throwOnRefusal, out Block block)
     {
-        if (!Pages.TryAllocate(request, out block) && (ReclaimAbandoned() == 0 || !Pages.TryAllocate(request, out block)))
+        if (!Pages.TryAllocate(request, out block) && (ReclaimAbandonedAfterRefusal() == 0 || !Pages.TryAllocate(request, out block)))
         {
             if (!throwOnRefusal)
             {
