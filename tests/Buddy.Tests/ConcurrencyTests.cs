@@ -238,6 +238,58 @@ public class ConcurrencyTests
     }
 
     [Fact]
+    public void Threads_that_end_while_others_attach_their_caches_lose_no_cached_page()
+    {
+        // As the arena's test of the same name: a cache whose thread ended between two looks at
+        // the list was dropped without being spilled, its pages neither free nor cached.
+        var pages = new PageAllocator(MachineLayout.Flat(256 * MiB) with { PerCpuCaches = true });
+        bool stop = false;
+        Thread[] arrivals = [.. Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+        {
+            while (!Volatile.Read(ref stop))
+            {
+                var t = new Thread(() => pages.Free(pages.Allocate(Request.ForOrder(0))));
+                t.Start();
+                t.Join();
+            }
+        }))];
+        foreach (Thread t in arrivals)
+        {
+            t.Start();
+        }
+
+        for (int batch = 0; batch < 40; batch++)
+        {
+            using var go = new ManualResetEventSlim();
+            Thread[] workers = [.. Enumerable.Range(0, 64).Select(_ => new Thread(() =>
+            {
+                pages.Free(pages.Allocate(Request.ForOrder(0))); // the cache keeps the rest of its refill batch
+                go.Wait();
+            }))];
+            foreach (Thread w in workers)
+            {
+                w.Start();
+            }
+
+            Thread.Sleep(5);
+            go.Set();
+            foreach (Thread w in workers)
+            {
+                w.Join();
+            }
+        }
+
+        Volatile.Write(ref stop, true);
+        foreach (Thread t in arrivals)
+        {
+            t.Join();
+        }
+
+        pages.Validate();
+        Assert.Equal(pages.TotalPages, pages.FreePages + pages.CachedPages);
+    }
+
+    [Fact]
     public void The_caches_of_threads_that_have_ended_are_emptied_when_another_thread_arrives()
     {
         var pages = new PageAllocator(MachineLayout.Flat(16 * MiB) with { PerCpuCaches = true });

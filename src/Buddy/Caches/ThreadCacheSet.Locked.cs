@@ -181,21 +181,29 @@ internal partial struct ThreadCacheSet
     // Empties and forgets the caches of threads that have ended (an ended thread is in no
     // fast-path operation, so no freeze is needed). Runs whenever a thread attaches a cache, so
     // that a program that starts many short threads keeps neither their pages nor their caches.
-    // Lock held.
+    // Each cache is asked once whether its thread is alive: a thread that ended between two looks
+    // would drop out of the list without being spilled, its pages lost. Lock held.
     private void ForgetEndedThreadsLocked()
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
-        if (!Array.Exists(_caches, c => !c.Owner.IsAlive))
+        List<ThreadCache>? kept = null;
+        for (int i = 0; i < _caches.Length; i++)
         {
-            return;
+            ThreadCache cache = _caches[i];
+            if (cache.Owner.IsAlive)
+            {
+                kept?.Add(cache);
+                continue;
+            }
+
+            kept ??= [.. _caches.AsSpan(0, i)];
+            SpillWholeLocked(cache);
         }
 
-        foreach (ThreadCache ended in Array.FindAll(_caches, c => !c.Owner.IsAlive))
+        if (kept is not null)
         {
-            SpillWholeLocked(ended);
+            _caches = [.. kept];
         }
-
-        _caches = Array.FindAll(_caches, c => c.Owner.IsAlive);
     }
 
     // Gives every block of every stack of `cache` back. Lock held, the cache frozen or its owner ended.

@@ -316,13 +316,24 @@ public sealed partial class NativeArena
                 fresh.Hot.Gate.Freeze(); // as Dispose left every other cache: nothing joins a cache after it
             }
 
-            foreach (RentalCache ended in Array.FindAll(_caches, c => !c.Owner.IsAlive))
+            // Each cache is asked once whether its thread is alive: a thread that ended between two
+            // looks would drop out of the list without being emptied, its ready rentals lost.
+            var kept = new List<RentalCache>(_caches.Length + 1);
+            foreach (RentalCache cache in _caches)
             {
-                Empty(ended); // its thread has ended: no one is inside it
-                _forgottenRents += ended.Hot.Rents;
+                if (cache.Owner.IsAlive)
+                {
+                    kept.Add(cache);
+                }
+                else
+                {
+                    Empty(cache); // its thread has ended: no one is inside it
+                    _forgottenRents += cache.Hot.Rents;
+                }
             }
 
-            _caches = [.. Array.FindAll(_caches, c => c.Owner.IsAlive), fresh];
+            kept.Add(fresh);
+            _caches = [.. kept];
         }
 
         return t_rentals = fresh;

@@ -15,6 +15,7 @@
 //   its owner unreachable; either way its memory goes back to a cache or to the allocator.
 // - Caches are frozen (CacheGate) only under _cachesLock, and after Dispose they stay frozen, so
 //   the fast paths need not ask whether the arena was disposed; the checked mode uses no cache.
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -54,6 +55,8 @@ public sealed partial class NativeArena : IDisposable
     private readonly Lock _checkLock = new();
     private readonly Lock _sweepLock = new();                       // one sweep at a time: only the sweep writes a rental's weak handle (Rental)
     private long _sweptAfter = -1;                                  // the collections counted when the last sweep began (Collections)
+    private long _sweepEnded;                                       // when the last sweep ended (a Stopwatch timestamp)
+    private long _sweepTook;                                        // how long it took (Stopwatch ticks)
     private long _sweeps;
     private readonly bool[] _poisoned = [];                         // checked mode: per page
     private readonly List<AbandonedRental> _abandonedReports = [];  // checked mode
@@ -341,16 +344,26 @@ public sealed partial class NativeArena : IDisposable
         lock (_sweepLock)
         {
             Volatile.Write(ref _sweptAfter, Collections());
+            long start = Stopwatch.GetTimestamp();
             _sweeps++;
             int reclaimed = 0;
-            foreach (Rental rental in _rentals.All())
+            try
             {
-                long state = Volatile.Read(ref rental.State);
-                if ((state & Rental.Rented) != 0 && rental.OwnerIsGone(state) && rental.TryReclaim(state))
+                foreach (Rental rental in _rentals.All())
                 {
-                    Abandoned(rental);
-                    reclaimed++;
+                    long state = Volatile.Read(ref rental.State);
+                    if ((state & Rental.Rented) != 0 && rental.OwnerIsGone(state) && rental.TryReclaim(state))
+                    {
+                        Abandoned(rental);
+                        reclaimed++;
+                    }
                 }
+            }
+            finally
+            {
+                long end = Stopwatch.GetTimestamp();
+                Volatile.Write(ref _sweepTook, end - start);
+                Volatile.Write(ref _sweepEnded, end);
             }
 
             return reclaimed;
@@ -378,13 +391,20 @@ public sealed partial class NativeArena : IDisposable
         }
     }
 
-    // A refused rent's sweep, only when a collection ran since the last sweep began: a sweep finds
-    // an owner gone only once a collection cleared its weak handle, so without one between, it
-    // finds nothing the last sweep did not. Near a full arena every refused rent would otherwise
-    // walk every rental, one sweep after another. (A background collection may clear a handle
-    // after the sweep that began during it; the sentinel's sweep after that collection finds it.)
-    private int ReclaimAbandonedAfterRefusal() =>
-        Collections() == Volatile.Read(ref _sweptAfter) ? 0 : ReclaimAbandoned();
+    // A refused rent's sweep, unless one ran just now: a sweep finds an owner gone only after a
+    // collection cleared its weak handle, and it demotes the owners rented since the last one (so
+    // that the next collection can find them gone). So a refusal sweeps when a collection began
+    // since the last sweep began, or once the time since that sweep ended is 16 times what it
+    // took: near a full arena every refused rent walked every rental before, one sweep after
+    // another, and now refusals spend at most about a sixteenth of their time sweeping. (A
+    // background collection is counted when it begins and clears handles when it ends: the
+    // time rule, or the sentinel's sweep after it, finds what it cleared.)
+    private int ReclaimAbandonedAfterRefusal()
+    {
+        bool collected = Collections() != Volatile.Read(ref _sweptAfter);
+        bool rested = Stopwatch.GetTimestamp() - Volatile.Read(ref _sweepEnded) >= 16 * Volatile.Read(ref _sweepTook);
+        return collected || rested ? ReclaimAbandoned() : 0;
+    }
 
     // Every collection moves this count on (each generation's count is monotonic).
     private static long Collections() => (long)GC.CollectionCount(0) + GC.CollectionCount(1) + GC.CollectionCount(2);
