@@ -291,11 +291,10 @@ public sealed partial class NativeArena
     }
 
     // The calling thread's cache for this arena, created on first use.
-    private RentalCache CurrentCache()
-    {
-        RentalCache? cache = t_rentals;
-        return cache is not null && cache.ArenaId == _id ? cache : AttachCache();
-    }
+    private RentalCache CurrentCache() => CacheOf(t_rentals);
+
+    // The calling thread's cache of this arena, given the one it used last (t_rentals).
+    private RentalCache CacheOf(RentalCache? last) => last is not null && last.ArenaId == _id ? last : AttachCache();
 
     private RentalCache AttachCache()
     {

@@ -284,10 +284,11 @@ public sealed partial class NativeArena : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ArenaMemory? RentBytes(ulong bytes, bool clear, bool throwOnRefusal)
     {
-        // The thread's cache first, whatever the size: a lookup every path makes lets the JIT share
-        // it with the return's when a rent and its Dispose inline into one method, as it shares
-        // ArrayPool's between its Rent and Return (a thread-static lookup is a call on Linux).
-        RentalCache cache = CurrentCache();
+        // The thread-static first, whatever the size: read on every path, it lets the JIT share the
+        // lookup with the return's when a rent and its Dispose inline into one method, as it shares
+        // ArrayPool's between its Rent and Return (a thread-static lookup is a call on Linux). Only
+        // a cached rent attaches a cache to the thread.
+        RentalCache? last = t_rentals;
         if (bytes < (1UL << _pageShift) && bytes <= SmallAllocator.MaxSize)
         {
             return OwnOrNull(TakeSmallRental(Math.Max(1, bytes), throwOnRefusal), clear);
@@ -295,7 +296,7 @@ public sealed partial class NativeArena : IDisposable
 
         int order = PageMath.OrderForPages(((bytes - 1) >> _pageShift) + 1);
         return order <= _cacheMaxOrder
-            ? OwnOrNull(TakeCachedRental(cache, order, throwOnRefusal), clear)
+            ? OwnOrNull(TakeCachedRental(CacheOf(last), order, throwOnRefusal), clear)
             : RentFor(Request.ForBytes(bytes), clear, throwOnRefusal);
     }
 
