@@ -307,12 +307,20 @@ public sealed partial class NativeArena
             }
         }
 
-        var fresh = new RentalCache(_id);
         lock (_cachesLock)
         {
             if (IsDisposed)
             {
-                fresh.Hot.Gate.Freeze(); // as Dispose left every other cache: nothing joins a cache after it
+                // Nothing joins the caches after Dispose: every thread that comes later shares one
+                // frozen cache, listed nowhere, which no rent or return enters (a rent then throws
+                // ObjectDisposedException, a return gives the block back to the allocator).
+                if (_retiredCache is null)
+                {
+                    _retiredCache = new RentalCache(_id);
+                    _retiredCache.Hot.Gate.Freeze();
+                }
+
+                return t_rentals = _retiredCache;
             }
 
             // Each cache is asked once whether its thread is alive: a thread that ended between two
@@ -331,11 +339,11 @@ public sealed partial class NativeArena
                 }
             }
 
+            var fresh = new RentalCache(_id);
             kept.Add(fresh);
             _caches = [.. kept];
+            return t_rentals = fresh;
         }
-
-        return t_rentals = fresh;
     }
 
     /// <summary>

@@ -48,6 +48,7 @@ public sealed partial class NativeArena : IDisposable
     private readonly RentalDepot _depot;                            // ready rentals one thread's full cache passes to the others
     private readonly Lock _cachesLock = new();
     private RentalCache[] _caches = [];
+    private RentalCache? _retiredCache;                             // after Dispose: the one frozen cache of threads that come later
     private long _uncachedRents;
     private long _forgottenRents;                                   // rents of caches whose thread ended
     private long _abandoned;
@@ -322,13 +323,16 @@ public sealed partial class NativeArena : IDisposable
     {
         get
         {
-            long total = Interlocked.Read(ref _uncachedRents) + Interlocked.Read(ref _forgottenRents);
-            foreach (RentalCache cache in Volatile.Read(ref _caches))
+            lock (_cachesLock) // a cache whose thread ended moves its rents to _forgottenRents under it
             {
-                total += Volatile.Read(ref cache.Hot.Rents);
-            }
+                long total = Interlocked.Read(ref _uncachedRents) + _forgottenRents;
+                foreach (RentalCache cache in _caches)
+                {
+                    total += Volatile.Read(ref cache.Hot.Rents);
+                }
 
-            return total;
+                return total;
+            }
         }
     }
 
@@ -344,31 +348,36 @@ public sealed partial class NativeArena : IDisposable
         // one rents it, and an owner is recognized by that handle once demoted.
         lock (_sweepLock)
         {
-            Volatile.Write(ref _sweptAfter, Collections());
-            long start = Stopwatch.GetTimestamp();
-            _sweeps++;
-            int reclaimed = 0;
-            try
+            return SweepLocked();
+        }
+    }
+
+    private int SweepLocked()
+    {
+        Volatile.Write(ref _sweptAfter, Collections());
+        long start = Stopwatch.GetTimestamp();
+        _sweeps++;
+        int reclaimed = 0;
+        try
+        {
+            foreach (Rental rental in _rentals.All())
             {
-                foreach (Rental rental in _rentals.All())
+                long state = Volatile.Read(ref rental.State);
+                if ((state & Rental.Rented) != 0 && rental.OwnerIsGone(state) && rental.TryReclaim(state))
                 {
-                    long state = Volatile.Read(ref rental.State);
-                    if ((state & Rental.Rented) != 0 && rental.OwnerIsGone(state) && rental.TryReclaim(state))
-                    {
-                        Abandoned(rental);
-                        reclaimed++;
-                    }
+                    Abandoned(rental);
+                    reclaimed++;
                 }
             }
-            finally
-            {
-                long end = Stopwatch.GetTimestamp();
-                Volatile.Write(ref _sweepTook, end - start);
-                Volatile.Write(ref _sweepEnded, end);
-            }
-
-            return reclaimed;
         }
+        finally
+        {
+            long end = Stopwatch.GetTimestamp();
+            Volatile.Write(ref _sweepTook, end - start);
+            Volatile.Write(ref _sweepEnded, end);
+        }
+
+        return reclaimed;
     }
 
     /// <summary>Checked mode: the rentals reclaimed from owners dropped without Dispose, each with the stack trace of its rent (<see cref="AbandonedRentals"/> counts them in any mode).</summary>
@@ -379,6 +388,9 @@ public sealed partial class NativeArena : IDisposable
             return [.. _abandonedReports];
         }
     }
+
+    /// <summary>The thread caches listed now (threads that rented a cached size since their last cleanup).</summary>
+    internal int CacheCount => Volatile.Read(ref _caches).Length;
 
     /// <summary>Sweeps so far (the GC sentinel's, refused rents', callers').</summary>
     internal long Sweeps
@@ -400,12 +412,24 @@ public sealed partial class NativeArena : IDisposable
     // another, and now refusals spend at most about a sixteenth of their time sweeping. (A
     // background collection is counted when it begins and clears handles when it ends: the
     // time rule, or the sentinel's sweep after it, finds what it cleared.)
+    // The rule is asked again once the sweep lock is held: threads refused while a sweep ran
+    // would otherwise each sweep again in turn, right after it.
     private int ReclaimAbandonedAfterRefusal()
     {
-        bool collected = Collections() != Volatile.Read(ref _sweptAfter);
-        bool rested = Stopwatch.GetTimestamp() - Volatile.Read(ref _sweepEnded) >= 16 * Volatile.Read(ref _sweepTook);
-        return collected || rested ? ReclaimAbandoned() : 0;
+        if (!SweepIsDue())
+        {
+            return 0;
+        }
+
+        lock (_sweepLock)
+        {
+            return SweepIsDue() ? SweepLocked() : 0;
+        }
     }
+
+    private bool SweepIsDue() =>
+        Collections() != Volatile.Read(ref _sweptAfter)
+        || Stopwatch.GetTimestamp() - Volatile.Read(ref _sweepEnded) >= 16 * Volatile.Read(ref _sweepTook);
 
     // Every collection moves this count on (each generation's count is monotonic).
     private static long Collections() => (long)GC.CollectionCount(0) + GC.CollectionCount(1) + GC.CollectionCount(2);
