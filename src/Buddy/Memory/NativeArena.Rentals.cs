@@ -206,7 +206,7 @@ public sealed partial class NativeArena
         {
             SmallAllocator small = Volatile.Read(ref _small) ?? CreateSmall();
             if (!small.TryAllocate(bytes, out PoolBlock block, out AllocationFailure? why)
-                && (!ReclaimAfterRefusal() || !small.TryAllocate(bytes, out block, out why))) // as a page rent does
+                && (ReclaimAbandonedAfterRefusal() == 0 || !small.TryAllocate(bytes, out block, out why))) // as a page rent does
             {
                 return throwOnRefusal ? throw new AllocationFailedException(why) : null;
             }
@@ -344,24 +344,6 @@ public sealed partial class NativeArena
             _caches = [.. kept];
             return t_rentals = fresh;
         }
-    }
-
-    // Whether a thread's cache or the depot holds a ready rental (a hint: other threads' counts
-    // are read without their gates).
-    private bool HoldsReadyRentals()
-    {
-        foreach (RentalCache cache in Volatile.Read(ref _caches))
-        {
-            for (int order = 0; order < RentalCache.Orders; order++)
-            {
-                if (Volatile.Read(ref cache.Hot.Counts[order]) > 0)
-                {
-                    return true;
-                }
-            }
-        }
-
-        return !_depot.IsEmpty;
     }
 
     /// <summary>

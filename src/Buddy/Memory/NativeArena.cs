@@ -348,13 +348,11 @@ public sealed partial class NativeArena : IDisposable
         // one rents it, and an owner is recognized by that handle once demoted.
         lock (_sweepLock)
         {
-            return SweepLocked(drainCaches: false);
+            return SweepLocked();
         }
     }
 
-    // Reclaims abandoned rentals and, with `drainCaches`, empties caches that hold ready rentals
-    // (counted as one more reclaimed). Sweep lock held.
-    private int SweepLocked(bool drainCaches)
+    private int SweepLocked()
     {
         Volatile.Write(ref _sweptAfter, Collections());
         long start = Stopwatch.GetTimestamp();
@@ -370,12 +368,6 @@ public sealed partial class NativeArena : IDisposable
                     Abandoned(rental);
                     reclaimed++;
                 }
-            }
-
-            if (drainCaches && HoldsReadyRentals())
-            {
-                DrainCaches();
-                reclaimed++;
             }
         }
         finally
@@ -412,31 +404,26 @@ public sealed partial class NativeArena : IDisposable
         }
     }
 
-    // What a refused rent does before it refuses, unless it was done just now: it sweeps for
-    // abandoned owners, and it empties the threads' caches and the depot into the allocator when
-    // they hold ready rentals, as the page allocator drains its per-CPU lists before it refuses
-    // (an arena with nothing rented could refuse a large block its ready rentals split). True
-    // when something came back: the rent tries once more.
-    //
-    // "Just now": a sweep finds an owner gone only after a collection cleared its weak handle,
-    // and it demotes the owners rented since the last one (so that the next collection can find
-    // them gone). So a refusal reclaims when a collection began since the last sweep began, or
-    // once the time since that sweep ended is 16 times what it took: near a full arena every
-    // refused rent walked every rental before, one sweep after another, and now refusals spend
-    // at most about a sixteenth of their time sweeping. (A background collection is counted when
-    // it begins and clears handles when it ends: the time rule, or the sentinel's sweep after
-    // it, finds what it cleared.) The rule is asked again once the sweep lock is held: threads
-    // refused while a sweep ran would otherwise each sweep again in turn, right after it.
-    private bool ReclaimAfterRefusal()
+    // A refused rent's sweep, unless one ran just now: a sweep finds an owner gone only after a
+    // collection cleared its weak handle, and it demotes the owners rented since the last one (so
+    // that the next collection can find them gone). So a refusal sweeps when a collection began
+    // since the last sweep began, or once the time since that sweep ended is 16 times what it
+    // took: near a full arena every refused rent walked every rental before, one sweep after
+    // another, and now refusals spend at most about a sixteenth of their time sweeping. (A
+    // background collection is counted when it begins and clears handles when it ends: the
+    // time rule, or the sentinel's sweep after it, finds what it cleared.)
+    // The rule is asked again once the sweep lock is held: threads refused while a sweep ran
+    // would otherwise each sweep again in turn, right after it.
+    private int ReclaimAbandonedAfterRefusal()
     {
         if (!SweepIsDue())
         {
-            return false;
+            return 0;
         }
 
         lock (_sweepLock)
         {
-            return SweepIsDue() && SweepLocked(drainCaches: true) > 0;
+            return SweepIsDue() ? SweepLocked() : 0;
         }
     }
 
@@ -577,7 +564,7 @@ public sealed partial class NativeArena : IDisposable
     // commit it (the block went back), or with `throwOnRefusal` an AllocationFailedException saying why.
     private bool TryRentBlock(Request request, bool throwOnRefusal, out Block block)
     {
-        if (!Pages.TryAllocate(request, out block) && (!ReclaimAfterRefusal() || !Pages.TryAllocate(request, out block)))
+        if (!Pages.TryAllocate(request, out block) && (ReclaimAbandonedAfterRefusal() == 0 || !Pages.TryAllocate(request, out block)))
         {
             if (!throwOnRefusal)
             {

@@ -48,18 +48,6 @@ internal sealed class RentalDepot
         }
     }
 
-    /// <summary>Whether any stack holds a rental (a snapshot while other threads push and take).</summary>
-    public bool IsEmpty
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return Array.TrueForAll(_counts, count => count == 0);
-            }
-        }
-    }
-
     /// <summary>Moves up to <c>into.Length</c> rentals of <paramref name="order"/>, newest first, into <paramref name="into"/>; returns how many.</summary>
     public int TakeNewest(int order, Span<int> into)
     {
