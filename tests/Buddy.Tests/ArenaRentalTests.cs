@@ -555,48 +555,9 @@ public sealed class ArenaRentalTests : IDisposable
         // ended between two looks at the list was dropped without being emptied (a red-team
         // helper's test: 12,016-16,032 pages lost in 100 batches, before each cache was asked once).
         var arena = NativeArena.Create(new ArenaOptions { MaxSize = 256 * MiB });
-        bool stop = false;
-        Thread[] arrivals = [.. Enumerable.Range(0, 2).Select(_ => new Thread(() =>
-        {
-            while (!Volatile.Read(ref stop))
-            {
-                var t = new Thread(() => ((IDisposable)arena.Rent(100)).Dispose());
-                t.Start();
-                t.Join();
-            }
-        }))];
-        foreach (Thread t in arrivals)
-        {
-            t.Start();
-        }
-
-        for (int batch = 0; batch < 40; batch++)
-        {
-            using var go = new ManualResetEventSlim();
-            Thread[] workers = [.. Enumerable.Range(0, 64).Select(_ => new Thread(() =>
-            {
-                ((IDisposable)arena.Rent(4096)).Dispose(); // the cache keeps the rest of its refill batch
-                go.Wait();
-            }))];
-            foreach (Thread w in workers)
-            {
-                w.Start();
-            }
-
-            Thread.Sleep(5);
-            go.Set();
-            foreach (Thread w in workers)
-            {
-                w.Join();
-            }
-        }
-
-        Volatile.Write(ref stop, true);
-        foreach (Thread t in arrivals)
-        {
-            t.Join();
-        }
-
+        EndingThreads.Run(
+            work: () => ((IDisposable)arena.Rent(4096)).Dispose(), // the cache keeps the rest of its refill batch
+            arrive: () => ((IDisposable)arena.Rent(100)).Dispose());
         arena.DrainCaches();
         ulong left = arena.Pages.AllocatedPages;
         arena.Dispose();

@@ -243,48 +243,9 @@ public class ConcurrencyTests
         // As the arena's test of the same name: a cache whose thread ended between two looks at
         // the list was dropped without being spilled, its pages neither free nor cached.
         var pages = new PageAllocator(MachineLayout.Flat(256 * MiB) with { PerCpuCaches = true });
-        bool stop = false;
-        Thread[] arrivals = [.. Enumerable.Range(0, 2).Select(_ => new Thread(() =>
-        {
-            while (!Volatile.Read(ref stop))
-            {
-                var t = new Thread(() => pages.Free(pages.Allocate(Request.ForOrder(0))));
-                t.Start();
-                t.Join();
-            }
-        }))];
-        foreach (Thread t in arrivals)
-        {
-            t.Start();
-        }
-
-        for (int batch = 0; batch < 40; batch++)
-        {
-            using var go = new ManualResetEventSlim();
-            Thread[] workers = [.. Enumerable.Range(0, 64).Select(_ => new Thread(() =>
-            {
-                pages.Free(pages.Allocate(Request.ForOrder(0))); // the cache keeps the rest of its refill batch
-                go.Wait();
-            }))];
-            foreach (Thread w in workers)
-            {
-                w.Start();
-            }
-
-            Thread.Sleep(5);
-            go.Set();
-            foreach (Thread w in workers)
-            {
-                w.Join();
-            }
-        }
-
-        Volatile.Write(ref stop, true);
-        foreach (Thread t in arrivals)
-        {
-            t.Join();
-        }
-
+        EndingThreads.Run(
+            work: () => pages.Free(pages.Allocate(Request.ForOrder(0))), // the cache keeps the rest of its refill batch
+            arrive: () => pages.Free(pages.Allocate(Request.ForOrder(0))));
         pages.Validate();
         Assert.Equal(pages.TotalPages, pages.FreePages + pages.CachedPages);
     }
